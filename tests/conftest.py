@@ -1,0 +1,181 @@
+"""Fixtures: one app per test session, a clean database and clean Redis keys for every test.
+
+With DATABASE_URL (PostgreSQL) and REDIS_URL set the suite uses them for real, each xdist worker
+in its own database and Redis db; without them it uses SQLite and an in-process fakeredis.
+Under CI=true a missing service or browser fails the run instead of skipping."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+CI = os.environ.get("CI", "").lower() == "true"
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+
+def _worker_index(config) -> int:
+    worker = getattr(config, "workerinput", {}).get("workerid", "gw0")
+    return int(worker[2:]) if worker.startswith("gw") else 0
+
+
+def _postgres_url(base: str, dbname: str) -> str:
+    url = sa.engine.make_url(base)
+    return url.set(database=dbname).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def service_urls(request):
+    """(database URL, Redis URL or None) for this test worker, created fresh."""
+    index = _worker_index(request.config)
+    base_db = os.environ.get("DATABASE_URL")
+    redis_url = os.environ.get("REDIS_URL")
+    if CI and (not base_db or not base_db.startswith("postgres") or not redis_url):
+        pytest.exit("CI=true needs DATABASE_URL (PostgreSQL) and REDIS_URL", returncode=3)
+    tmpdir = tempfile.mkdtemp(prefix="agencyhq-test-")
+    cleanup = lambda: shutil.rmtree(tmpdir, ignore_errors=True)  # noqa: E731
+    if base_db and base_db.startswith("postgres"):
+        from webapp.config import _database_url
+        os.environ["DATABASE_URL"] = base_db
+        admin_url = _postgres_url(_database_url(), "postgres")
+        dbname = f"agencyhq_test_{index}_{uuid.uuid4().hex[:6]}"
+        engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as conn:
+                conn.execute(sa.text(f'CREATE DATABASE "{dbname}"'))
+        except sa.exc.OperationalError as exc:
+            pytest.exit(f"PostgreSQL is not reachable at {admin_url}: {exc}", returncode=3)
+        db_url = _postgres_url(_database_url(), dbname)
+
+        def cleanup():  # noqa: F811
+            with engine.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'))
+            engine.dispose()
+            shutil.rmtree(tmpdir, ignore_errors=True)
+    else:
+        db_url = f"sqlite:///{tmpdir}/test.db"
+    if redis_url:
+        import redis
+        from urllib.parse import urlsplit, urlunsplit
+        parts = urlsplit(redis_url)
+        redis_url = urlunsplit(parts._replace(path=f"/{1 + index % 15}"))  # a Redis db per test worker
+        try:
+            redis.Redis.from_url(redis_url, socket_connect_timeout=2).ping()
+        except redis.exceptions.RedisError as exc:
+            pytest.exit(f"Redis is not reachable at {redis_url}: {exc}", returncode=3)
+    yield db_url, redis_url
+    cleanup()
+
+
+@pytest.fixture(scope="session")
+def app(service_urls):
+    from webapp import create_app
+    from webapp.config import TestConfig
+    db_url, redis_url = service_urls
+    app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI=db_url, REDIS_URL=redis_url,
+                     ARGON2_PARAMS=(1, 1024, 1), OPERATION_STALE_SECONDS=120)
+    with app.app_context():
+        from flask_migrate import upgrade
+        upgrade()
+    return app
+
+
+def _truncate(app) -> None:
+    from webapp.extensions import db
+    with app.app_context():
+        db.session.remove()
+        tables = [t.name for t in db.metadata.sorted_tables]
+        with db.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            else:
+                conn.execute(sa.text("PRAGMA defer_foreign_keys=ON"))
+                for table in reversed(tables):
+                    conn.execute(sa.text(f"DELETE FROM {table}"))
+
+
+@pytest.fixture(autouse=True)
+def clean_state(request, app):
+    """Every test starts with empty tables and empty Redis keys."""
+    yield
+    _truncate(app)
+    app.extensions["job_queue"].connection.flushdb()
+
+
+@pytest.fixture
+def app_ctx(app):
+    with app.app_context():
+        yield app
+        from webapp.extensions import db
+        db.session.remove()
+
+
+@pytest.fixture
+def db(app_ctx):
+    from webapp.extensions import db as _db
+    return _db
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def run_jobs(app):
+    """Runs every queued job with a real RQ worker (burst), as `python worker.py` would."""
+    def run():
+        from webapp.extensions import db as _db
+        with app.app_context():
+            app.extensions["job_queue"].drain()
+            _db.session.remove()
+    return run
+
+
+# ---- browser tests -------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def live_server(app):
+    """The app served on a real port in a thread; Chromium reaches it at localhost and *.localhost."""
+    from werkzeug.serving import make_server
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    port = server.server_port
+    app.config["PUBLIC_PORT"] = port
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://localhost:{port}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        if CI:
+            pytest.exit(f"CI=true needs Chromium at {CHROMIUM}", returncode=3)
+        pytest.skip(f"no Chromium at {CHROMIUM} (browser tests run in CI)")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run", "--disable-sync"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(base_url=live_server)
+    page = context.new_page()
+    page.set_default_timeout(10000)
+    yield page
+    context.close()

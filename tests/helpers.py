@@ -1,0 +1,62 @@
+"""Test data makers: small functions that build real rows through the models."""
+from __future__ import annotations
+
+import itertools
+import re
+from datetime import date, timedelta
+
+from webapp.extensions import db
+from webapp.models import AccountUser, Agency, HostedAccount, User
+from webapp.services.passwords import hash_password
+
+PASSWORD = "correct-horse-battery"
+_seq = itertools.count(1)
+
+
+def make_agency(name: str = "Acme Agency", email: str | None = None, password: str = PASSWORD) -> tuple[Agency, User]:
+    n = next(_seq)
+    agency = Agency(name=name, referral_code=f"ref{n}")
+    db.session.add(agency)
+    db.session.flush()
+    user = User(email=email or f"agent{n}@agency.test", name=f"Agent {n}", password_hash=hash_password(password),
+                role="agency", agency_id=agency.id)
+    db.session.add(user)
+    db.session.commit()
+    return agency, user
+
+
+def make_support(email: str = "staff@agencyhq.test", password: str = PASSWORD) -> User:
+    user = User(email=email, name="Staff", password_hash=hash_password(password), role="support")
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def make_account(agency: Agency, name: str | None = None, *, admin_password: str | None = None, **fields) -> HostedAccount:
+    n = next(_seq)
+    values = dict(kind="resold", status="active", plan_tier="plus", plan_term="monthly", contact_limit=1000,
+                  client_name=f"Client {n}", client_email=f"client{n}@example.test",
+                  notification_email="alerts@agency.test", period_start=date.today(),
+                  period_end=date.today() + timedelta(days=30), anchor_day=date.today().day)
+    values.update(fields)
+    account = HostedAccount(agency_id=agency.id, name=name or f"acct-{n}", **values)
+    db.session.add(account)
+    db.session.flush()
+    if admin_password:
+        db.session.add(AccountUser(account_id=account.id, username="admin", email=account.client_email,
+                                   password_hash=hash_password(admin_password)))
+    db.session.commit()
+    return account
+
+
+def csrf_token(html: str) -> str:
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or \
+        re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def login(client, email: str, password: str = PASSWORD, base_url: str = "http://localhost"):
+    page = client.get("/login", base_url=base_url)
+    return client.post("/login", base_url=base_url, data={
+        "csrf_token": csrf_token(page.get_data(as_text=True)), "email": email, "password": password})

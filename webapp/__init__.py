@@ -1,0 +1,63 @@
+"""AgencyHQ: a reseller console for a hosted e-mail-marketing platform."""
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+
+import sqlalchemy as sa
+from flask import Flask
+
+from .config import ROOT, Config
+
+
+def create_app(config=None, **overrides) -> Flask:
+    """The app factory. `config` is a config class (default: from the environment); keyword
+    overrides are applied on top (tests use them)."""
+    app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"),
+                instance_path=str(ROOT / "instance"))
+    app.config.from_object(config or Config)
+    app.config.update(overrides)
+    os.makedirs(app.instance_path, exist_ok=True)
+    logging.getLogger("agencyhq").setLevel(logging.INFO)
+
+    from .catalog import load_catalog
+    app.extensions["catalog"] = load_catalog(app.config["CATALOG_PATH"])
+
+    from .extensions import babel, csrf, db, htmx, login_manager, migrate
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    login_manager.init_app(app)
+
+    from .web import i18n
+    babel.init_app(app, locale_selector=i18n.select_locale, timezone_selector=i18n.select_timezone)
+
+    from .adapters.queue import JobQueue
+    app.extensions["job_queue"] = JobQueue(app.config.get("REDIS_URL"), app.config["QUEUE_NAME"])
+
+    if app.config.get("TRUSTED_PROXIES"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        n = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)
+
+    from . import models  # noqa: F401  (registers every table on the metadata)
+    from .web import register_web
+    register_web(app)
+
+    from .cli import register_cli
+    register_cli(app)
+    return app
+
+
+@sa.event.listens_for(sa.engine.Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, _record):
+    # WAL lets the embedded worker thread write while pages read; foreign keys are off by default.
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cur = dbapi_connection.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()

@@ -1,0 +1,74 @@
+"""The job transport: RQ over Redis when REDIS_URL is set, over an in-process fakeredis otherwise.
+Operation rows in the database are the truth; losing a message here only delays work (the sweeper
+enqueues it again)."""
+from __future__ import annotations
+
+import logging
+import threading
+
+import redis
+import rq
+from rq.timeouts import TimerDeathPenalty
+
+log = logging.getLogger(__name__)
+
+JOB_FUNCTION = "webapp.jobs.tasks.run_operation"
+TRANSPORT_ERRORS = (redis.exceptions.RedisError, OSError)
+
+
+class ThreadWorker(rq.SimpleWorker):
+    """A SimpleWorker that can run outside the main thread: no signal handlers, and job
+    time-outs by timer instead of SIGALRM."""
+
+    death_penalty_class = TimerDeathPenalty
+
+    def _install_signal_handlers(self):
+        pass
+
+
+class JobQueue:
+    def __init__(self, redis_url: str | None, name: str):
+        self.embedded = not redis_url
+        if redis_url:
+            self.connection = redis.Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=10)
+        else:
+            import fakeredis
+            self.connection = fakeredis.FakeStrictRedis(server=fakeredis.FakeServer())
+        self.queue = rq.Queue(name, connection=self.connection)
+        self._threads: list[threading.Thread] = []
+
+    def enqueue_operation(self, operation_id: int) -> bool:
+        """Hands the operation to a worker; False when the transport is down (the sweeper retries)."""
+        try:
+            self.queue.enqueue(JOB_FUNCTION, operation_id, job_timeout=900, result_ttl=600, failure_ttl=86400)
+            return True
+        except TRANSPORT_ERRORS as exc:
+            log.warning("enqueue of operation %s failed: %s", operation_id, exc)
+            return False
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.connection.ping())
+        except TRANSPORT_ERRORS:
+            return False
+
+    def worker(self, *, in_thread: bool = False, name: str | None = None) -> rq.Worker:
+        cls = ThreadWorker if in_thread else rq.SimpleWorker
+        return cls([self.queue], connection=self.connection, name=name)
+
+    def drain(self) -> None:
+        """Runs every queued job in this thread, then returns (tests, seeding, benchmarks)."""
+        self.worker(in_thread=True).work(burst=True, logging_level="WARNING")
+
+    def start_in_thread(self, app) -> None:
+        """The embedded worker: a daemon thread in the web process running jobs as they come."""
+        if self._threads:
+            return
+
+        def work():
+            with app.app_context():
+                self.worker(in_thread=True).work(burst=False, logging_level="WARNING")
+
+        thread = threading.Thread(target=work, name="agencyhq-embedded-worker", daemon=True)
+        thread.start()
+        self._threads.append(thread)

@@ -1,0 +1,81 @@
+"""Settings from the environment. With nothing set: SQLite and the embedded queue."""
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _bool(name, default=False):
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _database_url():
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        return f"sqlite:///{ROOT / 'instance' / 'agencyhq.db'}"
+    # Heroku-style URLs name the driver "postgres"; we use psycopg 3.
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+class Config:
+    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-secret-change-me")
+    SQLALCHEMY_DATABASE_URI = _database_url()
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    REDIS_URL = os.environ.get("REDIS_URL") or None
+    QUEUE_NAME = os.environ.get("QUEUE_NAME", "agencyhq")
+    # The embedded queue runs a worker thread inside the web process when REDIS_URL is unset.
+    EMBEDDED_WORKER = _bool("EMBEDDED_WORKER", True)
+    # The sweeper re-enqueues operations whose job was lost; seconds between passes.
+    SWEEP_INTERVAL = int(os.environ.get("SWEEP_INTERVAL", "30"))
+    # A running operation whose heartbeat is older than this is taken to have lost its worker.
+    OPERATION_STALE_SECONDS = int(os.environ.get("OPERATION_STALE_SECONDS", "120"))
+    # A queued operation not picked up after this long is enqueued again.
+    OPERATION_REQUEUE_SECONDS = int(os.environ.get("OPERATION_REQUEUE_SECONDS", "60"))
+    OPERATION_MAX_ATTEMPTS = int(os.environ.get("OPERATION_MAX_ATTEMPTS", "5"))
+
+    PLATFORM_DOMAIN = os.environ.get("PLATFORM_DOMAIN", "localhost").lower()
+    # Number of proxies in front of the app; only then are X-Forwarded-* headers trusted.
+    TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
+    PREFERRED_URL_SCHEME = os.environ.get("URL_SCHEME", "http")
+    # The port people reach the app on, for links in e-mails and on pages (none: the scheme's default).
+    PUBLIC_PORT = os.environ.get("PUBLIC_PORT") or None
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", PREFERRED_URL_SCHEME == "https")
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+    WTF_CSRF_SSL_STRICT = False  # SameSite=Lax cookies already bind the session to this site
+    MAX_CONTENT_LENGTH = 2 * 1024 * 1024
+
+    BABEL_DEFAULT_LOCALE = "en"
+    BABEL_DEFAULT_TIMEZONE = "UTC"
+    BABEL_TRANSLATION_DIRECTORIES = str(ROOT / "translations")
+    LANGUAGES = {"en": "English", "fr": "Français"}
+
+    SMTP_HOST = os.environ.get("SMTP_HOST") or None
+    SMTP_PORT = int(os.environ.get("SMTP_PORT", "25"))
+    SMTP_USERNAME = os.environ.get("SMTP_USERNAME") or None
+    SMTP_PASSWORD = os.environ.get("SMTP_PASSWORD") or None
+    SMTP_STARTTLS = _bool("SMTP_STARTTLS")
+    MAIL_FROM = os.environ.get("MAIL_FROM", "AgencyHQ <no-reply@agencyhq.localhost>")
+
+    CATALOG_PATH = os.environ.get("CATALOG_PATH", str(Path(__file__).with_name("catalog.toml")))
+
+
+class TestConfig(Config):
+    TESTING = True
+    EMBEDDED_WORKER = False
+    SECRET_KEY = "test-secret"
+    PLATFORM_DOMAIN = "localhost"
+    SESSION_COOKIE_SECURE = False
+    REMEMBER_COOKIE_SECURE = False

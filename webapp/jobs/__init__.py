@@ -1,0 +1,1 @@
+"""Thin RQ entry points that take ids and call services, and the sweeper's clock."""

@@ -1,0 +1,47 @@
+"""The sweeper's clock: every SWEEP_INTERVAL seconds one process runs services.operations.sweep.
+With several workers, a Redis lock per interval makes the pass run once across all of them."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from ..adapters.queue import TRANSPORT_ERRORS
+
+log = logging.getLogger("agencyhq.sweeper")
+LOCK_KEY = "agencyhq:sweeper:lock"
+
+
+def run_once(app) -> int | None:
+    """One pass if this process wins the interval's lock; None if another process has it."""
+    from ..extensions import db
+    from ..services import operations
+    queue = app.extensions["job_queue"]
+    interval = app.config["SWEEP_INTERVAL"]
+    try:
+        won = queue.connection.set(LOCK_KEY, b"1", nx=True, ex=max(1, interval - 1))
+    except TRANSPORT_ERRORS:
+        won = True  # Redis down: sweep anyway; jobs cannot be enqueued but nothing is harmed
+    if not won:
+        return None
+    with app.app_context():
+        try:
+            return operations.sweep()
+        except Exception:
+            log.exception("sweeper pass failed")
+            return 0
+        finally:
+            db.session.remove()
+
+
+def start_in_thread(app, stop: threading.Event | None = None) -> threading.Thread:
+    stop = stop or threading.Event()
+
+    def loop():
+        while not stop.is_set():
+            run_once(app)
+            stop.wait(app.config["SWEEP_INTERVAL"])
+
+    thread = threading.Thread(target=loop, name="agencyhq-sweeper", daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,23 @@
+"""Every model, importable from one place. Models import nothing of services or web."""
+from .accounts import AccountUser, HostedAccount
+from .agencies import Agency, User
+from .audit import AuditEvent
+from .automations import Automation, AutomationVersion, Pushdown, PushdownCopy
+from .base import utcnow
+from .billing import (BillingProfile, CreditBalance, CreditEntry, GatewayCall, Invoice,
+                      InvoiceLine)
+from .branding import Branding
+from .commission import CommissionEntry, Payout
+from .mail import OutboundEmail
+from .operations import Operation
+from .support import SupportMessage, SupportRequest
+from .templates import EmailTemplate, TemplateShareLink
+from .tokens import ApiIdempotencyRecord, ApiToken, LoginAsToken, PasswordResetToken
+
+__all__ = [
+    "AccountUser", "Agency", "ApiIdempotencyRecord", "ApiToken", "AuditEvent", "Automation",
+    "AutomationVersion", "BillingProfile", "Branding", "CommissionEntry", "CreditBalance",
+    "CreditEntry", "EmailTemplate", "GatewayCall", "HostedAccount", "Invoice", "InvoiceLine",
+    "LoginAsToken", "Operation", "OutboundEmail", "PasswordResetToken", "Payout", "Pushdown",
+    "PushdownCopy", "SupportMessage", "SupportRequest", "TemplateShareLink", "User", "utcnow",
+]

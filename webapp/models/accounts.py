@@ -1,0 +1,102 @@
+"""Hosted accounts (tenants of the platform) and their users."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Model, UTCDateTime, enum, utcnow
+
+ACCOUNT_STATUSES = ("provisioning", "active", "cancelled", "disabled", "expired")
+# resold: billed to the agency; parent: the agency's own account (P1);
+# commission: referred through the agency's link and billed to the client (C1);
+# standalone: detached from its agency (A4).
+ACCOUNT_KINDS = ("resold", "parent", "commission", "standalone")
+PLAN_TIERS = ("lite", "plus", "professional", "enterprise")
+PLAN_TERMS = ("monthly", "annual", "trial")
+
+
+class HostedAccount(Model):
+    __tablename__ = "hosted_accounts"
+    __table_args__ = (
+        # One parent account per agency.
+        sa.Index("uq_hosted_accounts_parent_per_agency", "agency_id", unique=True,
+                 sqlite_where=sa.text("kind = 'parent'"), postgresql_where=sa.text("kind = 'parent'")),
+        sa.Index("ix_hosted_accounts_agency_status", "agency_id", "status"),
+        sa.CheckConstraint("contact_limit > 0", name="contact_limit_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int | None] = mapped_column(sa.ForeignKey("agencies.id"), index=True)
+    kind: Mapped[str] = mapped_column(enum(*ACCOUNT_KINDS, name="account_kind"), default="resold")
+    # The subdomain: <name>.<PLATFORM_DOMAIN>; unique platform-wide.
+    name: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    custom_domain: Mapped[str | None] = mapped_column(sa.String(253), unique=True)
+    custom_domain_verified_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(enum(*ACCOUNT_STATUSES, name="account_status"), default="provisioning")
+    plan_tier: Mapped[str] = mapped_column(enum(*PLAN_TIERS, name="plan_tier"))
+    plan_term: Mapped[str] = mapped_column(enum(*PLAN_TERMS, name="plan_term"))
+    contact_limit: Mapped[int]
+    # A8: a downgrade waits for the next renewal.
+    pending_plan_tier: Mapped[str | None] = mapped_column(sa.String(20))
+    pending_plan_term: Mapped[str | None] = mapped_column(sa.String(20))
+    pending_contact_limit: Mapped[int | None]
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    # Start and end of the period paid for; for a recurring plan period_end is the next
+    # renewal day, for a trial or a cancelled account it is the expiry day.
+    period_start: Mapped[object | None] = mapped_column(sa.Date)
+    period_end: Mapped[object | None] = mapped_column(sa.Date, index=True)
+    # Day of month the account renews on (1-31, clamped to short months).
+    anchor_day: Mapped[int | None]
+    cancelled_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    disabled_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    expired_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    detached_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    provisioned_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    trial_extensions: Mapped[int] = mapped_column(default=0)
+    language: Mapped[str] = mapped_column(sa.String(8), default="en")
+    timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
+    client_name: Mapped[str] = mapped_column(sa.String(120))
+    client_email: Mapped[str] = mapped_column(sa.String(254))
+    # Where the platform writes about billing, campaign approval, abuse and bounces.
+    notification_email: Mapped[str] = mapped_column(sa.String(254))
+    # W2: the account has its own branding instead of following the agency defaults.
+    branding_overridden: Mapped[bool] = mapped_column(default=False)
+
+    agency = relationship("Agency")
+    users = relationship("AccountUser", back_populates="account", order_by="AccountUser.id")
+
+    @property
+    def is_trial(self) -> bool:
+        return self.plan_term == "trial"
+
+    @property
+    def is_paid(self) -> bool:
+        """Counts toward the agency's discount (B5): a recurring plan that has not expired."""
+        return (self.plan_term != "trial" and self.kind == "resold"
+                and self.status in ("active", "cancelled", "disabled"))
+
+
+class AccountUser(UserMixin, Model):
+    """A user of a hosted account; every account has its `admin`."""
+
+    __tablename__ = "account_users"
+    __table_args__ = (sa.UniqueConstraint("account_id", "username"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("hosted_accounts.id"), index=True)
+    username: Mapped[str] = mapped_column(sa.String(64))
+    email: Mapped[str] = mapped_column(sa.String(254))
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    # W4: consecutive failures and the end of a lockout.
+    failed_logins: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[object | None] = mapped_column(UTCDateTime)
+    session_epoch: Mapped[int] = mapped_column(default=0)
+    password_changed_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[object | None] = mapped_column(UTCDateTime)
+
+    account = relationship("HostedAccount", back_populates="users")
+
+    def get_id(self) -> str:
+        return f"h:{self.id}:{self.session_epoch}"

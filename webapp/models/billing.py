@@ -1,0 +1,138 @@
+"""Money (B1-B8): billing profiles, invoices, credit ledgers and gateway calls. Integer cents."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Model, UTCDateTime, enum, utcnow
+
+INVOICE_KINDS = ("signup", "renewal", "upgrade", "prepaid", "sms_pack", "compatibility_pack")
+INVOICE_STATUSES = ("open", "paid", "failed", "void")
+CREDIT_KINDS = ("prepaid", "sms", "compatibility")
+GATEWAY_OPS = ("tokenize", "authorize", "capture", "void", "charge", "refund")
+
+
+class BillingProfile(Model):
+    """The one card of an agency (B1) or, for a commission account, of its client (C1).
+    Only the gateway's token and what is printed on the card face are kept."""
+
+    __tablename__ = "billing_profiles"
+    __table_args__ = (
+        sa.CheckConstraint("(agency_id IS NULL) <> (account_id IS NULL)", name="one_owner"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int | None] = mapped_column(sa.ForeignKey("agencies.id"), unique=True)
+    account_id: Mapped[int | None] = mapped_column(sa.ForeignKey("hosted_accounts.id"), unique=True)
+    gateway: Mapped[str] = mapped_column(sa.String(20), default="sandbox")
+    gateway_token: Mapped[str] = mapped_column(sa.String(64))
+    brand: Mapped[str] = mapped_column(sa.String(20))
+    last4: Mapped[str] = mapped_column(sa.String(4))
+    exp_month: Mapped[int]
+    exp_year: Mapped[int]
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Invoice(Model):
+    __tablename__ = "invoices"
+    __table_args__ = (
+        # At most one invoice per (account, period): a repeated renewal is a harmless no-op (B2, B8).
+        sa.UniqueConstraint("account_id", "period_key"),
+        sa.Index("ix_invoices_agency_created", "agency_id", "created_at"),
+        sa.CheckConstraint("total_cents = prepaid_applied_cents + card_charged_cents OR status <> 'paid'",
+                           name="paid_is_covered"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int | None] = mapped_column(sa.ForeignKey("agencies.id"))
+    account_id: Mapped[int | None] = mapped_column(sa.ForeignKey("hosted_accounts.id"), index=True)
+    kind: Mapped[str] = mapped_column(enum(*INVOICE_KINDS, name="invoice_kind"))
+    status: Mapped[str] = mapped_column(enum(*INVOICE_STATUSES, name="invoice_status"), default="open")
+    number: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    # "2026-11-23" for a renewal of the period starting that day; NULL for one-off purchases.
+    period_key: Mapped[str | None] = mapped_column(sa.String(16))
+    period_start: Mapped[object | None] = mapped_column(sa.Date)
+    period_end: Mapped[object | None] = mapped_column(sa.Date)
+    currency: Mapped[str] = mapped_column(sa.String(3), default="USD")
+    list_price_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    discount_percent: Mapped[int] = mapped_column(default=0)
+    discount_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    total_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    prepaid_applied_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    card_charged_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    # The gateway charge is made with this key, so a retried charge is never taken twice.
+    idempotency_key: Mapped[str] = mapped_column(sa.String(80), unique=True)
+    gateway_charge_id: Mapped[str | None] = mapped_column(sa.String(64))
+    gateway_authorization_id: Mapped[str | None] = mapped_column(sa.String(64))
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(sa.String(300))
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    paid_at: Mapped[object | None] = mapped_column(UTCDateTime)
+
+    lines = relationship("InvoiceLine", back_populates="invoice", order_by="InvoiceLine.id")
+
+
+class InvoiceLine(Model):
+    __tablename__ = "invoice_lines"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(sa.ForeignKey("invoices.id"), index=True)
+    description: Mapped[str] = mapped_column(sa.String(200))
+    quantity: Mapped[int] = mapped_column(default=1)
+    unit_cents: Mapped[int] = mapped_column(sa.BigInteger)
+    amount_cents: Mapped[int] = mapped_column(sa.BigInteger)
+
+    invoice = relationship("Invoice", back_populates="lines")
+
+
+class CreditBalance(Model):
+    """Current balance of one ledger. Spent with a conditional UPDATE (balance >= amount),
+    which holds on SQLite too, where SELECT ... FOR UPDATE is ignored."""
+
+    __tablename__ = "credit_balances"
+    __table_args__ = (
+        sa.UniqueConstraint("agency_id", "kind", "scope"),
+        sa.CheckConstraint("balance >= 0", name="never_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int] = mapped_column(sa.ForeignKey("agencies.id"))
+    kind: Mapped[str] = mapped_column(enum(*CREDIT_KINDS, name="credit_kind"))
+    # "agency" for the agency's pool, "account:<id>" for credit held by one account.
+    scope: Mapped[str] = mapped_column(sa.String(32))
+    account_id: Mapped[int | None] = mapped_column(sa.ForeignKey("hosted_accounts.id"), index=True)
+    balance: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+class CreditEntry(Model):
+    """One movement of a ledger: cents for prepaid, units for SMS and compatibility."""
+
+    __tablename__ = "credit_entries"
+    __table_args__ = (sa.Index("ix_credit_entries_balance", "balance_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    balance_id: Mapped[int] = mapped_column(sa.ForeignKey("credit_balances.id"))
+    delta: Mapped[int] = mapped_column(sa.BigInteger)
+    reason: Mapped[str] = mapped_column(sa.String(200))
+    invoice_id: Mapped[int | None] = mapped_column(sa.ForeignKey("invoices.id"), index=True)
+    idempotency_key: Mapped[str | None] = mapped_column(sa.String(80), unique=True)
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class GatewayCall(Model):
+    """Every call to the payment gateway and its outcome, so tests and the UI can show them."""
+
+    __tablename__ = "gateway_calls"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int | None] = mapped_column(sa.ForeignKey("agencies.id"), index=True)
+    invoice_id: Mapped[int | None] = mapped_column(sa.ForeignKey("invoices.id"), index=True)
+    op: Mapped[str] = mapped_column(enum(*GATEWAY_OPS, name="gateway_op"))
+    amount_cents: Mapped[int | None] = mapped_column(sa.BigInteger)
+    idempotency_key: Mapped[str | None] = mapped_column(sa.String(80))
+    outcome: Mapped[str] = mapped_column(sa.String(30))
+    reference: Mapped[str | None] = mapped_column(sa.String(64))
+    error_code: Mapped[str | None] = mapped_column(sa.String(40))
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,162 @@
+"""Demo data for `flask seed-demo`: one agency with 60 hosted accounts across every status,
+plan type and tier, a support user, and a parent account with 3 automations."""
+from __future__ import annotations
+
+import random
+from datetime import date, datetime, timedelta, timezone
+
+import sqlalchemy as sa
+
+from ..catalog import get_catalog
+from ..extensions import db
+from ..models import (AccountUser, Agency, Automation, AutomationVersion, BillingProfile, Branding,
+                      EmailTemplate, HostedAccount, User)
+from . import operations, provisioning
+from .dates import add_months
+from .passwords import hash_password
+
+AGENCY_EMAIL = "demo@northwind.test"
+AGENCY_PASSWORD = "northwind-demo-2026"
+SUPPORT_EMAIL = "support@agencyhq.test"
+SUPPORT_PASSWORD = "support-demo-2026"
+CLIENT_ACCOUNT = "acme-bakery"
+CLIENT_PASSWORD = "acme-demo-2026"
+
+CLIENTS = [
+    "Acme Bakery", "Blue Harbor Yoga", "Cedar & Sage", "Dune Surf Shop", "Elm Street Dental", "Fjord Travel",
+    "Golden Crust Pizza", "Hilltop Vets", "Iris Florist", "Juniper Books", "Kestrel Cycles", "Lumen Studio",
+    "Maple Law", "Nimbus Cloud", "Olive Bistro", "Pine Ridge Farm", "Quartz Jewels", "Riverbend Spa",
+    "Saffron Kitchen", "Tidewater Marine", "Umbra Photo", "Vista Realty", "Willow Kids", "Xenon Labs",
+    "Yarrow Tea", "Zephyr Fitness", "Amber Coffee", "Birch Carpentry", "Coral Dive", "Delta Music",
+    "Ember Candles", "Fern Garden", "Granite Gym", "Harbor Fish", "Indigo Print", "Jade Wellness",
+    "Kite Toys", "Lark Bakery", "Mosaic Tiles", "Nova Tutoring", "Orchid Nails", "Pebble Shoes",
+    "Quill Writers", "Robin Daycare", "Sierra Hikes", "Thistle Wool", "Upland Cider", "Velvet Salon",
+    "Wren Ceramics", "Yonder Maps", "Zinnia Events", "Alder Clinic", "Bramble Jams", "Cobalt Web",
+    "Dahlia Weddings", "Echo Podcasts", "Falcon Security", "Grove Market", "Heron Optics", "Ivy Tailors",
+]
+# (status, term) for the 60 accounts: every status and plan type appears.
+MIX = ([("active", "monthly")] * 22 + [("active", "annual")] * 10 + [("active", "trial")] * 6
+       + [("cancelled", "monthly")] * 3 + [("cancelled", "annual")] * 2 + [("disabled", "monthly")] * 3
+       + [("disabled", "annual")] * 1 + [("expired", "trial")] * 6 + [("expired", "monthly")] * 3
+       + [("expired", "annual")] * 2 + [("provisioning", "monthly")] * 2)
+
+AUTOMATIONS = [
+    ("Welcome series", "subscribes", [
+        {"type": "send_email", "template": "Welcome"}, {"type": "wait", "hours": 48},
+        {"type": "send_email", "template": "Getting started"}]),
+    ("Win back lapsed customers", "tag_added", [
+        {"type": "send_email", "template": "We miss you"}, {"type": "wait", "hours": 168},
+        {"type": "if_else", "condition": "opened last e-mail"}, {"type": "add_tag", "tag": "re-engaged"}]),
+    ("Birthday coupon", "date_based", [
+        {"type": "send_email", "template": "Happy birthday"}, {"type": "notify", "to": "owner"}]),
+]
+
+
+def slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name.lower()).replace("--", "-").strip("-")
+
+
+def seed(rng: random.Random | None = None) -> dict:
+    """Creates the demo data; refuses to run twice."""
+    if db.session.scalar(sa.select(User.id).where(User.email == AGENCY_EMAIL)):
+        raise RuntimeError("the demo data is already there")
+    rng = rng or random.Random(2026)
+    catalog = get_catalog()
+    today = date.today()
+    agency = Agency(name="Northwind Digital", referral_code="northwind", franchise_enabled=True,
+                    currency=catalog.currency)
+    db.session.add(agency)
+    db.session.flush()
+    db.session.add_all([
+        User(email=AGENCY_EMAIL, name="Nora Northwind", password_hash=hash_password(AGENCY_PASSWORD),
+             role="agency", agency_id=agency.id, timezone="Europe/Paris"),
+        User(email=SUPPORT_EMAIL, name="Sam Support", password_hash=hash_password(SUPPORT_PASSWORD),
+             role="support"),
+        Branding(agency_id=agency.id, product_name="Northwind Mail", primary_color="#0b6e4f",
+                 support_email="help@northwind.test", support_url="https://northwind.test/help",
+                 login_headline="Welcome back", login_text="Sign in to send your next campaign."),
+        BillingProfile(agency_id=agency.id, gateway="sandbox", gateway_token="tok_demo_visa",
+                       brand="visa", last4="4242", exp_month=12, exp_year=today.year + 3),
+        EmailTemplate(agency_id=agency.id, kind="basic", name="Monthly newsletter", tags="newsletter",
+                      html="<h1>Our news</h1><p>Hello {{first_name}},</p><p>Here is what is new.</p>"),
+        EmailTemplate(agency_id=agency.id, kind="basic", name="Promotion", tags="sale,promo",
+                      html="<h1>Sale</h1><p>20% off this week only.</p>"),
+    ])
+
+    parent = HostedAccount(agency_id=agency.id, kind="parent", name="northwind", status="active",
+                           plan_tier="enterprise", plan_term="monthly", contact_limit=100000,
+                           client_name="Northwind Digital", client_email="team@northwind.test",
+                           notification_email="billing@northwind.test", language="en", timezone="Europe/Paris",
+                           period_start=today.replace(day=1), period_end=add_months(today.replace(day=1), 1, 1),
+                           anchor_day=1)
+    db.session.add(parent)
+    db.session.flush()
+    for name, trigger, steps in AUTOMATIONS:
+        automation = Automation(account_id=parent.id, name=name, current_version=2)
+        db.session.add(automation)
+        db.session.flush()
+        db.session.add_all([
+            AutomationVersion(automation_id=automation.id, number=1, name=name, trigger_kind=trigger,
+                              steps=steps[:-1]),
+            AutomationVersion(automation_id=automation.id, number=2, name=name, trigger_kind=trigger, steps=steps),
+        ])
+
+    tiers = catalog.tier_keys
+    accounts = []
+    for i, (client, (status, term)) in enumerate(zip(CLIENTS, MIX)):
+        created = datetime.now(timezone.utc) - timedelta(days=rng.randint(20, 700), hours=rng.randint(0, 23))
+        limits = [c for c in catalog.contact_limits if term != "trial" or c <= catalog.trial["max_contacts"]]
+        start = created.date()
+        account = HostedAccount(
+            agency_id=agency.id, kind="resold", name=slug(client), status=status,
+            plan_tier=tiers[i % len(tiers)] if term != "trial" else tiers[(i % 3) + 1],
+            plan_term=term, contact_limit=rng.choice(limits), created_at=created,
+            client_name=client, client_email=f"owner@{slug(client)}.test",
+            notification_email="alerts@northwind.test", language=rng.choice(["en", "en", "fr"]),
+            timezone=rng.choice(["Europe/Paris", "America/New_York", "Europe/London", "Asia/Tokyo"]),
+            anchor_day=start.day,
+        )
+        if term == "trial":
+            account.period_start = today - timedelta(days=rng.randint(1, 10) if status == "active" else 40)
+            account.period_end = account.period_start + timedelta(days=catalog.trial["days"])
+        else:
+            months = catalog.term_months(term)
+            period_start = start
+            while add_months(period_start, months, start.day) <= today:
+                period_start = add_months(period_start, months, start.day)
+            if status == "expired":
+                period_start = add_months(period_start, -months, start.day)
+            account.period_start = period_start
+            account.period_end = add_months(period_start, months, start.day)
+        if status == "cancelled":
+            account.cancelled_at = datetime.now(timezone.utc) - timedelta(days=rng.randint(1, 10))
+        if status == "disabled":
+            account.disabled_at = datetime.now(timezone.utc) - timedelta(days=rng.randint(1, 5))
+        if status == "expired":
+            account.expired_at = datetime.combine(account.period_end, datetime.min.time(), timezone.utc)
+        db.session.add(account)
+        accounts.append(account)
+    db.session.flush()
+
+    final_status = {}
+    for account in [parent, *accounts]:
+        final_status[account.id] = account.status
+        if account.status != "provisioning":
+            account.status = "provisioning"  # provisioning makes it active; the real status is put back
+        provisioning.submit(account)
+    db.session.commit()
+    # Run every provisioning now except the last two, left queued to show the background work.
+    queued = [a for a in accounts if final_status[a.id] == "provisioning"]
+    for account in [parent, *accounts]:
+        if account in queued:
+            continue
+        operations.run_inline(provisioning.submit(account))
+        db.session.refresh(account)
+        account.status = final_status[account.id]
+    db.session.commit()
+
+    acme = next(a for a in accounts if a.name == CLIENT_ACCOUNT)
+    admin = db.session.scalar(sa.select(AccountUser).where(AccountUser.account_id == acme.id))
+    admin.password_hash = hash_password(CLIENT_PASSWORD)
+    db.session.commit()
+    return {"agency": agency, "parent": parent, "accounts": accounts, "queued": queued}

@@ -1,0 +1,72 @@
+"""Which site a Host header names, and the address of each hosted account. Links sent to people
+are always built from the stored account, never from the request's Host header."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from flask import current_app
+
+from ..extensions import db
+from ..models import HostedAccount
+
+
+@dataclass(frozen=True)
+class Site:
+    kind: str  # "dashboard" or "account"
+    account_id: int | None = None
+
+
+DASHBOARD = Site("dashboard")
+
+
+def _strip_port(host: str) -> str:
+    host = (host or "").strip().lower().rstrip(".")
+    if host.startswith("["):  # IPv6 literal
+        return host.split("]")[0] + "]"
+    return host.rsplit(":", 1)[0] if ":" in host else host
+
+
+def resolve(host_header: str) -> Site | None:
+    """The dashboard for the bare platform domain; a hosted account for <name>.<domain> or its
+    verified custom domain; None (404) for anything else."""
+    host = _strip_port(host_header)
+    domain = current_app.config["PLATFORM_DOMAIN"]
+    if host == domain:
+        return DASHBOARD
+    if host.endswith("." + domain):
+        name = host[: -len(domain) - 1]
+        if not name or "." in name:
+            return None
+        account_id = db.session.scalar(sa.select(HostedAccount.id).where(HostedAccount.name == name))
+    else:
+        account_id = db.session.scalar(sa.select(HostedAccount.id).where(
+            HostedAccount.custom_domain == host, HostedAccount.custom_domain_verified_at.is_not(None)))
+    return Site("account", account_id) if account_id else None
+
+
+def _origin(host: str) -> str:
+    cfg = current_app.config
+    port = cfg.get("PUBLIC_PORT")
+    scheme = cfg.get("PREFERRED_URL_SCHEME", "http")
+    default = {"http": 80, "https": 443}.get(scheme)
+    suffix = f":{port}" if port and int(port) != default else ""
+    return f"{scheme}://{host}{suffix}"
+
+
+def account_host(account: HostedAccount) -> str:
+    if account.custom_domain and account.custom_domain_verified_at:
+        return account.custom_domain
+    return f"{account.name}.{current_app.config['PLATFORM_DOMAIN']}"
+
+
+def account_url(account: HostedAccount, path: str = "/") -> str:
+    return _origin(account_host(account)) + path
+
+
+def account_login_url(account: HostedAccount) -> str:
+    return account_url(account, "/app/login")
+
+
+def dashboard_url(path: str = "/") -> str:
+    return _origin(current_app.config["PLATFORM_DOMAIN"]) + path

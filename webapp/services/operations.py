@@ -1,0 +1,220 @@
+"""Background operations: one database row per job is the truth (status, progress, error).
+
+A job only carries the operation id. Running it claims the row with a conditional UPDATE,
+so two deliveries of the same job run it once; handlers are made of idempotent steps, so a
+worker killed mid-job is simply resumed by the next claim after its heartbeat goes stale."""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Callable
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.exc import IntegrityError
+
+from ..extensions import db
+from ..models import Operation, utcnow
+from .errors import ServiceError
+
+log = logging.getLogger(__name__)
+
+HANDLERS: dict[str, Callable] = {}
+# Functions run on every sweeper pass (renewals due, scheduled publishes...). Each is idempotent.
+PERIODIC: list[Callable] = []
+
+
+class RetryLater(Exception):
+    """A step cannot finish now (a service is down); the operation is tried again after `delay`."""
+
+    def __init__(self, message: str, delay: timedelta = timedelta(seconds=30)):
+        super().__init__(message)
+        self.delay = delay
+
+
+def handler(kind: str):
+    def register(fn):
+        HANDLERS[kind] = fn
+        return fn
+    return register
+
+
+def periodic(fn):
+    PERIODIC.append(fn)
+    return fn
+
+
+def _load_handlers() -> None:
+    # Importing the modules registers their handlers.
+    from . import mail, provisioning  # noqa: F401
+
+
+class OperationContext:
+    """What a handler gets: its operation, and a way to report progress (which also heartbeats)."""
+
+    def __init__(self, operation: Operation):
+        self.operation = operation
+
+    @property
+    def params(self) -> dict:
+        return self.operation.params or {}
+
+    def progress(self, done: int, total: int | None = None, message: str | None = None) -> None:
+        op = self.operation
+        if total is not None:
+            op.total = max(total, 1)
+        op.progress = min(done, op.total)
+        if message is not None:
+            op.message = message[:200]
+        op.heartbeat_at = utcnow()
+        db.session.commit()
+
+
+def submit(kind: str, *, key: str, agency_id: int | None = None, subject=None, params=None,
+           total: int = 1, run_after=None) -> Operation:
+    """The operation for `key`, created if new. Adds to the caller's transaction; call
+    `enqueue` after the caller commits."""
+    existing = db.session.scalar(sa.select(Operation).where(Operation.idempotency_key == key))
+    if existing is not None:
+        return existing
+    subject_type, subject_id = subject if subject else (None, None)
+    op = Operation(kind=kind, idempotency_key=key, agency_id=agency_id, subject_type=subject_type,
+                   subject_id=subject_id, params=params or {}, total=max(total, 1), run_after=run_after)
+    try:
+        with db.session.begin_nested():
+            db.session.add(op)
+    except IntegrityError:
+        # Someone else created it between our look-up and insert.
+        return db.session.scalar(sa.select(Operation).where(Operation.idempotency_key == key))
+    return op
+
+
+def enqueue(op: Operation) -> bool:
+    """Hands a committed operation to the queue. False when the transport is down: the row
+    stays queued and the sweeper tries again, so nothing is lost."""
+    if op.run_after and op.run_after > utcnow():
+        return True  # the sweeper enqueues it when its time comes
+    ok = current_app.extensions["job_queue"].enqueue_operation(op.id)
+    if ok:
+        db.session.execute(sa.update(Operation).where(Operation.id == op.id, Operation.status == "queued")
+                           .values(enqueued_at=utcnow()))
+        db.session.commit()
+    return ok
+
+
+def claim(operation_id: int) -> bool:
+    """Takes the operation for this worker; False if it is done, running elsewhere, or not due."""
+    now = utcnow()
+    stale = now - timedelta(seconds=current_app.config["OPERATION_STALE_SECONDS"])
+    result = db.session.execute(
+        sa.update(Operation)
+        .where(Operation.id == operation_id,
+               sa.or_(sa.and_(Operation.status == "queued",
+                              sa.or_(Operation.run_after.is_(None), Operation.run_after <= now)),
+                      sa.and_(Operation.status == "running", Operation.heartbeat_at < stale)))
+        .values(status="running", attempts=Operation.attempts + 1, started_at=now, heartbeat_at=now)
+    )
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def _finish(op_id: int, **values) -> None:
+    db.session.execute(sa.update(Operation).where(Operation.id == op_id, Operation.status == "running")
+                       .values(finished_at=utcnow(), **values))
+    db.session.commit()
+
+
+def run(operation_id: int) -> str:
+    """Runs one operation to its end (or to its next retry). Returns the status it ended in."""
+    _load_handlers()
+    if not claim(operation_id):
+        return "skipped"
+    op = db.session.get(Operation, operation_id)
+    fn = HANDLERS.get(op.kind)
+    max_attempts = current_app.config["OPERATION_MAX_ATTEMPTS"]
+    if fn is None:
+        _finish(op.id, status="failed", error=f"No handler for operation kind {op.kind!r}.")
+        return "failed"
+    try:
+        result = fn(OperationContext(op))
+        db.session.commit()
+    except RetryLater as exc:
+        db.session.rollback()
+        return _retry_or_fail(op.id, str(exc), exc.delay, max_attempts)
+    except ServiceError as exc:
+        db.session.rollback()
+        _finish(op.id, status="failed", error=exc.message[:500])
+        return "failed"
+    except Exception as exc:  # an unexpected error: logged, then retried with back-off
+        db.session.rollback()
+        log.exception("operation %s (%s) raised", operation_id, op.kind)
+        attempts = db.session.get(Operation, operation_id).attempts
+        return _retry_or_fail(operation_id, f"Unexpected error: {exc.__class__.__name__}",
+                              timedelta(seconds=min(300, 5 * 2 ** attempts)), max_attempts)
+    op = db.session.get(Operation, operation_id)
+    _finish(op.id, status="succeeded", progress=op.total, result=result if result is not None else op.result,
+            error=None)
+    log.info("operation %s (%s) succeeded", operation_id, op.kind)
+    return "succeeded"
+
+
+def _retry_or_fail(op_id: int, error: str, delay: timedelta, max_attempts: int) -> str:
+    op = db.session.get(Operation, op_id)
+    if op.attempts >= max_attempts:
+        _finish(op_id, status="failed", error=f"{error} (gave up after {op.attempts} attempts)"[:500])
+        return "failed"
+    db.session.execute(sa.update(Operation).where(Operation.id == op_id, Operation.status == "running")
+                       .values(status="queued", error=error[:500], run_after=utcnow() + delay, enqueued_at=None))
+    db.session.commit()
+    return "queued"
+
+
+def retry(op: Operation) -> Operation:
+    """A person asks to try a failed operation again (never repeating what already succeeded)."""
+    if op.status != "failed":
+        raise ServiceError("Only a failed operation can be retried.")
+    db.session.execute(sa.update(Operation).where(Operation.id == op.id, Operation.status == "failed")
+                       .values(status="queued", attempts=0, run_after=None, enqueued_at=None, finished_at=None))
+    db.session.commit()
+    db.session.refresh(op)
+    enqueue(op)
+    return op
+
+
+def sweep(limit: int = 500) -> int:
+    """Finds operations whose job was lost (Redis restarted, worker killed, enqueue failed)
+    and enqueues them again; then runs the periodic tasks. Safe to run anywhere, any number of times."""
+    _load_handlers()
+    now = utcnow()
+    cfg = current_app.config
+    requeue_before = now - timedelta(seconds=cfg["OPERATION_REQUEUE_SECONDS"])
+    stale_before = now - timedelta(seconds=cfg["OPERATION_STALE_SECONDS"])
+    lost = db.session.scalars(
+        sa.select(Operation.id).where(sa.or_(
+            sa.and_(Operation.status == "queued",
+                    sa.or_(Operation.run_after.is_(None), Operation.run_after <= now),
+                    sa.or_(Operation.enqueued_at.is_(None), Operation.enqueued_at < requeue_before)),
+            sa.and_(Operation.status == "running", Operation.heartbeat_at < stale_before),
+        )).order_by(Operation.id).limit(limit)
+    ).all()
+    queue = current_app.extensions["job_queue"]
+    sent = 0
+    for op_id in lost:
+        if not queue.enqueue_operation(op_id):
+            break  # transport down: try again next pass
+        db.session.execute(sa.update(Operation).where(Operation.id == op_id).values(enqueued_at=now))
+        sent += 1
+    db.session.commit()
+    for task in PERIODIC:
+        try:
+            task()
+        except Exception:  # one failing task must not stop the others
+            db.session.rollback()
+            log.exception("periodic task %s failed", task.__name__)
+    return sent
+
+
+def run_inline(op: Operation) -> str:
+    """Runs an operation in this process now (demo data, CLI). Same code path as a worker."""
+    db.session.commit()
+    return run(op.id)

@@ -1,0 +1,81 @@
+"""Password hashing (argon2id) and the strength rules every password form shares."""
+from __future__ import annotations
+
+import secrets
+import string
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+
+_hashers: dict[tuple, PasswordHasher] = {}
+
+# A few of the passwords people pick first; the rules below catch most of the rest.
+COMMON = {"password", "password1", "password123", "123456789", "1234567890", "qwertyuiop",
+          "letmein123", "iloveyou12", "admin12345", "welcome123", "azertyuiop", "motdepasse"}
+MIN_LENGTH = 10
+
+
+def _hasher() -> PasswordHasher:
+    params = tuple(current_app.config.get("ARGON2_PARAMS", (3, 65536, 4)))
+    if params not in _hashers:
+        t, m, p = params
+        _hashers[params] = PasswordHasher(time_cost=t, memory_cost=m, parallelism=p)
+    return _hashers[params]
+
+
+def hash_password(password: str) -> str:
+    return _hasher().hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    if not password_hash:
+        # Spend the same time as a real check so an unknown user is not told apart by timing.
+        _burn(password)
+        return False
+    try:
+        return _hasher().verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+_DUMMY: dict[tuple, str] = {}
+
+
+def _dummy_hash() -> str:
+    params = tuple(current_app.config.get("ARGON2_PARAMS", (3, 65536, 4)))
+    if params not in _DUMMY:
+        _DUMMY[params] = _hasher().hash(secrets.token_hex(16))
+    return _DUMMY[params]
+
+
+def _burn(password: str) -> None:
+    try:
+        _hasher().verify(_dummy_hash(), password)
+    except (VerificationError, InvalidHashError):
+        pass
+
+
+def password_problem(password: str, *, identity: str = "") -> str | None:
+    """Why a new password is refused, or None when it is good enough."""
+    if len(password) < MIN_LENGTH:
+        return _l("Use at least %(n)s characters.", n=MIN_LENGTH)
+    if len(password) > 200:
+        return _l("Use at most 200 characters.")
+    if len(set(password)) < 4:
+        return _l("Use more different characters.")
+    if password.lower() in COMMON:
+        return _l("This password is too common.")
+    if identity and identity.lower().split("@")[0] in password.lower() and len(identity) >= 4:
+        return _l("Do not put your username or e-mail in the password.")
+    return None
+
+
+def generate_password(length: int = 16) -> str:
+    """A password to hand to a client: letters and digits, no look-alikes."""
+    alphabet = "".join(c for c in string.ascii_letters + string.digits if c not in "Il1O0o")
+    while True:
+        pw = "".join(secrets.choice(alphabet) for _ in range(length))
+        if any(c.isdigit() for c in pw) and any(c.isupper() for c in pw) and any(c.islower() for c in pw):
+            return pw

@@ -1,0 +1,45 @@
+"""The one way to read an agency's data: every query goes through AgencyScope, so another
+agency's id is simply not found (404), whatever the caller asks for."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from ..extensions import db
+from ..models import HostedAccount
+from .errors import NotFound
+
+
+def parse_id(value) -> int:
+    """A positive database id from a URL or JSON value; anything else is not found."""
+    try:
+        ident = int(str(value), 10)
+    except (TypeError, ValueError):
+        raise NotFound() from None
+    if ident <= 0 or ident > 2**63 - 1:
+        raise NotFound()
+    return ident
+
+
+class AgencyScope:
+    def __init__(self, agency_id: int):
+        if not agency_id:
+            raise ValueError("an agency scope needs an agency")
+        self.agency_id = agency_id
+
+    def select(self, model, *columns):
+        """SELECT of `model` (or some of its columns) limited to this agency's rows."""
+        stmt = sa.select(*columns) if columns else sa.select(model)
+        return stmt.where(model.agency_id == self.agency_id)
+
+    def get(self, model, ident):
+        row = db.session.scalar(self.select(model).where(model.id == parse_id(ident)))
+        if row is None:
+            raise NotFound()
+        return row
+
+    def accounts(self):
+        """The agency's hosted accounts, the parent account included."""
+        return self.select(HostedAccount)
+
+    def account(self, ident) -> HostedAccount:
+        return self.get(HostedAccount, ident)

@@ -1,0 +1,118 @@
+"""The dashboard's blueprints (one package per area) and the hosted account's own pages,
+chosen by the request's Host header."""
+from __future__ import annotations
+
+from flask import Flask, abort, g, redirect, request, url_for
+from flask_babel import lazy_gettext as _l
+
+from ..extensions import db, login_manager
+from ..models import AccountUser, HostedAccount, User
+from ..services import hosts
+from . import errors, filters, navigation
+
+# Blueprints that answer on a hosted account's host; every other one answers on the dashboard host.
+ACCOUNT_SITE_BLUEPRINTS = {"client"}
+
+
+def register_web(app: Flask) -> None:
+    from .accounts import bp as accounts_bp
+    from .auth import bp as auth_bp
+    from .client import bp as client_bp
+    from .myaccount import bp as myaccount_bp
+    from .resold import bp as resold_bp
+    from .support import bp as support_bp
+
+    for bp in (auth_bp, resold_bp, accounts_bp, myaccount_bp, support_bp, client_bp):
+        app.register_blueprint(bp)
+
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = _l("Please log in to see this page.")
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "basic"
+    login_manager.user_loader(_load_user)
+    login_manager.unauthorized_handler(_unauthorized)
+
+    app.before_request(_route_by_host)
+    app.before_request(_start_embedded_queue(app))
+    app.after_request(_security_headers)
+    errors.register(app)
+    filters.register(app)
+    navigation.register(app)
+
+
+def _route_by_host():
+    """Picks the site from the Host header: the dashboard, a hosted account, or 404."""
+    site = hosts.resolve(request.host)
+    if site is None:
+        abort(404)
+    g.site = site
+    g.account = db.session.get(HostedAccount, site.account_id) if site.account_id else None
+    if request.endpoint == "static" or request.endpoint is None:
+        return None
+    blueprint = request.blueprints[0] if request.blueprints else None
+    on_account_site = site.kind == "account"
+    if on_account_site and blueprint not in ACCOUNT_SITE_BLUEPRINTS:
+        if request.path == "/":
+            return redirect(url_for("client.overview"))
+        abort(404)
+    if not on_account_site and blueprint in ACCOUNT_SITE_BLUEPRINTS:
+        abort(404)
+    return None
+
+
+def _load_user(session_id: str):
+    """Sessions say which kind of user they are for; each kind only counts on its own site."""
+    try:
+        kind, ident, epoch = session_id.split(":")
+        ident, epoch = int(ident), int(epoch)
+    except (ValueError, AttributeError):
+        return None
+    site = g.get("site")
+    if site is None:
+        return None
+    if kind == "u" and site.kind == "dashboard":
+        user = db.session.get(User, ident)
+    elif kind == "h" and site.kind == "account":
+        user = db.session.get(AccountUser, ident)
+        if user is not None and user.account_id != site.account_id:
+            return None
+    else:
+        return None
+    if user is None or user.session_epoch != epoch:
+        return None
+    return user
+
+
+def _unauthorized():
+    site = g.get("site")
+    target = "client.login" if site is not None and site.kind == "account" else "auth.login"
+    from flask import flash
+    from flask_htmx import make_response as htmx_response
+    from flask_login import login_url
+    location = login_url(target, next_url=request.full_path if request.method == "GET" else None)
+    if request.headers.get("HX-Request"):
+        # A bare fragment must not swap a login page into the table: send the browser there.
+        return htmx_response(redirect=location)
+    flash(login_manager.login_message, "info")
+    return redirect(location)
+
+
+def _start_embedded_queue(app: Flask):
+    started = {"done": False}
+
+    def start():
+        if started["done"] or app.config.get("REDIS_URL") or not app.config.get("EMBEDDED_WORKER"):
+            return
+        started["done"] = True
+        from ..jobs import sweeper
+        app.extensions["job_queue"].start_in_thread(app)
+        sweeper.start_in_thread(app)
+    return start
+
+
+def _security_headers(response):
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
+

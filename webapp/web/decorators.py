@@ -1,0 +1,46 @@
+"""Role checks, in one module, on top of login_required."""
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import abort, g
+from flask_login import current_user, login_required
+
+from ..models import AccountUser, User
+from ..services.audit import Actor
+from ..services.scope import AgencyScope
+
+
+def _role(check):
+    def decorator(view):
+        @login_required
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if not check(current_user):
+                abort(403)
+            return view(*args, **kwargs)
+        return wrapped
+    return decorator
+
+
+agency_required = _role(lambda u: isinstance(u, User) and u.is_agency_user)
+support_required = _role(lambda u: isinstance(u, User) and u.is_support)
+dashboard_user_required = _role(lambda u: isinstance(u, User))
+account_admin_required = _role(lambda u: isinstance(u, AccountUser) and g.get("account") is not None
+                               and u.account_id == g.account.id)
+
+
+def current_scope() -> AgencyScope:
+    """The agency-scoped query helper for the logged-in agency user."""
+    return AgencyScope(current_user.agency_id)
+
+
+def current_actor() -> Actor:
+    from flask import request
+    ip = request.remote_addr
+    if isinstance(current_user, User):
+        return Actor(f"user:{current_user.id}", current_user.email, ip, current_user.agency_id)
+    if isinstance(current_user, AccountUser):
+        return Actor(f"account_user:{current_user.id}", f"{current_user.username}@{g.account.name}", ip,
+                     g.account.agency_id)
+    return Actor("anonymous", "anonymous", ip)

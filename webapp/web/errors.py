@@ -1,0 +1,54 @@
+"""Error pages: a clear message and the right status, never a bare 500 stack."""
+from __future__ import annotations
+
+import logging
+
+from flask import render_template, request
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from ..extensions import db
+from ..services.errors import ServiceError
+
+log = logging.getLogger(__name__)
+
+
+def _page(status: int, title: str, message: str):
+    return render_template("errors/error.html", status=status, title=title, message=message), status
+
+
+def register(app) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc):
+        db.session.rollback()
+        return _page(400, _("This form has expired"),
+                     _("The form was missing its security token or it had expired. Go back, reload the page "
+                       "and try again."))
+
+    @app.errorhandler(ServiceError)
+    def service_error(exc: ServiceError):
+        db.session.rollback()
+        return _page(exc.status, _("That did not work"), exc.message)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        db.session.rollback()
+        titles = {
+            400: _("Bad request"), 403: _("Not allowed"), 404: _("Page not found"),
+            405: _("Method not allowed"), 413: _("Too large"), 429: _("Too many requests"),
+        }
+        messages = {
+            403: _("You do not have access to this page."),
+            404: _("There is nothing at this address. Check the link or go back."),
+            413: _("What you sent is larger than allowed."),
+        }
+        return _page(exc.code or 500, titles.get(exc.code, exc.name),
+                     messages.get(exc.code, exc.description or ""))
+
+    @app.errorhandler(Exception)
+    def unexpected(exc):
+        db.session.rollback()
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return _page(500, _("Something went wrong"),
+                     _("The error was logged. Nothing was saved; please try again in a moment."))

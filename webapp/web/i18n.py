@@ -1,0 +1,26 @@
+"""Which language and time zone a page is shown in."""
+from __future__ import annotations
+
+from flask import current_app, g, request
+from flask_login import current_user
+
+
+def select_locale() -> str:
+    languages = current_app.config["LANGUAGES"]
+    user = current_user if current_user and getattr(current_user, "is_authenticated", False) else None
+    lang = getattr(user, "language", None)
+    if lang is None:
+        account = g.get("account")
+        lang = account.language if account is not None else None
+    if lang in languages:
+        return lang
+    return request.accept_languages.best_match(list(languages)) or current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def select_timezone() -> str:
+    user = current_user if current_user and getattr(current_user, "is_authenticated", False) else None
+    tz = getattr(user, "timezone", None)
+    if tz is None:
+        account = g.get("account")
+        tz = account.timezone if account is not None else None
+    return tz or "UTC"

@@ -1,0 +1,45 @@
+"""The top navigation and the side menu (R9). An entry shows once its page exists."""
+from __future__ import annotations
+
+from flask import current_app, request
+from flask_babel import lazy_gettext as _l
+
+TOP_NAV = [
+    (_l("Resold"), "resold.index", "agency"),
+    (_l("Automations"), "pushdown.index", "agency"),
+    (_l("Commission"), "commission.index", "agency"),
+    (_l("Support console"), "support.index", "support"),
+]
+
+SIDE_MENU = [
+    (_l("Billing profile"), "billing.profile"),
+    (_l("Billing history"), "billing.history"),
+    (_l("Prepaid credit"), "billing.prepaid"),
+    (_l("SMS credits"), "billing.sms"),
+    (_l("Compatibility credits"), "billing.compatibility"),
+    (_l("Account default settings"), "whitelabel.defaults"),
+    (_l("Common questions"), "help.faq"),
+    (_l("Agency API"), "api_tokens.index"),
+    (_l("Contact support"), "contact.index"),
+    (_l("My account"), "myaccount.index"),
+]
+
+
+def _exists(endpoint: str) -> bool:
+    return endpoint in current_app.view_functions
+
+
+def register(app) -> None:
+    @app.context_processor
+    def navigation():
+        def top_nav(role):
+            return [(label, ep) for label, ep, who in TOP_NAV if who == role and _exists(ep)]
+
+        def side_menu():
+            return [(label, ep) for label, ep in SIDE_MENU if _exists(ep)]
+
+        def is_active(endpoint):
+            current = request.endpoint or ""
+            return current == endpoint or current.split(".")[0] == endpoint.split(".")[0]
+
+        return {"top_nav": top_nav, "side_menu": side_menu, "is_active": is_active}

@@ -1,0 +1,32 @@
+"""`python worker.py`: an RQ worker for AgencyHQ's jobs, with RQ's scheduler and the sweeper.
+
+Run as many as you like against one REDIS_URL and DATABASE_URL; the sweeper's Redis lock makes
+each of its passes run once across them."""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from webapp import create_app
+from webapp.jobs import sweeper
+
+
+def main() -> int:
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    app = create_app()
+    if not app.config.get("REDIS_URL"):
+        print("REDIS_URL is not set: without it jobs run inside the web process (the embedded queue).",
+              file=sys.stderr)
+        return 2
+    queue = app.extensions["job_queue"]
+    sweeper.start_in_thread(app)
+    with app.app_context():
+        worker = queue.worker(name=os.environ.get("WORKER_NAME"))
+        worker.work(with_scheduler=True, logging_level=os.environ.get("LOG_LEVEL", "INFO"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
