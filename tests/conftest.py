@@ -5,6 +5,7 @@ in its own database and Redis db; without them it uses SQLite and an in-process 
 Under CI=true a missing service or browser fails the run instead of skipping."""
 from __future__ import annotations
 
+import contextvars
 import os
 import shutil
 import tempfile
@@ -13,6 +14,7 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
+from flask.testing import FlaskClient
 
 CI = os.environ.get("CI", "").lower() == "true"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -71,6 +73,14 @@ def service_urls(request):
     cleanup()
 
 
+class IsolatedClient(FlaskClient):
+    """Each request runs in a fresh context, as it would in a server: its own app context, `g`
+    and database session, even while the test holds an app context of its own."""
+
+    def open(self, *args, **kwargs):
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
 @pytest.fixture(scope="session")
 def app(service_urls):
     from webapp import create_app
@@ -78,6 +88,7 @@ def app(service_urls):
     db_url, redis_url = service_urls
     app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI=db_url, REDIS_URL=redis_url,
                      ARGON2_PARAMS=(1, 1024, 1), OPERATION_STALE_SECONDS=120)
+    app.test_client_class = IsolatedClient
     with app.app_context():
         from flask_migrate import upgrade
         upgrade()

@@ -2,28 +2,29 @@
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
 
 from flask import current_app, has_app_context
 
 log = logging.getLogger("agencyhq.jobs")
+_app = None
 
 
-@contextmanager
-def _app_context():
+def _get_app():
+    """The running app, or one made from the environment (a bare `rq worker` process)."""
+    global _app
     if has_app_context():
-        yield current_app
-        return
-    from .. import create_app
-    app = create_app()
-    with app.app_context():
-        yield app
+        return current_app._get_current_object()
+    if _app is None:
+        from .. import create_app
+        _app = create_app()
+    return _app
 
 
 def run_operation(operation_id: int) -> str:
     from ..extensions import db
     from ..services import operations
-    with _app_context():
+    # A context of its own: the job gets a fresh database session and never touches the caller's.
+    with _get_app().app_context():
         try:
             status = operations.run(int(operation_id))
             log.info("job operation_id=%s status=%s", operation_id, status)

@@ -1,0 +1,48 @@
+# AgencyHQ: `make run` starts the app with demo data, `make test` runs the whole suite.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 5000
+PYTEST_ARGS ?=
+export FLASK_APP := webapp
+export PUBLIC_PORT ?= $(PORT)
+
+.PHONY: run test install install-dev translations messages migrate prod-check clean
+
+$(BIN)/python:
+	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "AgencyHQ needs Python 3.11 or newer")'
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+translations: install
+	@$(BIN)/pybabel compile -d translations >/dev/null
+
+# Re-extract the strings shown to people and merge them into the catalogs to translate.
+messages: install
+	$(BIN)/pybabel extract -F babel.cfg -k _l -o translations/messages.pot .
+	$(BIN)/pybabel update -i translations/messages.pot -d translations
+
+migrate: install
+	$(BIN)/flask db upgrade
+
+run: translations migrate
+	@$(BIN)/flask seed-demo --if-empty
+	@echo "AgencyHQ is starting at http://localhost:$(PORT)/  (Ctrl-C stops it)"
+	$(BIN)/flask run --port $(PORT) --no-reload
+
+test: install-dev translations
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

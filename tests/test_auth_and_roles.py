@@ -1,0 +1,185 @@
+"""Logins for the three roles, host routing, CSRF, and each role kept out of the others' pages."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from webapp.models import AuditEvent, User
+
+from .helpers import PASSWORD, csrf_token, login, make_account, make_agency, make_support
+
+
+def test_login_page_is_served_and_unknown_users_get_a_clear_message(client, db):
+    assert client.get("/login").status_code == 200
+    make_agency(email="nora@agency.test")
+    wrong = login(client, "nora@agency.test", "not-the-password")
+    assert wrong.status_code == 401
+    assert "Wrong e-mail or password." in wrong.get_data(as_text=True)
+    unknown = login(client, "nobody@agency.test")
+    assert unknown.status_code == 401
+    assert "Wrong e-mail or password." in unknown.get_data(as_text=True)
+
+
+def test_agency_user_logs_in_sees_the_shell_and_logs_out(client, db):
+    make_agency("Northwind", email="nora@agency.test")
+    response = login(client, "NORA@agency.test ")
+    assert response.status_code == 303 and response.headers["Location"] == "/"
+    home = client.get("/")
+    html = home.get_data(as_text=True)
+    assert home.status_code == 200
+    assert "Resold accounts" in html and 'id="side-menu"' in html and "My account" in html
+    assert home.headers["Vary"] == "HX-Request" or "HX-Request" in home.headers["Vary"]
+    logout = client.post("/logout", data={"csrf_token": csrf_token(html)})
+    assert logout.status_code == 303
+    assert client.get("/").status_code == 302  # back to the login page
+
+
+def test_session_cookie_is_httponly_and_lax_and_rotated_at_login(client, db):
+    make_agency(email="nora@agency.test")
+    client.get("/login")
+    before = client.get_cookie("session")
+    response = login(client, "nora@agency.test")
+    cookie = [h for h in response.headers.getlist("Set-Cookie") if h.startswith("session=")][0]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert client.get_cookie("session").value != before.value
+
+
+def test_open_redirects_are_refused_after_login(client, db):
+    make_agency(email="nora@agency.test")
+    page = client.get("/login?next=https://evil.test/")
+    response = client.post("/login?next=https://evil.test/", data={
+        "csrf_token": csrf_token(page.get_data(as_text=True)), "email": "nora@agency.test", "password": PASSWORD})
+    assert response.headers["Location"] == "/"
+
+
+def test_a_post_without_csrf_token_is_refused_and_writes_nothing(client, db):
+    make_agency(email="nora@agency.test")
+    response = client.post("/login", data={"email": "nora@agency.test", "password": PASSWORD})
+    assert response.status_code == 400
+    assert "security token" in response.get_data(as_text=True)
+    login(client, "nora@agency.test")
+    # An htmx-style POST with no X-CSRFToken header is refused too.
+    refused = client.post("/my-account/preferences", data={"prefs-language": "fr", "prefs-timezone": "UTC"},
+                          headers={"HX-Request": "true"})
+    assert refused.status_code == 400
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(User.language)) == "en"
+
+
+def test_csrf_token_in_the_htmx_header_is_accepted(client, db):
+    make_agency(email="nora@agency.test")
+    login(client, "nora@agency.test")
+    token = csrf_token(client.get("/my-account").get_data(as_text=True))
+    response = client.post("/my-account/preferences", data={"prefs-language": "fr", "prefs-timezone": "Europe/Paris"},
+                           headers={"HX-Request": "true", "X-CSRFToken": token})
+    assert response.status_code == 303
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(User.language)) == "fr"
+    assert "Mon compte" in client.get("/my-account").get_data(as_text=True)
+
+
+def test_support_staff_land_on_the_console_and_cannot_open_agency_pages(client, db):
+    make_support("staff@agencyhq.test")
+    response = login(client, "staff@agencyhq.test")
+    assert response.headers["Location"] == "/support"
+    assert client.get("/support").status_code == 200
+    assert client.get("/").status_code == 403
+
+
+def test_agency_users_cannot_open_the_support_console(client, db):
+    make_agency(email="nora@agency.test")
+    login(client, "nora@agency.test")
+    assert client.get("/support").status_code == 403
+
+
+def test_another_agencys_account_is_not_found(client, db):
+    agency_a, _ = make_agency("A", email="a@agency.test")
+    agency_b, _ = make_agency("B", email="b@agency.test")
+    mine = make_account(agency_b, "b-account")
+    theirs = make_account(agency_a, "a-account")
+    login(client, "b@agency.test")
+    assert client.get(f"/accounts/{mine.id}").status_code == 200
+    assert client.get(f"/accounts/{theirs.id}").status_code == 404
+    for bad in ("abc", "0", "-1", "99999999999999999999999", "1%00"):
+        assert client.get(f"/accounts/{bad}").status_code == 404
+    listing = client.get("/").get_data(as_text=True)
+    assert "b-account" in listing and "a-account" not in listing
+
+
+def test_change_password_needs_the_current_one_and_ends_other_sessions(app, client, db):
+    make_agency(email="nora@agency.test")
+    other = app.test_client()
+    login(other, "nora@agency.test")
+    login(client, "nora@agency.test")
+    token = csrf_token(client.get("/my-account").get_data(as_text=True))
+    wrong = client.post("/my-account/password", data={"csrf_token": token, "pw-current_password": "nope",
+                                                      "pw-new_password": "a-new-long-passphrase",
+                                                      "pw-confirm_password": "a-new-long-passphrase"})
+    assert wrong.status_code == 422 and "The current password is not right." in wrong.get_data(as_text=True)
+    weak = client.post("/my-account/password", data={"csrf_token": token, "pw-current_password": PASSWORD,
+                                                     "pw-new_password": "short", "pw-confirm_password": "short"})
+    assert "at least 10 characters" in weak.get_data(as_text=True)
+    ok = client.post("/my-account/password", data={"csrf_token": token, "pw-current_password": PASSWORD,
+                                                   "pw-new_password": "a-new-long-passphrase",
+                                                   "pw-confirm_password": "a-new-long-passphrase"})
+    assert ok.status_code == 303
+    assert client.get("/my-account").status_code == 200  # this session goes on
+    assert other.get("/my-account").status_code == 302  # the other one is over
+    assert login(app.test_client(), "nora@agency.test", "a-new-long-passphrase").status_code == 303
+    assert db.session.scalar(sa.select(AuditEvent.action)) == "password_changed"
+
+
+def test_unknown_hosts_get_404_and_forwarded_host_is_ignored(client, db):
+    assert client.get("/login", base_url="http://evil.example").status_code == 404
+    assert client.get("/login", base_url="http://a.b.localhost").status_code == 404
+    assert client.get("/login", base_url="http://ghost.localhost").status_code == 404
+    response = client.get("/login", headers={"X-Forwarded-Host": "evil.example"})
+    assert response.status_code == 200
+
+
+def test_hosted_account_admin_logs_in_on_its_own_host_only(client, db):
+    agency, _ = make_agency(email="nora@agency.test")
+    acme = make_account(agency, "acme", admin_password="acme-secret-pass")
+    other = make_account(agency, "other", admin_password="other-secret-pass")
+    host = "http://acme.localhost"
+    assert client.get("/", base_url=host).headers["Location"].endswith("/app/")
+    page = client.get("/app/login", base_url=host)
+    assert page.status_code == 200
+    token = csrf_token(page.get_data(as_text=True))
+    bad = client.post("/app/login", base_url=host, data={"csrf_token": token, "username": "admin",
+                                                          "password": "wrong-password"})
+    assert bad.status_code == 401
+    ok = client.post("/app/login", base_url=host, data={"csrf_token": token, "username": "admin",
+                                                         "password": "acme-secret-pass"})
+    assert ok.status_code == 303
+    assert client.get("/app/", base_url=host).status_code == 200
+    # The same session is nothing on another account's host or on the dashboard.
+    assert client.get("/app/", base_url="http://other.localhost").status_code == 302
+    assert client.get("/", base_url="http://localhost").status_code == 302
+    # Dashboard pages do not exist on an account host, nor account pages on the dashboard.
+    assert client.get("/my-account", base_url=host).status_code == 404
+    assert client.get("/app/login", base_url="http://localhost").status_code == 404
+    assert other.id != acme.id
+
+
+def test_verified_custom_domain_selects_the_account_and_unverified_does_not(client, db):
+    from datetime import datetime, timezone
+    agency, _ = make_agency()
+    make_account(agency, "acme", custom_domain="mail.acme.test", custom_domain_verified_at=datetime.now(timezone.utc))
+    make_account(agency, "beta", custom_domain="mail.beta.test")
+    assert client.get("/app/login", base_url="http://mail.acme.test").status_code == 200
+    assert client.get("/app/login", base_url="http://mail.beta.test").status_code == 404
+
+
+def test_dashboard_user_session_is_not_an_account_session(client, db):
+    agency, _ = make_agency(email="nora@agency.test")
+    make_account(agency, "acme", admin_password="acme-secret-pass")
+    login(client, "nora@agency.test")
+    # Cookies are per host; even a forged cross-host cookie does not make a dashboard user an admin.
+    session_cookie = client.get_cookie("session")
+    client.set_cookie("session", session_cookie.value, domain="acme.localhost")
+    assert client.get("/app/", base_url="http://acme.localhost").status_code == 302
+
+
+def test_french_is_offered_from_the_browser_language(client, db):
+    page = client.get("/login", headers={"Accept-Language": "fr-FR,fr;q=0.9"})
+    assert "Se connecter" in page.get_data(as_text=True)

@@ -1,0 +1,36 @@
+"""`flask seed-demo`: the demo agency a newcomer logs in to."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from webapp.models import Agency, Automation, HostedAccount, Operation, User
+from webapp.services import demo
+
+
+def test_seed_demo_makes_every_status_plan_type_and_tier(runner, db, run_jobs):
+    result = runner.invoke(args=["seed-demo"])
+    assert result.exit_code == 0, result.output
+    assert demo.AGENCY_EMAIL in result.output and demo.SUPPORT_PASSWORD in result.output
+    agency = db.session.scalar(sa.select(Agency))
+    accounts = db.session.scalars(sa.select(HostedAccount).where(HostedAccount.agency_id == agency.id,
+                                                                 HostedAccount.kind == "resold")).all()
+    assert len(accounts) == 60
+    assert {a.status for a in accounts} == {"provisioning", "active", "cancelled", "disabled", "expired"}
+    assert {a.plan_term for a in accounts} == {"trial", "monthly", "annual"}
+    assert {a.plan_tier for a in accounts} == {"lite", "plus", "professional", "enterprise"}
+    assert all(a.period_end for a in accounts)
+    assert db.session.scalar(sa.select(User).where(User.role == "support")) is not None
+    parent = db.session.scalar(sa.select(HostedAccount).where(HostedAccount.kind == "parent"))
+    assert len(db.session.scalars(sa.select(Automation).where(Automation.account_id == parent.id)).all()) == 3
+    # The two accounts left provisioning finish in the background.
+    pending = db.session.scalars(sa.select(Operation).where(Operation.status == "queued",
+                                                            Operation.kind == "provision_account")).all()
+    assert len(pending) == 2
+    from webapp.services import operations
+    operations.sweep()
+    run_jobs()
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(HostedAccount)
+                             .where(HostedAccount.status == "provisioning")) == 0
+    again = runner.invoke(args=["seed-demo", "--if-empty"])
+    assert again.exit_code == 0 and "nothing seeded" in again.output
