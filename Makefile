@@ -26,7 +26,7 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 translations: install
-	@$(BIN)/pybabel compile -d translations >/dev/null
+	@$(BIN)/pybabel compile -d translations >/dev/null 2>&1 || $(BIN)/pybabel compile -d translations
 
 # Re-extract the strings shown to people and merge them into the catalogs to translate.
 messages: install
