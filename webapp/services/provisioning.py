@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from .. import faults
 from ..extensions import db
 from ..models import AccountUser, Branding, CreditBalance, EmailTemplate, HostedAccount, utcnow
 from . import hosts, mail, operations
@@ -95,12 +96,14 @@ def provision_account(ctx: operations.OperationContext):
     ctx.progress(1, total, "Tenant records created")
     _ensure_admin(account, op)
     ctx.progress(2, total, "Admin user created")
+    faults.point("provision.after_admin")
     copy_branding(account)
     ctx.progress(3, total, "Branding applied")
     _copy_templates(account)
     ctx.progress(4, total, "Templates copied")
     email = _notify(account)
     ctx.progress(5, total, "Agency notified")
+    faults.point("provision.before_activate")
     if account.status == "provisioning":
         account.status = "active"
     account.provisioned_at = account.provisioned_at or utcnow()

@@ -1,0 +1,100 @@
+"""A real `python worker.py` process: runs jobs, and after `kill -9` mid-job a new worker finishes
+the job with nothing done twice."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from webapp.adapters.queue import JobQueue
+from webapp.models import AccountUser, HostedAccount, Operation, OutboundEmail
+from webapp.services import provisioning
+
+from .helpers import make_account, make_agency
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def process_redis_url(service_urls, tmp_path):
+    """The suite's Redis, or a private redis-server on a free port when the run has none."""
+    if service_urls[1]:
+        yield service_urls[1]
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("a worker process needs Redis: set REDIS_URL or install redis-server")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                               "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    import redis
+    assert _wait(lambda: _pings(redis, url), timeout=10)
+    yield url
+    server.terminate()
+    server.wait(timeout=10)
+
+
+def _pings(redis, url):
+    try:
+        return redis.Redis.from_url(url).ping()
+    except redis.exceptions.RedisError:
+        return False
+
+
+def _start_worker(db_url, redis_url, **env):
+    environment = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": redis_url, "SWEEP_INTERVAL": "1",
+                   "OPERATION_STALE_SECONDS": "2", "OPERATION_REQUEUE_SECONDS": "2", "LOG_LEVEL": "WARNING", **env}
+    return subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=environment,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _wait(predicate, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_worker_killed_mid_provisioning_resumes_with_one_admin(app, db, service_urls, process_redis_url, tmp_path):
+    agency, _ = make_agency()
+    account = make_account(agency, "crashy", status="provisioning")
+    op = provisioning.submit(account)
+    db.session.commit()
+    JobQueue(process_redis_url, app.config["QUEUE_NAME"]).enqueue_operation(op.id)
+
+    def status():
+        db.session.expire_all()
+        return db.session.get(Operation, op.id)
+
+    crashing = _start_worker(service_urls[0], process_redis_url, AGENCYHQ_CRASH_AT="provision.after_admin",
+                             AGENCYHQ_CRASH_ONCE_FILE=str(tmp_path / "crashed"))
+    try:
+        assert crashing.wait(timeout=60) == -9  # it killed itself right after the admin step
+    finally:
+        crashing.kill()
+    assert status().status == "running" and status().progress == 2
+    password = status().result["password"]
+
+    worker = _start_worker(service_urls[0], process_redis_url)
+    try:
+        assert _wait(lambda: status().status == "succeeded", timeout=60), worker.stderr.read1().decode()
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)
+    op = status()
+    assert op.attempts == 2 and op.result["password"] == password
+    assert db.session.get(HostedAccount, account.id).status == "active"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AccountUser)) == 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboundEmail)) == 1
