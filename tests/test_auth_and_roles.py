@@ -94,15 +94,15 @@ def test_agency_users_cannot_open_the_support_console(client, db):
 def test_another_agencys_account_is_not_found(client, db):
     agency_a, _ = make_agency("A", email="a@agency.test")
     agency_b, _ = make_agency("B", email="b@agency.test")
-    mine = make_account(agency_b, "b-account")
-    theirs = make_account(agency_a, "a-account")
+    mine = make_account(agency_b, "beta-account")
+    theirs = make_account(agency_a, "alpha-account")
     login(client, "b@agency.test")
     assert client.get(f"/accounts/{mine.id}").status_code == 200
     assert client.get(f"/accounts/{theirs.id}").status_code == 404
     for bad in ("abc", "0", "-1", "99999999999999999999999", "1%00"):
         assert client.get(f"/accounts/{bad}").status_code == 404
     listing = client.get("/").get_data(as_text=True)
-    assert "b-account" in listing and "a-account" not in listing
+    assert "beta-account" in listing and "alpha-account" not in listing
 
 
 def test_change_password_needs_the_current_one_and_ends_other_sessions(app, client, db):

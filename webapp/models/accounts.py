@@ -22,12 +22,19 @@ class HostedAccount(Model):
         # One parent account per agency.
         sa.Index("uq_hosted_accounts_parent_per_agency", "agency_id", unique=True,
                  sqlite_where=sa.text("kind = 'parent'"), postgresql_where=sa.text("kind = 'parent'")),
-        sa.Index("ix_hosted_accounts_agency_status", "agency_id", "status"),
+        # The Resold tab (R2-R4, R11): one index per sort key, led by the agency and kind and covering
+        # the filter columns, so a page (even a deep one) is read from the index alone.
+        sa.Index("ix_hosted_accounts_resold_count", "agency_id", "kind", "status", "plan_term"),
+        sa.Index("ix_hosted_accounts_resold_name", "agency_id", "kind", "name", "status", "plan_term"),
+        sa.Index("ix_hosted_accounts_resold_size", "agency_id", "kind", "contact_limit", "id", "status", "plan_term"),
+        sa.Index("ix_hosted_accounts_resold_created", "agency_id", "kind", "created_at", "id", "status", "plan_term"),
+        sa.Index("ix_hosted_accounts_resold_expires", "agency_id", "kind", "period_end", "id", "status", "plan_term"),
         sa.CheckConstraint("contact_limit > 0", name="contact_limit_positive"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    agency_id: Mapped[int | None] = mapped_column(sa.ForeignKey("agencies.id"), index=True)
+    # Indexed by the composite Resold-tab indexes below, which all lead with it.
+    agency_id: Mapped[int | None] = mapped_column(sa.ForeignKey("agencies.id"))
     kind: Mapped[str] = mapped_column(enum(*ACCOUNT_KINDS, name="account_kind"), default="resold")
     # The subdomain: <name>.<PLATFORM_DOMAIN>; unique platform-wide.
     name: Mapped[str] = mapped_column(sa.String(40), unique=True)
@@ -60,6 +67,9 @@ class HostedAccount(Model):
     client_email: Mapped[str] = mapped_column(sa.String(254))
     # Where the platform writes about billing, campaign approval, abuse and bounces.
     notification_email: Mapped[str] = mapped_column(sa.String(254))
+    # R1: name, client name, client e-mail and custom domain, lower-cased, kept by `_search_text`.
+    # Substring search uses a trigram index on it (pg_trgm on PostgreSQL, FTS5 trigram on SQLite).
+    search_text: Mapped[str] = mapped_column(sa.String(800), default="")
     # W2: the account has its own branding instead of following the agency defaults.
     branding_overridden: Mapped[bool] = mapped_column(default=False)
 
@@ -74,7 +84,7 @@ class HostedAccount(Model):
     def is_paid(self) -> bool:
         """Counts toward the agency's discount (B5): a recurring plan that has not expired."""
         return (self.plan_term != "trial" and self.kind == "resold"
-                and self.status in ("active", "cancelled", "disabled"))
+                and self.status in ("provisioning", "active", "cancelled", "disabled"))
 
 
 class AccountUser(UserMixin, Model):
@@ -100,3 +110,17 @@ class AccountUser(UserMixin, Model):
 
     def get_id(self) -> str:
         return f"h:{self.id}:{self.session_epoch}"
+
+
+SEARCH_FIELDS = ("name", "client_name", "client_email", "custom_domain")
+
+
+def search_text_for(name, client_name, client_email, custom_domain) -> str:
+    """The text R1 searches in; the query side lower-cases the same way."""
+    return "\n".join(v for v in (name, client_name, client_email, custom_domain) if v).lower()
+
+
+@sa.event.listens_for(HostedAccount, "before_insert")
+@sa.event.listens_for(HostedAccount, "before_update")
+def _search_text(_mapper, _connection, account: HostedAccount) -> None:
+    account.search_text = search_text_for(*(getattr(account, f) for f in SEARCH_FIELDS))

@@ -1,7 +1,10 @@
-"""The Resold tab's queries: the agency's accounts and its discount summary (R5, R10)."""
+"""The Resold tab's rules (R1-R5, R10, R11): which of an agency's accounts a view shows, in which
+order, a page at a time, and the agency's discount summary. Shared by the dashboard and the API."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field, replace
+from urllib.parse import urlencode
 
 import sqlalchemy as sa
 
@@ -10,7 +13,105 @@ from ..extensions import db
 from ..models import HostedAccount
 from .scope import AgencyScope
 
-PAID_STATUSES = ("active", "cancelled", "disabled")
+PAGE_SIZE = 25
+MAX_QUERY_LENGTH = 100
+PLAN_TYPES = ("trial", "monthly", "annual")
+STATUSES = ("active", "expired", "all")
+SORTS = {
+    "name": HostedAccount.name,
+    "plan_size": HostedAccount.contact_limit,
+    "created": HostedAccount.created_at,
+    "expires": HostedAccount.period_end,
+}
+ORDERS = ("asc", "desc")
+# "Active" is every account that has not expired: being provisioned, paid up, cancelled but
+# still in its paid period, or disabled for a declined payment.
+ACTIVE_STATUSES = ("provisioning", "active", "cancelled", "disabled")
+# Paid accounts count toward the discount (B5): paid for the current period, trials excepted.
+PAID_STATUSES = ("provisioning", "active", "cancelled", "disabled")
+
+
+@dataclass(frozen=True)
+class View:
+    """One view of the Resold tab: everything that is in its URL."""
+
+    q: str = ""
+    plan_types: tuple[str, ...] = ()
+    status: str = "active"
+    sort: str = "name"
+    order: str = "asc"
+    page: int = 1
+    # What was asked for but could not be honoured, to tell the person why.
+    notices: tuple[str, ...] = field(default=(), compare=False)
+
+    @classmethod
+    def from_args(cls, args) -> "View":
+        """Reads a view from query arguments; unknown or malformed values fall back to the default."""
+        notices = []
+        # Control characters (NUL above all) mean nothing in a search and break SQL drivers.
+        q = " ".join("".join(c for c in (args.get("q") or "") if c.isprintable() or c == " ").split())
+        if len(q) > MAX_QUERY_LENGTH:
+            notices.append("query_too_long")
+            q = ""
+        plan_types = tuple(p for p in PLAN_TYPES if p in set(args.getlist("plan")))
+        status = args.get("status") if args.get("status") in STATUSES else "active"
+        sort = args.get("sort") if args.get("sort") in SORTS else "name"
+        order = args.get("order") if args.get("order") in ORDERS else "asc"
+        try:
+            page = max(1, min(int(args.get("page", "1")), 10**9))
+        except (TypeError, ValueError):
+            page = 1
+        return cls(q, plan_types, status, sort, order, page, tuple(notices))
+
+    def params(self, **changes) -> dict:
+        """The URL query of this view (or of a changed copy), without default values."""
+        view = replace(self, **changes)
+        out = {}
+        if view.q:
+            out["q"] = view.q
+        if view.plan_types:
+            out["plan"] = list(view.plan_types)
+        if view.status != "active":
+            out["status"] = view.status
+        if view.sort != "name":
+            out["sort"] = view.sort
+        if view.order != "asc":
+            out["order"] = view.order
+        if view.page != 1:
+            out["page"] = view.page
+        return out
+
+    def query_string(self, **changes) -> str:
+        return urlencode(self.params(**changes), doseq=True)
+
+    def sort_link(self, key: str) -> str:
+        """Clicking a header sorts by it; clicking the current one reverses the order."""
+        order = ("desc" if self.order == "asc" else "asc") if key == self.sort else "asc"
+        return self.query_string(sort=key, order=order, page=1)
+
+    @property
+    def is_filtered(self) -> bool:
+        return bool(self.q or self.plan_types or self.status != "active")
+
+
+@dataclass(frozen=True)
+class Page:
+    view: View
+    rows: list
+    total: int
+    page_size: int = PAGE_SIZE
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.page_size))
+
+    @property
+    def first_index(self) -> int:
+        return (self.view.page - 1) * self.page_size + 1 if self.total else 0
+
+    @property
+    def last_index(self) -> int:
+        return min(self.total, self.view.page * self.page_size)
 
 
 @dataclass(frozen=True)
@@ -19,6 +120,63 @@ class Summary:
     discount_percent: int
     next_tier_percent: int | None
     accounts_to_next_tier: int | None
+
+
+def like_pattern(q: str) -> str:
+    escaped = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _search_clause(q: str):
+    pattern = like_pattern(q)
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "sqlite" and len(q) >= 3:
+        # The FTS5 trigram table answers LIKE '%abc%' from its index (revision 0002).
+        fts = sa.text("SELECT rowid FROM hosted_accounts_fts WHERE search_text LIKE :pattern ESCAPE '\\'")
+        return HostedAccount.id.in_(fts.bindparams(pattern=pattern))
+    # PostgreSQL serves this from the pg_trgm index; short queries scan the agency's rows.
+    return HostedAccount.search_text.like(pattern, escape="\\")
+
+
+def filtered(scope: AgencyScope, view: View):
+    """The ids of the agency's resold accounts that match the view, unordered."""
+    stmt = scope.select(HostedAccount, HostedAccount.id).where(HostedAccount.kind == "resold")
+    if view.status == "active":
+        stmt = stmt.where(HostedAccount.status.in_(ACTIVE_STATUSES))
+    elif view.status == "expired":
+        stmt = stmt.where(HostedAccount.status == "expired")
+    if view.plan_types and len(view.plan_types) < len(PLAN_TYPES):
+        stmt = stmt.where(HostedAccount.plan_term.in_(view.plan_types))
+    if view.q:
+        stmt = stmt.where(_search_clause(view.q))
+    return stmt
+
+
+def _ordering(view: View):
+    column = SORTS[view.sort]
+    direction = sa.desc if view.order == "desc" else sa.asc
+    keys = [direction(column)]
+    if view.sort != "name":  # names are unique; other keys need the id to give a stable order
+        keys.append(direction(HostedAccount.id))
+    return keys
+
+
+def count(scope: AgencyScope, view: View) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(filtered(scope, view).subquery())) or 0
+
+
+def page(scope: AgencyScope, view: View, page_size: int = PAGE_SIZE) -> Page:
+    """One page of the view. Page numbers past the end show the last page. The page's ids are
+    found in the covering index first (a deferred join), so deep pages read only 25 rows."""
+    total = count(scope, view)
+    pages = max(1, math.ceil(total / page_size))
+    if view.page > pages:
+        view = replace(view, page=pages)
+    ids = (filtered(scope, view).order_by(*_ordering(view))
+           .limit(page_size).offset((view.page - 1) * page_size).subquery())
+    rows = db.session.scalars(sa.select(HostedAccount).join(ids, HostedAccount.id == ids.c.id)
+                              .order_by(*_ordering(view))).all() if total else []
+    return Page(view, rows, total, page_size)
 
 
 def paid_account_count(scope: AgencyScope) -> int:
@@ -35,6 +193,11 @@ def summary(scope: AgencyScope) -> Summary:
                    nxt.min_paid_accounts - paid if nxt else None)
 
 
-def first_page(scope: AgencyScope, limit: int = 25):
-    return db.session.scalars(scope.accounts().where(HostedAccount.kind == "resold")
-                              .order_by(HostedAccount.name).limit(limit)).all()
+def price_after_discount(account: HostedAccount, discount_percent: int) -> int | None:
+    """What the account's next period costs the agency today; None for a plan not in the catalog."""
+    catalog = get_catalog()
+    try:
+        listed = catalog.list_price_cents(account.plan_tier, account.plan_term, account.contact_limit)
+    except (KeyError, ValueError):
+        return None
+    return catalog.apply_discount(listed, discount_percent)

@@ -34,6 +34,13 @@ def register(app) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         db.session.rollback()
+        if (exc.code or 500) >= 500:
+            # Flask hands an unhandled exception here wrapped in InternalServerError.
+            original = getattr(exc, "original_exception", None) or exc
+            log.error("unhandled error on %s %s", request.method, request.path,
+                      exc_info=(type(original), original, original.__traceback__))
+            return _page(500, _("Something went wrong"),
+                         _("The error was logged. Nothing was saved; please try again in a moment."))
         titles = {
             400: _("Bad request"), 403: _("Not allowed"), 404: _("Page not found"),
             405: _("Method not allowed"), 413: _("Too large"), 429: _("Too many requests"),
@@ -46,9 +53,3 @@ def register(app) -> None:
         return _page(exc.code or 500, titles.get(exc.code, exc.name),
                      messages.get(exc.code, exc.description or ""))
 
-    @app.errorhandler(Exception)
-    def unexpected(exc):
-        db.session.rollback()
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return _page(500, _("Something went wrong"),
-                     _("The error was logged. Nothing was saved; please try again in a moment."))

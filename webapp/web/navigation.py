@@ -36,7 +36,8 @@ def register(app) -> None:
             return [(label, ep) for label, ep, who in TOP_NAV if who == role and _exists(ep)]
 
         def side_menu():
-            return [(label, ep) for label, ep in SIDE_MENU if _exists(ep)]
+            """Every entry of R9; those whose page has not landed yet come without a link."""
+            return [(label, ep, _exists(ep)) for label, ep in SIDE_MENU]
 
         def is_active(endpoint):
             current = request.endpoint or ""

@@ -11,9 +11,9 @@ def wants_fragment() -> bool:
     return bool(htmx) and not htmx.history_restore_request
 
 
-def render(page: str, fragment: str | None = None, **context):
-    """The page for a normal request; `fragment` (a partial the page includes) for an htmx one."""
-    template = fragment if fragment and wants_fragment() else page
+def render(template: str, fragment: str | None = None, /, **context):
+    """`template` for a normal request; `fragment` (a partial it includes) for an htmx one."""
+    template = fragment if fragment and wants_fragment() else template
     response = make_response(render_template(template, **context))
     response.vary.add("HX-Request")
     return response

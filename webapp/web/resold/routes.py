@@ -1,7 +1,9 @@
-"""The Resold tab: the dashboard's home."""
-from ...services import resold
+"""The Resold tab: the dashboard's home. One URL holds the whole view (R1-R4, R11)."""
+from flask import redirect, request, url_for
+
+from ...services import hosts, resold
 from ..decorators import agency_required, current_scope
-from ..rendering import render
+from ..rendering import render, wants_fragment
 from . import bp
 
 
@@ -9,6 +11,20 @@ from . import bp
 @agency_required
 def index():
     scope = current_scope()
+    view = resold.View.from_args(request.args)
     summary = resold.summary(scope)
-    rows = resold.first_page(scope)
-    return render("resold/index.html", "resold/_table.html", summary=summary, rows=rows)
+    result = resold.page(scope, view)
+    prices = {a.id: resold.price_after_discount(a, summary.discount_percent) for a in result.rows}
+    login_urls = {a.id: hosts.account_login_url(a) for a in result.rows}
+    return render("resold/index.html", "resold/_results.html", page=result, view=result.view,
+                  summary=summary, prices=prices, login_urls=login_urls, is_fragment=wants_fragment(),
+                  plan_types=resold.PLAN_TYPES)
+
+
+@bp.route("/side-menu")
+@agency_required
+def side_menu():
+    """R9 alone, for htmx to refresh it in place; a browser asking for it gets the whole tab."""
+    if not wants_fragment():
+        return redirect(url_for("resold.index"))
+    return render("layout/_side_menu.html")

@@ -1,0 +1,111 @@
+"""Browser: the Resold tab as people use it, with htmx and without JavaScript."""
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+
+import pytest
+from playwright.sync_api import expect
+
+from ..helpers import PASSWORD, make_account, make_agency
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def resold_data(app):
+    with app.app_context():
+        agency, user = make_agency("Browser Agency", email="browser@agency.test")
+        for i in range(32):
+            make_account(agency, f"shop-{i:02d}", client_name=f"Shop {i}", plan_term="monthly",
+                         contact_limit=[500, 1000, 2500, 5000][i % 4], period_end=date.today() + timedelta(days=i))
+        for i in range(6):
+            make_account(agency, f"studio-{i}", client_name=f"Studio {i}", plan_term="annual", contact_limit=10000)
+        make_account(agency, "trial-shop", client_name="Trial Shop", plan_term="trial", contact_limit=500)
+        make_account(agency, "old-shop", client_name="Old Shop", status="expired")
+    return "browser@agency.test"
+
+
+def _login(page, email):
+    page.goto("/login")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(re.compile(r"/$"))
+
+
+def _rows(page):
+    return page.locator("table.resold tbody tr[data-account]")
+
+
+def test_search_filter_sort_page_and_back_twice(page, resold_data):
+    _login(page, resold_data)
+    expect(_rows(page)).to_have_count(25)
+    expect(page.locator("#result-count")).to_contain_text("of 39 accounts")
+
+    page.get_by_label("Search").press_sequentially("shop", delay=40)
+    expect(page).to_have_url(re.compile(r"q=shop"))
+    expect(page.locator("#result-count")).to_contain_text("of 33 accounts")  # 32 shops and the trial shop
+
+    page.get_by_label("Monthly").check()
+    expect(page).to_have_url(re.compile(r"plan=monthly"))
+    expect(page.locator("#result-count")).to_contain_text("of 32 accounts")
+    expect(_rows(page).first).to_have_attribute("data-account", "shop-00")
+
+    page.get_by_role("link", name=re.compile(r"^Plan")).click()
+    expect(page).to_have_url(re.compile(r"sort=plan_size"))
+    expect(_rows(page).first).to_have_attribute("data-account", "shop-00")  # 500 contacts, lowest id
+    expect(_rows(page).nth(1)).to_have_attribute("data-account", "shop-04")
+    sorted_url = page.url
+
+    page.get_by_role("link", name="Next").click()
+    expect(page).to_have_url(re.compile(r"page=2"))
+    expect(_rows(page)).to_have_count(7)
+    # 8 shops each of 500, 1000, 2500 and 5000 contacts: page 2 is the last seven of the 5000s.
+    expect(_rows(page).first).to_have_attribute("data-account", "shop-07")
+    assert "sort=plan_size" in page.url and "q=shop" in page.url and "plan=monthly" in page.url
+
+    page.go_back()
+    expect(page).to_have_url(sorted_url)
+    expect(_rows(page)).to_have_count(25)
+    expect(_rows(page).nth(1)).to_have_attribute("data-account", "shop-04")
+    expect(page.get_by_label("Search")).to_have_value("shop")
+    expect(page.get_by_label("Monthly")).to_be_checked()
+
+    page.go_back()
+    expect(page).not_to_have_url(re.compile(r"sort=plan_size"))
+    expect(page).to_have_url(re.compile(r"plan=monthly"))
+    expect(_rows(page).first).to_have_attribute("data-account", "shop-00")
+    expect(_rows(page).nth(1)).to_have_attribute("data-account", "shop-01")  # back to name order
+
+    # A reload of a pushed URL is the same view as a full page.
+    page.goto(sorted_url)
+    expect(_rows(page).nth(1)).to_have_attribute("data-account", "shop-04")
+
+
+def test_the_tab_works_without_javascript(browser, live_server, resold_data):
+    context = browser.new_context(base_url=live_server, java_script_enabled=False)
+    page = context.new_page()
+    try:
+        _login(page, resold_data)
+        expect(_rows(page)).to_have_count(25)
+        page.get_by_label("Search").fill("studio")
+        page.get_by_label("Annual").check()
+        page.get_by_role("button", name="Apply").click()
+        expect(page).to_have_url(re.compile(r"q=studio"))
+        expect(_rows(page)).to_have_count(6)
+        page.get_by_role("link", name=re.compile(r"^Account")).click()
+        expect(page).to_have_url(re.compile(r"order=desc"))
+        expect(_rows(page).first).to_have_attribute("data-account", "studio-5")
+        page.get_by_label("Status").select_option("expired")
+        page.get_by_role("button", name="Apply").click()
+        expect(page.get_by_text("No account matches “studio”.")).to_be_visible()
+        page.get_by_role("link", name="Clear the search").click()
+        expect(page).not_to_have_url(re.compile(r"q=studio"))
+        expect(page.get_by_text("No account matches these filters.")).to_be_visible()
+        # The row menu opens without JavaScript too.
+        page.goto("/")
+        page.locator("tr[data-account='shop-00'] summary").click()
+        expect(page.locator("tr[data-account='shop-00']").get_by_role("link", name="Cancel this account")).to_be_visible()
+    finally:
+        context.close()

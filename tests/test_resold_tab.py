@@ -1,0 +1,205 @@
+"""The Resold tab (R1-R5, R9-R11): filters, sort, search, pages, URL state and bad input,
+against known data with the expected rows in the expected order."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from .helpers import login, make_account, make_agency
+
+TODAY = date.today()
+NOW = datetime.now(timezone.utc)
+
+# name, client, e-mail, custom domain, term, status, contacts, created days ago, period end in days
+ROWS = [
+    ("alpha", "Alice Bakery", "alice@bake.test", "mail.alpha.test", "monthly", "active", 1000, 10, 5),
+    ("bravo", "Bob Cycles", "bob@cycle.test", None, "annual", "active", 5000, 20, 200),
+    ("charlie", "Carol Yoga", "carol@yoga.test", None, "trial", "active", 500, 3, 11),
+    ("delta", "Dan Bakery", "dan@dan.test", None, "monthly", "expired", 2500, 100, -10),
+    ("echo", "Eve Law", "eve@law.test", None, "trial", "expired", 500, 60, -40),
+    ("foxtrot", "Frank Fox", "frank@fox.test", None, "monthly", "cancelled", 10000, 30, 2),
+    ("golf", "Grace Golf", "grace@golf.test", None, "annual", "disabled", 1000, 40, 100),
+    ("hotel", "Heidi Hotel", "heidi@hotel.test", None, "monthly", "provisioning", 500, 1, 30),
+]
+ACTIVE = ["alpha", "bravo", "charlie", "foxtrot", "golf", "hotel"]
+
+
+@pytest.fixture
+def agency_client(client, db):
+    agency, user = make_agency("Mine", email="me@agency.test")
+    for name, client_name, email, domain, term, status, limit, age, end in ROWS:
+        make_account(agency, name, client_name=client_name, client_email=email, custom_domain=domain,
+                     plan_term=term, status=status, contact_limit=limit, created_at=NOW - timedelta(days=age),
+                     period_end=TODAY + timedelta(days=end))
+    make_account(agency, "my-parent", kind="parent", client_name="Alice Bakery parent")
+    other, _ = make_agency("Other", email="other@agency.test")
+    make_account(other, "alpha-other", client_name="Another Bakery", client_email="alpha@bake.test")
+    make_account(other, "zulu-other", client_name="Zulu", status="expired", plan_term="trial", contact_limit=500)
+    login(client, "me@agency.test")
+    return client
+
+
+def names(response) -> list[str]:
+    import re
+    assert response.status_code == 200, response.status_code
+    return re.findall(r'<tr data-account="([^"]+)"', response.get_data(as_text=True))
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("", ACTIVE),
+    ("status=active", ACTIVE),
+    ("status=expired", ["delta", "echo"]),
+    ("status=all", ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]),
+    ("plan=trial", ["charlie"]),
+    ("plan=trial&status=all", ["charlie", "echo"]),
+    ("plan=trial&status=expired", ["echo"]),
+    ("plan=monthly&plan=annual", ["alpha", "bravo", "foxtrot", "golf", "hotel"]),
+    ("plan=monthly&status=expired", ["delta"]),
+    ("plan=annual", ["bravo", "golf"]),
+    ("plan=trial&plan=monthly&plan=annual&status=all", ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]),
+])
+def test_plan_type_and_status_filters(agency_client, query, expected):
+    assert names(agency_client.get(f"/?{query}")) == expected
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("q=bakery&status=all", ["alpha", "delta"]),          # client name, any case
+    ("q=BAKE&status=all", ["alpha", "delta"]),            # e-mail and client name
+    ("q=mail.alpha", ["alpha"]),                           # custom domain
+    ("q=yoga.test", ["charlie"]),                          # client e-mail
+    ("q=otel", ["hotel"]),                                 # anywhere in the name
+    ("q=ot", ["foxtrot", "hotel"]),                        # short queries work too
+    ("q=%25", []),                                         # LIKE wildcards are literal
+    ("q=_", []),
+    ("q=a%25b", []),
+    ("q=bakery&status=expired", ["delta"]),
+    ("q=bakery&plan=annual&status=all", []),
+    ("q=  Frank   Fox  ", ["foxtrot"]),                    # spaces are folded
+    ("q=other", []),                                       # another agency's accounts never appear
+    ("q=parent", []),                                      # nor the agency's own parent account
+])
+def test_search_as_you_type_matches_anywhere_case_insensitively(agency_client, query, expected):
+    assert names(agency_client.get(f"/?{query}")) == expected
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("sort=name&order=desc", list(reversed(ACTIVE))),
+    ("sort=plan_size", ["charlie", "hotel", "alpha", "golf", "bravo", "foxtrot"]),
+    ("sort=plan_size&order=desc", ["foxtrot", "bravo", "golf", "alpha", "hotel", "charlie"]),
+    ("sort=created", ["golf", "foxtrot", "bravo", "alpha", "charlie", "hotel"]),
+    ("sort=created&order=desc", ["hotel", "charlie", "alpha", "bravo", "foxtrot", "golf"]),
+    ("sort=expires", ["foxtrot", "alpha", "charlie", "hotel", "golf", "bravo"]),
+    ("sort=expires&order=desc", ["bravo", "golf", "hotel", "charlie", "alpha", "foxtrot"]),
+    ("sort=expires&status=all", ["echo", "delta", "foxtrot", "alpha", "charlie", "hotel", "golf", "bravo"]),
+    ("sort=plan_size&plan=trial&status=all", ["charlie", "echo"]),
+])
+def test_sort_by_each_column_both_ways(agency_client, query, expected):
+    assert names(agency_client.get(f"/?{query}")) == expected
+
+
+def test_clicking_the_current_sort_header_reverses_it(agency_client):
+    html = agency_client.get("/?sort=plan_size").get_data(as_text=True)
+    assert 'href="/?sort=plan_size&amp;order=desc"' in html
+    assert 'href="/?sort=created"' in html
+    assert 'aria-sort="ascending"' in html
+    html = agency_client.get("/?sort=plan_size&order=desc&q=o").get_data(as_text=True)
+    assert 'href="/?q=o&amp;sort=plan_size"' in html  # sorting again keeps the search
+
+
+def test_pages_of_25_with_the_total_and_deep_pages(client, db):
+    agency, _ = make_agency(email="many@agency.test")
+    for i in range(60):
+        make_account(agency, f"acct-{i:03d}", contact_limit=1000)
+    login(client, "many@agency.test")
+    first = client.get("/")
+    assert names(first) == [f"acct-{i:03d}" for i in range(25)]
+    assert "1–25 of 60 accounts" in first.get_data(as_text=True)
+    assert names(client.get("/?page=2")) == [f"acct-{i:03d}" for i in range(25, 50)]
+    third = client.get("/?page=3")
+    assert names(third) == [f"acct-{i:03d}" for i in range(50, 60)]
+    assert "51–60 of 60 accounts" in third.get_data(as_text=True)
+    assert names(client.get("/?page=3&order=desc")) == [f"acct-{i:03d}" for i in range(9, -1, -1)]
+    # Past the end shows the last page; nonsense shows the first.
+    assert names(client.get("/?page=99")) == names(third)
+    for bad in ("abc", "-5", "0", "1e9", "99999999999999999999999"):
+        response = client.get(f"/?page={bad}")
+        assert response.status_code == 200
+    assert names(client.get("/?page=abc")) == names(first)
+
+
+def test_unknown_values_fall_back_to_defaults_never_a_500(agency_client):
+    assert names(agency_client.get("/?sort=evil&order=sideways&status=bogus&plan=weird")) == ACTIVE
+    assert names(agency_client.get("/?sort=name;DROP TABLE hosted_accounts")) == ACTIVE
+    long = agency_client.get("/?q=" + "x" * 2000)
+    assert names(long) == ACTIVE
+    assert "limited to 100 characters" in long.get_data(as_text=True)
+    assert names(agency_client.get("/?q=%00%ff%27%22<script>")) == []
+
+
+def test_empty_states_say_what_to_do(client, db):
+    agency, _ = make_agency(email="empty@agency.test")
+    login(client, "empty@agency.test")
+    assert "You have no resold accounts yet." in client.get("/").get_data(as_text=True)
+    make_account(agency, "only-one")
+    expired = client.get("/?status=expired").get_data(as_text=True)
+    assert "No expired accounts." in expired and "Show active accounts" in expired
+    search = client.get("/?q=xyz").get_data(as_text=True)
+    assert "No account matches “xyz”." in search and "Clear the search" in search
+    filtered = client.get("/?plan=annual").get_data(as_text=True)
+    assert "No account matches these filters." in filtered
+
+
+def test_htmx_gets_the_fragment_and_history_restore_the_page(agency_client):
+    fragment = agency_client.get("/?status=expired", headers={"HX-Request": "true"})
+    html = fragment.get_data(as_text=True)
+    assert "<html" not in html and names(fragment) == ["delta", "echo"]
+    assert 'id="resold-view-state" hx-swap-oob="true"' in html
+    assert "HX-Request" in fragment.headers["Vary"]
+    restore = agency_client.get("/?status=expired", headers={"HX-Request": "true", "HX-History-Restore-Request": "true"})
+    assert "<html" in restore.get_data(as_text=True) and names(restore) == ["delta", "echo"]
+    full = agency_client.get("/?status=expired")
+    assert "<html" in full.get_data(as_text=True) and "HX-Request" in full.headers["Vary"]
+
+
+def test_the_form_and_links_carry_the_whole_view_in_the_url(agency_client):
+    html = agency_client.get("/?q=o&plan=monthly&status=all&sort=expires&order=desc").get_data(as_text=True)
+    assert 'value="o"' in html
+    assert 'id="plan-monthly" checked' in html or 'value="monthly" id="plan-monthly"\n               checked' in html
+    assert '<option value="all" selected>' in html
+    assert '<input type="hidden" name="sort" value="expires">' in html
+    assert '<input type="hidden" name="order" value="desc">' in html
+
+
+def test_rows_show_plan_status_dates_price_and_controls(agency_client):
+    html = agency_client.get("/").get_data(as_text=True)
+    # 5 paid accounts (alpha, bravo, foxtrot, golf, hotel): 10 % off; alpha is Plus monthly 1000 = $70.00.
+    assert 'id="paid-count">5<' in html and 'id="discount">10 %<' in html
+    assert "20 more paid accounts for 15 %" in html
+    assert "$63.00" in html
+    assert "http://alpha.localhost/app/login" in html
+    assert "Free trial" in html
+    assert ">Login<" in html and "Cancel this account" in html
+    expired = agency_client.get("/?status=expired").get_data(as_text=True)
+    assert ">Renew<" in expired
+
+
+def test_every_control_leads_to_a_page_that_exists(agency_client):
+    import re
+    html = agency_client.get("/?status=all").get_data(as_text=True)
+    links = set(re.findall(r'href="(/[^"]*)"', html))
+    assert links
+    for link in links:
+        path = link.split("#")[0].replace("&amp;", "&")
+        assert agency_client.get(path).status_code in (200, 302), path
+
+
+def test_side_menu_lists_every_entry_of_the_spec(agency_client):
+    html = agency_client.get("/").get_data(as_text=True)
+    for entry in ("Billing profile", "Billing history", "Prepaid credit", "SMS credits", "Compatibility credits",
+                  "Account default settings", "Common questions", "Agency API", "Contact support", "My account",
+                  "Logout"):
+        assert entry in html
+    menu = agency_client.get("/side-menu", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert menu.lstrip().startswith("{#") is False and 'id="side-menu"' in menu and "<html" not in menu
+    assert agency_client.get("/side-menu").status_code == 302
