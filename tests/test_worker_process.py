@@ -98,3 +98,57 @@ def test_worker_killed_mid_provisioning_resumes_with_one_admin(app, db, service_
     assert db.session.get(HostedAccount, account.id).status == "active"
     assert db.session.scalar(sa.select(sa.func.count()).select_from(AccountUser)) == 1
     assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboundEmail)) == 1
+
+
+@pytest.mark.parametrize("crash_at", ["billing.after_prepaid", "billing.after_charge", "renewal.before_charge"])
+def test_worker_killed_during_renewals_charges_every_account_exactly_once(app, db, service_urls, process_redis_url,
+                                                                          tmp_path, crash_at):
+    """kill -9 between the gateway's charge and our commit (and at other points): the next worker
+    finishes every renewal with one invoice and one capture per account."""
+    from datetime import date, timedelta
+
+    from webapp.models import GatewayCall, Invoice
+    from webapp.services import billing, renewals
+    from webapp.services.audit import Actor
+
+    agency, _ = make_agency()
+    billing.save_card(agency.id, number="4242424242424242", exp_month=12, exp_year=date.today().year + 1,
+                      cvc="123", actor=Actor("user:0", "tests"))
+    billing.buy_prepaid(agency.id, 5000, account=None, actor=Actor("user:0", "tests"))
+    today = date.today()
+    accounts = [make_account(agency, period_start=today - timedelta(days=30), period_end=today, anchor_day=today.day)
+                for _ in range(3)]
+    queue = JobQueue(process_redis_url, app.config["QUEUE_NAME"])
+    for op in renewals.submit_due(today):
+        queue.enqueue_operation(op.id)
+
+    crashing = _start_worker(service_urls[0], process_redis_url, AGENCYHQ_CRASH_AT=crash_at,
+                             AGENCYHQ_CRASH_ONCE_FILE=str(tmp_path / "crashed"))
+    try:
+        assert crashing.wait(timeout=60) == -9
+    finally:
+        crashing.kill()
+    worker = _start_worker(service_urls[0], process_redis_url)
+
+    def all_paid():
+        db.session.expire_all()
+        return db.session.scalar(sa.select(sa.func.count()).select_from(Invoice).where(
+            Invoice.kind == "renewal", Invoice.status == "paid")) == 3
+    try:
+        assert _wait(all_paid, timeout=90), worker.stderr.read1().decode()
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)
+    for account in accounts:
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Invoice)
+                                 .where(Invoice.account_id == account.id)) == 1
+        assert db.session.get(HostedAccount, account.id).period_end > today
+    gateway_charges = [r for r in billing.gateway().history("charge") if "error" not in r["response"]]
+    assert len(gateway_charges) == 4  # the prepaid purchase and the three renewals
+    paid = db.session.execute(sa.select(sa.func.sum(Invoice.total_cents), sa.func.sum(Invoice.prepaid_applied_cents),
+                                        sa.func.sum(Invoice.card_charged_cents)).where(Invoice.status == "paid")).one()
+    assert paid[0] == paid[1] + paid[2]
+    # What the gateway captured is exactly what our invoices say was charged: nothing twice.
+    assert sum(r["amount_cents"] for r in gateway_charges) == paid[2]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(GatewayCall).where(
+        GatewayCall.op == "charge", GatewayCall.outcome == "succeeded")) == len(gateway_charges)

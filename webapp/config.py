@@ -27,7 +27,9 @@ def _database_url():
 class Config:
     SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-secret-change-me")
     SQLALCHEMY_DATABASE_URI = _database_url()
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # Threads of the web process, the embedded worker and the sandbox gateway (its own connection)
+    # can each hold a connection at once.
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 40}
     REDIS_URL = os.environ.get("REDIS_URL") or None
     QUEUE_NAME = os.environ.get("QUEUE_NAME", "agencyhq")
     # The embedded queue runs a worker thread inside the web process when REDIS_URL is unset.

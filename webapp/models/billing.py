@@ -40,6 +40,7 @@ class Invoice(Model):
         # At most one invoice per (account, period): a repeated renewal is a harmless no-op (B2, B8).
         sa.UniqueConstraint("account_id", "period_key"),
         sa.Index("ix_invoices_agency_created", "agency_id", "created_at"),
+        sa.Index("ix_invoices_retry", "status", "next_attempt_at"),
         sa.CheckConstraint("total_cents = prepaid_applied_cents + card_charged_cents OR status <> 'paid'",
                            name="paid_is_covered"),
     )
@@ -67,6 +68,8 @@ class Invoice(Model):
     gateway_authorization_id: Mapped[str | None] = mapped_column(sa.String(64))
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    # B8: the first decline starts the grace period.
+    first_declined_at: Mapped[object | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(sa.String(300))
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
     paid_at: Mapped[object | None] = mapped_column(UTCDateTime)

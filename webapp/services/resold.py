@@ -131,9 +131,11 @@ def _search_clause(q: str):
     pattern = like_pattern(q)
     dialect = db.session.get_bind().dialect.name
     if dialect == "sqlite" and len(q) >= 3:
-        # The FTS5 trigram table answers LIKE '%abc%' from its index (revision 0002).
-        fts = sa.text("SELECT rowid FROM hosted_accounts_fts WHERE search_text LIKE :pattern ESCAPE '\\'")
-        return HostedAccount.id.in_(fts.bindparams(pattern=pattern))
+        # The FTS5 trigram table (revision 0002) finds a quoted phrase anywhere in the text from its
+        # index; LIKE with an ESCAPE clause would make FTS5 scan every row instead.
+        phrase = '"' + q.lower().replace('"', '""') + '"'
+        fts = sa.text("SELECT rowid FROM hosted_accounts_fts WHERE hosted_accounts_fts MATCH :phrase")
+        return HostedAccount.id.in_(fts.bindparams(phrase=phrase))
     # PostgreSQL serves this from the pg_trgm index; short queries scan the agency's rows.
     return HostedAccount.search_text.like(pattern, escape="\\")
 

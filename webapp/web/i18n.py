@@ -1,12 +1,14 @@
 """Which language and time zone a page is shown in."""
 from __future__ import annotations
 
-from flask import current_app, g, request
+from flask import current_app, g, has_request_context, request
 from flask_login import current_user
 
 
 def select_locale() -> str:
     languages = current_app.config["LANGUAGES"]
+    if not has_request_context():  # a job or a CLI command: messages in the default language
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
     user = current_user if current_user and getattr(current_user, "is_authenticated", False) else None
     lang = getattr(user, "language", None)
     if lang is None:
@@ -18,6 +20,8 @@ def select_locale() -> str:
 
 
 def select_timezone() -> str:
+    if not has_request_context():
+        return "UTC"
     user = current_user if current_user and getattr(current_user, "is_authenticated", False) else None
     tz = getattr(user, "timezone", None)
     if tz is None:

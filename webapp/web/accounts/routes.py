@@ -3,7 +3,7 @@ import sqlalchemy as sa
 
 from ...extensions import db
 from ...models import Operation
-from ...services import hosts
+from ...services import billing, billing_history, hosts
 from ..decorators import agency_required, current_scope
 from ..rendering import render
 from . import bp
@@ -17,4 +17,5 @@ def show(account_id):
         Operation.subject_type == "account", Operation.subject_id == account.id,
         Operation.kind == "provision_account"))
     return render("accounts/show.html", account=account, operation=operation,
-                  login_url=hosts.account_login_url(account))
+                  login_url=hosts.account_login_url(account), balances=billing_history.account_balances(account),
+                  sms_allowed=billing.sms_allowed(account))

@@ -1,0 +1,192 @@
+"""The payment gateway: one interface, and a sandbox that behaves like a card processor's test mode.
+
+The sandbox stands in for a remote service, so it keeps its own records in its own table and
+commits them on its own connection, outside the caller's transaction: a charge it has taken stays
+taken even if the caller crashes before committing, and the same idempotency key always returns
+the first answer, never a second charge. Card numbers never leave this module: callers get a token,
+the brand, the last four digits and the expiry.
+
+Test cards (any future expiry, any 3-digit CVC, 4 digits for Amex):
+
+| number              | behaviour                                   |
+| ------------------- | ------------------------------------------- |
+| 4242 4242 4242 4242 | Visa, every charge succeeds                 |
+| 5555 5555 5555 4444 | Mastercard, every charge succeeds           |
+| 3782 822463 10005   | American Express, every charge succeeds     |
+| 4000 0000 0000 0002 | tokenizes; every charge is declined         |
+| 4000 0000 0000 9995 | tokenizes; charges fail: insufficient funds |
+| 4000 0000 0000 0069 | tokenizes; charges fail: expired card       |
+| 4000 0000 0000 0119 | tokenizes; charges fail: processing error   |
+"""
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+DECLINES = {
+    "4000000000000002": ("card_declined", "The card was declined."),
+    "4000000000009995": ("insufficient_funds", "The card has insufficient funds."),
+    "4000000000000069": ("expired_card", "The card has expired."),
+    "4000000000000119": ("processing_error", "The card processor could not process the card; try again."),
+}
+TEST_CARDS = {"4242424242424242", "5555555555554444", "378282246310005", *DECLINES}
+
+
+class GatewayError(Exception):
+    """The gateway refused: `code` is stable (card_declined, insufficient_funds, ...)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class CardToken:
+    token: str
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+
+
+@dataclass(frozen=True)
+class GatewayResult:
+    reference: str
+    amount_cents: int
+    status: str  # succeeded, authorized, captured, voided
+
+
+def card_brand(number: str) -> str:
+    if number.startswith("4"):
+        return "visa"
+    if number[:2] in {"51", "52", "53", "54", "55"} or 2221 <= int(number[:4] or 0) <= 2720:
+        return "mastercard"
+    if number[:2] in {"34", "37"}:
+        return "amex"
+    if number.startswith("6011") or number.startswith("65"):
+        return "discover"
+    return "card"
+
+
+_records = sa.Table(
+    "sandbox_gateway_records", sa.MetaData(),
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("idempotency_key", sa.String(120), nullable=False, unique=True),
+    sa.Column("op", sa.String(20), nullable=False),
+    sa.Column("token", sa.String(64)),
+    sa.Column("number", sa.String(19)),
+    sa.Column("amount_cents", sa.BigInteger),
+    sa.Column("response", sa.Text, nullable=False),
+)
+
+
+class SandboxGateway:
+    """A test-mode card processor. Thread- and process-safe: its memory is a table."""
+
+    name = "sandbox"
+
+    def __init__(self, engine: sa.Engine):
+        self.engine = engine
+        _records.create(engine, checkfirst=True)
+
+    # --- the interface -----------------------------------------------------------------------
+    def tokenize(self, number: str, exp_month: int, exp_year: int, cvc: str, *, idempotency_key: str) -> CardToken:
+        number = "".join(ch for ch in number if ch.isdigit())
+        if number not in TEST_CARDS:
+            raise GatewayError("card_declined", "The sandbox only accepts its documented test cards.")
+
+        def make():
+            return {"token": "tok_" + secrets.token_hex(12), "brand": card_brand(number), "last4": number[-4:],
+                    "exp_month": exp_month, "exp_year": exp_year}
+        response = self._once(idempotency_key, "tokenize", make, number=number)
+        return CardToken(response["token"], response["brand"], response["last4"], response["exp_month"],
+                         response["exp_year"])
+
+    def charge(self, token: str, amount_cents: int, currency: str, *, idempotency_key: str) -> GatewayResult:
+        return self._money_op("charge", token, amount_cents, idempotency_key, "succeeded")
+
+    def authorize(self, token: str, amount_cents: int, currency: str, *, idempotency_key: str) -> GatewayResult:
+        return self._money_op("authorize", token, amount_cents, idempotency_key, "authorized")
+
+    def capture(self, reference: str, amount_cents: int, *, idempotency_key: str) -> GatewayResult:
+        auth = self._by_reference(reference, "authorize")
+        response = self._once(idempotency_key, "capture", lambda: {
+            "reference": reference, "amount_cents": amount_cents, "status": "captured"}, token=auth["token"])
+        return GatewayResult(response["reference"], response["amount_cents"], response["status"])
+
+    def void(self, reference: str, *, idempotency_key: str) -> GatewayResult:
+        auth = self._by_reference(reference, "authorize")
+        response = self._once(idempotency_key, "void", lambda: {
+            "reference": reference, "amount_cents": 0, "status": "voided"}, token=auth["token"])
+        return GatewayResult(response["reference"], response["amount_cents"], response["status"])
+
+    def refund(self, reference: str, amount_cents: int, *, idempotency_key: str) -> GatewayResult:
+        charge = self._by_reference(reference, "charge")
+        response = self._once(idempotency_key, "refund", lambda: {
+            "reference": "re_" + secrets.token_hex(10), "amount_cents": amount_cents, "status": "refunded"},
+            token=charge["token"])
+        return GatewayResult(response["reference"], response["amount_cents"], response["status"])
+
+    # --- for tests and the UI: what the processor saw ---------------------------------------------
+    def history(self, op: str | None = None) -> list[dict]:
+        with self.engine.connect() as conn:
+            stmt = sa.select(_records).order_by(_records.c.id)
+            if op:
+                stmt = stmt.where(_records.c.op == op)
+            return [{**dict(row._mapping), "response": json.loads(row.response)} for row in conn.execute(stmt)]
+
+    # --- internals ------------------------------------------------------------------------------
+    def _money_op(self, op, token, amount_cents, key, status) -> GatewayResult:
+        if amount_cents <= 0:
+            raise GatewayError("invalid_amount", "The amount must be positive.")
+        card = self._card(token)
+
+        def make():
+            if card["number"] in DECLINES:
+                code, message = DECLINES[card["number"]]
+                return {"error": code, "message": message}
+            prefix = "ch_" if op == "charge" else "au_"
+            return {"reference": prefix + secrets.token_hex(10), "amount_cents": amount_cents, "status": status}
+        response = self._once(key, op, make, token=token, amount_cents=amount_cents)
+        if "error" in response:
+            raise GatewayError(response["error"], response["message"])
+        return GatewayResult(response["reference"], response["amount_cents"], response["status"])
+
+    def _card(self, token: str) -> dict:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(_records).where(_records.c.op == "tokenize",
+                                                         _records.c.token == token)).first()
+        if row is None:
+            raise GatewayError("invalid_token", "The card token is unknown to the gateway.")
+        return dict(row._mapping)
+
+    def _by_reference(self, reference: str, op: str) -> dict:
+        with self.engine.connect() as conn:
+            for row in conn.execute(sa.select(_records).where(_records.c.op == op)):
+                if json.loads(row.response).get("reference") == reference:
+                    return dict(row._mapping)
+        raise GatewayError("invalid_reference", f"No {op} {reference} at the gateway.")
+
+    def _once(self, key: str, op: str, make, **columns) -> dict:
+        """The first answer for `key`, made by `make` and kept, committed at once on its own connection."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(_records.c.response).where(_records.c.idempotency_key == key)).first()
+            if row is not None:
+                return json.loads(row.response)
+        response = make()
+        if op == "tokenize":
+            columns["token"] = response["token"]
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(sa.insert(_records).values(idempotency_key=key, op=op, response=json.dumps(response),
+                                                        **columns))
+        except sa.exc.IntegrityError:
+            # Another caller with the same key got there first: its answer is the answer.
+            with self.engine.connect() as conn:
+                return json.loads(conn.execute(sa.select(_records.c.response)
+                                               .where(_records.c.idempotency_key == key)).scalar_one())
+        return response

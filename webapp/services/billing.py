@@ -1,0 +1,407 @@
+"""Money (B1-B8): the card on file, invoices, prepaid credit spent first, packs of credits.
+
+Every charge follows the same steps, each safe to repeat after a crash:
+1. the invoice is committed first, unique per (account, period) for renewals, with an idempotency key;
+2. prepaid credit is applied once (a ledger entry keyed by the invoice, a conditional UPDATE that
+   never takes a balance below zero);
+3. the card is charged for the rest with a key made of the invoice's key and its attempt number,
+   so the gateway answers a repeated call with the first charge instead of charging again;
+4. the outcome is committed with what it pays for (credits added, the period advanced).
+Money is integer cents throughout."""
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import date
+
+import sqlalchemy as sa
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import IntegrityError
+
+from .. import faults
+from ..adapters.payments import GatewayError
+from ..catalog import get_catalog
+from ..extensions import db
+from ..models import (BillingProfile, CreditBalance, CreditEntry, GatewayCall, HostedAccount, Invoice, InvoiceLine,
+                      utcnow)
+from . import audit
+from .errors import NotFound, ServiceError, ValidationFailed
+
+PLAN_KINDS = ("signup", "renewal", "upgrade")
+# What each kind of invoice delivers once it is paid; filled in by the modules that sell it.
+ON_PAID: dict[str, callable] = {}
+
+
+class PaymentDeclined(ServiceError):
+    status = 402
+    code = "payment_declined"
+
+    def __init__(self, message: str, decline_code: str, invoice: Invoice | None = None):
+        super().__init__(message)
+        self.decline_code = decline_code
+        self.invoice = invoice
+
+
+def gateway():
+    """The payment gateway adapter (the sandbox: no real processor is reachable from here)."""
+    gw = current_app.extensions.get("payment_gateway")
+    if gw is None:
+        from ..adapters.payments import SandboxGateway
+        gw = current_app.extensions["payment_gateway"] = SandboxGateway(db.engine)
+    return gw
+
+
+# ---- B1: the card on file ------------------------------------------------------------------------
+
+def luhn_ok(number: str) -> bool:
+    digits = [int(c) for c in number][::-1]
+    total = sum(d if i % 2 == 0 else (d * 2 - 9 if d * 2 > 9 else d * 2) for i, d in enumerate(digits))
+    return total % 10 == 0
+
+
+def validate_card(number: str, exp_month, exp_year, cvc: str, today: date | None = None) -> tuple[str, int, int, str]:
+    """Checks what can be checked before asking the gateway; errors are per field."""
+    today = today or date.today()
+    fields = {}
+    digits = re.sub(r"[\s-]", "", number or "")
+    if not digits.isdigit() or not 12 <= len(digits) <= 19:
+        fields["number"] = str(_l("Enter the card number: 12 to 19 digits."))
+    elif not luhn_ok(digits):
+        fields["number"] = str(_l("This card number is not valid; check it for a typo."))
+    try:
+        month, year = int(exp_month), int(exp_year)
+        if year < 100:
+            year += 2000
+        if not 1 <= month <= 12:
+            raise ValueError
+        if (year, month) < (today.year, today.month) or year > today.year + 20:
+            fields["exp_month"] = str(_l("The card has expired or the date is wrong."))
+    except (TypeError, ValueError):
+        fields["exp_month"] = str(_l("Enter the expiry month (1-12) and year."))
+        month, year = 0, 0
+    amex = digits[:2] in ("34", "37")
+    if not (cvc or "").isdigit() or len(cvc) != (4 if amex else 3):
+        fields["cvc"] = str(_l("Enter the %(n)s-digit security code.", n=4 if amex else 3))
+    if fields:
+        raise ValidationFailed(str(_l("The card was not saved.")), fields)
+    return digits, month, year, cvc
+
+
+def save_card(agency_id: int, *, number: str, exp_month, exp_year, cvc: str, actor: audit.Actor) -> BillingProfile:
+    """Adds or replaces the agency's card. Only the token, brand, last 4 and expiry are kept."""
+    digits, month, year, cvc = validate_card(number, exp_month, exp_year, cvc)
+    key = f"tokenize:{agency_id}:{uuid.uuid4().hex}"
+    try:
+        card = gateway().tokenize(digits, month, year, cvc, idempotency_key=key)
+    except GatewayError as exc:
+        _log_call(agency_id, None, "tokenize", None, key, "failed", None, exc.code)
+        db.session.commit()
+        raise ValidationFailed(exc.message, {"number": exc.message}) from None
+    profile = db.session.scalar(sa.select(BillingProfile).where(BillingProfile.agency_id == agency_id))
+    if profile is None:
+        profile = BillingProfile(agency_id=agency_id)
+        db.session.add(profile)
+    profile.gateway, profile.gateway_token = gateway().name, card.token
+    profile.brand, profile.last4, profile.exp_month, profile.exp_year = card.brand, card.last4, card.exp_month, card.exp_year
+    _log_call(agency_id, None, "tokenize", None, key, "succeeded", card.token[:12], None)
+    audit.record(actor, "billing_card_saved", agency_id=agency_id, brand=card.brand, last4=card.last4)
+    db.session.commit()
+    return profile
+
+
+def card_of(agency_id: int) -> BillingProfile | None:
+    return db.session.scalar(sa.select(BillingProfile).where(BillingProfile.agency_id == agency_id))
+
+
+# ---- B5: the discount in force -------------------------------------------------------------------
+
+def paid_accounts(agency_id: int) -> int:
+    from .resold import PAID_STATUSES
+    return db.session.scalar(sa.select(sa.func.count()).select_from(HostedAccount).where(
+        HostedAccount.agency_id == agency_id, HostedAccount.kind == "resold", HostedAccount.plan_term != "trial",
+        HostedAccount.status.in_(PAID_STATUSES))) or 0
+
+
+def discount_in_force(agency_id: int) -> int:
+    return get_catalog().discount_percent(paid_accounts(agency_id))
+
+
+# ---- invoices --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Line:
+    description: str
+    unit_cents: int
+    quantity: int = 1
+
+
+def create_invoice(*, agency_id: int, kind: str, lines: list[Line], key: str, account: HostedAccount | None = None,
+                   period: tuple[date, date] | None = None, discount_percent: int | None = None) -> Invoice:
+    """The invoice for `key` (created if new) and committed, before any money moves. Renewals carry
+    a period: a second invoice for the same (account, period) is the first one."""
+    existing = db.session.scalar(sa.select(Invoice).where(Invoice.idempotency_key == key))
+    if existing is not None:
+        return existing
+    catalog = get_catalog()
+    listed = sum(line.unit_cents * line.quantity for line in lines)
+    if discount_percent is None:
+        discount_percent = discount_in_force(agency_id) if kind in PLAN_KINDS else 0
+    total = catalog.apply_discount(listed, discount_percent)
+    invoice = Invoice(agency_id=agency_id, account_id=account.id if account else None, kind=kind, status="open",
+                      number=f"pending-{uuid.uuid4().hex[:20]}", currency=catalog.currency,
+                      period_key=period[0].isoformat() if period and kind == "renewal" else None,
+                      period_start=period[0] if period else None, period_end=period[1] if period else None,
+                      list_price_cents=listed, discount_percent=discount_percent, discount_cents=listed - total,
+                      total_cents=total, idempotency_key=key)
+    try:
+        with db.session.begin_nested():
+            db.session.add(invoice)
+            db.session.flush()
+            invoice.number = f"INV-{utcnow():%Y%m}-{invoice.id:06d}"
+            for line in lines:
+                db.session.add(InvoiceLine(invoice_id=invoice.id, description=line.description[:200],
+                                           quantity=line.quantity, unit_cents=line.unit_cents,
+                                           amount_cents=line.unit_cents * line.quantity))
+    except IntegrityError:
+        # The same key, or the same (account, period), was invoiced by someone else meanwhile.
+        db.session.rollback()
+        existing = db.session.scalar(sa.select(Invoice).where(sa.or_(
+            Invoice.idempotency_key == key,
+            sa.and_(Invoice.account_id == (account.id if account else None),
+                    Invoice.period_key == invoice.period_key, Invoice.period_key.is_not(None)))))
+        if existing is None:
+            raise
+        return existing
+    db.session.commit()
+    return invoice
+
+
+def _balance_row(agency_id: int, kind: str, scope: str, account_id: int | None) -> CreditBalance:
+    row = db.session.scalar(sa.select(CreditBalance).where(CreditBalance.agency_id == agency_id,
+                                                           CreditBalance.kind == kind, CreditBalance.scope == scope))
+    if row is None:
+        try:
+            with db.session.begin_nested():
+                row = CreditBalance(agency_id=agency_id, kind=kind, scope=scope, account_id=account_id, balance=0)
+                db.session.add(row)
+        except IntegrityError:
+            row = db.session.scalar(sa.select(CreditBalance).where(
+                CreditBalance.agency_id == agency_id, CreditBalance.kind == kind, CreditBalance.scope == scope))
+    return row
+
+
+def balance(agency_id: int, kind: str, account_id: int | None = None) -> int:
+    scope = f"account:{account_id}" if account_id else "agency"
+    value = db.session.scalar(sa.select(CreditBalance.balance).where(
+        CreditBalance.agency_id == agency_id, CreditBalance.kind == kind, CreditBalance.scope == scope))
+    return value or 0
+
+
+def add_credit(agency_id: int, kind: str, amount: int, *, reason: str, key: str, account_id: int | None = None,
+               invoice_id: int | None = None) -> bool:
+    """Adds to a ledger once per key. Part of the caller's transaction. False if already done."""
+    if db.session.scalar(sa.select(CreditEntry.id).where(CreditEntry.idempotency_key == key)):
+        return False
+    row = _balance_row(agency_id, kind, f"account:{account_id}" if account_id else "agency", account_id)
+    db.session.execute(sa.update(CreditBalance).where(CreditBalance.id == row.id)
+                       .values(balance=CreditBalance.balance + amount))
+    db.session.add(CreditEntry(balance_id=row.id, delta=amount, reason=reason[:200], invoice_id=invoice_id,
+                               idempotency_key=key))
+    return True
+
+
+def spend_credit(row_id: int, amount: int) -> bool:
+    """Takes `amount` from a balance only if it is there: one conditional UPDATE, safe under
+    concurrency on PostgreSQL and on SQLite alike (SQLite ignores SELECT ... FOR UPDATE)."""
+    result = db.session.execute(sa.update(CreditBalance)
+                                .where(CreditBalance.id == row_id, CreditBalance.balance >= amount)
+                                .values(balance=CreditBalance.balance - amount))
+    return result.rowcount == 1
+
+
+def _apply_prepaid(invoice: Invoice) -> None:
+    """Spends prepaid credit on the invoice once: the account's own credit first, then the agency's pool."""
+    if invoice.kind == "prepaid" or invoice.total_cents == 0:
+        return
+    key = f"prepaid:invoice:{invoice.id}"
+    if db.session.scalar(sa.select(CreditEntry.id).where(CreditEntry.idempotency_key == key)):
+        return
+    scopes = ([f"account:{invoice.account_id}"] if invoice.account_id else []) + ["agency"]
+    remaining, applied, entries = invoice.total_cents, 0, []
+    for scope in scopes:
+        for _ in range(5):  # another spender may take credit between our read and our update
+            row = db.session.scalar(sa.select(CreditBalance).where(
+                CreditBalance.agency_id == invoice.agency_id, CreditBalance.kind == "prepaid",
+                CreditBalance.scope == scope).execution_options(populate_existing=True))
+            take = min(row.balance, remaining) if row else 0
+            if take <= 0:
+                break
+            if spend_credit(row.id, take):
+                entries.append((row.id, take, scope))
+                remaining -= take
+                applied += take
+                break
+        if remaining == 0:
+            break
+    for i, (row_id, take, scope) in enumerate(entries):
+        db.session.add(CreditEntry(balance_id=row_id, delta=-take, invoice_id=invoice.id,
+                                   reason=f"Applied to invoice {invoice.number}",
+                                   idempotency_key=key if i == 0 else f"{key}:{scope}"))
+    if not entries:
+        # Record that prepaid was looked at, so a retry never spends credit bought since on this invoice twice.
+        row = _balance_row(invoice.agency_id, "prepaid", "agency", None)
+        db.session.add(CreditEntry(balance_id=row.id, delta=0, invoice_id=invoice.id,
+                                   reason=f"No prepaid credit for invoice {invoice.number}", idempotency_key=key))
+    invoice.prepaid_applied_cents = applied
+    db.session.commit()
+
+
+def _log_call(agency_id, invoice_id, op, amount, key, outcome, reference, error_code):
+    db.session.add(GatewayCall(agency_id=agency_id, invoice_id=invoice_id, op=op, amount_cents=amount,
+                               idempotency_key=key, outcome=outcome, reference=reference, error_code=error_code))
+
+
+def settle(invoice: Invoice) -> Invoice:
+    """Pays an open or failed invoice: prepaid credit first, the card for the rest. Idempotent:
+    call it again after a crash or for a retry and nothing is taken twice. Raises PaymentDeclined."""
+    if invoice.status == "paid":
+        return invoice
+    if invoice.status == "void":
+        raise ServiceError(str(_l("This invoice was voided.")))
+    _apply_prepaid(invoice)
+    faults.point("billing.after_prepaid")
+    remaining = invoice.total_cents - invoice.prepaid_applied_cents
+    profile = card_of(invoice.agency_id) if invoice.agency_id else None
+    if profile is None and invoice.account_id:
+        profile = db.session.scalar(sa.select(BillingProfile).where(BillingProfile.account_id == invoice.account_id))
+    gw = gateway()
+    if invoice.prepaid_applied_cents and profile and invoice.gateway_authorization_id is None:
+        # B3: prepaid spent -> a 1.00 authorization on the card, released at once, never captured.
+        auth_key, void_key = f"auth:invoice:{invoice.id}", f"void:invoice:{invoice.id}"
+        amount = get_catalog().prepaid_authorization_cents
+        try:
+            auth = gw.authorize(profile.gateway_token, amount, invoice.currency, idempotency_key=auth_key)
+            _log_call(invoice.agency_id, invoice.id, "authorize", amount, auth_key, "authorized", auth.reference, None)
+            gw.void(auth.reference, idempotency_key=void_key)
+            _log_call(invoice.agency_id, invoice.id, "void", amount, void_key, "voided", auth.reference, None)
+            invoice.gateway_authorization_id = auth.reference
+        except GatewayError as exc:
+            _log_call(invoice.agency_id, invoice.id, "authorize", amount, auth_key, "failed", None, exc.code)
+        db.session.commit()
+    if remaining > 0:
+        if profile is None:
+            _record_decline(invoice, "no_card", str(_l("There is no card on file: add one in Billing profile.")))
+        key = f"{invoice.idempotency_key}:attempt-{invoice.attempts + 1}"
+        try:
+            result = gw.charge(profile.gateway_token, remaining, invoice.currency, idempotency_key=key)
+        except GatewayError as exc:
+            _log_call(invoice.agency_id, invoice.id, "charge", remaining, key, "declined", None, exc.code)
+            _record_decline(invoice, exc.code, exc.message)
+        faults.point("billing.after_charge")  # charged at the gateway, nothing committed here yet
+        _log_call(invoice.agency_id, invoice.id, "charge", remaining, key, "succeeded", result.reference, None)
+        invoice.gateway_charge_id = result.reference
+        invoice.card_charged_cents = remaining
+    invoice.status, invoice.paid_at, invoice.last_error, invoice.next_attempt_at = "paid", utcnow(), None, None
+    invoice.attempts += 1
+    deliver = ON_PAID.get(invoice.kind)
+    if deliver:
+        deliver(invoice)
+    db.session.commit()
+    return invoice
+
+
+def _record_decline(invoice: Invoice, code: str, message: str):
+    invoice.status, invoice.last_error = "failed", message[:300]
+    invoice.attempts += 1
+    invoice.first_declined_at = invoice.first_declined_at or utcnow()
+    db.session.commit()
+    raise PaymentDeclined(message, code, invoice)
+
+
+def charge_now(*, agency_id: int, kind: str, lines: list[Line], key: str, account: HostedAccount | None = None,
+               period=None) -> Invoice:
+    """Invoice and settle in one go (purchases, sign-ups, upgrades). A decline voids the invoice so
+    nothing is owed and nothing is delivered; prepaid credit it took is given back."""
+    invoice = create_invoice(agency_id=agency_id, kind=kind, lines=lines, key=key, account=account, period=period)
+    try:
+        return settle(invoice)
+    except PaymentDeclined:
+        _void_and_refund_prepaid(invoice)
+        raise
+
+
+def _void_and_refund_prepaid(invoice: Invoice) -> None:
+    if invoice.status == "paid":
+        return
+    if invoice.prepaid_applied_cents:
+        entries = db.session.scalars(sa.select(CreditEntry).where(CreditEntry.invoice_id == invoice.id,
+                                                                  CreditEntry.delta < 0)).all()
+        for entry in entries:
+            db.session.execute(sa.update(CreditBalance).where(CreditBalance.id == entry.balance_id)
+                               .values(balance=CreditBalance.balance - entry.delta))
+            db.session.add(CreditEntry(balance_id=entry.balance_id, delta=-entry.delta, invoice_id=invoice.id,
+                                       reason=f"Returned from voided invoice {invoice.number}",
+                                       idempotency_key=f"refund:{entry.id}"))
+        invoice.prepaid_applied_cents = 0
+    invoice.status = "void"
+    db.session.commit()
+
+
+# ---- B3, B6, B7: buying credit ----------------------------------------------------------------------
+
+def _deliver_credit(invoice: Invoice) -> None:
+    meta = invoice.lines[0].description if invoice.lines else ""
+    kind = {"prepaid": "prepaid", "sms_pack": "sms", "compatibility_pack": "compatibility"}[invoice.kind]
+    amount = invoice.list_price_cents if kind == "prepaid" else int(meta.split(" ", 1)[0].replace(",", ""))
+    add_credit(invoice.agency_id, kind, amount, reason=f"Bought with invoice {invoice.number}",
+               key=f"purchase:{invoice.id}", account_id=invoice.account_id, invoice_id=invoice.id)
+
+
+for _kind in ("prepaid", "sms_pack", "compatibility_pack"):
+    ON_PAID[_kind] = _deliver_credit
+
+
+def buy_prepaid(agency_id: int, amount_cents: int, *, account: HostedAccount | None, actor: audit.Actor,
+                key: str | None = None) -> Invoice:
+    if amount_cents not in get_catalog().prepaid_amounts_cents:
+        raise ValidationFailed(str(_l("Choose one of the amounts offered.")),
+                               {"amount": str(_l("Choose one of the amounts offered."))})
+    invoice = charge_now(agency_id=agency_id, kind="prepaid", account=account,
+                         key=key or f"prepaid:{agency_id}:{uuid.uuid4().hex}",
+                         lines=[Line(f"Prepaid credit{' for ' + account.name if account else ''}", amount_cents)])
+    audit.record(actor, "prepaid_bought", agency_id=agency_id, account_id=account.id if account else None,
+                 amount_cents=amount_cents, invoice=invoice.number)
+    db.session.commit()
+    return invoice
+
+
+def sms_allowed(account: HostedAccount) -> bool:
+    """B6: SMS credits go to accounts on Trial, Plus, Professional or Enterprise, never Lite."""
+    return account.plan_tier != "lite"
+
+
+def buy_pack(agency_id: int, account: HostedAccount, kind: str, pack_key: str, *, actor: audit.Actor,
+             key: str | None = None) -> Invoice:
+    """B6/B7: a pack of SMS or compatibility credits, paid (prepaid first) and given to the account."""
+    catalog = get_catalog()
+    packs = {"sms": catalog.sms_packs, "compatibility": catalog.compatibility_packs}.get(kind)
+    if packs is None:
+        raise ValidationFailed(str(_l("Unknown kind of credit.")), {"kind": str(_l("Unknown kind of credit."))})
+    pack = next((p for p in packs if p.key == pack_key), None)
+    if pack is None:
+        raise ValidationFailed(str(_l("Choose one of the packs offered.")), {"pack": str(_l("Choose one of the packs offered."))})
+    if account.agency_id != agency_id:
+        raise NotFound()
+    if kind == "sms" and not sms_allowed(account):
+        raise ValidationFailed(str(_l("SMS credits cannot be given to Lite accounts; change the plan first.")),
+                               {"account": str(_l("SMS credits cannot be given to Lite accounts; change the plan first."))})
+    what = "SMS credits" if kind == "sms" else "compatibility credits"
+    invoice = charge_now(agency_id=agency_id, kind=f"{'sms' if kind == 'sms' else 'compatibility'}_pack",
+                         account=account, key=key or f"{kind}-pack:{agency_id}:{uuid.uuid4().hex}",
+                         lines=[Line(f"{pack.credits:,} {what} for {account.name}", pack.price_cents)])
+    audit.record(actor, f"{kind}_credits_bought", agency_id=agency_id, account_id=account.id,
+                 credits=pack.credits, invoice=invoice.number)
+    db.session.commit()
+    return invoice

@@ -1,0 +1,180 @@
+"""Billing pages (B1, B3, B4, B6, B7): the card, credit, and every invoice."""
+import csv
+import io
+import json
+
+from flask import Response, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from ...catalog import get_catalog
+from ...extensions import db
+from ...models import HostedAccount, Invoice
+from ...services import billing, billing_history
+from ...services.errors import ValidationFailed
+from ..decorators import agency_required, current_actor, current_scope
+from ..filters import money
+from ..forms import apply_errors
+from ..rendering import render, wants_fragment
+from . import bp
+from .forms import CardForm, PackForm, PrepaidForm
+
+
+def _declined(form, exc):
+    form.form_errors.append(_("The payment was declined: %(reason)s Nothing was charged.", reason=exc.message))
+
+
+@bp.route("/profile", methods=["GET", "POST"])
+@agency_required
+def profile():
+    form = CardForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            billing.save_card(current_user.agency_id, number=form.number.data, exp_month=form.exp_month.data,
+                              exp_year=form.exp_year.data, cvc=form.cvc.data, actor=current_actor())
+        except ValidationFailed as exc:
+            apply_errors(form, exc)
+            status = 422
+        else:
+            flash(_("Your card was saved. Every resold account is charged to it."), "success")
+            return redirect(url_for("billing.profile"), code=303)
+    elif request.method == "POST":
+        status = 422
+    form.number.data = form.cvc.data = ""  # never echo a card number back
+    return render("billing/profile.html", form=form, card=billing.card_of(current_user.agency_id)), status
+
+
+def _account_by_name(name: str) -> HostedAccount:
+    account = db.session.scalar(current_scope().accounts().where(HostedAccount.name == (name or "").strip().lower()))
+    if account is None:
+        raise ValidationFailed(_("No account of yours has that name."), {"account": _("No account of yours has that name.")})
+    return account
+
+
+@bp.route("/prepaid", methods=["GET", "POST"])
+@agency_required
+def prepaid():
+    catalog = get_catalog()
+    form = PrepaidForm()
+    form.amount.choices = [(a, money(a)) for a in catalog.prepaid_amounts_cents]
+    status = 200
+    if form.validate_on_submit():
+        try:
+            account = _account_by_name(form.account.data) if form.account.data else None
+            invoice = billing.buy_prepaid(current_user.agency_id, form.amount.data, account=account,
+                                          actor=current_actor())
+        except ValidationFailed as exc:
+            apply_errors(form, exc)
+            status = 422
+        except billing.PaymentDeclined as exc:
+            _declined(form, exc)
+            status = 402
+        else:
+            flash(_("%(amount)s of prepaid credit added (invoice %(number)s).", amount=money(invoice.total_cents),
+                    number=invoice.number), "success")
+            return redirect(url_for("billing.prepaid"), code=303)
+    elif request.method == "POST":
+        status = 422
+    agency_id = current_user.agency_id
+    return render("billing/prepaid.html", form=form, pool=billing.balance(agency_id, "prepaid"),
+                  assigned=billing_history.assigned_balances(current_scope(), "prepaid"),
+                  entries=billing_history.ledger(current_scope(), "prepaid")), status
+
+
+def _pack_page(kind: str, template: str):
+    catalog = get_catalog()
+    packs = catalog.sms_packs if kind == "sms" else catalog.compatibility_packs
+    form = PackForm()
+    form.pack.choices = [(p.key, f"{p.credits:,} · {money(p.price_cents)}") for p in packs]
+    if request.method == "GET" and request.args.get("account"):
+        form.account.data = request.args["account"]
+    status = 200
+    if form.validate_on_submit():
+        try:
+            account = _account_by_name(form.account.data)
+            invoice = billing.buy_pack(current_user.agency_id, account, kind, form.pack.data, actor=current_actor())
+        except ValidationFailed as exc:
+            apply_errors(form, exc)
+            status = 422
+        except billing.PaymentDeclined as exc:
+            _declined(form, exc)
+            status = 402
+        else:
+            flash(_("Credits added to %(name)s (invoice %(number)s).", name=account.name, number=invoice.number),
+                  "success")
+            return redirect(url_for(request.endpoint), code=303)
+    elif request.method == "POST":
+        status = 422
+    return render(template, form=form, packs=packs,
+                  assigned=billing_history.assigned_balances(current_scope(), kind)), status
+
+
+@bp.route("/sms", methods=["GET", "POST"])
+@agency_required
+def sms():
+    return _pack_page("sms", "billing/sms.html")
+
+
+@bp.route("/compatibility", methods=["GET", "POST"])
+@agency_required
+def compatibility():
+    return _pack_page("compatibility", "billing/compatibility.html")
+
+
+@bp.route("/account-names")
+@agency_required
+def account_names():
+    """Suggestions for an account-name field (a datalist), as you type."""
+    names = billing_history.account_name_suggestions(current_scope(), request.args.get("account", ""))
+    return render_template("billing/_account_options.html", names=names)
+
+
+@bp.route("/history")
+@agency_required
+def history():
+    filters = billing_history.HistoryFilters.from_args(request.args)
+    result = billing_history.invoices(current_scope(), filters)
+    spend = billing_history.spend_by_month(current_scope())
+    return render("billing/history.html", "billing/_invoices.html", filters=filters, result=result,
+                  spend=spend, spend_json=json.dumps(spend), is_fragment=wants_fragment())
+
+
+@bp.route("/history.csv")
+@agency_required
+def history_csv():
+    filters = billing_history.HistoryFilters.from_args(request.args)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["number", "date", "account", "kind", "status", "period_start", "period_end", "currency",
+                     "list_price", "discount_percent", "discount", "total", "prepaid_applied", "charged_to_card",
+                     "authorization"])
+    for inv, account_name in billing_history.all_invoices(current_scope(), filters):
+        writer.writerow([inv.number, inv.created_at.date().isoformat(), account_name or "", inv.kind, inv.status,
+                         inv.period_start or "", inv.period_end or "", inv.currency,
+                         _decimal(inv.list_price_cents), inv.discount_percent, _decimal(inv.discount_cents),
+                         _decimal(inv.total_cents), _decimal(inv.prepaid_applied_cents),
+                         _decimal(inv.card_charged_cents), inv.gateway_authorization_id or ""])
+    return Response(buffer.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": "attachment; filename=agencyhq-invoices.csv"})
+
+
+def _decimal(cents: int) -> str:
+    return f"{cents // 100}.{cents % 100:02d}" if cents >= 0 else f"-{_decimal(-cents)}"
+
+
+@bp.route("/invoices/<invoice_id>")
+@agency_required
+def invoice(invoice_id):
+    inv = current_scope().get(Invoice, invoice_id)
+    account = db.session.get(HostedAccount, inv.account_id) if inv.account_id else None
+    return render("billing/invoice.html", invoice=inv, account=account,
+                  calls=billing_history.gateway_calls(inv), printable=False)
+
+
+@bp.route("/invoices/<invoice_id>/print")
+@agency_required
+def invoice_print(invoice_id):
+    inv = current_scope().get(Invoice, invoice_id)
+    account = db.session.get(HostedAccount, inv.account_id) if inv.account_id else None
+    return render("billing/invoice_print.html", invoice=inv, account=account, agency=current_user.agency)
