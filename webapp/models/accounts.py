@@ -25,7 +25,8 @@ class HostedAccount(Model):
         # The Resold tab (R2-R4, R11): one index per sort key, led by the agency and kind and covering
         # the filter columns, so a page (even a deep one) is read from the index alone.
         sa.Index("ix_hosted_accounts_resold_count", "agency_id", "kind", "status", "plan_term"),
-        sa.Index("ix_hosted_accounts_resold_name", "agency_id", "kind", "name", "status", "plan_term"),
+        # The id is in every one: PostgreSQL has no implicit rowid, and the page query returns ids.
+        sa.Index("ix_hosted_accounts_resold_name", "agency_id", "kind", "name", "id", "status", "plan_term"),
         sa.Index("ix_hosted_accounts_resold_size", "agency_id", "kind", "contact_limit", "id", "status", "plan_term"),
         sa.Index("ix_hosted_accounts_resold_created", "agency_id", "kind", "created_at", "id", "status", "plan_term"),
         sa.Index("ix_hosted_accounts_resold_expires", "agency_id", "kind", "period_end", "id", "status", "plan_term"),

@@ -12,12 +12,14 @@ from . import bp
 def index():
     scope = current_scope()
     view = resold.View.from_args(request.args)
-    summary = resold.summary(scope)
     result = resold.page(scope, view)
+    fragment = wants_fragment()
+    # The summary is on the full page; a fragment needs the discount only to price its rows.
+    summary = resold.summary(scope) if not fragment or result.rows else None
     prices = {a.id: resold.price_after_discount(a, summary.discount_percent) for a in result.rows}
     login_urls = {a.id: hosts.account_login_url(a) for a in result.rows}
     return render("resold/index.html", "resold/_results.html", page=result, view=result.view,
-                  summary=summary, prices=prices, login_urls=login_urls, is_fragment=wants_fragment(),
+                  summary=summary, prices=prices, login_urls=login_urls, is_fragment=fragment,
                   plan_types=resold.PLAN_TYPES)
 
 
