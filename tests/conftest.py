@@ -225,3 +225,35 @@ def smtp_server(app, monkeypatch):
     monkeypatch.setitem(app.config, "SMTP_PORT", port)
     yield sink
     controller.stop()
+
+
+# ---- DNS: a real DNS server on loopback that tests fill with records ----------------------------
+
+@pytest.fixture
+def dns_server(app, monkeypatch):
+    """dnslib answering CNAME queries from `.records` ({host: target}); the app asks it."""
+    import socket
+
+    from dnslib import CNAME, QTYPE, RR
+    from dnslib.server import BaseResolver, DNSLogger, DNSServer
+
+    class Records(BaseResolver):
+        def __init__(self):
+            self.records = {}
+
+        def resolve(self, request, handler):
+            reply = request.reply()
+            name = str(request.q.qname).rstrip(".").lower()
+            if name in self.records and request.q.qtype in (QTYPE.CNAME, QTYPE.A):
+                reply.add_answer(RR(name, QTYPE.CNAME, rdata=CNAME(self.records[name] + "."), ttl=60))
+            return reply
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    resolver = Records()
+    server = DNSServer(resolver, port=port, address="127.0.0.1", logger=DNSLogger("-request,-reply,-truncated,-error,-recv,-send,-data"))
+    server.start_thread()
+    monkeypatch.setitem(app.config, "DNS_NAMESERVERS", [f"127.0.0.1:{port}"])
+    yield resolver
+    server.stop()

@@ -30,6 +30,15 @@ def gateway_ops(app, op):
     return [r for r in billing.gateway().history(op)]
 
 
+def redis_down(monkeypatch, queue):
+    """The queue's Redis stops answering: a client aimed at a closed port."""
+    import redis
+    import rq
+    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    monkeypatch.setattr(queue, "queue", rq.Queue(queue.queue.name, connection=dead))
+    monkeypatch.setattr(queue, "connection", dead)
+
+
 def check_ledger_invariant(db, agency_id):
     """Paid invoice totals = prepaid applied + card captures; the card captures are the gateway's."""
     paid = db.session.execute(sa.select(sa.func.coalesce(sa.func.sum(Invoice.total_cents), 0),
@@ -315,6 +324,8 @@ def test_two_sweepers_at_once_make_one_operation_per_renewal(app, db):
         t.join()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Operation)
                              .where(Operation.kind == "renew_account")) == len(accounts)
+    assert db.session.scalar(sa.select(Operation.params)
+                             .where(Operation.kind == "renew_account").limit(1))["discount_percent"] == 10
 
 
 def test_redis_down_when_a_renewal_is_due_loses_nothing(app, db, run_jobs, monkeypatch):
@@ -322,10 +333,10 @@ def test_redis_down_when_a_renewal_is_due_loses_nothing(app, db, run_jobs, monke
     card(agency)
     account = _due_account(agency)
     queue = app.extensions["job_queue"]
-    monkeypatch.setattr(queue, "enqueue_operation", lambda op_id: False)
-    renewals.sweep_renewals()
-    run_jobs()
+    redis_down(monkeypatch, queue)
+    renewals.sweep_renewals()  # the renewal cannot reach a worker...
     db.session.expire_all()
+    assert db.session.scalar(sa.select(Operation.status).where(Operation.kind == "renew_account")) == "queued"
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Invoice)) == 0
     monkeypatch.undo()
     operations.sweep()  # Redis is back: the queued renewal goes out

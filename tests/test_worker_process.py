@@ -119,8 +119,8 @@ def test_worker_killed_during_renewals_charges_every_account_exactly_once(app, d
     accounts = [make_account(agency, period_start=today - timedelta(days=30), period_end=today, anchor_day=today.day)
                 for _ in range(3)]
     queue = JobQueue(process_redis_url, app.config["QUEUE_NAME"])
-    for op in renewals.submit_due(today):
-        queue.enqueue_operation(op.id)
+    for op_id in renewals.submit_due(today):
+        queue.enqueue_operation(op_id)
 
     crashing = _start_worker(service_urls[0], process_redis_url, AGENCYHQ_CRASH_AT=crash_at,
                              AGENCYHQ_CRASH_ONCE_FILE=str(tmp_path / "crashed"))

@@ -69,8 +69,12 @@ class Config:
     SMTP_USERNAME = os.environ.get("SMTP_USERNAME") or None
     SMTP_PASSWORD = os.environ.get("SMTP_PASSWORD") or None
     SMTP_STARTTLS = _bool("SMTP_STARTTLS")
+    # Accept addresses at .test and .localhost (demo data, tests); turn off in production.
+    ALLOW_TEST_EMAIL_DOMAINS = _bool("ALLOW_TEST_EMAIL_DOMAINS", True)
     MAIL_FROM = os.environ.get("MAIL_FROM", "AgencyHQ <no-reply@agencyhq.localhost>")
 
+    # "host:port" of DNS servers for custom-domain checks (A9); unset: the system's resolver.
+    DNS_NAMESERVERS = [s for s in os.environ.get("DNS_NAMESERVERS", "").split(",") if s] or None
     CATALOG_PATH = os.environ.get("CATALOG_PATH", str(Path(__file__).with_name("catalog.toml")))
 
 

@@ -46,6 +46,21 @@ class JobQueue:
             log.warning("enqueue of operation %s failed: %s", operation_id, exc)
             return False
 
+    def enqueue_operations(self, operation_ids: list[int]) -> bool:
+        """Many at once, in one Redis round trip (the sweeper hands out thousands of renewals)."""
+        if not operation_ids:
+            return True
+        try:
+            with self.connection.pipeline() as pipe:
+                self.queue.enqueue_many([rq.Queue.prepare_data(JOB_FUNCTION, (op_id,), timeout=900, result_ttl=600,
+                                                               failure_ttl=86400) for op_id in operation_ids],
+                                        pipeline=pipe)
+                pipe.execute()
+            return True
+        except TRANSPORT_ERRORS as exc:
+            log.warning("enqueue of %s operations failed: %s", len(operation_ids), exc)
+            return False
+
     def ping(self) -> bool:
         try:
             return bool(self.connection.ping())

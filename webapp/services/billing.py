@@ -405,3 +405,21 @@ def buy_pack(agency_id: int, account: HostedAccount, kind: str, pack_key: str, *
                  credits=pack.credits, invoice=invoice.number)
     db.session.commit()
     return invoice
+
+
+def refund(invoice: Invoice, *, reason: str) -> Invoice:
+    """Gives back a paid invoice in full: the card charge refunded at the gateway (once, by key),
+    the prepaid credit returned, the invoice void."""
+    if invoice.status != "paid":
+        return invoice
+    if invoice.card_charged_cents and invoice.gateway_charge_id:
+        key = f"refund:invoice:{invoice.id}"
+        result = gateway().refund(invoice.gateway_charge_id, invoice.card_charged_cents, idempotency_key=key)
+        _log_call(invoice.agency_id, invoice.id, "refund", invoice.card_charged_cents, key, "refunded",
+                  result.reference, None)
+        invoice.card_charged_cents = 0
+    invoice.last_error = f"Refunded: {reason}"[:300]
+    invoice.status = "open"  # so the prepaid return below treats it as unpaid
+    db.session.flush()
+    _void_and_refund_prepaid(invoice)
+    return invoice

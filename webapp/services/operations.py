@@ -102,6 +102,48 @@ def enqueue(op: Operation) -> bool:
     return ok
 
 
+def submit_many(kind: str, items: list[dict]) -> list[int]:
+    """Bulk `submit`: items carry key, subject_id, subject_type, agency_id, params. Existing keys
+    are left as they are (INSERT ... ON CONFLICT DO NOTHING). Returns the ids of the queued ones
+    that still need a worker. Commits."""
+    if not items:
+        return []
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    now = utcnow()
+    rows = [{"kind": kind, "idempotency_key": item["key"], "agency_id": item.get("agency_id"),
+             "subject_type": item.get("subject_type"), "subject_id": item.get("subject_id"),
+             "params": item.get("params") or {}, "total": 1, "progress": 0, "status": "queued", "attempts": 0,
+             "created_at": now} for item in items]
+    for start in range(0, len(rows), 1000):
+        db.session.execute(insert(Operation).on_conflict_do_nothing(index_elements=["idempotency_key"]),
+                           rows[start:start + 1000])
+    keys = [item["key"] for item in items]
+    ids = []
+    for start in range(0, len(keys), 1000):
+        ids += db.session.scalars(sa.select(Operation.id).where(
+            Operation.idempotency_key.in_(keys[start:start + 1000]), Operation.status == "queued",
+            Operation.enqueued_at.is_(None))).all()
+    db.session.commit()
+    return ids
+
+
+def enqueue_many(operation_ids: list[int]) -> bool:
+    """Hands committed operations to the queue in one go; on failure they stay for the sweeper."""
+    if not operation_ids:
+        return True
+    if not current_app.extensions["job_queue"].enqueue_operations(operation_ids):
+        return False
+    for start in range(0, len(operation_ids), 1000):
+        db.session.execute(sa.update(Operation).where(Operation.id.in_(operation_ids[start:start + 1000]),
+                                                      Operation.status == "queued").values(enqueued_at=utcnow()))
+    db.session.commit()
+    return True
+
+
 def claim(operation_id: int) -> bool:
     """Takes the operation for this worker; False if it is done, running elsewhere, or not due."""
     now = utcnow()

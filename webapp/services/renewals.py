@@ -28,36 +28,39 @@ def next_period(account: HostedAccount, start: date, term: str | None = None) ->
     return start, add_months(start, months, account.anchor_day or start.day)
 
 
-def due_accounts(today: date, limit: int = 10_000) -> list[tuple[int, date]]:
+def due_accounts(today: date, limit: int = 50_000) -> list:
     return db.session.execute(
-        sa.select(HostedAccount.id, HostedAccount.period_end)
+        sa.select(HostedAccount.id, HostedAccount.agency_id, HostedAccount.period_end)
         .where(HostedAccount.kind == "resold", HostedAccount.plan_term.in_(RECURRING),
                HostedAccount.status.in_(RENEWING_STATUSES), HostedAccount.cancelled_at.is_(None),
                HostedAccount.period_end <= today)
         .order_by(HostedAccount.period_end, HostedAccount.id).limit(limit)).all()
 
 
-def submit_due(today: date | None = None) -> list[Operation]:
-    """One renewal operation per due (account, period); existing ones are left alone."""
+def submit_due(today: date | None = None) -> list[int]:
+    """One renewal operation per due (account, period); existing ones are left alone. The discount
+    in force today is worked out once per agency and carried by each renewal (B5)."""
     today = today or date.today()
-    ops = []
-    for account_id, period_end in due_accounts(today):
-        op = operations.submit("renew_account", key=f"renew:{account_id}:{period_end.isoformat()}",
-                               subject=("account", account_id), params={"period_start": period_end.isoformat()})
-        ops.append(op)
-    db.session.commit()
-    return ops
+    due = due_accounts(today)
+    discounts: dict[int, int] = {}
+    items = []
+    for account_id, agency_id, period_end in due:
+        if agency_id not in discounts:
+            discounts[agency_id] = billing.discount_in_force(agency_id)
+        items.append({"key": f"renew:{account_id}:{period_end.isoformat()}", "subject_type": "account",
+                      "subject_id": account_id, "agency_id": agency_id,
+                      "params": {"period_start": period_end.isoformat(), "discount_percent": discounts[agency_id],
+                                 "priced_on": today.isoformat()}})
+    return operations.submit_many("renew_account", items)
 
 
-def submit_retries(now: datetime | None = None) -> list[Operation]:
+def submit_retries(now: datetime | None = None) -> list[int]:
     now = now or utcnow()
-    ops = []
-    for invoice in db.session.scalars(sa.select(Invoice).where(
-            Invoice.kind == "renewal", Invoice.status == "failed", Invoice.next_attempt_at <= now)).all():
-        ops.append(operations.submit("retry_renewal", key=f"retry:{invoice.id}:{invoice.attempts}",
-                                     agency_id=invoice.agency_id, subject=("invoice", invoice.id)))
-    db.session.commit()
-    return ops
+    invoices = db.session.execute(sa.select(Invoice.id, Invoice.agency_id, Invoice.attempts).where(
+        Invoice.kind == "renewal", Invoice.status == "failed", Invoice.next_attempt_at <= now)).all()
+    return operations.submit_many("retry_renewal", [
+        {"key": f"retry:{i.id}:{i.attempts}", "agency_id": i.agency_id, "subject_type": "invoice", "subject_id": i.id}
+        for i in invoices])
 
 
 def expire_ended(today: date | None = None) -> int:
@@ -94,9 +97,7 @@ def disable_after_grace(now: datetime | None = None) -> int:
 def sweep_renewals() -> None:
     today = date.today()
     expire_ended(today)
-    for op in submit_due(today) + submit_retries():
-        if op.status == "queued" and op.enqueued_at is None:
-            operations.enqueue(op)
+    operations.enqueue_many(submit_due(today) + submit_retries())
     disable_after_grace()
 
 
@@ -112,7 +113,7 @@ def _advance(invoice: Invoice) -> None:
 billing.ON_PAID["renewal"] = _advance
 
 
-def renew(account_id: int, period_start: date) -> Invoice | None:
+def renew(account_id: int, period_start: date, discount_percent: int | None = None) -> Invoice | None:
     """Charges one period of one account. Safe to call again: one invoice per (account, period),
     and the charge reuses its key, so a crash between the charge and the commit charges once."""
     account = db.session.get(HostedAccount, account_id)
@@ -131,6 +132,7 @@ def renew(account_id: int, period_start: date) -> Invoice | None:
     price = catalog.list_price_cents(account.plan_tier, account.plan_term, account.contact_limit)
     invoice = billing.create_invoice(
         agency_id=account.agency_id, kind="renewal", account=account, period=(start, end),
+        discount_percent=discount_percent,
         key=f"renewal:{account.id}:{start.isoformat()}",
         lines=[billing.Line(f"{account.name}: {catalog.tier_by_key[account.plan_tier].label} "
                             f"{account.plan_term}, {account.contact_limit:,} contacts, {start} to {end}", price)])
@@ -178,7 +180,10 @@ def _notify(account: HostedAccount, invoice: Invoice, what: str) -> None:
 
 @operations.handler("renew_account")
 def renew_account(ctx: operations.OperationContext):
-    invoice = renew(ctx.operation.subject_id, date.fromisoformat(ctx.params["period_start"]))
+    params = ctx.params
+    # The discount worked out by the sweep holds for the day it was worked out on (B5).
+    discount = params.get("discount_percent") if params.get("priced_on") == date.today().isoformat() else None
+    invoice = renew(ctx.operation.subject_id, date.fromisoformat(params["period_start"]), discount)
     if invoice is None:
         return {"renewed": False}
     return {"invoice_id": invoice.id, "status": invoice.status}

@@ -1,21 +1,290 @@
-"""One hosted account's page in the dashboard."""
+"""A hosted account in the dashboard: Add New, its page, and what can be done to it (A1-A10)."""
 import sqlalchemy as sa
+from flask import abort, current_app, flash, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_htmx import make_response as htmx_response
+from flask_login import current_user
 
+from ...catalog import get_catalog
 from ...extensions import db
 from ...models import Operation
-from ...services import billing, billing_history, hosts
-from ..decorators import agency_required, current_scope
-from ..rendering import render
+from ...services import accounts, auth, billing, billing_history, hosts, support
+from ...services.errors import ServiceError, ValidationFailed
+from ..decorators import agency_required, current_actor, current_scope
+from ..filters import label, money
+from ..forms import apply_errors
+from ..rendering import render, wants_fragment
 from . import bp
+from .forms import ChangePlanForm, DomainForm, NewAccountForm
+
+
+def _plan_choices(form, term=None):
+    catalog = get_catalog()
+    form.tier.choices = [(t.key, label("tier", t.key)) for t in catalog.tiers]
+    form.term.choices = [(k, label("term", k)) for k in ("monthly", "annual", "trial")]
+    limits = catalog.contact_limits
+    if (term or form.term.data) == "trial":
+        limits = [c for c in limits if c <= catalog.trial["max_contacts"]]
+    form.contact_limit.choices = [(str(c), f"{c:,}") for c in limits]
+
+
+def _new_form():
+    form = NewAccountForm()
+    _plan_choices(form)
+    form.language.choices = list(accounts.LANGUAGES.items())
+    return form
+
+
+@bp.route("/accounts/new", methods=["GET", "POST"])
+@agency_required
+def new():
+    form = _new_form()
+    if request.method == "GET":
+        form.request_key.data = accounts.new_request_key()
+        form.language.data, form.timezone.data = "en", current_user.timezone
+        form.tier.data, form.term.data, form.contact_limit.data = "plus", "monthly", "1000"
+        form.notification_email.data = current_user.email
+    status = 200
+    if form.validate_on_submit():
+        data = accounts.NewAccount(
+            name=form.name.data, custom_domain=form.custom_domain.data or "", client_name=form.client_name.data,
+            client_email=form.client_email.data, notification_email=form.notification_email.data,
+            language=form.language.data, timezone=form.timezone.data.strip(), tier=form.tier.data,
+            term=form.term.data, contact_limit=form.contact_limit.data)
+        try:
+            account, _op = accounts.create(current_user.agency_id, data, actor=current_actor(),
+                                           request_key=form.request_key.data or accounts.new_request_key())
+        except ValidationFailed as exc:
+            apply_errors(form, exc)
+            status = 422
+        except billing.PaymentDeclined as exc:
+            form.form_errors.append(_("The payment was declined: %(reason)s Nothing was charged and no account was "
+                                      "created.", reason=exc.message))
+            status = 402
+        else:
+            return redirect(url_for("accounts.show", account_id=account.id), code=303)
+    elif request.method == "POST":
+        status = 422
+    return render("accounts/new.html", form=form, quote=_quote(form), timezones=auth.timezones()), status
+
+
+def _quote(form):
+    try:
+        return accounts.quote(current_user.agency_id, form.tier.data, form.term.data, form.contact_limit.data)
+    except ValidationFailed:
+        return None
+
+
+@bp.route("/accounts/name-check")
+@agency_required
+def name_check():
+    """A1: availability as you type, with the reason."""
+    name = request.args.get("name", "")
+    problem = accounts.name_problem(name) if name else None
+    return render("accounts/_name_check.html", name=name, problem=problem)
+
+
+@bp.route("/accounts/price")
+@agency_required
+def price():
+    """A1: the list price and the discounted price, as the plan changes. Also refreshes the
+    contact-limit choices when the term changes (trials go up to the trial limit)."""
+    form = _new_form()
+    form.tier.data, form.term.data = request.args.get("tier"), request.args.get("term")
+    form.contact_limit.data = request.args.get("contact_limit")
+    _plan_choices(form, form.term.data)
+    if form.contact_limit.data not in [c for c, _l in form.contact_limit.choices]:
+        form.contact_limit.data = form.contact_limit.choices[0][0]
+    return render("accounts/_price.html", quote=_quote(form), form=form, oob=True)
 
 
 @bp.route("/accounts/<account_id>")
 @agency_required
 def show(account_id):
     account = current_scope().account(account_id)
-    operation = db.session.scalar(sa.select(Operation).where(
-        Operation.subject_type == "account", Operation.subject_id == account.id,
-        Operation.kind == "provision_account"))
+    operation = _provisioning(account)
+    plan_form = ChangePlanForm(prefix="plan")
+    _plan_choices(plan_form, "monthly" if account.plan_term == "trial" else None)
+    plan_form.tier.data, plan_form.contact_limit.data = account.plan_tier, str(account.contact_limit)
+    plan_form.term.data = "monthly" if account.plan_term == "trial" else account.plan_term
+    plan_form.term.choices = [c for c in plan_form.term.choices if c[0] != "trial"]
+    plan_form.request_key.data = accounts.new_request_key()
+    domain_form = DomainForm(prefix="domain", data={"domain": account.custom_domain or ""})
     return render("accounts/show.html", account=account, operation=operation,
                   login_url=hosts.account_login_url(account), balances=billing_history.account_balances(account),
-                  sms_allowed=billing.sms_allowed(account))
+                  sms_allowed=billing.sms_allowed(account), plan_form=plan_form, domain_form=domain_form,
+                  cname_target=accounts.cname_target(account), queue_up=current_app.extensions["job_queue"].ping())
+
+
+def _provisioning(account):
+    return db.session.scalar(sa.select(Operation).where(
+        Operation.subject_type == "account", Operation.subject_id == account.id, Operation.kind == "provision_account"))
+
+
+@bp.route("/accounts/<account_id>/progress")
+@agency_required
+def progress(account_id):
+    """The progress fragment the account page polls until provisioning ends."""
+    account = current_scope().account(account_id)
+    operation = _provisioning(account)
+    if not wants_fragment():
+        return redirect(url_for("accounts.show", account_id=account.id))
+    return render("accounts/_progress.html", account=account, operation=operation,
+                  queue_up=current_app.extensions["job_queue"].ping())
+
+
+@bp.route("/accounts/<account_id>/retry", methods=["POST"])
+@agency_required
+def retry(account_id):
+    account = current_scope().account(account_id)
+    accounts.retry_provisioning(account, current_actor())
+    return redirect(url_for("accounts.show", account_id=account.id), code=303)
+
+
+@bp.route("/accounts/<account_id>/plan", methods=["POST"])
+@agency_required
+def change_plan(account_id):
+    account = current_scope().account(account_id)
+    form = ChangePlanForm(prefix="plan")
+    _plan_choices(form, "monthly")
+    try:
+        result = accounts.change_plan(account, tier=form.tier.data, term=form.term.data,
+                                      contact_limit=form.contact_limit.data or "",
+                                      request_key=form.request_key.data or accounts.new_request_key(),
+                                      actor=current_actor())
+    except billing.PaymentDeclined as exc:
+        flash(_("The payment was declined: %(reason)s The plan was not changed.", reason=exc.message), "danger")
+    except ValidationFailed as exc:
+        flash(" ".join([exc.message, *exc.fields.values()]), "danger")
+    except ServiceError as exc:
+        flash(exc.message, "danger")
+    else:
+        if result["change"] == "downgrade":
+            flash(_("The new plan starts at the next renewal, on %(day)s.", day=result["effective"]), "success")
+        else:
+            invoice = result.get("invoice")
+            flash(_("The plan was changed. Charged now: %(amount)s.",
+                    amount=money(invoice.total_cents if invoice else 0)), "success")
+    return redirect(url_for("accounts.show", account_id=account.id) + "#plan", code=303)
+
+
+@bp.route("/accounts/<account_id>/cancel", methods=["GET", "POST"])
+@agency_required
+def cancel(account_id):
+    account = current_scope().account(account_id)
+    if request.method == "GET":  # the confirmation page, for browsers without JavaScript
+        return render("accounts/cancel.html", account=account)
+    try:
+        accounts.cancel(account, current_actor())
+    except ServiceError as exc:
+        flash(exc.message, "danger")
+    else:
+        flash(_("%(name)s is cancelled. It will not renew and stays usable until %(day)s.", name=account.name,
+                day=account.period_end), "success")
+    target = url_for("accounts.show", account_id=account.id)
+    return htmx_response(redirect=target) if wants_fragment() else redirect(target, code=303)
+
+
+@bp.route("/accounts/<account_id>/extend-trial", methods=["POST"])
+@agency_required
+def extend_trial(account_id):
+    account = current_scope().account(account_id)
+    try:
+        result = accounts.extend_trial(account, current_actor())
+    except ServiceError as exc:
+        flash(exc.message, "danger")
+    else:
+        if result["extended"]:
+            flash(_("The trial now ends on %(day)s.", day=result["until"]), "success")
+        else:
+            flash(_("You have already extended this trial once: a request went to support, who will answer soon."),
+                  "info")
+    return redirect(url_for("accounts.show", account_id=account.id), code=303)
+
+
+@bp.route("/accounts/<account_id>/domain", methods=["POST"])
+@agency_required
+def domain(account_id):
+    account = current_scope().account(account_id)
+    form = DomainForm(prefix="domain")
+    try:
+        if request.form.get("action") == "verify":
+            accounts.verify_domain(account, current_actor())
+            flash(_("%(domain)s is verified: the account now answers there.", domain=account.custom_domain), "success")
+        else:
+            accounts.set_domain(account, form.domain.data or "", current_actor())
+            flash(_("Saved. Create the CNAME record below, then press Verify."), "success")
+    except ServiceError as exc:
+        flash(exc.message, "danger")
+    return redirect(url_for("accounts.show", account_id=account.id) + "#domain", code=303)
+
+
+@bp.route("/accounts/<account_id>/login-as", methods=["POST"])
+@agency_required
+def login_as(account_id):
+    """A10: opens the hosted account as `admin`, on its own host, through a one-minute single-use link."""
+    account = current_scope().account(account_id)
+    try:
+        link = accounts.login_as_link(account, current_user.id, current_actor())
+    except ServiceError as exc:
+        flash(exc.message, "danger")
+        return redirect(url_for("accounts.show", account_id=account.id), code=303)
+    return redirect(link, code=303)
+
+
+@bp.route("/accounts/<account_id>/credentials/dismiss", methods=["POST"])
+@agency_required
+def dismiss_credentials(account_id):
+    account = current_scope().account(account_id)
+    op = _provisioning(account)
+    if op is None or op.result is None:
+        abort(404)
+    op.result = {k: v for k, v in op.result.items() if k != "password"}
+    db.session.commit()
+    return redirect(url_for("accounts.show", account_id=account.id), code=303)
+
+
+
+
+@bp.route("/accounts/<account_id>/detach", methods=["POST"])
+@agency_required
+def detach(account_id):
+    """A4: ask support to make the account the client's own, standalone."""
+    account = current_scope().account(account_id)
+    try:
+        support.request_detach(account, current_user, client_email=request.form.get("client_email", ""),
+                               actor=current_actor())
+    except ServiceError as exc:
+        flash(exc.message, "danger")
+    else:
+        flash(_("Support has your request and will detach the account; you will get an e-mail."), "success")
+    return redirect(url_for("accounts.show", account_id=account.id) + "#detach", code=303)
+
+
+@bp.route("/accounts/transfer", methods=["GET", "POST"])
+@agency_required
+def transfer():
+    """A3: bring an existing account under the agency."""
+    status = 200
+    errors = {}
+    if request.method == "POST":
+        try:
+            support.request_transfer(current_user.agency_id, current_user,
+                                     account_name=request.form.get("account_name", "")[:60],
+                                     admin_email=request.form.get("admin_email", "")[:254], actor=current_actor())
+        except ValidationFailed as exc:
+            errors, status = exc.fields, 422
+        else:
+            flash(_("Request sent. If the address and the e-mail match an account, its admin gets a link to confirm; "
+                    "then support moves it to you and you are told by e-mail."), "success")
+            return redirect(url_for("accounts.transfer"), code=303)
+    return render("accounts/transfer.html", errors=errors, values=request.form), status
+
+
+@bp.route("/transfer/confirm/<token>", methods=["GET", "POST"])
+def confirm_transfer(token):
+    """A3: the account's admin confirms the transfer from the e-mailed link (no login needed)."""
+    if request.method == "GET":
+        return render("accounts/transfer_confirm.html", token=token, done=False)
+    support.confirm_transfer(token)
+    return render("accounts/transfer_confirm.html", token=token, done=True)

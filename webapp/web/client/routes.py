@@ -6,7 +6,7 @@ from flask_login import current_user, login_user, logout_user
 
 from ...extensions import db
 from ...models import AccountUser, Branding, CreditBalance
-from ...services import auth
+from ...services import accounts, audit, auth
 from ..decorators import account_admin_required
 from . import bp
 from .forms import AccountLoginForm
@@ -18,7 +18,7 @@ def branding():
     if account is None:
         return {}
     brand = db.session.scalar(sa.select(Branding).where(Branding.account_id == account.id))
-    return {"brand": brand}
+    return {"brand": brand, "signed_in_by": session.get("signed_in_by")}
 
 
 @bp.route("/app/login", methods=["GET", "POST"])
@@ -40,8 +40,25 @@ def login():
     return render_template("client/login.html", form=form), status
 
 
+@bp.route("/app/login-as")
+def login_as():
+    """A10: the dashboard's one-minute single-use link, exchanged on this account's own host."""
+    admin, opener = accounts.redeem_login_as(g.account, request.args.get("token", ""), request.remote_addr)
+    if admin is None:
+        return render_template("client/login_as_failed.html"), 403
+    session.clear()
+    login_user(admin)
+    session["signed_in_by"] = {"user_id": opener.id, "label": opener.email, "agency_id": opener.agency_id}
+    return redirect(url_for("client.overview"), code=303)
+
+
 @bp.route("/app/logout", methods=["POST"])
 def logout():
+    by = session.get("signed_in_by")
+    if by and isinstance(current_user, AccountUser) and current_user.is_authenticated:
+        audit.record(audit.Actor(f"user:{by['user_id']}", by["label"], request.remote_addr, by.get("agency_id")),
+                     "login_as_ended", agency_id=g.account.agency_id, account_id=g.account.id)
+        db.session.commit()
     logout_user()
     session.clear()
     return redirect(url_for("client.login"), code=303)

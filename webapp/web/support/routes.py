@@ -1,9 +1,11 @@
-"""The support console (S6): what waits for staff, and the audit log."""
-import sqlalchemy as sa
+"""The support console (S6): request queues, any account by search, the audit log."""
+from flask import flash, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
 
-from ...extensions import db
-from ...models import AuditEvent, SupportRequest
-from ..decorators import support_required
+from ...services import support
+from ...services.errors import ServiceError
+from ..decorators import current_actor, support_required
 from ..rendering import render
 from . import bp
 
@@ -11,9 +13,24 @@ from . import bp
 @bp.route("/support")
 @support_required
 def index():
-    open_requests = db.session.scalars(
-        sa.select(SupportRequest).where(SupportRequest.status.in_(("open", "awaiting_client")))
-        .order_by(SupportRequest.created_at).limit(50)).all()
-    events = db.session.scalars(sa.select(AuditEvent).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
-                                .limit(50)).all()
-    return render("support/index.html", open_requests=open_requests, events=events)
+    kind = request.args.get("kind") if request.args.get("kind") in support.QUEUE_KINDS else None
+    q = (request.args.get("q") or "")[:100]
+    filters = {"action": (request.args.get("action") or "")[:60], "account": (request.args.get("account") or "")[:40],
+               "since": (request.args.get("since") or "")[:10]}
+    return render("support/index.html", requests=support.queue(kind), kind=kind, q=q,
+                  found=support.search_accounts(q), events=support.audit_log(**filters), filters=filters,
+                  actions=support.audit_actions(), kinds=support.QUEUE_KINDS)
+
+
+@bp.route("/support/requests/<request_id>/decide", methods=["POST"])
+@support_required
+def decide(request_id):
+    approve = request.form.get("decision") == "approve"
+    try:
+        decided = support.decide(request_id, approve=approve, reason=request.form.get("reason", "")[:500],
+                                 staff=current_user, actor=current_actor())
+    except ServiceError as exc:
+        flash(exc.message, "danger")
+    else:
+        flash(_("Request %(id)s %(status)s.", id=decided.id, status=decided.status), "success")
+    return redirect(url_for("support.index"), code=303)

@@ -1,0 +1,341 @@
+"""Account lifecycle (A1-A10, S6): Add New with its first charge and provisioning, login-as, plan
+changes, cancel, trials, custom domains, transfers, detaches and the support console."""
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from webapp.models import (AccountUser, AuditEvent, HostedAccount, Invoice, LoginAsToken, Operation, OutboundEmail,
+                           SupportRequest)
+from webapp.services import accounts, billing
+from webapp.services.audit import Actor
+
+from .helpers import csrf_token, login, make_account, make_agency, make_support
+
+ACTOR = Actor("user:0", "tests")
+YEAR = date.today().year + 1
+
+
+def agency_with_card(email="owner@agency.test", number="4242424242424242"):
+    agency, user = make_agency(email=email)
+    billing.save_card(agency.id, number=number, exp_month=12, exp_year=YEAR, cvc="123", actor=ACTOR)
+    return agency, user
+
+
+def form_data(client, **overrides):
+    page = client.get("/accounts/new").get_data(as_text=True)
+    key = re.search(r'id="request_key" name="request_key" type="hidden" value="([^"]+)"', page).group(1)
+    data = {"csrf_token": csrf_token(page), "request_key": key, "name": "fresh-bakery", "custom_domain": "",
+            "client_name": "Fresh Bakery", "client_email": "owner@fresh.test", "notification_email": "ops@agency.test",
+            "language": "fr", "timezone": "Europe/Paris", "tier": "plus", "term": "monthly", "contact_limit": "1000"}
+    data.update(overrides)
+    return data
+
+
+@pytest.mark.parametrize("name, reason", [
+    ("ab", "3 to 40"), ("a" * 41, "3 to 40"), ("Bakery", "lowercase"), ("-bakery", "hyphens"),
+    ("bakery-", "hyphens"), ("bak--ery", "hyphens"), ("bak_ery", "hyphens"), ("www", "reserved"),
+    ("admin", "reserved"), ("taken-name", "already taken"),
+])
+def test_name_rules_say_why(db, name, reason):
+    agency, _ = make_agency()
+    make_account(agency, "taken-name")
+    assert reason in accounts.name_problem(name)
+    assert accounts.name_problem("fresh-bakery-2") is None
+
+
+@pytest.mark.parametrize("domain, ok", [
+    ("mail.example.com", True), ("MAIL.Example.COM.", True), ("example", False), ("-bad.example.com", False),
+    ("bad_label.example.com", False), ("x" * 64 + ".com", False), ("mail.localhost", False), ("a.b.c.d.example.io", True),
+    ("1.2.3.4", False),
+])
+def test_custom_domain_shape(db, domain, ok):
+    assert (accounts.domain_problem(domain) is None) is ok
+
+
+def test_name_check_and_live_price_fragments(client, db):
+    agency, _ = agency_with_card()
+    make_account(agency, "taken-name")
+    login(client, "owner@agency.test")
+    free = client.get("/accounts/name-check?name=fresh-bakery", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "is available" in free
+    taken = client.get("/accounts/name-check?name=taken-name", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "already taken" in taken
+    price = client.get("/accounts/price?tier=plus&term=monthly&contact_limit=1000",
+                       headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "$70.00" in price
+    trial = client.get("/accounts/price?tier=plus&term=trial&contact_limit=100000",
+                       headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "Free trial" in trial and 'value="100000"' not in trial  # trial limits in the refreshed choices
+    assert client.get("/accounts/price?tier=evil&term=x&contact_limit=z", headers={"HX-Request": "true"}).status_code == 200
+
+
+def test_add_and_pay_now_charges_once_and_provisions(client, db, run_jobs, app):
+    agency, _ = agency_with_card()
+    login(client, "owner@agency.test")
+    data = form_data(client)
+    response = client.post("/accounts/new", data=data)
+    assert response.status_code == 303
+    again = client.post("/accounts/new", data=data)  # a double click: same account, no second charge
+    assert again.status_code == 303 and again.headers["Location"] == response.headers["Location"]
+    account = db.session.scalar(sa.select(HostedAccount).where(HostedAccount.name == "fresh-bakery"))
+    assert account.status == "provisioning" and account.language == "fr" and account.plan_term == "monthly"
+    invoice = db.session.scalar(sa.select(Invoice))
+    assert invoice.kind == "signup" and invoice.account_id == account.id and invoice.status == "paid"
+    assert len(billing.gateway().history("charge")) == 1
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'id="provisioning"' in page and "every 1s" in page
+    run_jobs()
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "is ready" in page and 'id="cred-password"' in page
+    assert re.search(r"http://fresh-bakery\.localhost(:\d+)?/app/login", page)
+    admin = db.session.scalar(sa.select(AccountUser).where(AccountUser.account_id == account.id))
+    assert admin.username == "admin"
+    # Nothing was e-mailed to the client: only the agency's notification address.
+    assert {e.to_address for e in db.session.scalars(sa.select(OutboundEmail))} == {"ops@agency.test"}
+    token = csrf_token(page)
+    client.post(f"/accounts/{account.id}/credentials/dismiss", data={"csrf_token": token})
+    assert 'id="cred-password"' not in client.get(response.headers["Location"]).get_data(as_text=True)
+
+
+def test_add_new_bad_input_creates_nothing(client, db):
+    agency, _ = agency_with_card()
+    make_account(agency, "taken-name")
+    login(client, "owner@agency.test")
+    cases = [({"name": "taken-name"}, "already taken"), ({"name": "www"}, "reserved"),
+             ({"client_email": "not-an-email"}, "valid e-mail"), ({"notification_email": ""}, "write about"),
+             ({"custom_domain": "bad..domain"}, "host name"), ({"contact_limit": "1234"}, "Not a valid choice"),
+             ({"timezone": "Mars/Olympus"}, "time zone"), ({"term": "trial", "contact_limit": "50000"}, "Not a valid choice")]
+    for overrides, message in cases:
+        response = client.post("/accounts/new", data=form_data(client, **overrides))
+        assert response.status_code == 422, overrides
+        assert message in response.get_data(as_text=True), overrides
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(HostedAccount)) == 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Invoice)) == 0
+
+
+def test_a_declined_card_creates_nothing(client, db):
+    agency_with_card(number="4000000000000002")
+    login(client, "owner@agency.test")
+    response = client.post("/accounts/new", data=form_data(client))
+    assert response.status_code == 402 and "declined" in response.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(HostedAccount)) == 0
+    assert db.session.scalar(sa.select(Invoice.status)) == "void"
+
+
+def test_a_trial_is_free_and_redis_down_only_delays_it(client, db, run_jobs, app, monkeypatch):
+    from .test_billing import redis_down
+    agency_with_card()
+    login(client, "owner@agency.test")
+    queue = app.extensions["job_queue"]
+    redis_down(monkeypatch, queue)
+    response = client.post("/accounts/new", data=form_data(client, term="trial", contact_limit="500"))
+    assert response.status_code == 303
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Provisioning is delayed" in page
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Invoice)) == 0
+    monkeypatch.undo()
+    from webapp.services import operations
+    operations.sweep()
+    run_jobs()
+    account = db.session.scalar(sa.select(HostedAccount))
+    db.session.refresh(account)
+    assert account.status == "active" and account.plan_term == "trial"
+    assert (account.period_end - date.today()).days == 14
+
+
+def test_failed_provisioning_shows_its_reason_and_retry_never_charges_again(client, db, app, run_jobs, monkeypatch):
+    from webapp.services import provisioning
+    agency_with_card()
+    login(client, "owner@agency.test")
+    monkeypatch.setitem(app.config, "OPERATION_MAX_ATTEMPTS", 1)
+
+    def broken(account):
+        raise RuntimeError("template store unreachable")
+    monkeypatch.setattr(provisioning, "_copy_templates", broken)
+    response = client.post("/accounts/new", data=form_data(client))
+    run_jobs()
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Provisioning failed" in page and "Retry" in page
+    monkeypatch.undo()
+    account = db.session.scalar(sa.select(HostedAccount))
+    client.post(f"/accounts/{account.id}/retry", data={"csrf_token": csrf_token(page)})
+    run_jobs()
+    db.session.refresh(account)
+    assert account.status == "active"
+    assert len(billing.gateway().history("charge")) == 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AccountUser)) == 1
+
+
+def test_login_as_opens_the_account_once_with_a_banner_and_is_audited(client, app, db):
+    agency, _ = agency_with_card()
+    account = make_account(agency, "acme", admin_password="acme-secret-pass")
+    login(client, "owner@agency.test")
+    token = csrf_token(client.get(f"/accounts/{account.id}").get_data(as_text=True))
+    response = client.post(f"/accounts/{account.id}/login-as", data={"csrf_token": token})
+    link = response.headers["Location"]
+    assert response.status_code == 303 and re.match(r"http://acme\.localhost(:\d+)?/app/login-as\?token=", link)
+    client_side = app.test_client()
+    opened = client_side.get(link)
+    assert opened.status_code == 303
+    overview = client_side.get("/app/", base_url="http://acme.localhost").get_data(as_text=True)
+    assert "Signed in by your agency" in overview
+    assert app.test_client().get(link).status_code == 403  # single use
+    other = make_account(agency, "other", admin_password="x-secret-pass")
+    assert app.test_client().get(link.replace("acme.", "other."), base_url="http://other.localhost").status_code == 403
+    client_side.post("/app/logout", base_url="http://acme.localhost",
+                     data={"csrf_token": csrf_token(overview)})
+    actions = [e.action for e in db.session.scalars(sa.select(AuditEvent).order_by(AuditEvent.id))]
+    assert actions == ["billing_card_saved", "login_as_link", "login_as_started", "login_as_ended"]
+    assert other.id
+    # Expired links do not work either.
+    from webapp.models import utcnow
+    client.post(f"/accounts/{account.id}/login-as", data={"csrf_token": token})
+    db.session.execute(sa.update(LoginAsToken).values(expires_at=utcnow() - timedelta(seconds=1)))
+    db.session.commit()
+    last = client.post(f"/accounts/{account.id}/login-as", data={"csrf_token": token}).headers["Location"]
+    db.session.execute(sa.update(LoginAsToken).values(expires_at=utcnow() - timedelta(seconds=1)))
+    db.session.commit()
+    assert app.test_client().get(last).status_code == 403
+
+
+def test_upgrade_is_charged_pro_rata_and_a_downgrade_waits(db):
+    agency, _ = agency_with_card()
+    account = make_account(agency, plan_tier="plus", plan_term="monthly", contact_limit=1000,
+                           period_start=date.today(), period_end=date.today() + timedelta(days=15))
+    result = accounts.change_plan(account, tier="professional", term="monthly", contact_limit=1000,
+                                  request_key="r1", actor=ACTOR)
+    # (187.00 - 70.00) / 30 a day for 15 days = 58.50
+    assert result["change"] == "upgrade" and result["invoice"].total_cents == 5850
+    assert account.plan_tier == "professional"
+    result = accounts.change_plan(account, tier="lite", term="monthly", contact_limit=500, request_key="r2", actor=ACTOR)
+    assert result["change"] == "downgrade" and account.plan_tier == "professional"
+    assert (account.pending_plan_tier, account.pending_contact_limit) == ("lite", 500)
+    with pytest.raises(Exception):
+        accounts.change_plan(account, tier="plus", term="monthly", contact_limit=1234, request_key="r3", actor=ACTOR)
+
+
+def test_downgrade_takes_effect_at_the_renewal(db):
+    from webapp.services import renewals
+    agency, _ = agency_with_card()
+    account = make_account(agency, plan_tier="professional", contact_limit=1000, period_end=date.today(),
+                           period_start=date.today() - timedelta(days=30), pending_plan_tier="lite",
+                           pending_plan_term="monthly", pending_contact_limit=500)
+    invoice = renewals.renew(account.id, date.today())
+    assert invoice.list_price_cents == 1500 and account.plan_tier == "lite" and account.pending_plan_tier is None
+
+
+def test_cancel_once_then_expire_at_period_end(client, db):
+    from webapp.services import renewals
+    agency, _ = agency_with_card()
+    account = make_account(agency, "leaving", period_end=date.today() + timedelta(days=3))
+    login(client, "owner@agency.test")
+    assert "Yes, cancel" in client.get(f"/accounts/{account.id}/cancel").get_data(as_text=True)
+    token = csrf_token(client.get(f"/accounts/{account.id}").get_data(as_text=True))
+    assert client.post(f"/accounts/{account.id}/cancel", data={"csrf_token": token}).status_code == 303
+    db.session.refresh(account)
+    assert account.status == "cancelled" and account.cancelled_at is not None
+    client.post(f"/accounts/{account.id}/cancel", data={"csrf_token": token})
+    assert "already cancelled" in client.get(f"/accounts/{account.id}").get_data(as_text=True)
+    assert renewals.expire_ended(date.today()) == 0  # still usable
+    assert renewals.expire_ended(date.today() + timedelta(days=3)) == 1
+    db.session.refresh(account)
+    assert account.status == "expired"
+
+
+def test_trials_extend_once_then_ask_support_and_renew_to_paid(db):
+    agency, _ = agency_with_card()
+    trial = make_account(agency, "trying", plan_term="trial", contact_limit=500, status="expired",
+                         period_end=date.today() - timedelta(days=1))
+    first = accounts.extend_trial(trial, ACTOR)
+    assert first["extended"] and trial.status == "active" and trial.period_end == date.today() + timedelta(days=14)
+    second = accounts.extend_trial(trial, ACTOR)
+    assert not second["extended"] and second["request"].kind == "trial_extension"
+    with pytest.raises(Exception, match="already with support"):
+        accounts.extend_trial(trial, ACTOR)
+    result = accounts.change_plan(trial, tier="plus", term="annual", contact_limit=1000, request_key="t", actor=ACTOR)
+    assert result["change"] == "trial_to_paid" and result["invoice"].total_cents == 70000
+    assert trial.plan_term == "annual" and trial.status == "active"
+    assert (trial.period_end - date.today()).days >= 365
+
+
+def test_custom_domain_is_verified_by_a_real_dns_query(client, db, dns_server):
+    agency, _ = agency_with_card()
+    account = make_account(agency, "acme", admin_password="acme-secret-pass")
+    login(client, "owner@agency.test")
+    token = csrf_token(client.get(f"/accounts/{account.id}").get_data(as_text=True))
+    client.post(f"/accounts/{account.id}/domain", data={"csrf_token": token, "domain-domain": "Mail.Acme.test",
+                                                        "action": "save"})
+    page = client.get(f"/accounts/{account.id}").get_data(as_text=True)
+    assert "mail.acme.test.  CNAME  acme.localhost." in page
+    client.post(f"/accounts/{account.id}/domain", data={"csrf_token": token, "action": "verify"})
+    assert "no CNAME record" in client.get(f"/accounts/{account.id}").get_data(as_text=True)
+    assert client.get("/app/login", base_url="http://mail.acme.test").status_code == 404
+    dns_server.records["mail.acme.test"] = "somewhere.else.test"
+    client.post(f"/accounts/{account.id}/domain", data={"csrf_token": token, "action": "verify"})
+    assert "points to somewhere.else.test" in client.get(f"/accounts/{account.id}").get_data(as_text=True)
+    dns_server.records["mail.acme.test"] = "acme.localhost"
+    client.post(f"/accounts/{account.id}/domain", data={"csrf_token": token, "action": "verify"})
+    assert "is verified" in client.get(f"/accounts/{account.id}").get_data(as_text=True)
+    assert client.get("/app/login", base_url="http://mail.acme.test").status_code == 200
+
+
+def test_transfer_in_detach_and_the_support_console(client, app, db, run_jobs):
+    agency, user = agency_with_card()
+    other, _ = make_agency(email="previous@agency.test")
+    moving = make_account(other, "moving-shop", admin_password="moving-pass-1", client_email="boss@moving.test")
+    staying = make_account(agency, "staying")
+    staff = make_support()
+    actor = Actor(f"user:{user.id}", user.email, None, agency.id)
+    from webapp.services import support
+    support.request_transfer(agency.id, user, account_name="moving-shop", admin_email="BOSS@moving.test", actor=actor)
+    ghost = support.request_transfer(agency.id, user, account_name="ghost", admin_email="a@b.test", actor=actor)
+    assert ghost.account_id is None  # same answer, nothing e-mailed
+    emails = db.session.scalars(sa.select(OutboundEmail).where(OutboundEmail.kind == "transfer_confirm")).all()
+    assert [e.to_address for e in emails] == ["boss@moving.test"]
+    link = re.search(r"(/transfer/confirm/\S+)", emails[0].body_text).group(1)
+    confirm = client.get(link)
+    assert confirm.status_code == 200
+    assert client.post(link, data={"csrf_token": csrf_token(confirm.get_data(as_text=True))}).status_code == 200
+    assert client.get("/transfer/confirm/forged").status_code == 200
+    assert client.post("/transfer/confirm/forged", data={"csrf_token": csrf_token(confirm.get_data(as_text=True))}).status_code == 404
+    support.request_detach(staying, user, client_email="owner@staying.test", actor=actor)
+    login(client, staff.email)
+    console = client.get("/support").get_data(as_text=True)
+    assert "Transfer moving-shop" in console and "Detach staying" in console
+    token = csrf_token(console)
+    requests = {r.kind: r for r in db.session.scalars(sa.select(SupportRequest).where(SupportRequest.status == "open"))}
+    rejected = client.post(f"/support/requests/{requests['detach'].id}/decide", data={"csrf_token": token,
+                                                                                    "decision": "reject"})
+    assert "Say why" in client.get(rejected.headers["Location"]).get_data(as_text=True)
+    client.post(f"/support/requests/{requests['transfer'].id}/decide", data={"csrf_token": token, "decision": "approve"})
+    client.post(f"/support/requests/{requests['detach'].id}/decide", data={"csrf_token": token, "decision": "approve"})
+    db.session.expire_all()
+    assert db.session.get(HostedAccount, moving.id).agency_id == agency.id
+    detached = db.session.get(HostedAccount, staying.id)
+    assert detached.agency_id is None and detached.kind == "standalone"
+    found = client.get("/support?q=moving").get_data(as_text=True)
+    assert 'data-found="moving-shop"' in found
+    audit = client.get("/support?action=transfer_approved").get_data(as_text=True)
+    assert audit.count('data-event="transfer_approved"') == 1
+    assert {e.subject for e in db.session.scalars(sa.select(OutboundEmail).where(OutboundEmail.kind.like("%_decided")))} \
+        >= {"The transfer of moving-shop was approved"}
+    # The agency cannot reach the console, and support's decision cannot be made twice.
+    again = client.post(f"/support/requests/{requests['transfer'].id}/decide", data={"csrf_token": token, "decision": "approve"})
+    assert "already decided" in client.get(again.headers["Location"]).get_data(as_text=True)
+
+
+def test_another_agencys_account_answers_404_to_every_action(client, db):
+    agency_with_card()
+    other, _ = make_agency(email="x@agency.test")
+    theirs = make_account(other, "theirs")
+    login(client, "owner@agency.test")
+    token = csrf_token(client.get("/accounts/new").get_data(as_text=True))
+    for path in ("login-as", "cancel", "extend-trial", "plan", "domain", "detach", "retry"):
+        assert client.post(f"/accounts/{theirs.id}/{path}", data={"csrf_token": token}).status_code == 404, path
+    assert client.get(f"/accounts/{theirs.id}/progress").status_code == 404
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(
+        AuditEvent.account_id == theirs.id)) == 0

@@ -1,0 +1,420 @@
+"""An account's life (A1-A10): creation and its first charge, plan changes, cancel, trials,
+custom domains and login-as. The money goes through services.billing, never around it."""
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import IntegrityError
+
+from ..catalog import get_catalog
+from ..extensions import db
+from ..models import AccountUser, HostedAccount, Invoice, LoginAsToken, SupportRequest, utcnow
+from . import audit, billing, hosts, operations, provisioning
+from .auth import timezones
+from .dates import add_months
+from .errors import Conflict, ServiceError, ValidationFailed
+from .validation import email_problem
+
+NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,38}[a-z0-9])$")
+RESERVED_NAMES = {
+    "www", "admin", "administrator", "api", "app", "apps", "mail", "smtp", "imap", "pop", "ftp", "support", "help",
+    "billing", "dashboard", "status", "static", "assets", "cdn", "login", "logout", "signup", "register", "root",
+    "agencyhq", "agency", "account", "accounts", "security", "abuse", "postmaster", "webmaster", "hostmaster",
+    "ns1", "ns2", "dns", "test", "demo", "staging", "dev", "internal", "system", "null", "undefined",
+}
+HOST_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+LANGUAGES = {"en": "English", "fr": "Français", "de": "Deutsch", "es": "Español", "it": "Italiano",
+             "nl": "Nederlands", "pt": "Português", "zh": "中文"}
+
+
+def name_problem(name: str) -> str | None:
+    """Why an account name cannot be used, or None when it is free."""
+    name = (name or "").strip()
+    if not 3 <= len(name) <= 40:
+        return str(_l("Use 3 to 40 characters."))
+    if name != name.lower():
+        return str(_l("Use lowercase letters only."))
+    if not NAME_RE.match(name) or "--" in name:
+        return str(_l("Use lowercase letters, digits and single hyphens, not at the start or the end."))
+    if name in RESERVED_NAMES:
+        return str(_l("“%(name)s” is reserved; choose another name.", name=name))
+    if db.session.scalar(sa.select(HostedAccount.id).where(HostedAccount.name == name)):
+        return str(_l("“%(name)s” is already taken; choose another name.", name=name))
+    return None
+
+
+def normalize_domain(domain: str) -> str:
+    return (domain or "").strip().lower().rstrip(".")
+
+
+def domain_problem(domain: str, account_id: int | None = None) -> str | None:
+    domain = normalize_domain(domain)
+    labels = domain.split(".")
+    if len(domain) > 253 or len(labels) < 2 or not all(HOST_LABEL_RE.match(label) for label in labels) \
+            or not re.fullmatch(r"[a-z]{2,63}", labels[-1]):
+        return str(_l("Enter a host name such as mail.example.com."))
+    platform = current_app.config["PLATFORM_DOMAIN"]
+    if domain == platform or domain.endswith("." + platform):
+        return str(_l("Use a domain of your own, not one under %(domain)s.", domain=platform))
+    taken = db.session.scalar(sa.select(HostedAccount.id).where(HostedAccount.custom_domain == domain))
+    if taken and taken != account_id:
+        return str(_l("This domain is already used by another account."))
+    return None
+
+
+@dataclass
+class NewAccount:
+    name: str
+    client_name: str
+    client_email: str
+    notification_email: str
+    language: str
+    timezone: str
+    tier: str
+    term: str
+    contact_limit: int
+    custom_domain: str = ""
+
+
+def price_of(tier: str, term: str, contact_limit: int) -> int:
+    try:
+        return get_catalog().list_price_cents(tier, term, int(contact_limit))
+    except (KeyError, ValueError, TypeError):
+        raise ValidationFailed(str(_l("Choose a plan from the catalog.")),
+                               {"contact_limit": str(_l("This contact limit is not offered for that plan."))}) from None
+
+
+def quote(agency_id: int, tier: str, term: str, contact_limit) -> dict:
+    """A1: the list price and what the agency pays after its discount, for the live price."""
+    listed = price_of(tier, term, contact_limit)
+    percent = billing.discount_in_force(agency_id) if term != "trial" else 0
+    return {"list_cents": listed, "discount_percent": percent,
+            "price_cents": get_catalog().apply_discount(listed, percent), "term": term}
+
+
+def validate_new(data: NewAccount) -> None:
+    fields = {}
+    problem = name_problem(data.name)
+    if problem:
+        fields["name"] = problem
+    if data.custom_domain:
+        problem = domain_problem(data.custom_domain)
+        if problem:
+            fields["custom_domain"] = problem
+    for name in ("client_email", "notification_email"):
+        problem = email_problem(getattr(data, name))
+        if problem:
+            fields[name] = problem
+    if not (data.client_name or "").strip():
+        fields["client_name"] = str(_l("Enter the client's name."))
+    if data.language not in LANGUAGES:
+        fields["language"] = str(_l("Choose a language from the list."))
+    if data.timezone not in timezones():
+        fields["timezone"] = str(_l("Choose a time zone from the list (for example Europe/Paris)."))
+    catalog = get_catalog()
+    if data.tier not in catalog.tier_by_key:
+        fields["tier"] = str(_l("Choose a plan tier."))
+    if data.term not in catalog.term_keys:
+        fields["term"] = str(_l("Choose monthly, annual or trial."))
+    if not fields:
+        try:
+            catalog.list_price_cents(data.tier, data.term, int(data.contact_limit))
+        except (KeyError, ValueError, TypeError):
+            fields["contact_limit"] = (
+                str(_l("A trial goes up to %(n)s contacts.", n=catalog.trial["max_contacts"])) if data.term == "trial"
+                else str(_l("This contact limit is not offered.")))
+    if fields:
+        raise ValidationFailed(str(_l("The account was not created; see the fields marked.")), fields)
+
+
+def _first_period(term: str, today: date) -> tuple[date, date]:
+    catalog = get_catalog()
+    if term == "trial":
+        return today, today + timedelta(days=int(catalog.trial["days"]))
+    return today, add_months(today, catalog.term_months(term), today.day)
+
+
+def create(agency_id: int, data: NewAccount, *, request_key: str, actor: audit.Actor):
+    """A2: validates, charges the first period (nothing for a trial), creates the account in
+    `provisioning` with its operation, and enqueues it. The same request_key twice (a double
+    click, a retried API call) gives the same account and one charge."""
+    data.name, data.custom_domain = (data.name or "").strip(), normalize_domain(data.custom_domain)
+    data.client_email, data.notification_email = data.client_email.strip(), data.notification_email.strip()
+    key = f"signup:{agency_id}:{request_key}"
+    earlier = db.session.scalar(sa.select(Invoice).where(Invoice.idempotency_key == key))
+    if earlier is not None and earlier.account_id:
+        account = db.session.get(HostedAccount, earlier.account_id)
+        return account, provisioning.submit(account)
+    existing = _account_of_request(agency_id, request_key)
+    if existing is not None:
+        return existing, provisioning.submit(existing)
+    validate_new(data)
+    start, end = _first_period(data.term, date.today())
+    invoice = None
+    if data.term != "trial":
+        if billing.card_of(agency_id) is None and billing.balance(agency_id, "prepaid") <= 0:
+            raise ValidationFailed(str(_l("Add a card in Billing profile before creating a paid account.")), {})
+        catalog = get_catalog()
+        listed = catalog.list_price_cents(data.tier, data.term, int(data.contact_limit))
+        invoice = billing.charge_now(
+            agency_id=agency_id, kind="signup", key=key, period=(start, end),
+            lines=[billing.Line(f"{data.name}: {catalog.tier_by_key[data.tier].label} {data.term}, "
+                                f"{int(data.contact_limit):,} contacts, {start} to {end}", listed)])
+    account = HostedAccount(
+        agency_id=agency_id, kind="resold", name=data.name, custom_domain=data.custom_domain or None,
+        status="provisioning", plan_tier=data.tier, plan_term=data.term, contact_limit=int(data.contact_limit),
+        client_name=data.client_name.strip(), client_email=data.client_email,
+        notification_email=data.notification_email, language=data.language, timezone=data.timezone,
+        period_start=start, period_end=end, anchor_day=start.day)
+    try:
+        db.session.add(account)
+        db.session.flush()
+        if invoice is not None:
+            invoice = db.session.get(Invoice, invoice.id)
+            invoice.account_id = account.id
+        op = provisioning.submit(account)
+        op.params = {"request_key": request_key}
+        audit.record(actor, "account_created", agency_id=agency_id, account_id=account.id, name=account.name,
+                     plan=f"{data.tier}/{data.term}/{data.contact_limit}")
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        if invoice is not None:
+            billing.refund(db.session.get(Invoice, invoice.id), reason="account name taken meanwhile")
+        raise ValidationFailed(str(_l("The account was not created; see the fields marked.")),
+                               {"name": str(_l("“%(name)s” was taken a moment ago; choose another name.",
+                                               name=data.name))}) from None
+    operations.enqueue(op)
+    return account, op
+
+
+def _account_of_request(agency_id: int, request_key: str) -> HostedAccount | None:
+    """A trial made with this request key (trials have no invoice to find it by)."""
+    from ..models import Operation
+    op = db.session.scalar(sa.select(Operation).where(Operation.kind == "provision_account",
+                                                      Operation.agency_id == agency_id,
+                                                      Operation.params["request_key"].as_string() == request_key))
+    return db.session.get(HostedAccount, op.subject_id) if op is not None else None
+
+
+def retry_provisioning(account: HostedAccount, actor: audit.Actor):
+    """A failed provisioning is run again from where it stopped; nothing is charged again."""
+    op = provisioning.submit(account)
+    operations.retry(op)
+    audit.record(actor, "provisioning_retried", agency_id=account.agency_id, account_id=account.id)
+    db.session.commit()
+    return op
+
+
+# ---- A8: change plan -------------------------------------------------------------------------------
+
+def _per_day(tier: str, term: str, limit: int) -> float:
+    price = price_of(tier, term, limit)
+    return price / (365 if term == "annual" else 30)
+
+
+def change_plan(account: HostedAccount, *, tier: str, term: str, contact_limit, request_key: str,
+                actor: audit.Actor) -> dict:
+    """An upgrade is charged pro rata at once; a downgrade waits for the next renewal (A8)."""
+    if account.status in ("expired",) and account.plan_term != "trial":
+        raise ServiceError(str(_l("Renew this account first.")))
+    if account.status == "provisioning":
+        raise ServiceError(str(_l("Wait until the account is ready.")))
+    if term == "trial":
+        raise ValidationFailed(str(_l("A paid account cannot go back to a trial.")), {"term": str(_l("Choose monthly or annual."))})
+    contact_limit = int(contact_limit) if str(contact_limit).isdigit() else -1
+    new_price = price_of(tier, term, contact_limit)
+    if account.plan_term == "trial":
+        return _trial_to_paid(account, tier, term, contact_limit, new_price, request_key, actor)
+    if (tier, term, contact_limit) == (account.plan_tier, account.plan_term, account.contact_limit):
+        raise ValidationFailed(str(_l("This is already the account's plan.")), {"tier": str(_l("Choose a different plan."))})
+    old_day, new_day = _per_day(account.plan_tier, account.plan_term, account.contact_limit), \
+        _per_day(tier, term, contact_limit)
+    if new_day > old_day:
+        remaining = max(0, (account.period_end - date.today()).days) if account.period_end else 0
+        amount = int(round((new_day - old_day) * remaining))
+        invoice = None
+        if amount > 0:
+            invoice = billing.charge_now(
+                agency_id=account.agency_id, kind="upgrade", account=account,
+                key=f"upgrade:{account.id}:{request_key}",
+                lines=[billing.Line(f"{account.name}: upgrade to {tier} {term}, {contact_limit:,} contacts, "
+                                    f"pro rata for {remaining} days", amount)])
+        account.plan_tier, account.plan_term, account.contact_limit = tier, term, contact_limit
+        account.pending_plan_tier = account.pending_plan_term = account.pending_contact_limit = None
+        audit.record(actor, "plan_upgraded", agency_id=account.agency_id, account_id=account.id,
+                     plan=f"{tier}/{term}/{contact_limit}", charged_cents=invoice.total_cents if invoice else 0)
+        db.session.commit()
+        return {"change": "upgrade", "invoice": invoice}
+    account.pending_plan_tier, account.pending_plan_term, account.pending_contact_limit = tier, term, contact_limit
+    audit.record(actor, "plan_downgrade_scheduled", agency_id=account.agency_id, account_id=account.id,
+                 plan=f"{tier}/{term}/{contact_limit}", on=str(account.period_end))
+    db.session.commit()
+    return {"change": "downgrade", "effective": account.period_end}
+
+
+def _trial_to_paid(account, tier, term, contact_limit, price, request_key, actor) -> dict:
+    """A5: the green Renew of a trial: a paid plan from today, charged now."""
+    start, end = _first_period(term, date.today())
+    invoice = billing.charge_now(
+        agency_id=account.agency_id, kind="signup", account=account, key=f"trial-to-paid:{account.id}:{request_key}",
+        period=(start, end), lines=[billing.Line(f"{account.name}: {tier} {term}, {contact_limit:,} contacts, "
+                                                 f"{start} to {end}", price)])
+    account.plan_tier, account.plan_term, account.contact_limit = tier, term, contact_limit
+    account.period_start, account.period_end, account.anchor_day = start, end, start.day
+    account.status, account.expired_at, account.cancelled_at = "active", None, None
+    audit.record(actor, "trial_converted", agency_id=account.agency_id, account_id=account.id,
+                 plan=f"{tier}/{term}/{contact_limit}", invoice=invoice.number)
+    db.session.commit()
+    return {"change": "trial_to_paid", "invoice": invoice}
+
+
+# ---- A7: cancel ---------------------------------------------------------------------------------------
+
+def cancel(account: HostedAccount, actor: audit.Actor) -> HostedAccount:
+    if account.cancelled_at is not None or account.status == "cancelled":
+        raise Conflict(str(_l("This account is already cancelled; it stays usable until %(day)s.",
+                              day=account.period_end)))
+    if account.status == "expired":
+        raise Conflict(str(_l("This account has already expired.")))
+    account.cancelled_at, account.status = utcnow(), "cancelled"
+    audit.record(actor, "account_cancelled", agency_id=account.agency_id, account_id=account.id,
+                 usable_until=str(account.period_end))
+    db.session.commit()
+    return account
+
+
+# ---- A5: trials --------------------------------------------------------------------------------------
+
+def extend_trial(account: HostedAccount, actor: audit.Actor) -> dict:
+    """The agency may extend a trial once; a further extension is a request to support."""
+    if account.plan_term != "trial":
+        raise ServiceError(str(_l("Only a trial can be extended.")))
+    if account.trial_extensions >= 1:
+        open_request = db.session.scalar(sa.select(SupportRequest).where(
+            SupportRequest.kind == "trial_extension", SupportRequest.account_id == account.id,
+            SupportRequest.status == "open"))
+        if open_request is not None:
+            raise Conflict(str(_l("A request to extend this trial is already with support.")))
+        request = SupportRequest(kind="trial_extension", status="open", agency_id=account.agency_id,
+                                 account_id=account.id, subject=f"Extend the trial of {account.name} again",
+                                 payload={"days": get_catalog().trial["extension_days"]})
+        db.session.add(request)
+        audit.record(actor, "trial_extension_requested", agency_id=account.agency_id, account_id=account.id)
+        db.session.commit()
+        return {"extended": False, "request": request}
+    days = int(get_catalog().trial["extension_days"])
+    base = max(account.period_end or date.today(), date.today())
+    account.period_end = base + timedelta(days=days)
+    account.trial_extensions += 1
+    if account.status == "expired":
+        account.status, account.expired_at = "active", None
+    audit.record(actor, "trial_extended", agency_id=account.agency_id, account_id=account.id,
+                 until=str(account.period_end))
+    db.session.commit()
+    return {"extended": True, "until": account.period_end}
+
+
+def apply_trial_extension(account: HostedAccount, days: int) -> None:
+    """Support's approval of a further extension (the console calls this)."""
+    base = max(account.period_end or date.today(), date.today())
+    account.period_end = base + timedelta(days=days)
+    account.trial_extensions += 1
+    if account.status == "expired":
+        account.status, account.expired_at = "active", None
+
+
+# ---- A9: custom domain ---------------------------------------------------------------------------------
+
+def cname_target(account: HostedAccount) -> str:
+    return f"{account.name}.{current_app.config['PLATFORM_DOMAIN']}"
+
+
+def set_domain(account: HostedAccount, domain: str, actor: audit.Actor) -> HostedAccount:
+    domain = normalize_domain(domain)
+    if domain:
+        problem = domain_problem(domain, account.id)
+        if problem:
+            raise ValidationFailed(problem, {"domain": problem})
+    if domain != (account.custom_domain or ""):
+        account.custom_domain, account.custom_domain_verified_at = domain or None, None
+        audit.record(actor, "custom_domain_set", agency_id=account.agency_id, account_id=account.id,
+                     domain=domain or None)
+        db.session.commit()
+    return account
+
+
+def verify_domain(account: HostedAccount, actor: audit.Actor) -> bool:
+    """Looks the CNAME up with a real DNS query; only a match makes the account answer there."""
+    from ..adapters import dns
+    if not account.custom_domain:
+        raise ServiceError(str(_l("Set a custom domain first.")))
+    try:
+        targets = dns.cname_targets(account.custom_domain, current_app.config.get("DNS_NAMESERVERS"))
+    except dns.LookupFailed as exc:
+        raise ServiceError(str(_l("The DNS lookup failed: %(reason)s Try again in a few minutes.",
+                                  reason=str(exc)))) from None
+    expected = cname_target(account)
+    if expected not in targets:
+        found = ", ".join(targets) if targets else str(_l("no CNAME record"))
+        raise ServiceError(str(_l("%(domain)s points to %(found)s, not to %(expected)s. DNS changes can take a while "
+                                  "to spread; try again later.", domain=account.custom_domain, found=found,
+                                  expected=expected)))
+    account.custom_domain_verified_at = utcnow()
+    audit.record(actor, "custom_domain_verified", agency_id=account.agency_id, account_id=account.id,
+                 domain=account.custom_domain)
+    db.session.commit()
+    return True
+
+
+# ---- A10: login-as -------------------------------------------------------------------------------------
+
+LOGIN_AS_SECONDS = 60
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def login_as_link(account: HostedAccount, user_id: int, actor: audit.Actor) -> str:
+    """A single-use link, good for a minute, that opens the account as `admin` on its own host."""
+    if account.status == "provisioning":
+        raise ServiceError(str(_l("Wait until the account is ready.")))
+    token = secrets.token_urlsafe(32)
+    db.session.add(LoginAsToken(account_id=account.id, user_id=user_id, token_hash=_hash(token),
+                                expires_at=utcnow() + timedelta(seconds=LOGIN_AS_SECONDS)))
+    audit.record(actor, "login_as_link", agency_id=account.agency_id, account_id=account.id)
+    db.session.commit()
+    return hosts.account_url(account, f"/app/login-as?token={token}")
+
+
+def redeem_login_as(account: HostedAccount, token: str, ip: str | None):
+    """Exchanges the token on the account's host: the admin user and who opened it, or None."""
+    row = db.session.scalar(sa.select(LoginAsToken).where(LoginAsToken.token_hash == _hash(token or "")))
+    if row is None or row.account_id != account.id or row.used_at is not None or row.expires_at < utcnow():
+        return None, None
+    used = db.session.execute(sa.update(LoginAsToken).where(LoginAsToken.id == row.id, LoginAsToken.used_at.is_(None))
+                              .values(used_at=utcnow()))
+    if used.rowcount != 1:
+        db.session.rollback()
+        return None, None
+    from ..models import User
+    opener = db.session.get(User, row.user_id)
+    admin = db.session.scalar(sa.select(AccountUser).where(AccountUser.account_id == account.id,
+                                                         AccountUser.username == "admin"))
+    audit.record(audit.Actor(f"user:{opener.id}", opener.email, ip, opener.agency_id), "login_as_started",
+                 agency_id=account.agency_id, account_id=account.id)
+    db.session.commit()
+    return admin, opener
+
+
+def new_request_key() -> str:
+    return uuid.uuid4().hex

@@ -1,0 +1,182 @@
+"""Requests support staff handle (A3 transfer in, A4 detach, A5 further trial extensions) and the
+console's searches (S6). Every decision is written to the audit log."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+
+from ..extensions import db
+from ..models import AccountUser, AuditEvent, HostedAccount, SupportRequest, User, utcnow
+from . import accounts, audit, hosts, mail
+from .errors import Conflict, NotFound, ServiceError, ValidationFailed
+
+QUEUE_KINDS = ("transfer", "detach", "trial_extension")
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+# ---- A3: transfer an existing account in ---------------------------------------------------------------
+
+def request_transfer(agency_id: int, user: User, *, account_name: str, admin_email: str, actor: audit.Actor):
+    """The agency asks for an existing account; its admin confirms by an e-mailed link, then support
+    approves. The answer is the same whether or not the address and e-mail match (no enumeration)."""
+    name, email = (account_name or "").strip().lower(), (admin_email or "").strip().lower()
+    if not name or "@" not in email:
+        raise ValidationFailed(str(_l("Enter the account's address and its admin's e-mail.")),
+                               {"account_name": str(_l("Enter the account's address."))} if not name else
+                               {"admin_email": str(_l("Enter a valid e-mail address."))})
+    request = SupportRequest(kind="transfer", status="awaiting_client", agency_id=agency_id,
+                             subject=f"Transfer {name} to agency {agency_id}", created_by_id=user.id,
+                             payload={"account_name": name, "admin_email": email})
+    account = db.session.scalar(sa.select(HostedAccount).where(HostedAccount.name == name))
+    admin = db.session.scalar(sa.select(AccountUser).where(AccountUser.account_id == account.id,
+                                                         AccountUser.username == "admin")) if account else None
+    token = secrets.token_urlsafe(32)
+    if account is not None and account.agency_id != agency_id and admin is not None \
+            and admin.email.lower() == email:
+        request.account_id = account.id
+        request.confirm_token_hash = _hash(token)
+    db.session.add(request)
+    db.session.flush()
+    if request.account_id:
+        confirm_url = hosts.dashboard_url(f"/transfer/confirm/{token}")
+        email_row = mail.queue_email(
+            to=admin.email, kind="transfer_confirm", agency_id=agency_id, dedupe_key=f"transfer-confirm:{request.id}",
+            subject=f"Confirm moving {account.name} to a new agency",
+            body=(f"An agency asked to manage your account {account.name}. If you agree, confirm here:\n\n"
+                  f"{confirm_url}\n\nIf you did not ask for this, ignore this e-mail: nothing changes.\n"))
+    audit.record(actor, "transfer_requested", agency_id=agency_id, account_name=name)
+    db.session.commit()
+    if request.account_id:
+        mail.enqueue_pending(email_row)
+    return request
+
+
+def confirm_transfer(token: str) -> SupportRequest:
+    request = db.session.scalar(sa.select(SupportRequest).where(
+        SupportRequest.confirm_token_hash == _hash(token or ""), SupportRequest.kind == "transfer"))
+    if request is None or request.status != "awaiting_client":
+        raise NotFound(str(_l("This confirmation link is not valid any more.")))
+    request.status, request.confirmed_at = "open", utcnow()
+    audit.record(audit.Actor("client", request.payload.get("admin_email", "client")), "transfer_confirmed_by_client",
+                 agency_id=request.agency_id, account_id=request.account_id)
+    db.session.commit()
+    return request
+
+
+# ---- A4: detach to a standalone account -------------------------------------------------------------------
+
+def request_detach(account: HostedAccount, user: User, *, client_email: str, actor: audit.Actor) -> SupportRequest:
+    email = (client_email or "").strip().lower()
+    if "@" not in email or "." not in email.split("@")[-1]:
+        raise ValidationFailed(str(_l("Enter the client's e-mail.")), {"client_email": str(_l("Enter a valid e-mail address."))})
+    if db.session.scalar(sa.select(SupportRequest.id).where(SupportRequest.kind == "detach",
+                                                            SupportRequest.account_id == account.id,
+                                                            SupportRequest.status == "open")):
+        raise Conflict(str(_l("A detach request for this account is already with support.")))
+    request = SupportRequest(kind="detach", status="open", agency_id=account.agency_id, account_id=account.id,
+                             subject=f"Detach {account.name} to a standalone account", created_by_id=user.id,
+                             payload={"client_email": email})
+    db.session.add(request)
+    audit.record(actor, "detach_requested", agency_id=account.agency_id, account_id=account.id)
+    db.session.commit()
+    return request
+
+
+# ---- S6: the console ------------------------------------------------------------------------------------------
+
+def queue(kind: str | None = None) -> list[SupportRequest]:
+    stmt = sa.select(SupportRequest).where(SupportRequest.status.in_(("open", "awaiting_client")),
+                                           SupportRequest.kind.in_(QUEUE_KINDS))
+    if kind in QUEUE_KINDS:
+        stmt = stmt.where(SupportRequest.kind == kind)
+    return list(db.session.scalars(stmt.order_by(SupportRequest.created_at, SupportRequest.id).limit(200)))
+
+
+def decide(request_id, *, approve: bool, reason: str, staff: User, actor: audit.Actor) -> SupportRequest:
+    from .scope import parse_id
+    request = db.session.get(SupportRequest, parse_id(request_id))
+    if request is None:
+        raise NotFound()
+    if request.status != "open":
+        raise Conflict(str(_l("This request was already decided or still waits for the client.")))
+    reason = (reason or "").strip()
+    if not approve and not reason:
+        raise ValidationFailed(str(_l("Say why the request is rejected.")), {"reason": str(_l("Say why."))})
+    account = db.session.get(HostedAccount, request.account_id) if request.account_id else None
+    if approve:
+        if request.kind == "transfer":
+            _move_to_agency(account, request)
+        elif request.kind == "detach":
+            account.agency_id, account.kind, account.detached_at = None, "standalone", utcnow()
+            account.cancelled_at = None
+        elif request.kind == "trial_extension":
+            accounts.apply_trial_extension(account, int(request.payload.get("days", 14)))
+    request.status = "approved" if approve else "rejected"
+    request.decision_reason, request.handled_by_id, request.handled_at = reason or None, staff.id, utcnow()
+    audit.record(actor, f"{request.kind}_{request.status}", agency_id=request.agency_id,
+                 account_id=request.account_id, request=request.id, reason=reason)
+    _tell_agency(request, account)
+    db.session.commit()
+    return request
+
+
+def _move_to_agency(account: HostedAccount, request: SupportRequest) -> None:
+    if account is None:
+        raise ServiceError(str(_l("The account of this request no longer exists.")))
+    account.agency_id, account.kind, account.detached_at = request.agency_id, "resold", None
+    # Billed by the new agency from its next renewal: the period already paid stands.
+
+
+def _tell_agency(request: SupportRequest, account: HostedAccount | None) -> None:
+    creator = db.session.get(User, request.created_by_id) if request.created_by_id else None
+    to = (account.notification_email if account is not None and request.kind != "detach" else None) or \
+        (creator.email if creator else None)
+    if not to:
+        return
+    what = {"transfer": "The transfer of", "detach": "The detach of", "trial_extension": "The trial extension of"}
+    name = account.name if account is not None else request.payload.get("account_name", "")
+    outcome = "approved" if request.status == "approved" else f"rejected: {request.decision_reason}"
+    mail.queue_email(to=to, kind=f"{request.kind}_decided", agency_id=request.agency_id,
+                     dedupe_key=f"request-decided:{request.id}",
+                     subject=f"{what[request.kind]} {name} was {request.status}",
+                     body=f"{what[request.kind]} {name} was {outcome}.\n")
+
+
+def search_accounts(q: str, limit: int = 50) -> list:
+    """Any account on the platform, by name, client, e-mail or domain."""
+    from .resold import like_pattern
+    q = " ".join((q or "").split())[:100]
+    if not q:
+        return []
+    return db.session.execute(
+        sa.select(HostedAccount, User.email).outerjoin(User, sa.and_(User.agency_id == HostedAccount.agency_id,
+                                                                     User.role == "agency"))
+        .where(HostedAccount.search_text.like(like_pattern(q), escape="\\"))
+        .order_by(HostedAccount.name).limit(limit)).all()
+
+
+def audit_log(*, action: str = "", account: str = "", since: str = "", limit: int = 200) -> list[AuditEvent]:
+    stmt = sa.select(AuditEvent)
+    if action:
+        stmt = stmt.where(AuditEvent.action == action)
+    if account:
+        stmt = stmt.join(HostedAccount, HostedAccount.id == AuditEvent.account_id).where(
+            HostedAccount.name == account.strip().lower())
+    if since:
+        try:
+            start = datetime.fromisoformat(since).replace(tzinfo=timezone.utc)
+            stmt = stmt.where(AuditEvent.at >= start)
+        except ValueError:
+            pass
+    return list(db.session.scalars(stmt.order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit)))
+
+
+def audit_actions() -> list[str]:
+    return list(db.session.scalars(sa.select(AuditEvent.action).distinct().order_by(AuditEvent.action)))

@@ -1,0 +1,34 @@
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import EmailField, HiddenField, SelectField, StringField
+from wtforms.validators import DataRequired, Length, Optional
+
+from ...services.validation import EmailAddress
+
+
+class PlanFields:
+    tier = SelectField(_l("Plan tier"), validators=[DataRequired(_l("Choose a plan tier."))])
+    term = SelectField(_l("Billing"), validators=[DataRequired(_l("Choose monthly, annual or trial."))])
+    contact_limit = SelectField(_l("Contact limit"), validators=[DataRequired(_l("Choose a contact limit."))])
+
+
+class NewAccountForm(PlanFields, FlaskForm):
+    name = StringField(_l("Account name"), validators=[DataRequired(_l("Enter the account's name.")), Length(max=40)])
+    custom_domain = StringField(_l("Custom domain (optional)"), validators=[Optional(), Length(max=253)])
+    client_name = StringField(_l("Client name"), validators=[DataRequired(_l("Enter the client's name.")), Length(max=120)])
+    client_email = EmailField(_l("Client e-mail"), validators=[
+        DataRequired(_l("Enter the client's e-mail.")), EmailAddress(), Length(max=254)])
+    notification_email = EmailField(_l("Notification e-mail"), validators=[
+        DataRequired(_l("Enter where we should write about this account.")),
+        EmailAddress(), Length(max=254)])
+    language = SelectField(_l("Language"), validators=[DataRequired()])
+    timezone = StringField(_l("Time zone"), validators=[DataRequired(_l("Choose a time zone.")), Length(max=64)])
+    request_key = HiddenField()
+
+
+class ChangePlanForm(PlanFields, FlaskForm):
+    request_key = HiddenField()
+
+
+class DomainForm(FlaskForm):
+    domain = StringField(_l("Custom domain"), validators=[Optional(), Length(max=253)])
