@@ -152,3 +152,46 @@ def test_worker_killed_during_renewals_charges_every_account_exactly_once(app, d
     assert sum(r["amount_cents"] for r in gateway_charges) == paid[2]
     assert db.session.scalar(sa.select(sa.func.count()).select_from(GatewayCall).where(
         GatewayCall.op == "charge", GatewayCall.outcome == "succeeded")) == len(gateway_charges)
+
+
+def test_account_added_and_paid_then_worker_killed_ends_active_once_charged_once(app, db, service_urls,
+                                                                                 process_redis_url, tmp_path):
+    """A2 fault: kill -9 during provisioning of an account made through Add & Pay Now."""
+    from datetime import date
+
+    from webapp.services import accounts, billing
+    from webapp.services.audit import Actor
+
+    agency, _ = make_agency()
+    actor = Actor("user:0", "tests")
+    billing.save_card(agency.id, number="4242424242424242", exp_month=12, exp_year=date.today().year + 1,
+                      cvc="123", actor=actor)
+    data = accounts.NewAccount(name="paid-and-killed", client_name="C", client_email="c@client.test",
+                               notification_email="n@agency.test", language="en", timezone="UTC", tier="plus",
+                               term="monthly", contact_limit=1000)
+    app.extensions["job_queue"], real = JobQueue(process_redis_url, app.config["QUEUE_NAME"]), \
+        app.extensions["job_queue"]
+    try:
+        account, op = accounts.create(agency.id, data, request_key="k1", actor=actor)
+    finally:
+        app.extensions["job_queue"] = real
+    crashing = _start_worker(service_urls[0], process_redis_url, AGENCYHQ_CRASH_AT="provision.before_activate",
+                             AGENCYHQ_CRASH_ONCE_FILE=str(tmp_path / "crashed"))
+    try:
+        assert crashing.wait(timeout=60) == -9
+    finally:
+        crashing.kill()
+    worker = _start_worker(service_urls[0], process_redis_url)
+
+    def active():
+        db.session.expire_all()
+        return db.session.get(HostedAccount, account.id).status == "active"
+    try:
+        assert _wait(active, timeout=60), worker.stderr.read1().decode()
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)
+    assert len(billing.gateway().history("charge")) == 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AccountUser)
+                             .where(AccountUser.account_id == account.id)) == 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboundEmail)) == 1

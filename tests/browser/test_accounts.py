@@ -1,0 +1,125 @@
+"""Browser: Add New from the form to the credentials, login-as into a new tab, change plan,
+cancel, and renewing an expired trial."""
+from __future__ import annotations
+
+import re
+import threading
+from types import SimpleNamespace
+from datetime import date, timedelta
+
+import pytest
+from playwright.sync_api import expect
+
+from webapp.services import billing
+from webapp.services.audit import Actor
+
+from ..helpers import PASSWORD, make_account, make_agency
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def agency(app):
+    with app.app_context():
+        agency, _ = make_agency("Browser Agency", email="flows@agency.test")
+        billing.save_card(agency.id, number="4242424242424242", exp_month=12, exp_year=date.today().year + 1,
+                          cvc="123", actor=Actor("user:0", "tests"))
+        make_account(agency, "taken-name")
+        return SimpleNamespace(id=agency.id)
+
+
+@pytest.fixture
+def worker(app):
+    """A worker thread running jobs as they come, like the embedded queue of `make run`."""
+    stop = threading.Event()
+
+    def loop():
+        from webapp.extensions import db
+        while not stop.is_set():
+            with app.app_context():
+                app.extensions["job_queue"].drain()
+                db.session.remove()
+            stop.wait(0.2)
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(timeout=5)
+
+
+def _login(page):
+    page.goto("/login")
+    page.get_by_label("E-mail").fill("flows@agency.test")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(re.compile(r"/$"))
+
+
+def test_add_new_with_live_checks_progress_and_credentials(page, agency, worker):
+    _login(page)
+    page.get_by_role("link", name="Add New").click()
+    page.get_by_label("Account name").press_sequentially("taken-name", delay=20)
+    expect(page.locator("#name-status")).to_contain_text("already taken")
+    page.get_by_label("Account name").fill("")
+    page.get_by_label("Account name").press_sequentially("fresh-bakery", delay=20)
+    expect(page.locator("#name-status")).to_contain_text("is available")
+    expect(page.locator("#list-price")).to_contain_text("$70.00")
+    page.get_by_label("Contact limit").select_option("5000")
+    expect(page.locator("#list-price")).to_contain_text("$187.00")
+    page.get_by_label("Billing").select_option("annual")
+    expect(page.locator("#list-price")).to_contain_text("$1,870.00")
+    page.get_by_label("Client name").fill("Fresh Bakery")
+    page.get_by_label("Client e-mail").fill("not an e-mail")
+    page.get_by_label("Time zone").fill("Europe/Paris")
+    page.get_by_role("button", name="Add & Pay Now").click()
+    expect(page.get_by_text("Enter a valid e-mail address.")).to_be_visible()  # next to the field
+    page.get_by_label("Client e-mail").fill("owner@fresh.test")
+    page.get_by_role("button", name="Add & Pay Now").click()
+    expect(page.locator("#credentials")).to_be_visible(timeout=20000)  # progress, then the credentials
+    expect(page.locator("#cred-username")).to_have_value("admin")
+    expect(page.locator("#cred-login_url")).to_have_value(re.compile(r"http://fresh-bakery\.localhost:\d+/app/login"))
+    assert len(page.locator("#cred-password").input_value()) >= 16
+    page.reload()  # reloading loses nothing
+    expect(page.locator("#credentials")).to_be_visible()
+
+
+def test_login_as_opens_a_new_tab_with_the_banner(page, app, agency):
+    with app.app_context():
+        account_id = make_account(agency, "acme", admin_password="acme-secret-pass").id
+    _login(page)
+    page.goto(f"/accounts/{account_id}")
+    with page.context.expect_page() as new_tab:
+        page.get_by_role("button", name="Login").first.click()
+    tab = new_tab.value
+    tab.wait_for_load_state()
+    assert re.match(r"http://acme\.localhost:\d+/app/", tab.url)
+    expect(tab.locator("#signed-in-by")).to_contain_text("Signed in by your agency")
+
+
+def test_change_plan_cancel_and_renew_an_expired_trial(page, app, agency):
+    with app.app_context():
+        paid_id = make_account(agency, "growing", plan_tier="plus", contact_limit=1000,
+                               period_end=date.today() + timedelta(days=10)).id
+        make_account(agency, "trying", plan_term="trial", contact_limit=500, status="expired",
+                     period_end=date.today() - timedelta(days=2))
+    _login(page)
+    page.goto(f"/accounts/{paid_id}")
+    page.locator("#plan").get_by_label("Contact limit").select_option("5000")
+    page.get_by_role("button", name="Change plan").click()
+    expect(page.get_by_text("The plan was changed. Charged now:")).to_be_visible()
+    page.locator("#plan").get_by_label("Plan tier").select_option("lite")
+    page.locator("#plan").get_by_label("Contact limit").select_option("500")
+    page.get_by_role("button", name="Change plan").click()
+    expect(page.locator("#pending-plan")).to_contain_text("Lite")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator("#cancel").get_by_role("link", name="Cancel this account").click()
+    expect(page.locator("#cancelled-note")).to_contain_text("stays usable until")
+
+    page.goto("/?status=expired")
+    page.locator("tr[data-account='trying']").get_by_role("link", name="Renew").click()
+    expect(page.get_by_role("heading", name="Change your account: choose a paid plan")).to_be_visible()
+    page.locator("#plan").get_by_label("Billing").select_option("monthly")
+    page.get_by_role("button", name="Pay and switch").click()
+    expect(page.locator("#current-plan")).to_contain_text("Monthly")
+    expect(page.locator(".badge.status-active").first).to_be_visible()
