@@ -1,18 +1,15 @@
-"""Template filters: money from integer cents, times in the viewer's zone."""
+"""Template filters: money from integer cents, times in the viewer's zone.
+
+Tables call these for every row, so the locale and time zone are looked up once per request and
+repeated values (prices, days) are formatted once."""
 from __future__ import annotations
 
+from babel import dates, numbers
 from flask import g
+from flask_babel import get_locale, get_timezone
 from flask_babel import lazy_gettext as _l
-from flask_babel import format_currency, format_date, format_datetime, format_decimal, get_locale
 
 from ..catalog import get_catalog
-
-
-def money(cents: int | None, currency: str | None = None) -> str:
-    if cents is None:
-        return "—"
-    return format_currency(cents / 100, currency or get_catalog().currency)
-
 
 LABELS = {
     "status": {"provisioning": _l("Provisioning"), "active": _l("Active"), "cancelled": _l("Cancelled"),
@@ -32,10 +29,51 @@ def label(kind: str, key: str) -> str:
     return cache[kind].get(key, key)
 
 
+def _viewer():
+    viewer = g.get("_viewer")
+    if viewer is None:
+        viewer = g._viewer = (get_locale(), get_timezone(), {})
+    return viewer
+
+
+def _memo(key, make):
+    cache = _viewer()[2]
+    if key not in cache:
+        cache[key] = make()
+    return cache[key]
+
+
+def money(cents: int | None, currency: str | None = None) -> str:
+    if cents is None:
+        return "—"
+    currency = currency or get_catalog().currency
+    return _memo(("money", cents, currency),
+                 lambda: numbers.format_currency(cents / 100, currency, locale=_viewer()[0]))
+
+
+def format_datetime(value, fmt: str = "medium") -> str:
+    if not value:
+        return "—"
+    locale, tz, _cache = _viewer()
+    return dates.format_datetime(value, fmt, tzinfo=tz, locale=locale)
+
+
+def format_date(value, fmt: str = "medium") -> str:
+    if not value:
+        return "—"
+    return _memo(("date", value, fmt), lambda: dates.format_date(value, fmt, locale=_viewer()[0]))
+
+
+def number(value) -> str:
+    if value is None:
+        return "—"
+    return _memo(("number", value), lambda: numbers.format_decimal(value, locale=_viewer()[0]))
+
+
 def register(app) -> None:
     app.jinja_env.globals["label"] = label
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.filters["money"] = money
-    app.jinja_env.filters["number"] = lambda v: format_decimal(v) if v is not None else "—"
-    app.jinja_env.filters["datetime"] = lambda v, fmt="medium": format_datetime(v, fmt) if v else "—"
-    app.jinja_env.filters["date"] = lambda v, fmt="medium": format_date(v, fmt) if v else "—"
+    app.jinja_env.filters["number"] = number
+    app.jinja_env.filters["datetime"] = format_datetime
+    app.jinja_env.filters["date"] = format_date

@@ -25,6 +25,14 @@ SIDE_MENU = [
 ]
 
 
+# Pages reached from a menu entry that keep that entry lit.
+PARENT_PAGE = {
+    "billing.invoice": "billing.history", "billing.invoice_print": "billing.history",
+}
+# Dashboard areas under each top-navigation tab.
+SECTIONS = {"resold.index": {"resold", "accounts", "billing", "myaccount"}}
+
+
 def _exists(endpoint: str) -> bool:
     return endpoint in current_app.view_functions
 
@@ -41,6 +49,11 @@ def register(app) -> None:
 
         def is_active(endpoint):
             current = request.endpoint or ""
-            return current == endpoint or current.split(".")[0] == endpoint.split(".")[0]
+            return current == endpoint or PARENT_PAGE.get(current) == endpoint
 
-        return {"top_nav": top_nav, "side_menu": side_menu, "is_active": is_active}
+        def is_section(endpoint):
+            """Top navigation: the tab whose area the page belongs to."""
+            current = (request.endpoint or "").split(".")[0]
+            return current in SECTIONS.get(endpoint, {endpoint.split(".")[0]})
+
+        return {"top_nav": top_nav, "side_menu": side_menu, "is_active": is_active, "is_section": is_section}

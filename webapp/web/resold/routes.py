@@ -18,8 +18,11 @@ def index():
     summary = resold.summary(scope) if not fragment or result.rows else None
     prices = {a.id: resold.price_after_discount(a, summary.discount_percent) for a in result.rows}
     login_urls = {a.id: hosts.account_login_url(a) for a in result.rows}
+    # One url_for for the whole table: building it per row costs more than the page query.
+    account_path = url_for("accounts.show", account_id=0)[:-1]
     return render("resold/index.html", "resold/_results.html", page=result, view=result.view,
                   summary=summary, prices=prices, login_urls=login_urls, is_fragment=fragment,
+                  account_path=account_path,
                   plan_types=resold.PLAN_TYPES)
 
 
