@@ -100,6 +100,8 @@ class Page:
     rows: list
     total: int
     page_size: int = PAGE_SIZE
+    # The agency's paid accounts, when the same scan could count them (views without a search).
+    paid_accounts: int | None = None
 
     @property
     def pages(self) -> int:
@@ -140,18 +142,38 @@ def _search_clause(q: str):
     return HostedAccount.search_text.like(pattern, escape="\\")
 
 
+def _view_conditions(view: View) -> list:
+    conditions = []
+    if view.status == "active":
+        conditions.append(HostedAccount.status.in_(ACTIVE_STATUSES))
+    elif view.status == "expired":
+        conditions.append(HostedAccount.status == "expired")
+    if view.plan_types and len(view.plan_types) < len(PLAN_TYPES):
+        conditions.append(HostedAccount.plan_term.in_(view.plan_types))
+    if view.q:
+        conditions.append(_search_clause(view.q))
+    return conditions
+
+
 def filtered(scope: AgencyScope, view: View):
     """The ids of the agency's resold accounts that match the view, unordered."""
-    stmt = scope.select(HostedAccount, HostedAccount.id).where(HostedAccount.kind == "resold")
-    if view.status == "active":
-        stmt = stmt.where(HostedAccount.status.in_(ACTIVE_STATUSES))
-    elif view.status == "expired":
-        stmt = stmt.where(HostedAccount.status == "expired")
-    if view.plan_types and len(view.plan_types) < len(PLAN_TYPES):
-        stmt = stmt.where(HostedAccount.plan_term.in_(view.plan_types))
+    return scope.select(HostedAccount, HostedAccount.id).where(HostedAccount.kind == "resold",
+                                                               *_view_conditions(view))
+
+
+PAID = sa.and_(HostedAccount.plan_term != "trial", HostedAccount.status.in_(PAID_STATUSES))
+
+
+def _counts(scope: AgencyScope, view: View) -> tuple[int, int | None]:
+    """The view's total and, without a search, the agency's paid accounts in the same index scan."""
     if view.q:
-        stmt = stmt.where(_search_clause(view.q))
-    return stmt
+        return count(scope, view), None
+    conditions = _view_conditions(view)
+    matching = sa.and_(*conditions) if conditions else sa.true()
+    row = db.session.execute(scope.select(
+        HostedAccount, sa.func.count().filter(matching), sa.func.count().filter(PAID))
+        .where(HostedAccount.kind == "resold")).one()
+    return row[0] or 0, row[1] or 0
 
 
 def _ordering(view: View):
@@ -170,7 +192,7 @@ def count(scope: AgencyScope, view: View) -> int:
 def page(scope: AgencyScope, view: View, page_size: int = PAGE_SIZE) -> Page:
     """One page of the view. Page numbers past the end show the last page. The page's ids are
     found in the covering index first (a deferred join), so deep pages read only 25 rows."""
-    total = count(scope, view)
+    total, paid = _counts(scope, view)
     pages = max(1, math.ceil(total / page_size))
     if view.page > pages:
         view = replace(view, page=pages)
@@ -178,18 +200,17 @@ def page(scope: AgencyScope, view: View, page_size: int = PAGE_SIZE) -> Page:
            .limit(page_size).offset((view.page - 1) * page_size).subquery())
     rows = db.session.scalars(sa.select(HostedAccount).join(ids, HostedAccount.id == ids.c.id)
                               .order_by(*_ordering(view))).all() if total else []
-    return Page(view, rows, total, page_size)
+    return Page(view, rows, total, page_size, paid)
 
 
 def paid_account_count(scope: AgencyScope) -> int:
     return db.session.scalar(scope.select(HostedAccount, sa.func.count()).where(
-        HostedAccount.kind == "resold", HostedAccount.plan_term != "trial",
-        HostedAccount.status.in_(PAID_STATUSES))) or 0
+        HostedAccount.kind == "resold", PAID)) or 0
 
 
-def summary(scope: AgencyScope) -> Summary:
+def summary(scope: AgencyScope, paid: int | None = None) -> Summary:
     catalog = get_catalog()
-    paid = paid_account_count(scope)
+    paid = paid_account_count(scope) if paid is None else paid
     nxt = catalog.next_discount_tier(paid)
     return Summary(paid, catalog.discount_percent(paid), nxt.percent if nxt else None,
                    nxt.min_paid_accounts - paid if nxt else None)

@@ -288,3 +288,16 @@ def confirm_transfer(token):
         return render("accounts/transfer_confirm.html", token=token, done=False)
     support.confirm_transfer(token)
     return render("accounts/transfer_confirm.html", token=token, done=True)
+
+
+@bp.route("/accounts/<account_id>/send-reset", methods=["POST"])
+@agency_required
+def send_reset(account_id):
+    """W6: the same reset e-mail the client would ask for, sent to the account's admin."""
+    account = current_scope().account(account_id)
+    from ...services import client_auth
+    if client_auth.agency_sends_reset(account, current_actor()):
+        flash(_("A password reset e-mail went to the account's admin."), "success")
+    else:
+        flash(_("This account has no admin yet; wait until it is ready."), "danger")
+    return redirect(url_for("accounts.show", account_id=account.id), code=303)

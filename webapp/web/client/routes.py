@@ -6,10 +6,12 @@ from flask_login import current_user, login_user, logout_user
 
 from ...extensions import db
 from ...models import AccountUser, Branding, CreditBalance
-from ...services import accounts, audit, auth
-from ..decorators import account_admin_required
+from ...services import accounts, audit, auth, client_auth
+from ...services.errors import ValidationFailed
+from ..decorators import account_admin_required, current_actor
+from ..forms import apply_errors
 from . import bp
-from .forms import AccountLoginForm
+from .forms import AccountLoginForm, ChangePasswordForm, ForgotForm, NewPasswordForm
 
 
 @bp.app_context_processor
@@ -28,11 +30,14 @@ def login():
     form = AccountLoginForm()
     status = 200
     if form.validate_on_submit():
-        user = auth.authenticate_account_user(g.account, form.username.data, form.password.data)
-        if user is not None:
+        result = client_auth.login(g.account, form.username.data, form.password.data, request.remote_addr)
+        if result.outcome == "ok":
             session.clear()
-            login_user(user)
+            login_user(result.user)
             return redirect(url_for("client.overview"), code=303)
+        if result.outcome in ("locked", "throttled"):
+            # W4: the seed's "Failed Attempt" message, with a Back link to the login page.
+            return render_template("client/failed_attempt.html", outcome=result.outcome), 429
         form.password.errors.append(_("Wrong username or password."))
         status = 401
     elif request.method == "POST":
@@ -70,3 +75,60 @@ def overview():
     balances = {b.kind: b.balance for b in db.session.scalars(
         sa.select(CreditBalance).where(CreditBalance.account_id == g.account.id))}
     return render_template("client/overview.html", account=g.account, balances=balances)
+
+
+@bp.route("/app/forgot", methods=["GET", "POST"])
+def forgot():
+    """W5: the same answer whether or not the e-mail is the account's."""
+    form = ForgotForm()
+    if form.validate_on_submit():
+        client_auth.request_reset(g.account, form.email.data, actor=client_auth._actor(request.remote_addr, g.account))
+        return render_template("client/forgot.html", form=form, sent=True)
+    return render_template("client/forgot.html", form=form, sent=False), 200 if request.method == "GET" else 422
+
+
+@bp.route("/app/reset/<token>", methods=["GET", "POST"])
+def reset(token):
+    form = NewPasswordForm()
+    if client_auth.reset_token_user(g.account, token) is None:
+        return render_template("client/reset.html", form=form, invalid=True), 410
+    if form.validate_on_submit():
+        try:
+            client_auth.reset_password(g.account, token, form.new_password.data, form.confirm_password.data,
+                                       request.remote_addr)
+        except ValidationFailed as exc:
+            apply_errors(form, exc)
+        else:
+            flash(_("Your password was changed. Log in with it."), "success")
+            return redirect(url_for("client.login"), code=303)
+    return render_template("client/reset.html", form=form, invalid=False)
+
+
+@bp.route("/app/settings", methods=["GET", "POST"])
+@account_admin_required
+def settings():
+    """W7 (and W6: signed in by the agency, no current password is asked)."""
+    form = ChangePasswordForm()
+    by_agency = bool(session.get("signed_in_by"))
+    status = 200
+    if form.validate_on_submit():
+        try:
+            if by_agency:
+                by = session["signed_in_by"]
+                client_auth.set_password_by_agency(
+                    current_user, form.new_password.data, form.confirm_password.data,
+                    audit.Actor(f"user:{by['user_id']}", by["label"], request.remote_addr, by.get("agency_id")))
+            else:
+                auth.change_password(current_user, current=form.current_password.data or "",
+                                     new=form.new_password.data, confirm=form.confirm_password.data,
+                                     actor=current_actor())
+        except ValidationFailed as exc:
+            apply_errors(form, exc)
+            status = 422
+        else:
+            login_user(current_user._get_current_object())  # this session follows the new epoch
+            flash(_("The password was changed. Other sessions were logged out."), "success")
+            return redirect(url_for("client.settings"), code=303)
+    elif request.method == "POST":
+        status = 422
+    return render_template("client/settings.html", form=form, by_agency=by_agency), status

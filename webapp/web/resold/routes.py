@@ -15,7 +15,7 @@ def index():
     result = resold.page(scope, view)
     fragment = wants_fragment()
     # The summary is on the full page; a fragment needs the discount only to price its rows.
-    summary = resold.summary(scope) if not fragment or result.rows else None
+    summary = resold.summary(scope, result.paid_accounts) if not fragment or result.rows else None
     prices = {a.id: resold.price_after_discount(a, summary.discount_percent) for a in result.rows}
     login_urls = {a.id: hosts.account_login_url(a) for a in result.rows}
     # One url_for for the whole table: building it per row costs more than the page query.

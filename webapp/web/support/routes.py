@@ -34,3 +34,15 @@ def decide(request_id):
     else:
         flash(_("Request %(id)s %(status)s.", id=decided.id, status=decided.status), "success")
     return redirect(url_for("support.index"), code=303)
+
+
+@bp.route("/support/outbox")
+@support_required
+def outbox():
+    """Every e-mail the platform sent or keeps (without SMTP_HOST, as with `make run`, they stay here)."""
+    import sqlalchemy as sa
+
+    from ...extensions import db
+    from ...models import OutboundEmail
+    emails = db.session.scalars(sa.select(OutboundEmail).order_by(OutboundEmail.id.desc()).limit(100)).all()
+    return render("support/outbox.html", emails=emails)

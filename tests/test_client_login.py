@@ -1,0 +1,195 @@
+"""The hosted account's own login (W3-W7): lockout timeline on a controllable clock, the per-address
+throttle, password reset by e-mail (single use, expiry, no enumeration, link from the stored host),
+the agency's reset and Settings."""
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from webapp.models import AuditEvent, OutboundEmail, utcnow
+from webapp.services import client_auth
+
+from .helpers import csrf_token, login, make_account, make_agency
+
+HOST = "http://acme.localhost"
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    class Clock:
+        now = utcnow()
+
+        def advance(self, **kw):
+            self.now += timedelta(**kw)
+    c = Clock()
+    monkeypatch.setattr(client_auth, "now", lambda: c.now)
+    return c
+
+
+@pytest.fixture
+def acme(db):
+    agency, _ = make_agency(email="owner@agency.test")
+    return make_account(agency, "acme", admin_password="right-password-1", client_email="boss@acme.test")
+
+
+def attempt(client, password, ip="10.0.0.1"):
+    page = client.get("/app/login", base_url=HOST)
+    return client.post("/app/login", base_url=HOST, environ_base={"REMOTE_ADDR": ip},
+                       data={"csrf_token": csrf_token(page.get_data(as_text=True)), "username": "admin",
+                             "password": password})
+
+
+def test_the_branded_login_page_has_a_forgot_link(client, acme):
+    html = client.get("/app/login", base_url=HOST).get_data(as_text=True)
+    assert 'href="/app/forgot"' in html and "Forgot?" in html
+
+
+def test_five_failures_lock_for_five_minutes_even_for_the_right_password(client, acme, clock):
+    for _ in range(4):
+        assert attempt(client, "wrong-password").status_code == 401
+    locked = attempt(client, "wrong-password")
+    assert locked.status_code == 429 and "Failed attempt" in locked.get_data(as_text=True)
+    assert 'href="/app/login"' in locked.get_data(as_text=True)  # the Back link
+    clock.advance(minutes=4, seconds=59)
+    assert attempt(client, "right-password-1").status_code == 429
+    clock.advance(seconds=2)
+    assert attempt(client, "right-password-1").status_code == 303
+    actions = [e.action for e in sa.orm.Session.object_session(acme).scalars(sa.select(AuditEvent).order_by(AuditEvent.id))]
+    assert actions.count("client_login_failed") == 5 and "client_account_locked" in actions
+    assert actions[-2:] == ["client_login_locked_out", "client_login_succeeded"]
+
+
+def test_a_success_resets_the_count(client, acme, clock):
+    for _ in range(4):
+        attempt(client, "wrong-password")
+    assert attempt(client, "right-password-1").status_code == 303
+    client.post("/app/logout", base_url=HOST, data={"csrf_token": csrf_token(
+        client.get("/app/", base_url=HOST).get_data(as_text=True))})
+    for _ in range(4):
+        assert attempt(client, "wrong-password").status_code == 401  # four more: still not locked
+
+
+def test_one_address_cannot_lock_out_many_accounts(client, db, clock):
+    agency, _ = make_agency()
+    names = [f"victim-{i}" for i in range(6)]
+    for name in names:
+        make_account(agency, name, admin_password="right-password-1")
+    statuses = []
+    for name in names:
+        for _ in range(5):
+            page = client.get("/app/login", base_url=f"http://{name}.localhost")
+            statuses.append(client.post("/app/login", base_url=f"http://{name}.localhost",
+                                        environ_base={"REMOTE_ADDR": "10.9.9.9"},
+                                        data={"csrf_token": csrf_token(page.get_data(as_text=True)),
+                                              "username": "admin", "password": "nope-nope-nope"}).status_code)
+    # 20 failures lock 4 accounts; the address is then refused before it can touch the others.
+    page = client.get("/app/login", base_url="http://victim-5.localhost")
+    other_ip = client.post("/app/login", base_url="http://victim-5.localhost", environ_base={"REMOTE_ADDR": "10.1.1.1"},
+                           data={"csrf_token": csrf_token(page.get_data(as_text=True)), "username": "admin",
+                                 "password": "right-password-1"})
+    assert other_ip.status_code == 303  # the fifth and sixth accounts were never locked
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)
+                             .where(AuditEvent.action == "client_login_throttled")) == 10
+
+
+def test_forgot_password_never_says_whether_the_email_exists(client, acme, db, clock):
+    def ask(email):
+        page = client.get("/app/forgot", base_url=HOST)
+        return client.post("/app/forgot", base_url=HOST, data={"csrf_token": csrf_token(page.get_data(as_text=True)),
+                                                              "email": email})
+    known, unknown = ask("BOSS@acme.test"), ask("nobody@acme.test")
+    assert known.status_code == unknown.status_code == 200
+    strip = lambda r: re.sub(r'value="[^"]+"', "", r.get_data(as_text=True))  # noqa: E731  (CSRF tokens differ)
+    assert strip(known) == strip(unknown)
+    emails = db.session.scalars(sa.select(OutboundEmail)).all()
+    assert [e.to_address for e in emails] == ["boss@acme.test"]
+
+
+def _reset_link(db):
+    body = db.session.scalars(sa.select(OutboundEmail).order_by(OutboundEmail.id.desc())).first().body_text
+    return re.search(r"(http://\S+/app/reset/\S+)", body).group(1)
+
+
+def test_reset_link_single_use_expiring_from_the_stored_host_and_it_ends_other_sessions(app, client, acme, db, clock):
+    other = app.test_client()
+    attempt(other, "right-password-1")
+    assert other.get("/app/", base_url=HOST).status_code == 200
+    page = client.get("/app/forgot", base_url=HOST, headers={"X-Forwarded-Host": "evil.example"})
+    client.post("/app/forgot", base_url=HOST, headers={"X-Forwarded-Host": "evil.example"},
+                data={"csrf_token": csrf_token(page.get_data(as_text=True)), "email": "boss@acme.test"})
+    link = _reset_link(db)
+    assert link.startswith("http://acme.localhost") and "evil" not in link
+    token = link.rsplit("/", 1)[1]
+    assert len(token) >= 22  # at least 128 bits
+    stored = db.session.scalar(sa.text("SELECT token_hash FROM password_reset_tokens"))
+    assert token not in stored  # stored hashed
+    path = "/app/reset/" + token
+    form = client.get(path, base_url=HOST)
+    weak = client.post(path, base_url=HOST, data={"csrf_token": csrf_token(form.get_data(as_text=True)),
+                                                  "new_password": "short", "confirm_password": "short"})
+    assert "at least 10 characters" in weak.get_data(as_text=True)
+    done = client.post(path, base_url=HOST, data={"csrf_token": csrf_token(form.get_data(as_text=True)),
+                                                  "new_password": "brand-new-pass-9", "confirm_password": "brand-new-pass-9"})
+    assert done.status_code == 303
+    assert client.get(path, base_url=HOST).status_code == 410  # single use
+    assert other.get("/app/", base_url=HOST).status_code == 302  # the other session ended
+    assert attempt(client, "brand-new-pass-9").status_code == 303
+    # A link older than 60 minutes is refused.
+    page = client.get("/app/forgot", base_url=HOST)
+    client.post("/app/forgot", base_url=HOST, data={"csrf_token": csrf_token(page.get_data(as_text=True)),
+                                                   "email": "boss@acme.test"})
+    late = _reset_link(db).rsplit("/", 1)[1]
+    clock.advance(minutes=61)
+    assert client.get("/app/reset/" + late, base_url=HOST).status_code == 410
+    assert client.get("/app/reset/forged-token", base_url=HOST).status_code == 410
+
+
+def test_a_just_reset_password_does_not_lift_the_lockout(client, acme, db, clock):
+    for _ in range(5):
+        attempt(client, "wrong-password")
+    client_auth.send_reset(acme, acme.users[0])
+    token = _reset_link(db).rsplit("/", 1)[1]
+    form = client.get("/app/reset/" + token, base_url=HOST)
+    client.post("/app/reset/" + token, base_url=HOST, data={"csrf_token": csrf_token(form.get_data(as_text=True)),
+                                                            "new_password": "brand-new-pass-9",
+                                                            "confirm_password": "brand-new-pass-9"})
+    assert attempt(client, "brand-new-pass-9").status_code == 429
+    clock.advance(minutes=5, seconds=1)
+    assert attempt(client, "brand-new-pass-9").status_code == 303
+
+
+def test_agency_sends_the_reset_and_sets_a_password_when_signed_in(app, client, acme, db):
+    login(client, "owner@agency.test")
+    token = csrf_token(client.get(f"/accounts/{acme.id}").get_data(as_text=True))
+    assert client.post(f"/accounts/{acme.id}/send-reset", data={"csrf_token": token}).status_code == 303
+    assert db.session.scalar(sa.select(OutboundEmail.to_address)) == "boss@acme.test"
+    link = client.post(f"/accounts/{acme.id}/login-as", data={"csrf_token": token}).headers["Location"]
+    as_client = app.test_client()
+    as_client.get(link)
+    settings = as_client.get("/app/settings", base_url=HOST).get_data(as_text=True)
+    assert "no current password is needed" in settings
+    done = as_client.post("/app/settings", base_url=HOST, data={
+        "csrf_token": csrf_token(settings), "new_password": "set-by-agency-1", "confirm_password": "set-by-agency-1"})
+    assert done.status_code == 303
+    assert attempt(app.test_client(), "set-by-agency-1").status_code == 303
+    assert "client_password_set_by_agency" in [e.action for e in db.session.scalars(sa.select(AuditEvent))]
+
+
+def test_settings_change_password_needs_the_current_one(client, acme):
+    attempt(client, "right-password-1")
+    page = client.get("/app/settings", base_url=HOST).get_data(as_text=True)
+    wrong = client.post("/app/settings", base_url=HOST, data={"csrf_token": csrf_token(page), "current_password": "no",
+                                                              "new_password": "another-pass-12",
+                                                              "confirm_password": "another-pass-12"})
+    assert wrong.status_code == 422 and "current password is not right" in wrong.get_data(as_text=True)
+    mismatch = client.post("/app/settings", base_url=HOST, data={
+        "csrf_token": csrf_token(page), "current_password": "right-password-1", "new_password": "another-pass-12",
+        "confirm_password": "another-pass-13"})
+    assert "not the same" in mismatch.get_data(as_text=True)
+    ok = client.post("/app/settings", base_url=HOST, data={
+        "csrf_token": csrf_token(page), "current_password": "right-password-1", "new_password": "another-pass-12",
+        "confirm_password": "another-pass-12"})
+    assert ok.status_code == 303 and client.get("/app/settings", base_url=HOST).status_code == 200

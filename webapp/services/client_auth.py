@@ -1,0 +1,175 @@
+"""The hosted account's own login (W3-W7): lockout after five failures in a row, a throttle per
+client address, password reset by e-mail, and the Settings password change.
+
+Times come from `now()`, which tests replace to walk the lockout timeline."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+
+from ..extensions import db
+from ..models import AccountUser, AuditEvent, HostedAccount, PasswordResetToken, utcnow
+from . import audit, hosts, mail
+from .errors import ValidationFailed
+from .passwords import hash_password, password_problem, verify_password
+
+MAX_FAILURES = 5
+LOCK_MINUTES = 5
+# One client address may fail this many logins (on any accounts) in the window before it is
+# refused outright, so it cannot lock out many accounts.
+ADDRESS_FAILURES = 20
+ADDRESS_WINDOW = timedelta(minutes=15)
+RESET_MINUTES = 60
+
+
+def now():
+    return utcnow()
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    user: AccountUser | None
+    outcome: str  # ok, wrong, locked, throttled
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _actor(ip: str | None, account: HostedAccount) -> audit.Actor:
+    return audit.Actor("client", f"admin@{account.name}", ip, account.agency_id)
+
+
+def _address_failures(ip: str | None) -> int:
+    if not ip:
+        return 0
+    return db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(
+        AuditEvent.ip == ip, AuditEvent.action.in_(("client_login_failed", "client_login_locked_out")),
+        AuditEvent.at >= now() - ADDRESS_WINDOW)) or 0
+
+
+def login(account: HostedAccount, username: str, password: str, ip: str | None) -> LoginResult:
+    actor = _actor(ip, account)
+    if _address_failures(ip) >= ADDRESS_FAILURES:
+        audit.record(actor, "client_login_throttled", account_id=account.id)
+        db.session.commit()
+        return LoginResult(None, "throttled")
+    user = db.session.scalar(sa.select(AccountUser).where(AccountUser.account_id == account.id,
+                                                        AccountUser.username == (username or "").strip()))
+    current = now()
+    if user is not None and user.locked_until and user.locked_until > current:
+        # W4: during the lockout every attempt fails, even with the right (or a just-reset) password.
+        verify_password(user.password_hash, password or "")
+        audit.record(actor, "client_login_locked_out", account_id=account.id)
+        db.session.commit()
+        return LoginResult(None, "locked")
+    if verify_password(user.password_hash if user else None, password or ""):
+        user.failed_logins, user.locked_until, user.last_login_at = 0, None, current
+        audit.record(actor, "client_login_succeeded", account_id=account.id)
+        db.session.commit()
+        return LoginResult(user, "ok")
+    outcome = "wrong"
+    if user is not None:
+        db.session.execute(sa.update(AccountUser).where(AccountUser.id == user.id)
+                           .values(failed_logins=AccountUser.failed_logins + 1))
+        db.session.refresh(user)
+        if user.failed_logins >= MAX_FAILURES:
+            user.failed_logins, user.locked_until = 0, current + timedelta(minutes=LOCK_MINUTES)
+            audit.record(actor, "client_account_locked", account_id=account.id, until=user.locked_until.isoformat())
+            outcome = "locked"
+    audit.record(actor, "client_login_failed", account_id=account.id)
+    db.session.commit()
+    return LoginResult(None, outcome)
+
+
+def request_reset(account: HostedAccount, email: str, *, actor: audit.Actor) -> None:
+    """W5: e-mails a reset link if `email` is the admin's. The caller says the same thing either way;
+    both paths read the same rows and write to the audit log, so they take about the same time."""
+    admin = db.session.scalar(sa.select(AccountUser).where(AccountUser.account_id == account.id,
+                                                         AccountUser.username == "admin"))
+    matches = admin is not None and admin.email.strip().lower() == (email or "").strip().lower()
+    token = secrets.token_urlsafe(32)  # 256 bits
+    audit.record(actor, "client_password_reset_requested", account_id=account.id)
+    if not matches:
+        db.session.commit()
+        return
+    send_reset(account, admin, token)
+
+
+def send_reset(account: HostedAccount, admin: AccountUser, token: str | None = None) -> None:
+    token = token or secrets.token_urlsafe(32)
+    db.session.add(PasswordResetToken(account_user_id=admin.id, token_hash=_hash(token),
+                                      expires_at=now() + timedelta(minutes=RESET_MINUTES)))
+    # Built from the account's stored host, never from the request's Host header.
+    link = hosts.account_url(account, f"/app/reset/{token}")
+    email = mail.queue_email(
+        to=admin.email, kind="client_password_reset", agency_id=account.agency_id,
+        subject="Reset your password",
+        body=(f"Someone asked to reset the password of the account {account.name}.\n\n"
+              f"Choose a new password here (the link works once, for {RESET_MINUTES} minutes):\n{link}\n\n"
+              "If it was not you, ignore this e-mail: your password stays as it is.\n"))
+    db.session.commit()
+    mail.enqueue_pending(email)
+
+
+def agency_sends_reset(account: HostedAccount, actor: audit.Actor) -> bool:
+    """W6: the agency sends the same reset e-mail to the account's admin."""
+    admin = db.session.scalar(sa.select(AccountUser).where(AccountUser.account_id == account.id,
+                                                         AccountUser.username == "admin"))
+    if admin is None:
+        return False
+    audit.record(actor, "client_password_reset_sent_by_agency", account_id=account.id)
+    send_reset(account, admin)
+    return True
+
+
+def reset_token_user(account: HostedAccount, token: str) -> AccountUser | None:
+    row = db.session.scalar(sa.select(PasswordResetToken).where(PasswordResetToken.token_hash == _hash(token or "")))
+    if row is None or row.used_at is not None or row.expires_at < now():
+        return None
+    user = db.session.get(AccountUser, row.account_user_id)
+    return user if user is not None and user.account_id == account.id else None
+
+
+def reset_password(account: HostedAccount, token: str, new: str, confirm: str, ip: str | None) -> AccountUser:
+    user = reset_token_user(account, token)
+    if user is None:
+        raise ValidationFailed(str(_l("This link has expired or was already used. Ask for a new one.")), {})
+    _check_new(new, confirm, user)
+    used = db.session.execute(sa.update(PasswordResetToken).where(
+        PasswordResetToken.token_hash == _hash(token), PasswordResetToken.used_at.is_(None)).values(used_at=now()))
+    if used.rowcount != 1:
+        db.session.rollback()
+        raise ValidationFailed(str(_l("This link has expired or was already used. Ask for a new one.")), {})
+    _set(user, new)
+    audit.record(_actor(ip, account), "client_password_reset", account_id=account.id)
+    db.session.commit()
+    return user
+
+
+def _check_new(new: str, confirm: str, user: AccountUser) -> None:
+    problem = password_problem(new or "", identity=user.email)
+    if problem:
+        raise ValidationFailed(str(_l("The password was not changed.")), {"new_password": str(problem)})
+    if new != confirm:
+        raise ValidationFailed(str(_l("The password was not changed.")),
+                               {"confirm_password": str(_l("The two new passwords are not the same."))})
+
+
+def _set(user: AccountUser, new: str) -> None:
+    # A new password ends every other session of this user; the lockout window still runs (W4).
+    user.password_hash, user.password_changed_at = hash_password(new), now()
+    user.session_epoch += 1
+
+
+def set_password_by_agency(user: AccountUser, new: str, confirm: str, actor: audit.Actor) -> None:
+    """W6: signed in by the agency, a new password is set without the current one."""
+    _check_new(new, confirm, user)
+    _set(user, new)
+    audit.record(actor, "client_password_set_by_agency", account_id=user.account_id)
+    db.session.commit()
