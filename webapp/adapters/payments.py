@@ -91,6 +91,7 @@ class SandboxGateway:
 
     def __init__(self, engine: sa.Engine):
         self.engine = engine
+        self._cards: dict[str, dict] = {}  # token -> card: tokens never change
         _records.create(engine, checkfirst=True)
 
     # --- the interface -----------------------------------------------------------------------
@@ -157,12 +158,15 @@ class SandboxGateway:
         return GatewayResult(response["reference"], response["amount_cents"], response["status"])
 
     def _card(self, token: str) -> dict:
+        if token in self._cards:
+            return self._cards[token]
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(_records).where(_records.c.op == "tokenize",
                                                          _records.c.token == token)).first()
         if row is None:
             raise GatewayError("invalid_token", "The card token is unknown to the gateway.")
-        return dict(row._mapping)
+        self._cards[token] = dict(row._mapping)
+        return self._cards[token]
 
     def _by_reference(self, reference: str, op: str) -> dict:
         with self.engine.connect() as conn:

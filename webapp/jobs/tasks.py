@@ -31,3 +31,16 @@ def run_operation(operation_id: int) -> str:
             return status
         finally:
             db.session.remove()
+
+
+def run_renewal_batch(operation_ids: list[int]) -> dict:
+    """Many due renewals in one job (the sweeper's batches); see services.renewals.renew_batch."""
+    from ..extensions import db
+    from ..services import renewals
+    with _get_app().app_context():
+        try:
+            outcome = renewals.renew_batch([int(i) for i in operation_ids])
+            log.info("job renewal_batch size=%s outcome=%s", len(operation_ids), outcome)
+            return outcome
+        finally:
+            db.session.remove()

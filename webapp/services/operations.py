@@ -160,6 +160,34 @@ def claim(operation_id: int) -> bool:
     return result.rowcount == 1
 
 
+def claim_many(operation_ids: list[int]) -> list[Operation]:
+    """`claim` for a batch, in one statement: the operations this worker now holds."""
+    if not operation_ids:
+        return []
+    now = utcnow()
+    stale = now - timedelta(seconds=current_app.config["OPERATION_STALE_SECONDS"])
+    claimed = db.session.execute(
+        sa.update(Operation)
+        .where(Operation.id.in_(operation_ids),
+               sa.or_(sa.and_(Operation.status == "queued",
+                              sa.or_(Operation.run_after.is_(None), Operation.run_after <= now)),
+                      sa.and_(Operation.status == "running", Operation.heartbeat_at < stale)))
+        .values(status="running", attempts=Operation.attempts + 1, started_at=now, heartbeat_at=now)
+        .returning(Operation.id)).scalars().all()
+    db.session.commit()
+    return list(db.session.scalars(sa.select(Operation).where(Operation.id.in_(claimed)).order_by(Operation.id)))
+
+
+def finish_many(results: dict[int, dict]) -> None:
+    """Marks claimed operations succeeded with their results (part of the caller's transaction)."""
+    if not results:
+        return
+    now = utcnow()
+    db.session.execute(sa.update(Operation), [
+        {"id": op_id, "status": "succeeded", "progress": 1, "result": result, "finished_at": now, "error": None}
+        for op_id, result in results.items()])
+
+
 def _finish(op_id: int, **values) -> None:
     db.session.execute(sa.update(Operation).where(Operation.id == op_id, Operation.status == "running")
                        .values(finished_at=utcnow(), **values))

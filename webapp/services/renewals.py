@@ -13,7 +13,8 @@ import sqlalchemy as sa
 from .. import faults
 from ..catalog import get_catalog
 from ..extensions import db
-from ..models import HostedAccount, Invoice, Operation, utcnow
+from ..adapters.payments import GatewayError
+from ..models import CreditBalance, HostedAccount, Invoice, Operation, utcnow
 from . import billing, hosts, mail, operations
 from .dates import add_months
 from .money import format_money
@@ -93,11 +94,32 @@ def disable_after_grace(now: datetime | None = None) -> int:
     return count
 
 
+BATCH_SIZE = 50
+
+
+def enqueue_batches(op_ids: list[int]) -> bool:
+    """Hands renewals to workers BATCH_SIZE at a time; if that fails they stay queued and the
+    sweeper sends them one by one later."""
+    if not op_ids:
+        return True
+    from flask import current_app
+    queue = current_app.extensions["job_queue"]
+    chunks = [(op_ids[i:i + BATCH_SIZE],) for i in range(0, len(op_ids), BATCH_SIZE)]
+    if not queue.enqueue_calls("webapp.jobs.tasks.run_renewal_batch", chunks):
+        return False
+    for start in range(0, len(op_ids), 1000):
+        db.session.execute(sa.update(Operation).where(Operation.id.in_(op_ids[start:start + 1000]),
+                                                      Operation.status == "queued").values(enqueued_at=utcnow()))
+    db.session.commit()
+    return True
+
+
 @operations.periodic
 def sweep_renewals() -> None:
     today = date.today()
     expire_ended(today)
-    operations.enqueue_many(submit_due(today) + submit_retries())
+    enqueue_batches(submit_due(today))
+    operations.enqueue_many(submit_retries())
     disable_after_grace()
 
 
@@ -203,3 +225,149 @@ def retry_renewal(ctx: operations.OperationContext):
 
 def start_of_day(day: date) -> datetime:
     return datetime.combine(day, time.min, timezone.utc)
+
+
+# ---- many renewals at once ----------------------------------------------------------------------
+
+def renew_batch(op_ids: list[int]) -> dict:
+    """The sweeper's renewals, a batch at a time, with the same rules and keys as `renew` but a
+    handful of statements for the whole batch: the invoices are written (and committed) first,
+    then each card is charged with its invoice's key, then every outcome is written at once.
+    A crash anywhere leaves open invoices whose charges the gateway answers again by key, so a
+    rerun (of the batch, or of any of its operations alone) charges nothing twice. Accounts that
+    need more care (prepaid credit to spend, a pending downgrade, no card) take `renew`."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from ..models import BillingProfile, CreditEntry, GatewayCall, InvoiceLine
+    ops = operations.claim_many(op_ids)
+    if not ops:
+        return {"renewed": 0}
+    today, now = date.today(), utcnow()
+    catalog = get_catalog()
+    accounts = {a.id: a for a in db.session.scalars(sa.select(HostedAccount).where(
+        HostedAccount.id.in_([op.subject_id for op in ops])))}
+    agencies = {a.agency_id for a in accounts.values()}
+    with_prepaid = set(db.session.scalars(sa.select(CreditBalance.agency_id).distinct().where(
+        CreditBalance.agency_id.in_(agencies), CreditBalance.kind == "prepaid",
+        CreditBalance.balance > 0)))
+    cards = {p.agency_id: p for p in db.session.scalars(sa.select(BillingProfile).where(
+        BillingProfile.agency_id.in_(agencies)))}
+    discounts: dict[int, int] = {}
+    fast, careful, results = [], [], {}
+    for op in ops:
+        account = accounts.get(op.subject_id)
+        start = date.fromisoformat(op.params["period_start"])
+        if account is None or account.period_end is None or account.period_end > start \
+                or account.cancelled_at is not None or account.plan_term not in RECURRING:
+            results[op.id] = {"renewed": False}
+        elif account.pending_plan_tier or account.agency_id in with_prepaid or account.agency_id not in cards:
+            careful.append((op, account, start))
+        else:
+            if account.agency_id not in discounts:
+                priced_today = op.params.get("priced_on") == today.isoformat()
+                discounts[account.agency_id] = (op.params["discount_percent"] if priced_today
+                                                else billing.discount_in_force(account.agency_id))
+            fast.append((op, account, start))
+
+    # 1. The invoices, committed before any money moves (existing ones are kept as they are).
+    dialect = db.session.get_bind().dialect.name
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Invoice).on_conflict_do_nothing()
+    rows, lines = [], {}
+    for op, account, start in fast:
+        _, end = next_period(account, start)
+        price = catalog.list_price_cents(account.plan_tier, account.plan_term, account.contact_limit)
+        percent = discounts[account.agency_id]
+        total = catalog.apply_discount(price, percent)
+        key = f"renewal:{account.id}:{start.isoformat()}"
+        rows.append({"agency_id": account.agency_id, "account_id": account.id, "kind": "renewal", "status": "open",
+                     "number": f"pending-{key}", "currency": catalog.currency, "period_key": start.isoformat(),
+                     "period_start": start, "period_end": end, "list_price_cents": price,
+                     "discount_percent": percent, "discount_cents": price - total, "total_cents": total,
+                     "prepaid_applied_cents": 0, "card_charged_cents": 0, "idempotency_key": key, "attempts": 0,
+                     "created_at": now})
+        lines[key] = (f"{account.name}: {catalog.tier_by_key[account.plan_tier].label} {account.plan_term}, "
+                      f"{account.contact_limit:,} contacts, {start} to {end}", price)
+    invoices = {}
+    if rows:
+        db.session.execute(insert, rows)
+        invoices = {i.idempotency_key: i for i in db.session.scalars(sa.select(Invoice).where(
+            Invoice.idempotency_key.in_(list(lines))))}
+        new = [i for i in invoices.values() if i.number.startswith("pending-")]
+        if new:
+            db.session.execute(sa.update(Invoice), [
+                {"id": i.id, "number": f"INV-{now:%Y%m}-{i.id:06d}"} for i in new])
+            db.session.execute(sa.insert(InvoiceLine), [
+                {"invoice_id": i.id, "description": lines[i.idempotency_key][0][:200], "quantity": 1,
+                 "unit_cents": lines[i.idempotency_key][1], "amount_cents": lines[i.idempotency_key][1]}
+                for i in new])
+            # Prepaid was looked at (none to spend): a later settle() of these never spends any on them.
+            pools = {a: billing._balance_row(a, "prepaid", "agency", None).id for a in {i.agency_id for i in new}}
+            db.session.execute(sa.insert(CreditEntry), [
+                {"balance_id": pools[i.agency_id], "delta": 0, "invoice_id": i.id, "created_at": now,
+                 "reason": "No prepaid credit for this renewal", "idempotency_key": f"prepaid:invoice:{i.id}"}
+                for i in new])
+        db.session.commit()
+    faults.point("renewal.batch_before_charges")
+
+    # 2. The charges, each with its invoice's key: the gateway answers a repeat with the first answer.
+    gw = billing.gateway()
+    paid, declined, calls = [], [], []
+    for op, account, start in fast:
+        invoice = invoices[f"renewal:{account.id}:{start.isoformat()}"]
+        if invoice.status == "paid":
+            results[op.id] = {"invoice_id": invoice.id, "status": "paid"}
+            continue
+        if invoice.status != "open" or invoice.prepaid_applied_cents:
+            careful.append((op, account, start))
+            continue
+        key = f"{invoice.idempotency_key}:attempt-{invoice.attempts + 1}"
+        try:
+            result = gw.charge(cards[account.agency_id].gateway_token, invoice.total_cents, invoice.currency,
+                               idempotency_key=key)
+        except GatewayError as exc:
+            calls.append({"agency_id": invoice.agency_id, "invoice_id": invoice.id, "op": "charge", "created_at": now,
+                          "amount_cents": invoice.total_cents, "idempotency_key": key, "outcome": "declined",
+                          "reference": None, "error_code": exc.code})
+            declined.append((op, account, invoice, exc))
+            continue
+        calls.append({"agency_id": invoice.agency_id, "invoice_id": invoice.id, "op": "charge", "created_at": now,
+                      "amount_cents": invoice.total_cents, "idempotency_key": key, "outcome": "succeeded",
+                      "reference": result.reference, "error_code": None})
+        paid.append((op, account, invoice, result.reference))
+        faults.point("renewal.batch_after_one_charge")
+    faults.point("renewal.batch_after_charges")
+
+    # 3. Every outcome at once: invoices paid, periods moved, accounts enabled again, operations done.
+    if calls:
+        db.session.execute(sa.insert(GatewayCall), calls)
+    if paid:
+        db.session.execute(sa.update(Invoice), [
+            {"id": inv.id, "status": "paid", "paid_at": now, "card_charged_cents": inv.total_cents,
+             "gateway_charge_id": reference, "attempts": inv.attempts + 1, "last_error": None, "next_attempt_at": None}
+            for _op, _account, inv, reference in paid])
+        db.session.execute(sa.update(HostedAccount), [
+            {"id": account.id, "period_start": inv.period_start, "period_end": inv.period_end,
+             "status": "active" if account.status == "disabled" else account.status,
+             "disabled_at": None if account.status == "disabled" else account.disabled_at}
+            for _op, account, inv, _ref in paid])
+        for op, _account, inv, _ref in paid:
+            results[op.id] = {"invoice_id": inv.id, "status": "paid"}
+    operations.finish_many({op_id: result for op_id, result in results.items()})
+    db.session.commit()
+
+    # Declines and the accounts that need more care go the one-by-one way (same keys, same rules).
+    for op, account, invoice, exc in declined:
+        db.session.refresh(invoice)
+        invoice.status, invoice.last_error = "failed", exc.message[:300]
+        invoice.attempts += 1
+        invoice.first_declined_at = invoice.first_declined_at or now
+        db.session.commit()
+        _schedule_retry(invoice)
+        operations.finish_many({op.id: {"invoice_id": invoice.id, "status": "failed"}})
+        db.session.commit()
+    for op, account, start in careful:
+        invoice = renew(account.id, start)
+        operations.finish_many({op.id: {"invoice_id": invoice.id if invoice else None,
+                                        "status": invoice.status if invoice else "not due"}})
+        db.session.commit()
+    return {"renewed": len(paid), "declined": len(declined), "one_by_one": len(careful)}
