@@ -148,6 +148,7 @@ def run_backend(kind: str, args) -> list[tuple]:
         with client.session_transaction() as session:
             session["_user_id"] = session_id
             session["_fresh"] = True
+        client.get("/")  # as a person does: the full page first, then the fragments
         from flask import render_template
         from webapp.extensions import db
         from webapp.services import hosts, resold

@@ -100,8 +100,6 @@ class Page:
     rows: list
     total: int
     page_size: int = PAGE_SIZE
-    # The agency's paid accounts, when the same scan could count them (views without a search).
-    paid_accounts: int | None = None
 
     @property
     def pages(self) -> int:
@@ -164,18 +162,6 @@ def filtered(scope: AgencyScope, view: View):
 PAID = sa.and_(HostedAccount.plan_term != "trial", HostedAccount.status.in_(PAID_STATUSES))
 
 
-def _counts(scope: AgencyScope, view: View) -> tuple[int, int | None]:
-    """The view's total and, without a search, the agency's paid accounts in the same index scan."""
-    if view.q:
-        return count(scope, view), None
-    conditions = _view_conditions(view)
-    matching = sa.and_(*conditions) if conditions else sa.true()
-    row = db.session.execute(scope.select(
-        HostedAccount, sa.func.count().filter(matching), sa.func.count().filter(PAID))
-        .where(HostedAccount.kind == "resold")).one()
-    return row[0] or 0, row[1] or 0
-
-
 def _ordering(view: View):
     column = SORTS[view.sort]
     direction = sa.desc if view.order == "desc" else sa.asc
@@ -192,7 +178,7 @@ def count(scope: AgencyScope, view: View) -> int:
 def page(scope: AgencyScope, view: View, page_size: int = PAGE_SIZE) -> Page:
     """One page of the view. Page numbers past the end show the last page. The page's ids are
     found in the covering index first (a deferred join), so deep pages read only 25 rows."""
-    total, paid = _counts(scope, view)
+    total = count(scope, view)
     pages = max(1, math.ceil(total / page_size))
     if view.page > pages:
         view = replace(view, page=pages)
@@ -200,7 +186,7 @@ def page(scope: AgencyScope, view: View, page_size: int = PAGE_SIZE) -> Page:
            .limit(page_size).offset((view.page - 1) * page_size).subquery())
     rows = db.session.scalars(sa.select(HostedAccount).join(ids, HostedAccount.id == ids.c.id)
                               .order_by(*_ordering(view))).all() if total else []
-    return Page(view, rows, total, page_size, paid)
+    return Page(view, rows, total, page_size)
 
 
 def paid_account_count(scope: AgencyScope) -> int:

@@ -1,5 +1,7 @@
 """The Resold tab: the dashboard's home. One URL holds the whole view (R1-R4, R11)."""
-from flask import redirect, request, url_for
+import time
+
+from flask import redirect, request, session, url_for
 
 from ...services import hosts, resold
 from ..decorators import agency_required, current_scope
@@ -14,8 +16,16 @@ def index():
     view = resold.View.from_args(request.args)
     result = resold.page(scope, view)
     fragment = wants_fragment()
-    # The summary is on the full page; a fragment needs the discount only to price its rows.
-    summary = resold.summary(scope, result.paid_accounts) if not fragment or result.rows else None
+    # The summary is on the full page. A fragment needs the discount only to price its rows: it
+    # reuses the paid-account count the page just made (for a minute) instead of counting again.
+    summary = None
+    if not fragment:
+        summary = resold.summary(scope)
+        session["resold_paid"] = [summary.paid_accounts, time.time()]
+    elif result.rows:
+        cached = session.get("resold_paid")
+        fresh = cached and time.time() - cached[1] < 60
+        summary = resold.summary(scope, cached[0] if fresh else None)
     prices = {a.id: resold.price_after_discount(a, summary.discount_percent) for a in result.rows}
     login_urls = {a.id: hosts.account_login_url(a) for a in result.rows}
     # One url_for for the whole table: building it per row costs more than the page query.
