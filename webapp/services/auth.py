@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
 from ..extensions import db
-from ..models import AccountUser, HostedAccount, User, utcnow
+from ..models import AccountUser, User, utcnow
 from . import audit
 from .errors import ValidationFailed
 from .passwords import hash_password, password_problem, verify_password
@@ -26,16 +26,6 @@ def normalize_email(email: str) -> str:
 def authenticate(email: str, password: str) -> User | None:
     """The dashboard user with these credentials, or None. Unknown e-mails cost the same time."""
     user = db.session.scalar(sa.select(User).where(User.email == normalize_email(email)))
-    if not verify_password(user.password_hash if user else None, password or ""):
-        return None
-    user.last_login_at = utcnow()
-    db.session.commit()
-    return user
-
-
-def authenticate_account_user(account: HostedAccount, username: str, password: str) -> AccountUser | None:
-    user = db.session.scalar(sa.select(AccountUser).where(AccountUser.account_id == account.id,
-                                                        AccountUser.username == (username or "").strip()))
     if not verify_password(user.password_hash if user else None, password or ""):
         return None
     user.last_login_at = utcnow()

@@ -17,15 +17,14 @@ def index():
     result = resold.page(scope, view)
     fragment = wants_fragment()
     # The summary is on the full page. A fragment needs the discount only to price its rows: it
-    # reuses the paid-account count the page just made (for a minute) instead of counting again.
+    # reuses the session's paid-account count if it is under a minute old instead of counting again.
     summary = None
-    if not fragment:
+    cached = session.get("resold_paid")
+    if fragment and result.rows and cached and time.time() - cached[1] < 60:
+        summary = resold.summary(scope, cached[0])
+    elif not fragment or result.rows:
         summary = resold.summary(scope)
         session["resold_paid"] = [summary.paid_accounts, time.time()]
-    elif result.rows:
-        cached = session.get("resold_paid")
-        fresh = cached and time.time() - cached[1] < 60
-        summary = resold.summary(scope, cached[0] if fresh else None)
     prices = {a.id: resold.price_after_discount(a, summary.discount_percent) for a in result.rows}
     login_urls = {a.id: hosts.account_login_url(a) for a in result.rows}
     # One url_for for the whole table: building it per row costs more than the page query.
