@@ -137,11 +137,16 @@ def enqueue_many(operation_ids: list[int]) -> bool:
         return True
     if not current_app.extensions["job_queue"].enqueue_operations(operation_ids):
         return False
+    mark_enqueued(operation_ids)
+    return True
+
+
+def mark_enqueued(operation_ids: list[int]) -> None:
+    """Records that these queued operations went to the queue (the sweeper leaves them be for a while)."""
     for start in range(0, len(operation_ids), 1000):
         db.session.execute(sa.update(Operation).where(Operation.id.in_(operation_ids[start:start + 1000]),
                                                       Operation.status == "queued").values(enqueued_at=utcnow()))
     db.session.commit()
-    return True
 
 
 def claim(operation_id: int) -> bool:

@@ -107,10 +107,7 @@ def enqueue_batches(op_ids: list[int]) -> bool:
     chunks = [(op_ids[i:i + BATCH_SIZE],) for i in range(0, len(op_ids), BATCH_SIZE)]
     if not queue.enqueue_calls("webapp.jobs.tasks.run_renewal_batch", chunks):
         return False
-    for start in range(0, len(op_ids), 1000):
-        db.session.execute(sa.update(Operation).where(Operation.id.in_(op_ids[start:start + 1000]),
-                                                      Operation.status == "queued").values(enqueued_at=utcnow()))
-    db.session.commit()
+    operations.mark_enqueued(op_ids)
     return True
 
 
