@@ -132,3 +132,10 @@ def settings():
     elif request.method == "POST":
         status = 422
     return render_template("client/settings.html", form=form, by_agency=by_agency), status
+
+
+@bp.route("/app/logo")
+def logo():
+    """The account's logo, for its branded pages (no login needed: the login page shows it)."""
+    from ..whitelabel.routes import logo_response
+    return logo_response(db.session.scalar(sa.select(Branding).where(Branding.account_id == g.account.id)))

@@ -1,0 +1,224 @@
+"""White label (W1, W2): the agency's default branding, applied to new accounts and, on request,
+to the existing ones by a background operation; per-account overrides and their reset."""
+from __future__ import annotations
+
+import re
+import uuid
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+
+from ..extensions import db
+from ..models import Branding, HostedAccount
+from . import audit, operations
+from .errors import ValidationFailed
+from .provisioning import BRANDING_FIELDS
+from .validation import email_problem
+
+MAX_LOGO_BYTES = 512 * 1024
+COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
+SVG_NS = "http://www.w3.org/2000/svg"
+# Drawing elements and presentation attributes only: no script, no foreignObject, no links out,
+# no event handlers, no style sheets that could fetch anything.
+SVG_ELEMENTS = {"svg", "g", "path", "rect", "circle", "ellipse", "line", "polyline", "polygon", "text", "tspan",
+                "defs", "lineargradient", "radialgradient", "stop", "title", "desc", "clippath"}
+SVG_ATTRIBUTES = {"viewbox", "width", "height", "x", "y", "x1", "y1", "x2", "y2", "cx", "cy", "r", "rx", "ry", "d",
+                  "points", "fill", "stroke", "stroke-width", "stroke-linecap", "stroke-linejoin", "opacity",
+                  "fill-opacity", "stroke-opacity", "transform", "offset", "stop-color", "stop-opacity", "id",
+                  "gradientunits", "gradienttransform", "font-family", "font-size", "font-weight", "text-anchor",
+                  "clip-path", "fill-rule", "clip-rule", "preserveaspectratio", "version"}
+
+
+@dataclass
+class BrandingInput:
+    product_name: str = ""
+    primary_color: str = "#2454a6"
+    support_email: str = ""
+    support_url: str = ""
+    login_headline: str = ""
+    login_text: str = ""
+    logo: bytes | None = None  # new upload, if any
+    remove_logo: bool = False
+
+
+def sanitize_svg(data: bytes) -> bytes:
+    """The SVG rebuilt from an allowlist of drawing elements and attributes; anything else goes."""
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError:
+        raise ValidationFailed(str(_l("This SVG file cannot be read.")), {"logo": str(_l("This SVG file cannot be read."))}) from None
+
+    def local(tag: str) -> str:
+        return tag.rsplit("}", 1)[-1].lower()
+
+    if local(root.tag) != "svg":
+        raise ValidationFailed(str(_l("This is not an SVG image.")), {"logo": str(_l("This is not an SVG image."))})
+
+    def clean(element) -> ET.Element | None:
+        name = local(element.tag)
+        if name not in SVG_ELEMENTS:
+            return None
+        out = ET.Element(f"{{{SVG_NS}}}{name}")
+        for key, value in element.attrib.items():
+            attr = local(key)
+            if attr in SVG_ATTRIBUTES and "url(" not in value.lower().replace("url(#", "") \
+                    and "javascript:" not in value.lower():
+                out.set(attr if attr != "viewbox" else "viewBox", value)
+        if name in ("text", "tspan", "title", "desc"):
+            out.text = element.text
+        for child in element:
+            cleaned = clean(child)
+            if cleaned is not None:
+                out.append(cleaned)
+                cleaned.tail = None
+        return out
+
+    ET.register_namespace("", SVG_NS)
+    return ET.tostring(clean(root), encoding="utf-8")
+
+
+def logo_type(data: bytes) -> str:
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    head = data[:1024].lstrip().lower()
+    if head.startswith(b"<svg") or (head.startswith(b"<?xml") and b"<svg" in data[:4096].lower()):
+        return "image/svg+xml"
+    raise ValidationFailed(str(_l("The logo must be a PNG, JPEG or SVG image.")),
+                           {"logo": str(_l("The logo must be a PNG, JPEG or SVG image."))})
+
+
+def validate(data: BrandingInput) -> dict:
+    """Checked and cleaned values for a Branding row; errors per field."""
+    fields = {}
+    values = {
+        "product_name": (data.product_name or "").strip(),
+        "primary_color": (data.primary_color or "").strip(),
+        "support_email": (data.support_email or "").strip() or None,
+        "support_url": (data.support_url or "").strip() or None,
+        "login_headline": (data.login_headline or "").strip() or None,
+        "login_text": (data.login_text or "").strip() or None,
+    }
+    if len(values["product_name"]) > 80:
+        fields["product_name"] = str(_l("Use at most 80 characters."))
+    if not COLOR_RE.match(values["primary_color"]):
+        fields["primary_color"] = str(_l("Use a colour such as #2454a6."))
+    if values["support_email"] and email_problem(values["support_email"]):
+        fields["support_email"] = str(_l("Enter a valid e-mail address."))
+    if values["support_url"]:
+        parts = urlsplit(values["support_url"])
+        if parts.scheme not in ("http", "https") or not parts.netloc or len(values["support_url"]) > 500:
+            fields["support_url"] = str(_l("Enter a web address starting with https://"))
+    if values["login_headline"] and len(values["login_headline"]) > 120:
+        fields["login_headline"] = str(_l("Use at most 120 characters."))
+    if values["login_text"] and len(values["login_text"]) > 1000:
+        fields["login_text"] = str(_l("Use at most 1,000 characters."))
+    if data.logo:
+        if len(data.logo) > MAX_LOGO_BYTES:
+            fields["logo"] = str(_l("The logo must be 512 KB or smaller."))
+        else:
+            try:
+                mime = logo_type(data.logo)
+                values["logo"] = sanitize_svg(data.logo) if mime == "image/svg+xml" else data.logo
+                values["logo_mime"] = mime
+            except ValidationFailed as exc:
+                fields.update(exc.fields)
+    elif data.remove_logo:
+        values["logo"], values["logo_mime"] = None, None
+    if fields:
+        raise ValidationFailed(str(_l("The branding was not saved; see the fields marked.")), fields)
+    return values
+
+
+def defaults_of(agency_id: int) -> Branding | None:
+    return db.session.scalar(sa.select(Branding).where(Branding.agency_id == agency_id, Branding.account_id.is_(None)))
+
+
+def of_account(account: HostedAccount) -> Branding | None:
+    return db.session.scalar(sa.select(Branding).where(Branding.account_id == account.id))
+
+
+def save_defaults(agency_id: int, data: BrandingInput, *, update_existing: bool, actor: audit.Actor):
+    """W1: the defaults for accounts created from now on; with update_existing, a background
+    operation copies them (not templates) into every existing account that has no override."""
+    values = validate(data)
+    row = defaults_of(agency_id)
+    if row is None:
+        row = Branding(agency_id=agency_id)
+        db.session.add(row)
+    for key, value in values.items():
+        setattr(row, key, value)
+    op = None
+    if update_existing:
+        # Each save that asks for it is its own run: a new key per request.
+        op = operations.submit("apply_branding", key=f"apply-branding:{agency_id}:{uuid.uuid4().hex}",
+                               agency_id=agency_id, subject=("agency", agency_id))
+    audit.record(actor, "branding_defaults_saved", agency_id=agency_id, update_existing=update_existing)
+    db.session.commit()
+    if op is not None:
+        operations.enqueue(op)
+    return row, op
+
+
+def override(account: HostedAccount, data: BrandingInput, actor: audit.Actor) -> Branding:
+    """W2: this account shows its own branding from now on."""
+    values = validate(data)
+    row = of_account(account)
+    if row is None:
+        row = Branding(agency_id=account.agency_id, account_id=account.id)
+        db.session.add(row)
+        current = defaults_of(account.agency_id)
+        if current is not None and "logo" not in values:
+            row.logo, row.logo_mime = current.logo, current.logo_mime
+    for key, value in values.items():
+        setattr(row, key, value)
+    account.branding_overridden = True
+    audit.record(actor, "branding_overridden", agency_id=account.agency_id, account_id=account.id)
+    db.session.commit()
+    return row
+
+
+def reset(account: HostedAccount, actor: audit.Actor) -> None:
+    """W2: back to the agency's defaults."""
+    _copy_defaults(account, defaults_of(account.agency_id))
+    account.branding_overridden = False
+    audit.record(actor, "branding_reset", agency_id=account.agency_id, account_id=account.id)
+    db.session.commit()
+
+
+def _copy_defaults(account: HostedAccount, defaults: Branding | None) -> None:
+    row = of_account(account)
+    if defaults is None:
+        if row is not None:
+            db.session.delete(row)
+        return
+    if row is None:
+        row = Branding(agency_id=account.agency_id, account_id=account.id)
+        db.session.add(row)
+    for field in BRANDING_FIELDS:
+        setattr(row, field, getattr(defaults, field))
+
+
+@operations.handler("apply_branding")
+def apply_branding(ctx: operations.OperationContext):
+    """Copies the defaults into every account of the agency without an override, 200 at a time.
+    Safe to resume: copying the same values twice changes nothing."""
+    agency_id = ctx.operation.subject_id
+    defaults = defaults_of(agency_id)
+    ids = db.session.scalars(sa.select(HostedAccount.id).where(
+        HostedAccount.agency_id == agency_id, HostedAccount.branding_overridden.is_(False))
+        .order_by(HostedAccount.id)).all()
+    total = len(ids)
+    ctx.progress(0, max(total, 1), f"0 of {total} accounts")
+    for start in range(0, total, 200):
+        for account in db.session.scalars(sa.select(HostedAccount).where(HostedAccount.id.in_(ids[start:start + 200]))):
+            _copy_defaults(account, defaults)
+        done = min(total, start + 200)
+        ctx.progress(done, max(total, 1), f"{done} of {total} accounts")
+    kept = db.session.scalar(sa.select(sa.func.count()).select_from(HostedAccount).where(
+        HostedAccount.agency_id == agency_id, HostedAccount.branding_overridden.is_(True)))
+    return {"updated": total, "kept_own_branding": kept}

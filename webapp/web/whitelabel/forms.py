@@ -1,0 +1,20 @@
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import BooleanField, StringField, TextAreaField
+from wtforms.validators import Length, Optional
+
+
+class BrandingForm(FlaskForm):
+    product_name = StringField(_l("Product name"), validators=[Optional(), Length(max=80)])
+    logo = FileField(_l("Logo (PNG, JPEG or SVG, up to 512 KB)"))
+    remove_logo = BooleanField(_l("Remove the logo"))
+    primary_color = StringField(_l("Primary colour"), default="#2454a6", validators=[Length(max=7)])
+    support_email = StringField(_l("Support e-mail"), validators=[Optional(), Length(max=254)])
+    support_url = StringField(_l("Support link"), validators=[Optional(), Length(max=500)])
+    login_headline = StringField(_l("Login page headline"), validators=[Optional(), Length(max=120)])
+    login_text = TextAreaField(_l("Login page text"), validators=[Optional(), Length(max=1000)])
+
+
+class DefaultsForm(BrandingForm):
+    update_existing = BooleanField(_l("Update all existing hosted accounts"))

@@ -1,0 +1,133 @@
+"""White label in the dashboard (W1, W2): the agency's defaults and one account's override."""
+import sqlalchemy as sa
+from flask import Response, abort, flash, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from ...extensions import db
+from ...models import Operation
+from ...services import branding
+from ...services.errors import ValidationFailed
+from ..decorators import agency_required, current_actor, current_scope
+from ..forms import apply_errors
+from ..rendering import render
+from . import bp
+from .forms import BrandingForm, DefaultsForm
+
+FIELDS = ("product_name", "primary_color", "support_email", "support_url", "login_headline", "login_text")
+
+
+def _input(form) -> branding.BrandingInput:
+    upload = form.logo.data
+    data = upload.read(branding.MAX_LOGO_BYTES + 1) if upload and getattr(upload, "filename", "") else None
+    return branding.BrandingInput(**{f: getattr(form, f).data or "" for f in FIELDS}, logo=data,
+                                  remove_logo=bool(form.remove_logo.data))
+
+
+def _fill(form, row):
+    if row is not None:
+        for f in FIELDS:
+            getattr(form, f).data = getattr(row, f) or ("#2454a6" if f == "primary_color" else "")
+
+
+def logo_response(row) -> Response:
+    if row is None or not row.logo:
+        abort(404)
+    response = Response(row.logo, mimetype=row.logo_mime)
+    # An SVG opened on its own must not run anything, whatever survived sanitizing.
+    response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+    response.headers["Cache-Control"] = "private, max-age=300"
+    return response
+
+
+@bp.route("/settings/branding", methods=["GET", "POST"])
+@agency_required
+def defaults():
+    form = DefaultsForm()
+    row = branding.defaults_of(current_user.agency_id)
+    status = 200
+    if form.validate_on_submit():
+        try:
+            _row, op = branding.save_defaults(current_user.agency_id, _input(form),
+                                              update_existing=bool(form.update_existing.data), actor=current_actor())
+        except ValidationFailed as exc:
+            apply_errors(form, exc)
+            status = 422
+        else:
+            flash(_("Saved. Accounts created from now on get this branding.") if op is None else
+                  _("Saved. Existing accounts are being updated in the background."), "success")
+            return redirect(url_for("whitelabel.defaults"), code=303)
+    elif request.method == "POST":
+        status = 422
+    else:
+        _fill(form, row)
+    last = db.session.scalar(sa.select(Operation).where(Operation.kind == "apply_branding",
+                                                        Operation.agency_id == current_user.agency_id)
+                             .order_by(Operation.id.desc()))
+    return render("whitelabel/defaults.html", form=form, row=row, operation=last,
+                  logo_url=url_for("whitelabel.defaults_logo") if row is not None and row.logo else None), status
+
+
+@bp.route("/settings/branding/progress")
+@agency_required
+def progress():
+    last = db.session.scalar(sa.select(Operation).where(Operation.kind == "apply_branding",
+                                                        Operation.agency_id == current_user.agency_id)
+                             .order_by(Operation.id.desc()))
+    return render("whitelabel/_progress.html", operation=last)
+
+
+@bp.route("/settings/branding/logo")
+@agency_required
+def defaults_logo():
+    return logo_response(branding.defaults_of(current_user.agency_id))
+
+
+@bp.route("/settings/branding/preview")
+@agency_required
+def preview():
+    """The login card as it would look, from the form's current values (nothing saved)."""
+    values = {f: (request.args.get(f) or "")[:1000] for f in FIELDS}
+    if not branding.COLOR_RE.match(values["primary_color"]):
+        values["primary_color"] = "#2454a6"
+    return render("whitelabel/_preview.html", values=values, account_name=request.args.get("account_name", "")[:40])
+
+
+@bp.route("/accounts/<account_id>/branding", methods=["GET", "POST"])
+@agency_required
+def account(account_id):
+    account = current_scope().account(account_id)
+    form = BrandingForm()
+    row = branding.of_account(account)
+    status = 200
+    if form.validate_on_submit():
+        try:
+            branding.override(account, _input(form), current_actor())
+        except ValidationFailed as exc:
+            apply_errors(form, exc)
+            status = 422
+        else:
+            flash(_("%(name)s now shows its own branding.", name=account.name), "success")
+            return redirect(url_for("whitelabel.account", account_id=account.id), code=303)
+    elif request.method == "POST":
+        status = 422
+    else:
+        _fill(form, row)
+    return render("whitelabel/account.html", form=form, account=account, row=row,
+                  logo_url=url_for("whitelabel.account_logo", account_id=account.id) if row is not None and row.logo
+                  else None), status
+
+
+@bp.route("/accounts/<account_id>/branding/reset", methods=["POST"])
+@agency_required
+def reset(account_id):
+    account = current_scope().account(account_id)
+    branding.reset(account, current_actor())
+    flash(_("%(name)s follows your default branding again.", name=account.name), "success")
+    return redirect(url_for("whitelabel.account", account_id=account.id), code=303)
+
+
+@bp.route("/accounts/<account_id>/branding/logo")
+@agency_required
+def account_logo(account_id):
+    return logo_response(branding.of_account(current_scope().account(account_id)))
