@@ -58,6 +58,7 @@ def _login(page):
 def test_add_new_with_live_checks_progress_and_credentials(page, agency, worker):
     _login(page)
     page.get_by_role("link", name="Add New").click()
+    page.wait_for_load_state("load")  # htmx listens once the page has loaded
     page.get_by_label("Account name").press_sequentially("taken-name", delay=20)
     expect(page.locator("#name-status")).to_contain_text("already taken")
     page.get_by_label("Account name").fill("")

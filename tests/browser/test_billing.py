@@ -43,6 +43,7 @@ def test_card_prepaid_sms_and_history(page, app):
     expect(page.locator("#prepaid-pool")).to_have_text("$50.00")
 
     page.get_by_role("link", name="SMS credits").click()
+    page.wait_for_load_state("load")  # htmx listens once the page has loaded
     page.get_by_label("Account").press_sequentially("bak", delay=30)
     expect(page.locator("#account-names option[value='bakery']")).to_have_count(1)  # suggested as you type
     page.get_by_label("Account").fill("bakery")

@@ -25,6 +25,7 @@ def test_defaults_preview_override_and_nothing_runs(page, app, live_server):
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.get_by_role("link", name="Account default settings").click()
+    page.wait_for_load_state("load")  # htmx listens once the page has loaded
     page.get_by_label("Product name").fill("Brand Mail")
     expect(page.locator("#preview-name")).to_have_text("Brand Mail")  # the live preview follows the form
     page.get_by_label("Login page text").fill(" ".join(PAYLOADS))

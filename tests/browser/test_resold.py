@@ -42,6 +42,7 @@ def test_search_filter_sort_page_and_back_twice(page, resold_data):
     _login(page, resold_data)
     expect(_rows(page)).to_have_count(25)
     expect(page.locator("#result-count")).to_contain_text("of 39 accounts")
+    page.wait_for_load_state("load")  # htmx listens once the page has loaded
 
     page.get_by_label("Search").press_sequentially("shop", delay=40)
     expect(page).to_have_url(re.compile(r"q=shop"))

@@ -35,7 +35,9 @@ def run_once(app) -> int | None:
 
 
 def start_in_thread(app, stop: threading.Event | None = None) -> threading.Thread:
+    """Runs passes until `stop` (also kept as app.extensions["sweeper_stop"]) is set."""
     stop = stop or threading.Event()
+    app.extensions["sweeper_stop"] = stop
 
     def loop():
         while not stop.is_set():
