@@ -20,8 +20,16 @@ from . import bp
 from .forms import CardForm, PackForm, PrepaidForm
 
 
-def _declined(form, exc):
-    form.form_errors.append(_("The payment was declined: %(reason)s Nothing was charged.", reason=exc.message))
+def _purchase(form, buy):
+    """Runs a purchase; its refusals land on the form. Returns the invoice (or None) and a status."""
+    try:
+        return buy(), 303
+    except ValidationFailed as exc:
+        apply_errors(form, exc)
+        return None, 422
+    except billing.PaymentDeclined as exc:
+        form.form_errors.append(_("The payment was declined: %(reason)s Nothing was charged.", reason=exc.message))
+        return None, 402
 
 
 @bp.route("/profile", methods=["GET", "POST"])
@@ -60,17 +68,10 @@ def prepaid():
     form.amount.choices = [(a, money(a)) for a in catalog.prepaid_amounts_cents]
     status = 200
     if form.validate_on_submit():
-        try:
-            account = _account_by_name(form.account.data) if form.account.data else None
-            invoice = billing.buy_prepaid(current_user.agency_id, form.amount.data, account=account,
-                                          actor=current_actor())
-        except ValidationFailed as exc:
-            apply_errors(form, exc)
-            status = 422
-        except billing.PaymentDeclined as exc:
-            _declined(form, exc)
-            status = 402
-        else:
+        invoice, status = _purchase(form, lambda: billing.buy_prepaid(
+            current_user.agency_id, form.amount.data, actor=current_actor(),
+            account=_account_by_name(form.account.data) if form.account.data else None))
+        if invoice is not None:
             flash(_("%(amount)s of prepaid credit added (invoice %(number)s).", amount=money(invoice.total_cents),
                     number=invoice.number), "success")
             return redirect(url_for("billing.prepaid"), code=303)
@@ -91,18 +92,11 @@ def _pack_page(kind: str, template: str):
         form.account.data = request.args["account"]
     status = 200
     if form.validate_on_submit():
-        try:
-            account = _account_by_name(form.account.data)
-            invoice = billing.buy_pack(current_user.agency_id, account, kind, form.pack.data, actor=current_actor())
-        except ValidationFailed as exc:
-            apply_errors(form, exc)
-            status = 422
-        except billing.PaymentDeclined as exc:
-            _declined(form, exc)
-            status = 402
-        else:
-            flash(_("Credits added to %(name)s (invoice %(number)s).", name=account.name, number=invoice.number),
-                  "success")
+        invoice, status = _purchase(form, lambda: billing.buy_pack(
+            current_user.agency_id, _account_by_name(form.account.data), kind, form.pack.data, actor=current_actor()))
+        if invoice is not None:
+            flash(_("Credits added to %(name)s (invoice %(number)s).", name=form.account.data.strip().lower(),
+                    number=invoice.number), "success")
             return redirect(url_for(request.endpoint), code=303)
     elif request.method == "POST":
         status = 422
