@@ -86,7 +86,11 @@ def app(service_urls):
     from webapp import create_app
     from webapp.config import TestConfig
     db_url, redis_url = service_urls
-    app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI=db_url, REDIS_URL=redis_url,
+    engine_options = dict(TestConfig.SQLALCHEMY_ENGINE_OPTIONS)
+    if db_url.startswith("postgresql"):
+        # A lock wait fails loudly with the statement instead of hanging the run.
+        engine_options["connect_args"] = {"options": "-c lock_timeout=30s"}
+    app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI=db_url, REDIS_URL=redis_url, SQLALCHEMY_ENGINE_OPTIONS=engine_options,
                      ARGON2_PARAMS=(1, 1024, 1), OPERATION_STALE_SECONDS=120)
     app.test_client_class = IsolatedClient
     with app.app_context():
