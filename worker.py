@@ -1,4 +1,5 @@
-"""`python worker.py`: an RQ worker for AgencyHQ's jobs, with RQ's scheduler and the sweeper.
+"""`python worker.py`: an RQ worker for AgencyHQ's jobs, with RQ's scheduler and the sweeper
+(both as threads of this process).
 
 Run as many as you like against one REDIS_URL and DATABASE_URL; the sweeper's Redis lock makes
 each of its passes run once across them."""
@@ -7,9 +8,10 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 
 from webapp import create_app
-from webapp.jobs import sweeper
+from webapp.jobs import scheduler, sweeper
 
 
 def main() -> int:
@@ -22,9 +24,15 @@ def main() -> int:
         return 2
     queue = app.extensions["job_queue"]
     sweeper.start_in_thread(app)
-    with app.app_context():
-        worker = queue.worker(name=os.environ.get("WORKER_NAME"))
-        worker.work(with_scheduler=True, logging_level=os.environ.get("LOG_LEVEL", "INFO"))
+    # The scheduler is a thread, not RQ's forked child: it must not outlive a worker killed with -9.
+    stop_scheduler = threading.Event()
+    scheduler.start_in_thread(queue, stop_scheduler)
+    try:
+        with app.app_context():
+            worker = queue.worker(name=os.environ.get("WORKER_NAME"))
+            worker.work(with_scheduler=False, logging_level=os.environ.get("LOG_LEVEL", "INFO"))
+    finally:
+        stop_scheduler.set()
     return 0
 
 
