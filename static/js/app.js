@@ -12,4 +12,10 @@
       setTimeout(function () { button.textContent = label; }, 1500);
     });
   });
+
+  // Forms with data-confirm ask first (deleting, revoking); without JavaScript they just submit.
+  document.addEventListener("submit", function (event) {
+    var message = event.target.getAttribute && event.target.getAttribute("data-confirm");
+    if (message && !window.confirm(message)) event.preventDefault();
+  });
 })();

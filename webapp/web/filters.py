@@ -17,6 +17,7 @@ LABELS = {
     "term": {"monthly": _l("Monthly"), "annual": _l("Annual"), "trial": _l("Trial")},
     "tier": {"lite": _l("Lite"), "plus": _l("Plus"), "professional": _l("Professional"),
              "enterprise": _l("Enterprise")},
+    "template_kind": {"basic": _l("Basic"), "designer": _l("Designer"), "copy": _l("Copied from an account")},
 }
 
 

@@ -28,6 +28,8 @@ SIDE_MENU = [
 # Pages reached from a menu entry that keep that entry lit.
 PARENT_PAGE = {
     "billing.invoice": "billing.history", "billing.invoice_print": "billing.history",
+    "whitelabel.templates_index": "whitelabel.defaults", "whitelabel.templates_new": "whitelabel.defaults",
+    "whitelabel.templates_show": "whitelabel.defaults",
 }
 # Dashboard areas under each top-navigation tab.
 SECTIONS = {"resold.index": {"resold", "accounts", "billing", "myaccount"}}

@@ -2,4 +2,4 @@ from flask import Blueprint
 
 bp = Blueprint("client", __name__)
 
-from . import routes  # noqa: E402,F401
+from . import library, routes  # noqa: E402,F401

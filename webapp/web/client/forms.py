@@ -1,6 +1,6 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, StringField
+from wtforms import EmailField, PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 
@@ -21,3 +21,13 @@ class NewPasswordForm(FlaskForm):
 
 class ChangePasswordForm(NewPasswordForm):
     current_password = PasswordField(_l("Current password"), validators=[Length(max=200)])
+
+
+class ClientTemplateForm(FlaskForm):
+    name = StringField(_l("Name"))  # lengths are the service's rules, told next to the field
+    tags = StringField(_l("Tags (separated by commas)"))
+    html = TextAreaField(_l("HTML"))
+
+
+class ImportTemplateForm(FlaskForm):
+    link = StringField(_l("Template share link"), validators=[Length(max=500)])

@@ -2,4 +2,4 @@ from flask import Blueprint
 
 bp = Blueprint("whitelabel", __name__)
 
-from . import routes  # noqa: E402,F401
+from . import routes, template_routes  # noqa: E402,F401

@@ -18,3 +18,16 @@ class BrandingForm(FlaskForm):
 
 class DefaultsForm(BrandingForm):
     update_existing = BooleanField(_l("Update all existing hosted accounts"))
+
+
+class TemplateForm(FlaskForm):
+    """W8 "basic": a name, tags and pasted HTML (sanitized by the service)."""
+    name = StringField(_l("Name"))  # lengths are the service's rules, told next to the field
+    tags = StringField(_l("Tags (separated by commas)"))
+    html = TextAreaField(_l("HTML"))
+
+
+class ShareLinkForm(FlaskForm):
+    """W8 "designer" / W9 "Import template": a template share link."""
+    link = StringField(_l("Template share link"), validators=[Length(max=500)])
+    name = StringField(_l("Name (optional: the shared template's name otherwise)"), validators=[Optional(), Length(max=120)])
