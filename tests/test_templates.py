@@ -255,6 +255,8 @@ def test_share_link_import_into_another_account_and_revoke(app, db):
     assert source.html == '<p style="color:red">Sale!</p>'
     listing = a.get("/app/templates", base_url=ACME).get_data(as_text=True)
     assert "Promo {{7*7}}" in listing and "Promo 49" not in listing
+    for path in ("/app/templates", "/app/templates/new", f"/app/templates/{source.id}", "/app/automations"):
+        assert "AgencyHQ" not in a.get(path, base_url=ACME).get_data(as_text=True), path  # white label
 
     link = _share(a, db, source.id)
     assert link.startswith("http://acme.localhost") and "/app/shared/" in link

@@ -74,6 +74,10 @@ class Pushdown(Model):
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
     published_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    # When a scheduled activation (activation_mode "at") fired: it fires once.
+    activated_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    # Publishes so far (the first, updates, retries of failed copies): keys each publish operation.
+    publish_count: Mapped[int] = mapped_column(default=0, server_default="0")
 
     automation = relationship("Automation", foreign_keys=[automation_id])
 

@@ -34,6 +34,6 @@ def delete_in_account(account: HostedAccount, automation_id, actor: audit.Actor)
     row.deleted_at = utcnow()
     row.active = False
     audit.record(actor, "automation_deleted", agency_id=account.agency_id, account_id=account.id,
-                 details={"automation_id": row.id, "name": row.name, "pushdown_id": row.source_pushdown_id})
+                 **{"automation_id": row.id, "name": row.name, "pushdown_id": row.source_pushdown_id})
     db.session.commit()
     return row

@@ -153,7 +153,7 @@ def add_basic(agency_id: int, data: TemplateInput, actor: audit.Actor) -> EmailT
     row = EmailTemplate(agency_id=agency_id, kind="basic", name=name, tags=tags, html=html)
     db.session.add(row)
     db.session.flush()
-    audit.record(actor, "template_added", agency_id=agency_id, details={"template_id": row.id, "kind": "basic"})
+    audit.record(actor, "template_added", agency_id=agency_id, **{"template_id": row.id, "kind": "basic"})
     db.session.commit()
     return row
 
@@ -170,7 +170,7 @@ def add_from_share_link(agency_id: int, link: str, actor: audit.Actor, name: str
     db.session.add(row)
     db.session.flush()
     audit.record(actor, "template_imported", agency_id=agency_id,
-                 details={"template_id": row.id, "source_template_id": source.id})
+                 **{"template_id": row.id, "source_template_id": source.id})
     db.session.commit()
     return row
 
@@ -192,7 +192,7 @@ def add_copy(agency_id: int, account_id, template_id, actor: audit.Actor) -> Ema
     db.session.add(row)
     db.session.flush()
     audit.record(actor, "template_added", agency_id=agency_id, account_id=account.id,
-                 details={"template_id": row.id, "kind": "copy", "source_template_id": source.id})
+                 **{"template_id": row.id, "kind": "copy", "source_template_id": source.id})
     db.session.commit()
     return row
 
@@ -200,7 +200,7 @@ def add_copy(agency_id: int, account_id, template_id, actor: audit.Actor) -> Ema
 def delete_agency_template(agency_id: int, template_id, actor: audit.Actor) -> None:
     row = agency_template(agency_id, template_id)
     _delete(row)
-    audit.record(actor, "template_deleted", agency_id=agency_id, details={"template_id": row.id, "name": row.name})
+    audit.record(actor, "template_deleted", agency_id=agency_id, **{"template_id": row.id, "name": row.name})
     db.session.commit()
 
 
@@ -238,7 +238,7 @@ def create_in_account(account: HostedAccount, data: TemplateInput, actor: audit.
     db.session.add(row)
     db.session.flush()
     audit.record(actor, "template_added", agency_id=account.agency_id, account_id=account.id,
-                 details={"template_id": row.id, "kind": "basic"})
+                 **{"template_id": row.id, "kind": "basic"})
     db.session.commit()
     return row
 
@@ -247,7 +247,7 @@ def delete_in_account(account: HostedAccount, template_id, actor: audit.Actor) -
     row = account_template(account, template_id)
     _delete(row)
     audit.record(actor, "template_deleted", agency_id=account.agency_id, account_id=account.id,
-                 details={"template_id": row.id, "name": row.name})
+                 **{"template_id": row.id, "name": row.name})
     db.session.commit()
 
 
@@ -259,7 +259,7 @@ def share(account: HostedAccount, template_id, actor: audit.Actor) -> tuple[Temp
     db.session.add(link)
     db.session.flush()
     audit.record(actor, "template_shared", agency_id=account.agency_id, account_id=account.id,
-                 details={"template_id": template.id, "link_id": link.id})
+                 **{"template_id": template.id, "link_id": link.id})
     db.session.commit()
     return link, token
 
@@ -278,7 +278,7 @@ def revoke(account: HostedAccount, template_id, link_id, actor: audit.Actor) -> 
     if link.revoked_at is None:
         link.revoked_at = utcnow()
         audit.record(actor, "template_share_revoked", agency_id=account.agency_id, account_id=account.id,
-                     details={"template_id": template.id, "link_id": link.id})
+                     **{"template_id": template.id, "link_id": link.id})
         db.session.commit()
     return link
 
@@ -298,7 +298,7 @@ def import_into_account(account: HostedAccount, link: str, actor: audit.Actor) -
     db.session.add(row)
     db.session.flush()
     audit.record(actor, "template_imported", agency_id=account.agency_id, account_id=account.id,
-                 details={"template_id": row.id, "source_template_id": source.id})
+                 **{"template_id": row.id, "source_template_id": source.id})
     db.session.commit()
     return row
 
