@@ -234,3 +234,108 @@ def test_activate_on_push(db, run_jobs):
     run_jobs()
     db.session.expire_all()
     assert pushdown.counts([pd.id])[pd.id]["active"] == 3 and db.session.get(Pushdown, pd.id).active
+
+
+# ---- the pages ------------------------------------------------------------------------------------
+
+def _form(client, path):
+    return csrf_token(client.get(path).get_data(as_text=True))
+
+
+def test_p10_agencies_without_pushdown_see_what_it_is(client, db):
+    make_agency(email="plain@agency.test")
+    login(client, "plain@agency.test")
+    page = client.get("/automations")
+    assert page.status_code == 200 and "franchise" in page.get_data(as_text=True)
+    assert client.get("/automations/new").status_code == 403
+    assert client.get("/automations/library/new").status_code == 403
+
+
+def test_the_pages_build_push_switch_and_report(client, db, run_jobs):
+    agency, _ = _franchise(db, email="pages@agency.test")
+    subs = [make_account(agency, f"shop-{i}", client_name=f"Shop {i}") for i in range(3)]
+    make_account(agency, "other-store")
+    login(client, "pages@agency.test")
+    # P1: the editor's buttons work without JavaScript (a plain POST re-renders, saving nothing)...
+    token = _form(client, "/automations/library/new")
+    base = {"csrf_token": token, "name": "Welcome {{7*7}}", "trigger_kind": "subscribes", "trigger_value": "News",
+            "steps-0-type": "send_email", "steps-0-subject": "Hi"}
+    added = client.post("/automations/library/new", data={**base, "action": "add-wait"})
+    assert added.status_code == 200 and 'name="steps-1-type" value="wait"' in added.get_data(as_text=True)
+    # ... and with htmx only the step list comes back.
+    fragment = client.post("/automations/library/steps", headers={"HX-Request": "true", "X-CSRFToken": token},
+                           data={**base, "steps-1-type": "wait", "steps-1-amount": "3", "action": "up-1"})
+    body = fragment.get_data(as_text=True)
+    assert "<html" not in body and body.index('value="wait"') < body.index('value="send_email"')
+    bad = client.post("/automations/library/new", data={**base, "steps-1-type": "wait", "steps-1-amount": "x",
+                                                         "action": "save"})
+    assert bad.status_code == 422 and "Wait between" in bad.get_data(as_text=True)
+    saved = client.post("/automations/library/new", data={**base, "steps-1-type": "wait", "steps-1-amount": "3",
+                                                           "action": "save"})
+    assert saved.status_code == 303
+    automation = db.session.scalar(sa.select(Automation))
+    assert "Welcome {{7*7}}" in client.get("/automations/library").get_data(as_text=True)
+
+    # P3: one automation, the sub-accounts, publish.
+    two = client.post("/automations/new", data={"csrf_token": token, "automation_id": [automation.id, automation.id + 1]})
+    assert two.status_code == 422 and "exactly one" in two.get_data(as_text=True)
+    created = client.post("/automations/new", data={"csrf_token": token, "automation_id": automation.id})
+    assert created.status_code == 303
+    pd = db.session.scalar(sa.select(Pushdown))
+    edit = f"/automations/{pd.id}/edit"
+    empty = client.post(f"/automations/{pd.id}/publish", data={"csrf_token": token, "activation": "none",
+                                                                "submit": "now"})
+    assert empty.status_code == 422 and "Select at least one sub-account" in empty.get_data(as_text=True)
+    search = client.get(edit + "?q=shop", headers={"HX-Request": "true"})
+    assert "3 match" in search.get_data(as_text=True) and "other-store" not in search.get_data(as_text=True)
+    picked = client.post(f"/automations/{pd.id}/accounts", headers={"HX-Request": "true", "X-CSRFToken": token},
+                         data={"q": "shop", "action": "add_matching"})
+    assert "3 sub-accounts selected" in picked.get_data(as_text=True)
+    foreign = make_account(make_agency("Foreign")[0], "foreign-shop")
+    refused = client.post(f"/automations/{pd.id}/accounts", data={"csrf_token": token, "action": "add",
+                                                                   "account_id": foreign.id},
+                          headers={"HX-Request": "true", "X-CSRFToken": token})
+    assert refused.status_code == 404 and pushdown.selected_count(pd) == 3
+    past = client.post(f"/automations/{pd.id}/publish", data={
+        "csrf_token": token, "activation": "at", "activate_date": "2001-01-01", "activate_time": "10:00",
+        "activate_tz": "Europe/Paris", "submit": "now"})
+    assert past.status_code == 422 and "future" in past.get_data(as_text=True)
+    assert db.session.get(Pushdown, pd.id).status == "draft"
+    published = client.post(f"/automations/{pd.id}/publish", data={"csrf_token": token, "activation": "none",
+                                                                    "submit": "now"})
+    assert published.status_code == 303
+    run_jobs()
+    listing = client.get("/automations").get_data(as_text=True)
+    assert "Published" in listing and 'data-count="inactive">3<' in listing
+    assert client.get(edit).status_code == 302  # a published pushdown is viewed, not edited
+    assert client.post(f"/automations/{pd.id}/accounts", data={"csrf_token": token, "action": "remove_all"},
+                       headers={"HX-Request": "true", "X-CSRFToken": token}).status_code == 409
+    client.post(f"/automations/{pd.id}/switch", data={"csrf_token": token, "active": "1"})
+    view = client.get(f"/automations/{pd.id}").get_data(as_text=True)
+    assert 'data-count="active">3<' in view and "pushdown-chart" in view and "Shop 1" in view
+    report = client.get(f"/automations/{pd.id}?state=inactive", headers={"HX-Request": "true"})
+    assert "No sub-account in this view" in report.get_data(as_text=True)
+    assert client.post(f"/automations/{pd.id}/delete", data={"csrf_token": token}).status_code == 303
+    assert db.session.get(Pushdown, pd.id) is not None  # not a draft: not deleted
+    other = client.application.test_client()
+    make_agency(email="nosy@agency.test")[0].franchise_enabled = True
+    db.session.commit()
+    login(other, "nosy@agency.test")
+    for path in (f"/automations/{pd.id}", edit, f"/automations/{pd.id}/progress"):
+        assert other.get(path).status_code == 404
+
+
+def test_support_switches_pushdown_on_for_an_agency(client, db):
+    from webapp.models import Agency, AuditEvent
+    from .helpers import make_support
+    agency, _ = make_agency("Franchise Co")
+    make_support()
+    login(client, "staff@agencyhq.test")
+    page = client.get("/support/agencies?q=franchise").get_data(as_text=True)
+    assert "Franchise Co" in page
+    client.post(f"/support/agencies/{agency.id}/franchise", data={"csrf_token": csrf_token(page), "enabled": "1"})
+    db.session.expire_all()
+    assert db.session.get(Agency, agency.id).franchise_enabled
+    assert db.session.scalar(sa.select(AuditEvent.action).where(AuditEvent.action == "franchise_enabled"))
+    assert client.post("/support/agencies/999999/franchise", data={"csrf_token": csrf_token(page),
+                                                                   "enabled": "1"}).status_code == 404

@@ -58,4 +58,5 @@ def register(app) -> None:
             current = (request.endpoint or "").split(".")[0]
             return current in SECTIONS.get(endpoint, {endpoint.split(".")[0]})
 
-        return {"top_nav": top_nav, "side_menu": side_menu, "is_active": is_active, "is_section": is_section}
+        return {"top_nav": top_nav, "side_menu": side_menu, "is_active": is_active, "is_section": is_section,
+                "url_exists": _exists}

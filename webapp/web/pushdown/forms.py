@@ -1,0 +1,30 @@
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import RadioField, SelectField, StringField
+
+from ...models.automations import TRIGGER_KINDS
+
+TRIGGER_CHOICES = [("subscribes", _l("A contact subscribes to a list")), ("tag_added", _l("A tag is added")),
+                   ("date_based", _l("A date is reached (birthday, anniversary...)")),
+                   ("form_submitted", _l("A form is submitted"))]
+assert {k for k, _ in TRIGGER_CHOICES} == set(TRIGGER_KINDS)
+
+
+class AutomationForm(FlaskForm):
+    """P1: the automation's name and trigger; the steps are parsed by `parse_steps`."""
+    name = StringField(_l("Name"))
+    trigger_kind = SelectField(_l("Starts when"), choices=TRIGGER_CHOICES, validate_choice=False)
+    trigger_value = StringField(_l("Which list, tag, date field or form"))
+
+
+class PublishForm(FlaskForm):
+    """P3: activation, then publish now, schedule, or keep as a draft."""
+    activation = RadioField(_l("Activation"), choices=[
+        ("none", _l("Do not activate")), ("at", _l("Activate at a date and time")),
+        ("on_push", _l("Activate as soon as it is pushed"))], default="none", validate_choice=False)
+    activate_date = StringField(_l("Activation date"), render_kw={"type": "date"})
+    activate_time = StringField(_l("Activation time"), render_kw={"type": "time"})
+    activate_tz = StringField(_l("Activation time zone"))
+    publish_date = StringField(_l("Publish date"), render_kw={"type": "date"})
+    publish_time = StringField(_l("Publish time"), render_kw={"type": "time"})
+    publish_tz = StringField(_l("Publish time zone"))
