@@ -191,6 +191,25 @@ def browser():
 
 
 @pytest.fixture
+def worker(app):
+    """A worker thread running jobs as they come, like the embedded queue of `make run`."""
+    stop = threading.Event()
+
+    def loop():
+        from webapp.extensions import db
+        while not stop.is_set():
+            with app.app_context():
+                app.extensions["job_queue"].drain()
+                db.session.remove()
+            stop.wait(0.2)
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(timeout=30)
+
+
+@pytest.fixture
 def page(browser, live_server):
     context = browser.new_context(base_url=live_server)
     page = context.new_page()

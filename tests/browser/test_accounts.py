@@ -3,7 +3,6 @@ cancel, and renewing an expired trial."""
 from __future__ import annotations
 
 import re
-import threading
 from types import SimpleNamespace
 from datetime import date, timedelta
 
@@ -26,25 +25,6 @@ def agency(app):
                           cvc="123", actor=Actor("user:0", "tests"))
         make_account(agency, "taken-name")
         return SimpleNamespace(id=agency.id)
-
-
-@pytest.fixture
-def worker(app):
-    """A worker thread running jobs as they come, like the embedded queue of `make run`."""
-    stop = threading.Event()
-
-    def loop():
-        from webapp.extensions import db
-        while not stop.is_set():
-            with app.app_context():
-                app.extensions["job_queue"].drain()
-                db.session.remove()
-            stop.wait(0.2)
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    yield
-    stop.set()
-    thread.join(timeout=5)
 
 
 def _login(page):

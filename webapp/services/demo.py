@@ -41,14 +41,15 @@ MIX = ([("active", "monthly")] * 22 + [("active", "annual")] * 10 + [("active", 
        + [("expired", "annual")] * 2 + [("provisioning", "monthly")] * 2)
 
 AUTOMATIONS = [
-    ("Welcome series", "subscribes", [
-        {"type": "send_email", "template": "Welcome"}, {"type": "wait", "hours": 48},
-        {"type": "send_email", "template": "Getting started"}]),
-    ("Win back lapsed customers", "tag_added", [
-        {"type": "send_email", "template": "We miss you"}, {"type": "wait", "hours": 168},
-        {"type": "if_else", "condition": "opened last e-mail"}, {"type": "add_tag", "tag": "re-engaged"}]),
-    ("Birthday coupon", "date_based", [
-        {"type": "send_email", "template": "Happy birthday"}, {"type": "notify", "to": "owner"}]),
+    ("Welcome series", "subscribes", {"list": "Newsletter"}, [
+        {"type": "send_email", "subject": "Welcome to the family"}, {"type": "wait", "amount": 2, "unit": "days"},
+        {"type": "send_email", "subject": "Getting started"}, {"type": "add_tag", "tag": "onboarded"}]),
+    ("Win back lapsed customers", "tag_added", {"tag": "lapsed"}, [
+        {"type": "send_email", "subject": "We miss you"}, {"type": "wait", "amount": 7, "unit": "days"},
+        {"type": "condition", "tag": "opened-last", "otherwise": "stop"}, {"type": "add_tag", "tag": "re-engaged"}]),
+    ("Birthday coupon", "date_based", {"field": "birthday"}, [
+        {"type": "send_email", "subject": "Happy birthday: 15% off"},
+        {"type": "notify", "email": "team@northwind.test"}]),
 ]
 
 
@@ -91,14 +92,15 @@ def seed(rng: random.Random | None = None) -> dict:
                            anchor_day=1)
     db.session.add(parent)
     db.session.flush()
-    for name, trigger, steps in AUTOMATIONS:
+    for name, trigger, config, steps in AUTOMATIONS:
         automation = Automation(account_id=parent.id, name=name, current_version=2)
         db.session.add(automation)
         db.session.flush()
         db.session.add_all([
             AutomationVersion(automation_id=automation.id, number=1, name=name, trigger_kind=trigger,
-                              steps=steps[:-1]),
-            AutomationVersion(automation_id=automation.id, number=2, name=name, trigger_kind=trigger, steps=steps),
+                              trigger_config=config, steps=steps[:-1]),
+            AutomationVersion(automation_id=automation.id, number=2, name=name, trigger_kind=trigger,
+                              trigger_config=config, steps=steps),
         ])
 
     tiers = catalog.tier_keys
@@ -159,4 +161,17 @@ def seed(rng: random.Random | None = None) -> dict:
     admin = db.session.scalar(sa.select(AccountUser).where(AccountUser.account_id == acme.id))
     admin.password_hash = hash_password(CLIENT_PASSWORD)
     db.session.commit()
+
+    # P2: one published pushdown, switched on in the active accounts, and one draft.
+    from . import pushdown
+    from .audit import Actor
+    demo_actor = Actor("system:demo", "demo data")
+    welcome, win_back = db.session.scalars(sa.select(Automation).where(Automation.account_id == parent.id)
+                                           .order_by(Automation.id)).all()[:2]
+    published = pushdown.create_draft(agency.id, [welcome.id], demo_actor)
+    pushdown.select_matching(published, "")
+    op = pushdown.publish(published, pushdown.ActivationInput("on_push"), demo_actor)
+    operations.run_inline(op)
+    draft = pushdown.create_draft(agency.id, [win_back.id], demo_actor)
+    pushdown.select(draft, [a.id for a in accounts if a.status == "active"][:5])
     return {"agency": agency, "parent": parent, "accounts": accounts, "queued": queued}
