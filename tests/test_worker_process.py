@@ -231,3 +231,86 @@ def test_account_added_and_paid_then_worker_killed_ends_active_once_charged_once
     assert db.session.scalar(sa.select(sa.func.count()).select_from(AccountUser)
                              .where(AccountUser.account_id == account.id)) == 1
     assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboundEmail)) == 1
+
+
+def test_worker_killed_twice_during_a_publish_to_2000_sub_accounts_copies_each_once(app, db, service_urls,
+                                                                                    process_redis_url, tmp_path):
+    """P4 fault: kill -9 before a batch commits, then again right after one commits; a third worker
+    finishes with exactly one copy per sub-account and exact counts."""
+    from datetime import date, timedelta
+
+    from webapp.models import Automation, PushdownCopy
+    from webapp.services import pushdown
+    from webapp.services.audit import Actor
+
+    agency, _ = make_agency()
+    agency.franchise_enabled = True
+    db.session.commit()
+    actor = Actor("user:0", "tests")
+    db.session.execute(sa.insert(HostedAccount), [
+        dict(agency_id=agency.id, kind="resold", name=f"fault-{i:04d}", status="active", plan_tier="plus",
+             plan_term="monthly", contact_limit=1000, client_name=f"C {i}", client_email=f"c{i}@client.test",
+             notification_email="n@agency.test", search_text=f"fault-{i:04d}", period_start=date.today(),
+             period_end=date.today() + timedelta(days=30), anchor_day=1) for i in range(2000)])
+    db.session.commit()
+    automation = pushdown.save_automation(agency.id, None, pushdown.AutomationInput(
+        "Ten steps", "subscribes", "News", [{"type": "add_tag", "tag": f"t{i}"} for i in range(10)]), actor)
+    row = pushdown.create_draft(agency.id, [automation.id], actor)
+    assert pushdown.select_matching(row, "fault-") == 2000
+    app.extensions["job_queue"], real = JobQueue(process_redis_url, app.config["QUEUE_NAME"]), \
+        app.extensions["job_queue"]
+    try:
+        op = pushdown.publish(row, pushdown.ActivationInput("on_push"), actor)
+    finally:
+        app.extensions["job_queue"] = real
+
+    def status():
+        db.session.expire_all()
+        return db.session.get(Operation, op.id)
+
+    for point, marker in (("pushdown.before_batch_commit", "first"), ("pushdown.after_batch_commit", "second")):
+        crashing = _start_worker(service_urls[0], process_redis_url, AGENCYHQ_CRASH_AT=point,
+                                 AGENCYHQ_CRASH_ONCE_FILE=str(tmp_path / marker))
+        try:
+            assert crashing.wait(timeout=90) == -9, Path(crashing.log_path).read_text()[-3000:]
+        finally:
+            crashing.kill()
+    copied_after_crashes = db.session.scalar(sa.select(sa.func.count()).select_from(PushdownCopy).where(
+        PushdownCopy.status == "copied"))
+    assert copied_after_crashes == pushdown.BATCH  # the first batch was lost, then redone and kept once
+    worker = _start_worker(service_urls[0], process_redis_url)
+    try:
+        assert _wait(lambda: status().status == "succeeded", timeout=120), Path(worker.log_path).read_text()[-3000:]
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)
+    assert status().attempts == 3
+    per_account = db.session.execute(sa.select(Automation.account_id, sa.func.count()).where(
+        Automation.source_pushdown_id == row.id).group_by(Automation.account_id)).all()
+    assert len(per_account) == 2000 and {n for _a, n in per_account} == {1}
+    db.session.expire_all()
+    assert pushdown.counts([row.id])[row.id] == {"active": 2000, "inactive": 0, "missing": 0, "selected": 2000,
+                                                 "failed": 0, "pending": 0}
+
+
+def test_the_worker_runs_jobs_scheduled_for_later(app, db, service_urls, process_redis_url):
+    """RQ's scheduler runs as a thread of `python worker.py`: a job enqueued for later runs."""
+    import redis
+    from rq import Queue
+
+    queue = Queue(app.config["QUEUE_NAME"], connection=redis.Redis.from_url(process_redis_url))
+    job = queue.enqueue_in(timedelta_seconds(1), "webapp.jobs.tasks.run_operation", 999_999_999)
+    worker = _start_worker(service_urls[0], process_redis_url)
+    try:
+        assert _wait(lambda: job.get_status(refresh=True) in ("finished", "failed"), timeout=30), \
+            Path(worker.log_path).read_text()[-3000:]
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)
+    assert "scheduler pass failed" not in Path(worker.log_path).read_text()
+    assert "Redis unreachable" not in Path(worker.log_path).read_text()
+
+
+def timedelta_seconds(n):
+    from datetime import timedelta
+    return timedelta(seconds=n)

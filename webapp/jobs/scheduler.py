@@ -15,7 +15,7 @@ from ..adapters.queue import TRANSPORT_ERRORS
 log = logging.getLogger("agencyhq.scheduler")
 
 
-def start_in_thread(queue, stop: threading.Event, interval: float = 1.0) -> threading.Thread:
+def start_in_thread(queue, stop: threading.Event, interval: int = 1) -> threading.Thread:
     """Moves due scheduled jobs of `queue` (a JobQueue) into it while this process holds the lock."""
     scheduler = RQScheduler([queue.queue.name], connection=queue.connection, interval=interval)
     names = {queue.queue.name}
