@@ -30,7 +30,7 @@ PARENT_PAGE = {
     "billing.invoice": "billing.history", "billing.invoice_print": "billing.history",
 }
 # Dashboard areas under each top-navigation tab.
-SECTIONS = {"resold.index": {"resold", "accounts", "billing", "myaccount"}}
+SECTIONS = {"resold.index": {"resold", "accounts", "billing", "myaccount", "help"}}
 
 
 def _exists(endpoint: str) -> bool:
