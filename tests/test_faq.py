@@ -8,7 +8,7 @@ from webapp.web.help import faq
 from .helpers import login, make_agency, make_support
 
 # Pages that have not landed on this branch yet: an answer about them links there once they exist.
-UPCOMING = {"pushdown.index", "api_tokens.index", "commission.index", "contact.index"}
+UPCOMING = {"pushdown.index", "api_tokens.index", "commission.index"}
 
 
 def entries(html: str) -> list[str]:
@@ -32,8 +32,8 @@ def test_the_faq_lists_every_question_under_its_topic(client, db):
     for title in ("Resold accounts", "Plans and trials", "Billing and credits", "White label",
                   "Logins and passwords", "Support"):
         assert f">{title}</h2>" in html
-    # The side menu now links here.
-    assert 'href="/help"' in html
+    # The side menu now links here and to Contact support.
+    assert 'href="/help"' in html and 'href="/contact"' in html
 
 
 def test_search_without_javascript_is_a_get_form_with_q_in_the_url(client, db):
@@ -101,6 +101,7 @@ def test_answers_link_to_the_pages_they_talk_about_when_those_exist(client, db, 
     assert links("prepaid") == ["/billing/prepaid"]
     assert links("sms-compat") == ["/billing/sms", "/billing/compatibility"]
     assert links("trials") == ["/?status=expired"]
+    assert links("contact") == ["/contact"]
     assert links("transfer-in") == ["/accounts/transfer"]
     # The answer about a page that has not landed is there, without a link that would 404.
     for slug, endpoint in (("pushdown", "pushdown.index"), ("api", "api_tokens.index"),

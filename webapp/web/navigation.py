@@ -28,9 +28,11 @@ SIDE_MENU = [
 # Pages reached from a menu entry that keep that entry lit.
 PARENT_PAGE = {
     "billing.invoice": "billing.history", "billing.invoice_print": "billing.history",
+    "contact.ticket": "contact.index", "contact.messages": "contact.index",
+    "support.contact_ticket": "support.contact_tickets", "support.contact_messages": "support.contact_tickets",
 }
 # Dashboard areas under each top-navigation tab.
-SECTIONS = {"resold.index": {"resold", "accounts", "billing", "myaccount", "help"}}
+SECTIONS = {"resold.index": {"resold", "accounts", "billing", "myaccount", "help", "contact"}}
 
 
 def _exists(endpoint: str) -> bool:
