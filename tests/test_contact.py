@@ -237,7 +237,7 @@ def test_a_closed_ticket_takes_no_more_lines_from_either_side(client, db, agency
     assert 'id="chat-closed"' in news and 'hx-swap-oob="true"' in news and "hx-trigger" not in news
     page = client.get(f"/contact/{ticket.id}").get_data(as_text=True)
     assert 'id="chat-closed"' in page and "every 2s" not in page and 'id="chat-form"' not in page
-    assert "Closed" in client.get("/contact").get_data(as_text=True)
+    assert 'text-bg-secondary">Closed</span>' in client.get("/contact").get_data(as_text=True)
 
 
 # ---- support's side ---------------------------------------------------------------------------------------
@@ -273,6 +273,9 @@ def test_support_answers_in_the_chat_and_closes_the_ticket_with_an_audit_event(c
     news = client.get(f"/contact/{ticket.id}/messages?after={first}", headers=HX).get_data(as_text=True)
     assert message_ids(news) == [line] and "checking the DNS now" in news and ">Support</span>" in news
     assert "Answered" in staff_client.get("/support/contact").get_data(as_text=True)
+    plain = send(staff_client, ticket.id, "Found it.", base="/support/contact")  # without JavaScript
+    assert plain.status_code == 303 and plain.headers["Location"] == f"/support/contact/{ticket.id}#chat"
+    assert "Found it." in client.get(f"/contact/{ticket.id}").get_data(as_text=True)
 
     token = csrf_token(page)
     closed = staff_client.post(f"/support/contact/{ticket.id}/close", data={"csrf_token": token})
@@ -301,7 +304,6 @@ def test_support_sees_any_agencys_ticket_but_only_contact_tickets(client, db, ag
     login(client, "nora@agency.test")
     open_via_form(client)
     ticket = ticket_of(db)
-    account = db.session.scalars(sa.select(SupportRequest.account_id)).first()
     detach = support.request_detach(make_account(agency[0], "leaving"), agency[1], client_email="c@c.test",
                                     actor=Actor("user:1", "t"))
     make_support()
@@ -309,5 +311,5 @@ def test_support_sees_any_agencys_ticket_but_only_contact_tickets(client, db, ag
     login(staff_client, "staff@agencyhq.test")
     assert staff_client.get(f"/support/contact/{ticket.id}").status_code == 200
     assert staff_client.get(f"/support/contact/{detach.id}").status_code == 404  # a detach is not a chat
-    assert client.get(f"/contact/{detach.id}").status_code == 404
-    assert account is None
+    assert client.get(f"/contact/{detach.id}").status_code == 404  # nor for the agency that asked
+    assert client.get(f"/contact/{detach.id}/messages", headers=HX).status_code == 404
