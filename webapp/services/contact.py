@@ -61,7 +61,8 @@ def _clean_message(body: str | None, field: str) -> str:
 def _clean_subject(subject: str | None) -> str:
     subject = " ".join((subject or "").split())
     if not subject:
-        raise ValidationFailed(str(_l("Give your request a subject.")), {"subject": str(_l("Give your request a subject."))})
+        message = str(_l("Give your request a subject."))
+        raise ValidationFailed(message, {"subject": message})
     if len(subject) > MAX_SUBJECT:
         message = str(_l("A subject is limited to %(max)s characters.", max=MAX_SUBJECT))
         raise ValidationFailed(message, {"subject": message})
@@ -86,7 +87,9 @@ def open_ticket(scope: AgencyScope, user: User, *, subject: str, message: str, a
     """Opens a ticket with its first message and e-mails support; nothing is written on a refusal."""
     errors: dict[str, str] = {}
     values = {}
-    for key, check in (("subject", lambda: _clean_subject(subject)), ("message", lambda: _clean_message(message, "message")),
+    # Every field is checked, so the form shows all its errors at once.
+    for key, check in (("subject", lambda: _clean_subject(subject)),
+                       ("message", lambda: _clean_message(message, "message")),
                        ("account", lambda: _own_account(scope, account_name))):
         try:
             values[key] = check()
