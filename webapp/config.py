@@ -72,6 +72,8 @@ class Config:
     # Accept addresses at .test and .localhost (demo data, tests); turn off in production.
     ALLOW_TEST_EMAIL_DOMAINS = _bool("ALLOW_TEST_EMAIL_DOMAINS", True)
     MAIL_FROM = os.environ.get("MAIL_FROM", "AgencyHQ <no-reply@agencyhq.localhost>")
+    # Where "Contact support" (S3) e-mails each new ticket.
+    SUPPORT_EMAIL = os.environ.get("SUPPORT_EMAIL", "support@agencyhq.localhost")
 
     # "host:port" of DNS servers for custom-domain checks (A9); unset: the system's resolver.
     DNS_NAMESERVERS = [s for s in os.environ.get("DNS_NAMESERVERS", "").split(",") if s] or None

@@ -19,14 +19,16 @@ def register_web(app: Flask) -> None:
     from .auth import bp as auth_bp
     from .billing import bp as billing_bp
     from .client import bp as client_bp
+    from .contact import bp as contact_bp
+    from .help import bp as help_bp
     from .myaccount import bp as myaccount_bp
     from .pushdown import bp as pushdown_bp
     from .resold import bp as resold_bp
     from .support import bp as support_bp
     from .whitelabel import bp as whitelabel_bp
 
-    for bp in (auth_bp, resold_bp, accounts_bp, billing_bp, whitelabel_bp, myaccount_bp, support_bp, client_bp,
-               pushdown_bp):
+    for bp in (auth_bp, resold_bp, accounts_bp, billing_bp, whitelabel_bp, myaccount_bp, help_bp, contact_bp,
+               support_bp, client_bp, pushdown_bp):
         app.register_blueprint(bp)
 
     login_manager.login_view = "auth.login"

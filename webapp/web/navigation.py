@@ -30,9 +30,11 @@ PARENT_PAGE = {
     "billing.invoice": "billing.history", "billing.invoice_print": "billing.history",
     "whitelabel.templates_index": "whitelabel.defaults", "whitelabel.templates_new": "whitelabel.defaults",
     "whitelabel.templates_show": "whitelabel.defaults",
+    "contact.ticket": "contact.index", "contact.messages": "contact.index",
+    "support.contact_ticket": "support.contact_tickets", "support.contact_messages": "support.contact_tickets",
 }
 # Dashboard areas under each top-navigation tab.
-SECTIONS = {"resold.index": {"resold", "accounts", "billing", "myaccount"}}
+SECTIONS = {"resold.index": {"resold", "accounts", "billing", "myaccount", "help", "contact"}}
 
 
 def _exists(endpoint: str) -> bool:

@@ -3,7 +3,7 @@ from flask import flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from ...services import support
+from ...services import contact, support
 from ...services.errors import ServiceError
 from ..decorators import current_actor, support_required
 from ..rendering import render
@@ -19,7 +19,8 @@ def index():
                "since": (request.args.get("since") or "")[:10]}
     return render("support/index.html", requests=support.queue(kind), kind=kind, q=q,
                   found=support.search_accounts(q), events=support.audit_log(**filters), filters=filters,
-                  actions=support.audit_actions(), kinds=support.QUEUE_KINDS)
+                  actions=support.audit_actions(), kinds=support.QUEUE_KINDS,
+                  open_contacts=contact.open_ticket_count())
 
 
 @bp.route("/support/requests/<request_id>/decide", methods=["POST"])

@@ -1,0 +1,231 @@
+"""Common questions (S1): the agency FAQ of seed 000, in our own words and about our product.
+
+Kept as data: each entry says which page it talks about by endpoint name, and the page links it
+only when that endpoint exists (pushdown, the API and commission land in their own time)."""
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+
+from flask_babel import lazy_gettext as _l
+
+MAX_QUERY = 100
+
+
+@dataclass(frozen=True)
+class Link:
+    label: object  # a lazy string
+    endpoint: str
+    params: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Question:
+    slug: str  # the anchor on the page: /help#q-<slug>
+    topic: str
+    question: object
+    answer: object  # paragraphs separated by a blank line
+    links: tuple[Link, ...] = ()
+
+    def paragraphs(self) -> list[str]:
+        return [p.strip() for p in str(self.answer).split("\n\n") if p.strip()]
+
+
+TOPICS = {
+    "accounts": _l("Resold accounts"),
+    "plans": _l("Plans and trials"),
+    "billing": _l("Billing and credits"),
+    "branding": _l("White label"),
+    "logins": _l("Logins and passwords"),
+    "support": _l("Support"),
+    "more": _l("Automations, API and commission"),
+}
+
+RESOLD = Link(_l("Resold tab"), "resold.index")
+
+FAQ: tuple[Question, ...] = (
+    # ---- resold accounts ---------------------------------------------------------------------------------
+    Question("resold-tab", "accounts", _l("What is on the Resold tab?"), _l(
+        "The Resold tab is your home page. It lists every hosted account you resell: search as you type by "
+        "account name, client, e-mail or domain; filter by plan type (Trial, Monthly, Annual) and by status "
+        "(Active by default, Expired or All); sort by name, plan size, creation date or expiry date.\n\n"
+        "Above the list you see your current agency discount and how many paid accounts you have. The side "
+        "menu leads to billing, credits, your default branding, these questions and support."),
+        (RESOLD,)),
+    Question("add-account", "accounts", _l("How do I add a new account for a client?"), _l(
+        "On the Resold tab, press “Add New”. The account name becomes the address your client logs in at "
+        "(the name followed by our domain); we tell you as you type whether it is free. You may also give a "
+        "custom domain.\n\n"
+        "The client's name and e-mail are required, but we never write to your client. The notification "
+        "e-mail is where we write to you about this account (billing, campaign approval, abuse, bounces): use "
+        "an address you read. Pick the account's language and time zone, then the plan: tier, monthly, annual "
+        "or trial, and contact limit. The price shown is the list price, before your discount."),
+        (Link(_l("Add a new account"), "accounts.new"),)),
+    Question("after-pay", "accounts", _l("What happens after “Add & Pay Now”, and how does my client get the "
+                                         "login details?"), _l(
+        "The first period is charged (nothing for a trial) and the account is set up in the background while "
+        "the page shows the progress. You may close the browser, reload or go back: the work goes on and the "
+        "result waits on the account's page.\n\n"
+        "When it is ready you get the login address, the username (admin) and a generated password. Hand them "
+        "to your client yourself: we never send them. Your client can change the password afterwards in the "
+        "account's Settings."),
+        (RESOLD,)),
+    Question("transfer-in", "accounts", _l("Can I bring an existing account under my agency?"), _l(
+        "Yes. On the Resold tab, choose “Transfer an account in” and give the account's address and its "
+        "admin's e-mail. The admin gets an e-mail with a link to confirm; support then moves the account to "
+        "you and you are told by e-mail. It is billed to you from its next renewal."),
+        (Link(_l("Transfer an account in"), "accounts.transfer"),)),
+    Question("delete-account", "accounts", _l("Can I delete an account from my dashboard?"), _l(
+        "No, accounts cannot be deleted. You can cancel one so that it is not renewed, or ask support to "
+        "detach it: it then becomes a standalone account owned and paid by your client, and leaves your list "
+        "and your billing. Remove your branding from it first. The request is on the account's page, under "
+        "“Detach to a standalone account”."),
+        (RESOLD,)),
+    Question("cancel-account", "accounts", _l("How do I cancel an account?"), _l(
+        "On the Resold tab, open the menu beside the account's “Login” button, choose “Change”, then “Cancel "
+        "this account”. It is not renewed again; it stays usable until the end of the period already paid, "
+        "then expires."),
+        (RESOLD,)),
+    # ---- plans and trials -------------------------------------------------------------------------------------
+    Question("trials", "plans", _l("Can I create trial accounts?"), _l(
+        "Yes, as many as you like: choose “Trial” as the billing when you add an account. A trial costs "
+        "nothing, has the usual trial limits and can carry your branding.\n\n"
+        "Once a trial has expired, show Expired (or All) accounts on the Resold tab: the green “Renew” button "
+        "opens “Change your account”, where you move it to a paid plan."),
+        (Link(_l("Expired accounts"), "resold.index", {"status": "expired"}),)),
+    Question("extend-trial", "plans", _l("Can a trial be extended?"), _l(
+        "Once, by yourself, with “Extend the trial” on the account's page. After that, the same button sends "
+        "a request to support, who decide on a further extension."),
+        (RESOLD,)),
+    Question("annual", "plans", _l("Can I resell annual plans?"), _l(
+        "Yes. Choose “Annual” as the billing when you add the account or change its plan. An annual account "
+        "renews once a year on its own day; everything else works as with monthly plans."),
+        (Link(_l("Add a new account"), "accounts.new"),)),
+    Question("change-plan", "plans", _l("How do I change an account's plan?"), _l(
+        "Open the account (“Change” in its menu on the Resold tab) and pick the tier, the billing and the "
+        "contact limit. An upgrade is charged at once, pro rata for the rest of the current period; a "
+        "downgrade takes effect at the next renewal."),
+        (RESOLD,)),
+    # ---- billing and credits ------------------------------------------------------------------------------------
+    Question("how-billed", "billing", _l("How am I billed?"), _l(
+        "Every resold account is charged on its own renewal day, monthly or yearly, after your agency "
+        "discount, to the one card of your billing profile. Paid and disabled accounts are both charged.\n\n"
+        "We bill you, never your clients: charging them is up to you. If you would rather see one charge a "
+        "month, buy prepaid credit at the start of the month to cover your renewals."),
+        (Link(_l("Billing profile"), "billing.profile"), Link(_l("Prepaid credit"), "billing.prepaid"))),
+    Question("card", "billing", _l("How do I see or change my card?"), _l(
+        "Open “Billing profile” in the side menu. One card pays for every account you resell. We keep only "
+        "its brand, its last four digits and its expiry date; the number itself goes to the payment "
+        "processor."),
+        (Link(_l("Billing profile"), "billing.profile"),)),
+    Question("invoices", "billing", _l("Where are my past invoices?"), _l(
+        "“Billing history” lists every invoice of your resold accounts with its lines: list price, discount, "
+        "prepaid credit applied and the amount charged to your card. Filter by account or month, open an "
+        "invoice to print it, or download the list as CSV."),
+        (Link(_l("Billing history"), "billing.history"),)),
+    Question("discount", "billing", _l("How does the agency discount work?"), _l(
+        "The more paid accounts you have, the larger your discount, by tiers. Your current discount and the "
+        "number of paid accounts are shown on the Resold tab; the discount applies to every charge and "
+        "appears on each invoice."),
+        (RESOLD,)),
+    Question("prepaid", "billing", _l("What is prepaid credit?"), _l(
+        "Credit you buy in advance, in fixed amounts. It is held by your agency or assigned to one account, "
+        "and it is spent before your card on every charge: renewals, upgrades, SMS and compatibility "
+        "credits. When it runs out, your card is charged as usual.\n\n"
+        "Each time prepaid credit is spent, an authorization of 1.00 is placed on your card and released at "
+        "once; it is never captured."),
+        (Link(_l("Prepaid credit"), "billing.prepaid"),)),
+    Question("sms-compat", "billing", _l("How do I give SMS or compatibility credits to an account?"), _l(
+        "Open “SMS credits” or “Compatibility credits” in the side menu, choose a pack and the account. SMS "
+        "credits can go to accounts on Trial, Plus, Professional or Enterprise plans, never to Lite accounts. "
+        "Compatibility credits let your clients preview their e-mails as Gmail, Outlook or a phone would "
+        "show them."),
+        (Link(_l("SMS credits"), "billing.sms"), Link(_l("Compatibility credits"), "billing.compatibility"))),
+    # ---- white label ----------------------------------------------------------------------------------------------
+    Question("branding", "branding", _l("How do I put my own brand on the accounts I resell?"), _l(
+        "“Account default settings” holds your branding: product name, logo, colour, support e-mail and link, "
+        "and the text of the login page. New accounts get it; “Update all existing hosted accounts” applies "
+        "it to the ones you already have, except those with a branding of their own. One account can have its "
+        "own branding through “White-label settings” in its menu.\n\n"
+        "Rebranding hides our name, but a determined person may still trace technical details such as server "
+        "addresses back to us. What you sell is your service around the platform: support, templates, advice."),
+        (Link(_l("Account default settings"), "whitelabel.defaults"),)),
+    Question("custom-domain", "branding", _l("Can an account answer at its own domain?"), _l(
+        "Yes. On the account's page, under “Custom domain (CNAME)”, enter the domain, create the CNAME record "
+        "shown there at the domain's provider, then press “Verify”. Once the record is found, the account's "
+        "login page answers at that domain with your branding."),
+        (RESOLD,)),
+    # ---- logins -----------------------------------------------------------------------------------------------------
+    Question("login-as", "logins", _l("Can I log in to my clients' accounts?"), _l(
+        "Yes. The “Login” button of each account on the Resold tab opens it as its admin, without the "
+        "password. Every such entry is written to the audit log."),
+        (RESOLD,)),
+    Question("forgot-locked", "logins", _l("My client forgot the password or is locked out. What now?"), _l(
+        "On the account's login page, “Forgot?” sends a reset link to the admin's e-mail; the link works once "
+        "and for 60 minutes. You can also send that e-mail yourself from the account's page, or log in to the "
+        "account and set a new password on its Settings page, then hand it over with the username admin.\n\n"
+        "After five failed logins in a row the account's login is locked for five minutes: until then every "
+        "attempt fails with “Failed attempt”, even with the right or a freshly reset password. Wait five "
+        "minutes and try again."),
+        (RESOLD,)),
+    # ---- support ----------------------------------------------------------------------------------------------------
+    Question("support-clients", "support", _l("Do you support my clients, and will they see our notices?"), _l(
+        "You are your clients' first contact. If one of them reaches us anyway, we help as well as we can and "
+        "copy you; billing questions are sent back to you.\n\n"
+        "We never write to your clients. Expiry and billing notices, abuse and bounce reports and any question "
+        "about an account go to that account's notification e-mail, which is yours."),
+        (Link(_l("Contact support"), "contact.index"),)),
+    Question("contact", "support", _l("How do I reach support?"), _l(
+        "Open “Contact support” in the side menu and write your message, about one account or in general. It "
+        "opens a ticket and e-mails our support team. Each ticket has its own page with a live chat: our "
+        "answers appear there as they are written, and the whole conversation stays on the ticket."),
+        (Link(_l("Contact support"), "contact.index"),)),
+    # ---- automations, API, commission ------------------------------------------------------------------------------
+    Question("pushdown", "more", _l("What are pushdown automations?"), _l(
+        "A feature for franchise partners. You build an automation in your parent account, then push it from "
+        "the Automations tab to the sub-accounts you choose, one automation at a time. You choose whether it "
+        "is activated at once, at a set date and time, or not at all, and “Activate all” or “Deactivate all” "
+        "switches it for every sub-account that holds it. Editing the automation in the parent account "
+        "changes no sub-account until you push it again."),
+        (Link(_l("Automations"), "pushdown.index"),)),
+    Question("api", "more", _l("Can I manage my accounts through an API?"), _l(
+        "Yes. The “Agency API” page gives you tokens and the documentation of a JSON API that does what the "
+        "dashboard does for accounts, plans, credits, billing history and pushdowns, under the same rules."),
+        (Link(_l("Agency API"), "api_tokens.index"),)),
+    Question("commission", "more", _l("How does the commission programme work?"), _l(
+        "The Commission tab gives you a referral link. Accounts that sign up through it are commission "
+        "accounts: we bill the client directly, so you are not charged for them and the client sees its own "
+        "expiry and billing notices. You earn a commission on their payments, paid each month to the PayPal "
+        "address of your commission settings."),
+        (Link(_l("Commission"), "commission.index"),)),
+)
+
+
+def fold(text: str) -> str:
+    """Lower case without accents, so that “credit” finds “crédit”."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def terms_of(query: str) -> list[str]:
+    return (query or "").split()[:10]
+
+
+def search(query: str, entries=FAQ) -> list[Question]:
+    """The entries whose question or answer (in the current language) contains every word of the
+    query, case- and accent-insensitively; every entry for an empty query."""
+    terms = [fold(t) for t in terms_of(query)]
+    if not terms:
+        return list(entries)
+    found = []
+    for entry in entries:
+        text = fold(f"{entry.question}\n{entry.answer}")
+        if all(t in text for t in terms):
+            found.append(entry)
+    return found
+
+
+def by_topic(entries) -> list[tuple[object, list[Question]]]:
+    """The entries grouped under their topic, topics in their usual order."""
+    groups = [(title, [e for e in entries if e.topic == key]) for key, title in TOPICS.items()]
+    return [(title, items) for title, items in groups if items]
