@@ -1,13 +1,15 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 
 from ...models.automations import TRIGGER_KINDS
 
-TRIGGER_CHOICES = [("subscribes", _l("A contact subscribes to a list")), ("tag_added", _l("A tag is added")),
-                   ("date_based", _l("A date is reached (birthday, anniversary...)")),
-                   ("form_submitted", _l("A form is submitted"))]
-assert {k for k, _ in TRIGGER_CHOICES} == set(TRIGGER_KINDS)
+TRIGGER_CHOICES = [SelectChoice("subscribes", _l("A contact subscribes to a list")),
+                   SelectChoice("tag_added", _l("A tag is added")),
+                   SelectChoice("date_based", _l("A date is reached (birthday, anniversary...)")),
+                   SelectChoice("form_submitted", _l("A form is submitted"))]
+assert {c.value for c in TRIGGER_CHOICES} == set(TRIGGER_KINDS)
 
 
 class AutomationForm(FlaskForm):
@@ -20,8 +22,8 @@ class AutomationForm(FlaskForm):
 class PublishForm(FlaskForm):
     """P3: activation, then publish now, schedule, or keep as a draft."""
     activation = RadioField(_l("Activation"), choices=[
-        ("none", _l("Do not activate")), ("at", _l("Activate at a date and time")),
-        ("on_push", _l("Activate as soon as it is pushed"))], default="none", validate_choice=False)
+        SelectChoice("none", _l("Do not activate")), SelectChoice("at", _l("Activate at a date and time")),
+        SelectChoice("on_push", _l("Activate as soon as it is pushed"))], default="none", validate_choice=False)
     activate_date = StringField(_l("Activation date"), render_kw={"type": "date"})
     activate_time = StringField(_l("Activation time"), render_kw={"type": "time"})
     activate_tz = StringField(_l("Activation time zone"))
