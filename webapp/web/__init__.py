@@ -16,6 +16,7 @@ ACCOUNT_SITE_BLUEPRINTS = {"client"}
 
 def register_web(app: Flask) -> None:
     from .accounts import bp as accounts_bp
+    from .api_tokens import bp as api_tokens_bp
     from .auth import bp as auth_bp
     from .billing import bp as billing_bp
     from .client import bp as client_bp
@@ -24,7 +25,8 @@ def register_web(app: Flask) -> None:
     from .support import bp as support_bp
     from .whitelabel import bp as whitelabel_bp
 
-    for bp in (auth_bp, resold_bp, accounts_bp, billing_bp, whitelabel_bp, myaccount_bp, support_bp, client_bp):
+    for bp in (auth_bp, resold_bp, accounts_bp, billing_bp, whitelabel_bp, myaccount_bp, support_bp, api_tokens_bp,
+               client_bp):
         app.register_blueprint(bp)
 
     login_manager.login_view = "auth.login"

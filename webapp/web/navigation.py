@@ -28,9 +28,10 @@ SIDE_MENU = [
 # Pages reached from a menu entry that keep that entry lit.
 PARENT_PAGE = {
     "billing.invoice": "billing.history", "billing.invoice_print": "billing.history",
+    "api_tokens.documentation": "api_tokens.index", "api_tokens.create": "api_tokens.index",
 }
 # Dashboard areas under each top-navigation tab.
-SECTIONS = {"resold.index": {"resold", "accounts", "billing", "myaccount"}}
+SECTIONS = {"resold.index": {"resold", "accounts", "billing", "myaccount", "api_tokens"}}
 
 
 def _exists(endpoint: str) -> bool:
