@@ -335,7 +335,7 @@ def test_get_account_with_its_credits(api, agency):
 def test_another_agencys_ids_are_not_found_everywhere(db, api, other):
     acc, inv, op = other["account"], other["invoice"], other["operation"]
     for path in (f"/accounts/{acc}", f"/invoices/{inv}", f"/operations/{op}", "/accounts/abc", "/accounts/0",
-                 f"/accounts/{2**64}", "/invoices/-1", "/operations/1.5"):
+                 f"/accounts/{2**64}", f"/accounts/{2**31}", f"/invoices/{2**40}", "/invoices/-1", "/operations/1.5"):
         error_of(api.get(path), 404, "not_found")
     for action, body in (("plan", {"tier": "enterprise", "term": "monthly", "contact_limit": 1000}),
                          ("renew", {"tier": "plus", "term": "monthly", "contact_limit": 1000}),

@@ -8,6 +8,7 @@ from ..models.accounts import ACCOUNT_KINDS, ACCOUNT_STATUSES, PLAN_TERMS, PLAN_
 from ..models.billing import INVOICE_KINDS, INVOICE_STATUSES
 from ..models.operations import OPERATION_STATUSES
 from ..services import resold
+from ..services.scope import MAX_ID
 
 API_VERSION = "1.0.0"
 PREFIX = "/api/v1"
@@ -15,7 +16,6 @@ PREFIX = "/api/v1"
 PRINTABLE = "^[^\\u0000-\\u001F\\u007F]*$"
 CURSOR = "^[A-Za-z0-9_-]{1,200}$"
 IDEMPOTENCY_KEY = "^[\\x21-\\x7E]{1,120}$"
-MAX_ID = 2**63 - 1
 
 
 def _ref(name: str) -> dict:
