@@ -596,3 +596,20 @@ def test_rate_limit_lets_requests_through_when_redis_is_down(app, api, monkeypat
 
     monkeypatch.setattr(app.extensions["job_queue"], "connection", Down())
     assert api.get("/plans").status_code == 200
+
+
+def test_two_readers_at_once_get_the_password_once(db, agency):
+    """Both read the row while it still holds the password; the conditional UPDATE lets one have it."""
+    from webapp.services import provisioning
+    account = make_account(agency[0], "raced")
+    op = Operation(kind="provision_account", idempotency_key="raced", agency_id=agency[0].id, subject_type="account",
+                   subject_id=account.id, total=6, progress=6, status="succeeded",
+                   result={"login_url": "http://raced.localhost/app/login", "username": "admin", "password": "s3cret"})
+    db.session.add(op)
+    db.session.commit()
+    stale = Operation(id=op.id, kind=op.kind, result=dict(op.result))  # what the second reader loaded
+    assert provisioning.read_credentials(op)["password"] == "s3cret"
+    assert provisioning.read_credentials(stale) == {"login_url": "http://raced.localhost/app/login",
+                                                   "username": "admin", "password": None}
+    db.session.expire_all()
+    assert "password" not in db.session.get(Operation, op.id).result
