@@ -3,7 +3,7 @@ changes, cancel, trials, custom domains, transfers, detaches and the support con
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -260,6 +260,23 @@ def test_trials_extend_once_then_ask_support_and_renew_to_paid(db):
     assert result["change"] == "trial_to_paid" and result["invoice"].total_cents == 70000
     assert trial.plan_term == "annual" and trial.status == "active"
     assert (trial.period_end - date.today()).days >= 365
+
+
+def test_renew_on_an_expired_paid_account_starts_a_paid_period_from_the_dashboard(client, db):
+    """The Resold tab's Renew leads to the plan form for every expired account, trial or paid (A5, A7)."""
+    agency, _ = agency_with_card()
+    lapsed = make_account(agency, "lapsed", status="expired", cancelled_at=datetime.now(timezone.utc),
+                          period_end=date.today() - timedelta(days=3))
+    login(client, "owner@agency.test")
+    token = csrf_token(client.get(f"/accounts/{lapsed.id}").get_data(as_text=True))
+    client.post(f"/accounts/{lapsed.id}/plan", data={"csrf_token": token, "plan-tier": "plus", "plan-term": "monthly",
+                                                     "plan-contact_limit": "1000", "plan-request_key": "renew-1"})
+    db.session.refresh(lapsed)
+    assert lapsed.status == "active" and lapsed.cancelled_at is None and lapsed.period_end > date.today()
+    invoice = db.session.scalar(sa.select(Invoice).where(Invoice.account_id == lapsed.id))
+    assert invoice.status == "paid" and invoice.total_cents == 7000
+    with pytest.raises(Exception, match="Only an expired account"):
+        accounts.renew(lapsed, tier="plus", term="monthly", contact_limit=1000, request_key="again", actor=ACTOR)
 
 
 def test_custom_domain_is_verified_by_a_real_dns_query(client, db, dns_server):

@@ -45,6 +45,8 @@ def create_app(config=None, **overrides) -> Flask:
     from . import models  # noqa: F401  (registers every table on the metadata)
     from .web import register_web
     register_web(app)
+    from .api import register_api
+    register_api(app)
 
     from .cli import register_cli
     register_cli(app)

@@ -5,6 +5,8 @@ import click
 import sqlalchemy as sa
 from flask import Flask, current_app
 
+from .services.errors import ServiceError
+
 
 def register_cli(app: Flask) -> None:
     @app.cli.command("seed-demo")
@@ -27,6 +29,26 @@ def register_cli(app: Flask) -> None:
         click.echo(f"Seeded {len(result['accounts'])} hosted accounts for {result['agency'].name} "
                    f"({len(result['queued'])} left provisioning in the background).")
         _print_logins(demo, hosts)
+
+    @app.cli.command("create-api-token")
+    @click.argument("email")
+    @click.option("--name", default="Command line", show_default=True, help="A name to tell the token apart.")
+    def create_api_token(email, name):
+        """Print a new Agency API token for the agency of the user with this e-mail (S2)."""
+        from .extensions import db
+        from .models import User
+        from .services import api_tokens, audit
+        user = db.session.scalar(sa.select(User).where(User.email == email.strip().lower()))
+        if user is None or not user.is_agency_user:
+            raise click.ClickException(f"no agency user has the e-mail {email}")
+        try:
+            token, raw = api_tokens.create(user, name, audit.Actor("cli", f"flask create-api-token ({user.email})",
+                                                                   None, user.agency_id))
+        except ServiceError as exc:
+            raise click.ClickException(" ".join([exc.message, *exc.fields.values()])) from None
+        click.echo(raw)
+        click.echo(f"Token {token.prefix}… “{token.name}” for {user.agency.name}. It is shown only now: keep it "
+                   "somewhere safe.", err=True)
 
     @app.cli.command("sweep")
     def sweep():

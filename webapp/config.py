@@ -58,6 +58,10 @@ class Config:
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
     WTF_CSRF_SSL_STRICT = False  # SameSite=Lax cookies already bind the session to this site
     MAX_CONTENT_LENGTH = 2 * 1024 * 1024
+    # The Agency API (X1): requests per token per window (seconds), and the largest JSON body.
+    API_RATE_LIMIT = int(os.environ.get("API_RATE_LIMIT", "120"))
+    API_RATE_WINDOW = int(os.environ.get("API_RATE_WINDOW", "60"))
+    API_MAX_BODY_BYTES = 64 * 1024
 
     BABEL_DEFAULT_LOCALE = "en"
     BABEL_DEFAULT_TIMEZONE = "UTC"

@@ -224,8 +224,9 @@ def _per_day(tier: str, term: str, limit: int) -> float:
 def change_plan(account: HostedAccount, *, tier: str, term: str, contact_limit, request_key: str,
                 actor: audit.Actor) -> dict:
     """An upgrade is charged pro rata at once; a downgrade waits for the next renewal (A8)."""
-    if account.status in ("expired",) and account.plan_term != "trial":
-        raise ServiceError(str(_l("Renew this account first.")))
+    if account.status == "expired":
+        # The green Renew of the Resold tab leads here for every expired account (A5).
+        return renew(account, tier=tier, term=term, contact_limit=contact_limit, request_key=request_key, actor=actor)
     if account.status == "provisioning":
         raise ServiceError(str(_l("Wait until the account is ready.")))
     if term == "trial":
@@ -261,7 +262,8 @@ def change_plan(account: HostedAccount, *, tier: str, term: str, contact_limit, 
     return {"change": "downgrade", "effective": account.period_end}
 
 
-def _trial_to_paid(account, tier, term, contact_limit, price, request_key, actor) -> dict:
+def _trial_to_paid(account, tier, term, contact_limit, price, request_key, actor, *, action="trial_converted",
+                   change="trial_to_paid") -> dict:
     """A5: the green Renew of a trial: a paid plan from today, charged now."""
     start, end = _first_period(term, date.today())
     invoice = billing.charge_now(
@@ -271,10 +273,28 @@ def _trial_to_paid(account, tier, term, contact_limit, price, request_key, actor
     account.plan_tier, account.plan_term, account.contact_limit = tier, term, contact_limit
     account.period_start, account.period_end, account.anchor_day = start, end, start.day
     account.status, account.expired_at, account.cancelled_at = "active", None, None
-    audit.record(actor, "trial_converted", agency_id=account.agency_id, account_id=account.id,
+    account.pending_plan_tier = account.pending_plan_term = account.pending_contact_limit = None
+    audit.record(actor, action, agency_id=account.agency_id, account_id=account.id,
                  plan=f"{tier}/{term}/{contact_limit}", invoice=invoice.number)
     db.session.commit()
-    return {"change": "trial_to_paid", "invoice": invoice}
+    return {"change": change, "invoice": invoice}
+
+
+def renew(account: HostedAccount, *, tier: str, term: str, contact_limit, request_key: str,
+          actor: audit.Actor) -> dict:
+    """A5, A7: "Renew" on an expired account (a trial, or a paid plan that was cancelled or lapsed):
+    a paid plan from today, its first period charged now."""
+    if account.status != "expired":
+        raise Conflict(str(_l("Only an expired account can be renewed; change its plan instead.")))
+    if term == "trial":
+        raise ValidationFailed(str(_l("An expired account renews on a paid plan.")),
+                               {"term": str(_l("Choose monthly or annual."))})
+    contact_limit = int(contact_limit) if str(contact_limit).isdigit() else -1
+    price = price_of(tier, term, contact_limit)
+    if account.plan_term == "trial":
+        return _trial_to_paid(account, tier, term, contact_limit, price, request_key, actor)
+    return _trial_to_paid(account, tier, term, contact_limit, price, request_key, actor, action="account_renewed",
+                          change="renewed")
 
 
 # ---- A7: cancel ---------------------------------------------------------------------------------------

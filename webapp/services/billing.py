@@ -407,6 +407,26 @@ def buy_pack(agency_id: int, account: HostedAccount, kind: str, pack_key: str, *
     return invoice
 
 
+def buy_credits(agency_id: int, account: HostedAccount, kind: str, amount: int, *, actor: audit.Actor,
+                key: str | None = None) -> Invoice:
+    """Credit for one account by amount (the API's way): SMS or compatibility credits in the size
+    of one of the packs offered (B6, B7), or prepaid credit in cents, in one of the amounts offered (B3)."""
+    if kind == "prepaid":
+        if account.agency_id != agency_id:
+            raise NotFound()
+        return buy_prepaid(agency_id, amount, account=account, actor=actor, key=key)
+    catalog = get_catalog()
+    packs = {"sms": catalog.sms_packs, "compatibility": catalog.compatibility_packs}.get(kind)
+    if packs is None:
+        raise ValidationFailed(str(_l("Unknown kind of credit.")), {"kind": str(_l("Unknown kind of credit."))})
+    pack = next((p for p in packs if p.credits == amount), None)
+    if pack is None:
+        problem = str(_l("Choose one of the packs offered: %(sizes)s credits.",
+                         sizes=", ".join(f"{p.credits:,}" for p in packs)))
+        raise ValidationFailed(problem, {"amount": problem})
+    return buy_pack(agency_id, account, kind, pack.key, actor=actor, key=key)
+
+
 def refund(invoice: Invoice, *, reason: str) -> Invoice:
     """Gives back a paid invoice in full: the card charge refunded at the gateway (once, by key),
     the prepaid credit returned, the invoice void."""

@@ -63,14 +63,15 @@ def _filtered(scope: AgencyScope, filters: HistoryFilters):
     return stmt
 
 
-def invoices(scope: AgencyScope, filters: HistoryFilters) -> InvoicePage:
+def invoices(scope: AgencyScope, filters: HistoryFilters, page_size: int = PAGE_SIZE) -> InvoicePage:
+    """One page, newest first; a page past the end is the last one."""
     stmt = _filtered(scope, filters)
     total = db.session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery())) or 0
-    pages = max(1, math.ceil(total / PAGE_SIZE))
+    pages = max(1, math.ceil(total / page_size))
     page = min(filters.page, pages)
     rows = db.session.execute(stmt.order_by(Invoice.created_at.desc(), Invoice.id.desc())
-                              .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
-    return InvoicePage([(r[0], r[1]) for r in rows], total, page)
+                              .limit(page_size).offset((page - 1) * page_size)).all()
+    return InvoicePage([(r[0], r[1]) for r in rows], total, page, page_size)
 
 
 def all_invoices(scope: AgencyScope, filters: HistoryFilters):

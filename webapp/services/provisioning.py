@@ -110,3 +110,19 @@ def provision_account(ctx: operations.OperationContext):
     ctx.progress(6, total, "Ready")
     mail.enqueue_pending(email)
     return op.result
+
+
+def read_credentials(op) -> dict:
+    """A2 for the API: the login URL, username and password of a provisioned account. The password
+    goes to the first reader only and is then removed, as the dashboard's Dismiss removes it; a
+    conditional UPDATE decides who is first when two read at once."""
+    from ..models import Operation
+    result = dict(op.result or {})
+    password = result.pop("password", None)
+    if password is not None:
+        taken = db.session.execute(sa.update(Operation).where(
+            Operation.id == op.id, sa.cast(Operation.result, sa.Text).contains('"password"')).values(result=result))
+        db.session.commit()
+        if taken.rowcount != 1:
+            password = None
+    return {"login_url": result.get("login_url"), "username": result.get("username"), "password": password}

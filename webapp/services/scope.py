@@ -9,13 +9,17 @@ from ..models import HostedAccount
 from .errors import NotFound
 
 
+# Ids are INTEGER columns: PostgreSQL refuses a larger number with an error, not an empty answer.
+MAX_ID = 2**31 - 1
+
+
 def parse_id(value) -> int:
     """A positive database id from a URL or JSON value; anything else is not found."""
     try:
         ident = int(str(value), 10)
     except (TypeError, ValueError):
         raise NotFound() from None
-    if ident <= 0 or ident > 2**63 - 1:
+    if ident <= 0 or ident > MAX_ID:
         raise NotFound()
     return ident
 

@@ -16,6 +16,7 @@ ACCOUNT_SITE_BLUEPRINTS = {"client"}
 
 def register_web(app: Flask) -> None:
     from .accounts import bp as accounts_bp
+    from .api_tokens import bp as api_tokens_bp
     from .auth import bp as auth_bp
     from .billing import bp as billing_bp
     from .client import bp as client_bp
@@ -28,7 +29,7 @@ def register_web(app: Flask) -> None:
     from .whitelabel import bp as whitelabel_bp
 
     for bp in (auth_bp, resold_bp, accounts_bp, billing_bp, whitelabel_bp, myaccount_bp, help_bp, contact_bp,
-               support_bp, client_bp, pushdown_bp):
+               support_bp, api_tokens_bp, client_bp, pushdown_bp):
         app.register_blueprint(bp)
 
     login_manager.login_view = "auth.login"

@@ -19,9 +19,15 @@ def _page(status: int, title: str, message: str):
 
 
 def register(app) -> None:
+    # The API answers its errors in its own JSON format, those raised before routing (404, 405) too.
+    from .. import api
+    from ..api import errors as api_errors
+
     @app.errorhandler(CSRFError)
     def csrf_error(exc):
         db.session.rollback()
+        if api.is_api_request():
+            return api_errors.http_error(exc)
         return _page(400, _("This form has expired"),
                      _("The form was missing its security token or it had expired. Go back, reload the page "
                        "and try again."))
@@ -29,11 +35,15 @@ def register(app) -> None:
     @app.errorhandler(ServiceError)
     def service_error(exc: ServiceError):
         db.session.rollback()
+        if api.is_api_request():
+            return api_errors.service_error(exc)
         return _page(exc.status, _("That did not work"), exc.message)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         db.session.rollback()
+        if api.is_api_request():
+            return api_errors.http_error(exc)
         if (exc.code or 500) >= 500:
             # Flask hands an unhandled exception here wrapped in InternalServerError.
             original = getattr(exc, "original_exception", None) or exc

@@ -32,9 +32,10 @@ PARENT_PAGE = {
     "whitelabel.templates_show": "whitelabel.defaults",
     "contact.ticket": "contact.index", "contact.messages": "contact.index",
     "support.contact_ticket": "support.contact_tickets", "support.contact_messages": "support.contact_tickets",
+    "api_tokens.documentation": "api_tokens.index", "api_tokens.create": "api_tokens.index",
 }
 # Dashboard areas under each top-navigation tab.
-SECTIONS = {"resold.index": {"resold", "accounts", "billing", "myaccount", "help", "contact"}}
+SECTIONS = {"resold.index": {"resold", "accounts", "billing", "myaccount", "help", "contact", "api_tokens"}}
 
 
 def _exists(endpoint: str) -> bool:

@@ -1,0 +1,65 @@
+"""Browser: the Agency API page (S2): make a token, see it once, use it, revoke it."""
+from __future__ import annotations
+
+import re
+from types import SimpleNamespace
+
+import pytest
+from playwright.sync_api import expect
+
+from ..helpers import PASSWORD, make_agency
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def agency(app):
+    with app.app_context():
+        agency, _ = make_agency("Token Agency", email="tokens@agency.test")
+        return SimpleNamespace(id=agency.id)
+
+
+def _login(page):
+    page.goto("/login")
+    page.get_by_label("E-mail").fill("tokens@agency.test")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(re.compile(r"/$"))
+
+
+def test_create_a_token_see_it_once_and_revoke_it(page, agency, live_server):
+    _login(page)
+    page.get_by_role("link", name="Agency API").click()
+    page.wait_for_url(re.compile(r"/settings/api$"))
+    expect(page.locator("#no-tokens")).to_be_visible()
+    page.wait_for_load_state("load")
+    page.get_by_label("Token name").fill("CRM sync")
+    page.get_by_role("button", name="Create token").click()
+    token_box = page.locator("#new-token")
+    expect(token_box).to_be_visible()
+    raw = token_box.input_value()
+    assert raw.startswith("ahq_")
+    row = page.locator(f"tr[data-token='{raw[:12]}']")
+    expect(row).to_contain_text("CRM sync")
+    expect(row).to_contain_text("Never")
+
+    # The token works; the page shows only its prefix from now on, with its last use.
+    answer = page.request.get(f"{live_server}/api/v1/plans", headers={"Authorization": f"Bearer {raw}"})
+    assert answer.status == 200
+    page.goto("/settings/api")
+    expect(page.locator("#new-token")).to_have_count(0)
+    assert raw not in page.content()
+    expect(row).not_to_contain_text("Never")
+
+    # The docs are one click away.
+    page.get_by_role("link", name="Read the API documentation").click()
+    expect(page.locator("#createAccount")).to_contain_text("POST")
+    page.go_back()
+
+    page.wait_for_load_state("load")
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name="Revoke").click()
+    expect(page.get_by_role("status").filter(has_text="is revoked")).to_be_visible()
+    expect(row).to_contain_text("Revoked")
+    assert page.request.get(f"{live_server}/api/v1/plans",
+                            headers={"Authorization": f"Bearer {raw}"}).status == 401

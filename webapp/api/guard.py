@@ -1,0 +1,146 @@
+"""What every API request goes through, in order: the body size limit, the bearer token, the
+per-token rate limit, the JSON body, and the Idempotency-Key of a POST."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import time
+import uuid
+
+import redis
+from flask import current_app, g, request
+from flask_babel import gettext as _
+
+from ..services import api_tokens
+from ..services.scope import AgencyScope
+from .errors import ApiError
+from .openapi import IDEMPOTENCY_KEY
+
+log = logging.getLogger(__name__)
+
+PUBLIC_ENDPOINTS = {"api.openapi_json"}
+KEY_RE = re.compile(IDEMPOTENCY_KEY)
+
+
+def register(bp) -> None:
+    bp.before_request(limit_body)
+    bp.before_request(authenticate)
+    bp.before_request(rate_limit)
+    bp.before_request(read_body)
+    bp.before_request(claim_idempotency_key)
+    bp.after_request(finish)
+
+
+def limit_body():
+    request.max_content_length = current_app.config["API_MAX_BODY_BYTES"]
+
+
+def authenticate():
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return
+    challenge = {"WWW-Authenticate": 'Bearer realm="AgencyHQ API"'}
+    header = request.headers.get("Authorization", "")
+    scheme, _sep, raw = header.partition(" ")
+    if scheme.lower() != "bearer" or not raw.strip():
+        raise ApiError(401, "unauthorized", _("Send your API token as “Authorization: Bearer <token>”. A session "
+                                              "cookie is not accepted here."), headers=challenge)
+    token = api_tokens.authenticate(raw.strip())
+    if token is None:
+        raise ApiError(401, "invalid_token", _("This token is unknown or was revoked."),
+                       headers={"WWW-Authenticate": 'Bearer realm="AgencyHQ API", error="invalid_token"'})
+    g.api_token_id, g.api_token_user_id = token.id, token.user_id
+    g.api_scope = AgencyScope(token.agency_id)
+    g.api_actor = api_tokens.actor_for(token, request.remote_addr)
+
+
+def rate_limit():
+    """A fixed window per token in Redis (real Redis with REDIS_URL, the in-process one without).
+    If Redis cannot be reached the request goes through: the limit protects, it must not break."""
+    token_id = g.get("api_token_id")
+    if token_id is None:
+        return
+    limit, window = current_app.config["API_RATE_LIMIT"], current_app.config["API_RATE_WINDOW"]
+    now = time.time()
+    start = int(now // window) * window
+    key = f"agencyhq:api-rate:{token_id}:{start}"
+    try:
+        pipe = current_app.extensions["job_queue"].connection.pipeline()
+        pipe.incr(key)
+        pipe.expire(key, window + 5)
+        count = int(pipe.execute()[0])
+    except (redis.exceptions.RedisError, OSError) as exc:
+        log.warning("API rate limit not checked (Redis: %s)", exc)
+        return
+    g.api_rate = (limit, max(0, limit - count), int(start + window))
+    if count > limit:
+        retry_after = max(1, int(start + window - now + 0.999))
+        raise ApiError(429, "rate_limited", _("Too many requests with this token; try again in %(n)s seconds.",
+                                              n=retry_after), headers={"Retry-After": str(retry_after)})
+
+
+def read_body():
+    """The JSON body of a POST into g.api_body (None when there is none)."""
+    g.api_body = None
+    if request.method != "POST":
+        return
+    raw = request.get_data(cache=True)  # over API_MAX_BODY_BYTES: 413
+    if not raw.strip():
+        return
+    try:
+        g.api_body = json.loads(raw.decode("utf-8"), parse_constant=_no_constants)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise ApiError(400, "malformed_json", _("The body is not valid JSON (UTF-8).")) from None
+
+
+def _no_constants(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def claim_idempotency_key():
+    g.idempotency_key = g.idempotency_record_id = None
+    if request.method != "POST" or g.get("api_token_id") is None:
+        return
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return
+    if not KEY_RE.fullmatch(key):
+        raise ApiError(400, "bad_idempotency_key", _("Idempotency-Key must be 1 to 120 visible ASCII characters."),
+                       {"Idempotency-Key": _("Use 1 to 120 visible ASCII characters, such as a UUID.")})
+    body = g.api_body
+    fingerprint = json.dumps(body, sort_keys=True, separators=(",", ":")) if body is not None else ""
+    request_hash = hashlib.sha256(f"{request.method} {request.path}\n{fingerprint}".encode()).hexdigest()
+    found = api_tokens.begin_request(g.api_token_id, key, request_hash)
+    if isinstance(found, api_tokens.Replay):
+        response = current_app.response_class(found.body, status=found.status_code, mimetype="application/json")
+        response.headers["Idempotent-Replayed"] = "true"
+        return response
+    g.idempotency_key, g.idempotency_record_id = key, found.id
+
+
+def request_key() -> str:
+    """The key the services dedupe a request by: derived from the Idempotency-Key when there is
+    one (so even a rerun after a crash does nothing twice), a fresh one otherwise."""
+    key = g.get("idempotency_key")
+    if key is None:
+        return uuid.uuid4().hex
+    return hashlib.sha256(f"api:{g.api_token_id}:{key}".encode()).hexdigest()[:32]
+
+
+def finish(response):
+    record_id = g.get("idempotency_record_id")
+    if record_id is not None:
+        g.idempotency_record_id = None
+        try:
+            ok = response.status_code < 500
+            api_tokens.finish_request(record_id, response.status_code if ok else None,
+                                      response.get_data(as_text=True) if ok else None)
+        except Exception:  # the answer stands; the pending record expires by itself
+            log.exception("could not store the answer for an Idempotency-Key")
+    rate = g.get("api_rate")
+    if rate is not None:
+        response.headers["X-RateLimit-Limit"], response.headers["X-RateLimit-Remaining"] = str(rate[0]), str(rate[1])
+        response.headers["X-RateLimit-Reset"] = str(rate[2])
+    response.headers["Cache-Control"] = "no-store"  # answers may carry a password or a login link
+    return response

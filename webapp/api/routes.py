@@ -1,0 +1,260 @@
+"""The API's views: parse (against the OpenAPI document), call the same service as the dashboard,
+answer JSON. Service errors become the error format in errors.py."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+
+from flask import current_app, g, jsonify, request
+from flask_babel import gettext as _
+from werkzeug.datastructures import MultiDict
+
+from ..catalog import get_catalog
+from ..extensions import db
+from ..models import HostedAccount, Invoice, Operation
+from ..services import accounts, billing, billing_history, client_auth, provisioning, resold
+from ..services.errors import Conflict, ValidationFailed
+from . import bp, serializers
+from .guard import request_key
+from .openapi import operation as find_operation
+from .validation import Validator, check_body, check_query
+
+
+# ---- parsing, against the document ------------------------------------------------------------------
+
+def _document() -> dict:
+    return current_app.extensions["openapi"]
+
+
+def _validator() -> Validator:
+    return Validator(_document()["components"])
+
+
+def query(operation_id: str) -> dict:
+    return check_query(_validator(), find_operation(_document(), operation_id).get("parameters", []), request.args)
+
+
+def body(operation_id: str) -> dict:
+    """The JSON body checked against the operation's schema: unknown fields and wrong types are a 422."""
+    spec = find_operation(_document(), operation_id)["requestBody"]
+    data = g.get("api_body")
+    if data is None:
+        if spec.get("required"):
+            raise ValidationFailed(_("Send a JSON body."), {"body": _("This field is required.")})
+        data = {}
+    return check_body(_validator(), spec["content"]["application/json"]["schema"], data)
+
+
+def scope():
+    return g.api_scope
+
+
+def actor():
+    return g.api_actor
+
+
+def _cursor_fingerprint(params: dict) -> str:
+    stable = {k: v for k, v in params.items() if k != "cursor"}
+    return hashlib.sha256(json.dumps(stable, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def encode_cursor(page: int, params: dict) -> str:
+    raw = json.dumps([page, _cursor_fingerprint(params)], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def decode_cursor(params: dict) -> int:
+    """The page a cursor points at; it only fits the parameters it was made with."""
+    cursor = params.get("cursor")
+    if cursor is None:
+        return 1
+    try:
+        page, fingerprint = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(page, int) or isinstance(page, bool) or not 1 <= page <= 10**9:
+            raise ValueError
+    except (ValueError, TypeError):
+        raise ValidationFailed(_("The cursor is not valid."), {"cursor": _("Use the next_cursor of an earlier "
+                                                                           "answer.")}) from None
+    if fingerprint != _cursor_fingerprint(params):
+        raise ValidationFailed(_("The cursor was made for other parameters."),
+                               {"cursor": _("Send the same parameters as for the first page.")})
+    return page
+
+
+def _next_cursor(page: int, limit: int, total: int, params: dict) -> str | None:
+    return encode_cursor(page + 1, params) if page * limit < total else None
+
+
+def _discount() -> int:
+    return billing.discount_in_force(scope().agency_id)
+
+
+def _account_json(account: HostedAccount, discount: int | None = None) -> dict:
+    return serializers.account(account, _discount() if discount is None else discount)
+
+
+# ---- the catalog --------------------------------------------------------------------------------------
+
+@bp.get("/openapi.json")
+def openapi_json():
+    return jsonify(_document())
+
+
+@bp.get("/plans")
+def plans():
+    query("listPlans")
+    catalog = get_catalog()
+    summary = resold.summary(scope())
+    return jsonify({**catalog.to_public_dict(),
+                    "discount": {"paid_accounts": summary.paid_accounts, "percent": summary.discount_percent}})
+
+
+# ---- accounts (R1-R5, A1-A10) -------------------------------------------------------------------------
+
+@bp.get("/accounts")
+def list_accounts():
+    params = query("listAccounts")
+    page, limit = decode_cursor(params), params["limit"]
+    # The Resold tab's own reading of its URL, so both filter, search and sort alike.
+    view = resold.View.from_args(MultiDict([("q", params.get("q", "")), ("status", params["status"]),
+                                            ("sort", params["sort"]), ("order", params["order"]),
+                                            ("page", str(page))] + [("plan", p) for p in params.get("plan_type", [])]))
+    result = resold.page(scope(), view, page_size=limit)
+    rows = result.rows if result.view.page == page else []  # past the end: nothing, not the last page again
+    discount = _discount() if rows else 0
+    return jsonify({"data": [_account_json(a, discount) for a in rows], "total": result.total,
+                    "next_cursor": _next_cursor(page, limit, result.total, params) if rows else None})
+
+
+@bp.get("/accounts/name-check")
+def name_check():
+    name = query("checkAccountName")["name"]
+    problem = accounts.name_problem(name)
+    return jsonify({"available": problem is None, "reason": problem})
+
+
+@bp.post("/accounts")
+def create_account():
+    data = body("createAccount")
+    plan = data["plan"]
+    new = accounts.NewAccount(
+        name=data["name"], custom_domain=data.get("custom_domain", ""), client_name=data["client_name"],
+        client_email=data["client_email"], notification_email=data["notification_email"],
+        language=data["language"], timezone=data["timezone"].strip(), tier=plan["tier"], term=plan["term"],
+        contact_limit=plan["contact_limit"])
+    account, op = accounts.create(scope().agency_id, new, request_key=request_key(), actor=actor())
+    return jsonify({"account": _account_json(account), "operation": serializers.operation(op, None)}), 202
+
+
+@bp.get("/accounts/<account_id>")
+def get_account(account_id):
+    query("getAccount")
+    account = scope().account(account_id)
+    return jsonify({**_account_json(account),
+                    "credits": serializers.credits(billing_history.account_balances(account))})
+
+
+def _plan_result(account: HostedAccount, result: dict):
+    invoice = result.get("invoice")
+    return jsonify({"change": result["change"], "effective_on": serializers._iso(result.get("effective")),
+                    "invoice": serializers.invoice(invoice, account.name) if invoice is not None else None,
+                    "account": _account_json(account)})
+
+
+@bp.post("/accounts/<account_id>/plan")
+def change_plan(account_id):
+    account = scope().account(account_id)
+    data = body("changePlan")
+    result = accounts.change_plan(account, tier=data["tier"], term=data["term"], contact_limit=data["contact_limit"],
+                                  request_key=request_key(), actor=actor())
+    return _plan_result(account, result)
+
+
+@bp.post("/accounts/<account_id>/renew")
+def renew(account_id):
+    account = scope().account(account_id)
+    data = body("renewAccount")
+    result = accounts.renew(account, tier=data["tier"], term=data["term"], contact_limit=data["contact_limit"],
+                            request_key=request_key(), actor=actor())
+    return _plan_result(account, result)
+
+
+@bp.post("/accounts/<account_id>/cancel")
+def cancel(account_id):
+    account = scope().account(account_id)
+    body("cancelAccount")
+    return jsonify(_account_json(accounts.cancel(account, actor())))
+
+
+@bp.post("/accounts/<account_id>/extend-trial")
+def extend_trial(account_id):
+    account = scope().account(account_id)
+    body("extendTrial")
+    result = accounts.extend_trial(account, actor())
+    request_row = result.get("request")
+    return jsonify({"extended": result["extended"], "until": serializers._iso(result.get("until")),
+                    "support_request_id": request_row.id if request_row is not None else None,
+                    "account": _account_json(account)})
+
+
+@bp.post("/accounts/<account_id>/password-reset")
+def password_reset(account_id):
+    account = scope().account(account_id)
+    body("sendPasswordReset")
+    if not client_auth.agency_sends_reset(account, actor()):
+        raise Conflict(_("This account has no admin yet; wait until it is ready."))
+    return jsonify({"sent": True}), 202
+
+
+@bp.post("/accounts/<account_id>/login-link")
+def login_link(account_id):
+    account = scope().account(account_id)
+    body("createLoginLink")
+    url = accounts.login_as_link(account, g.api_token_user_id, actor())
+    return jsonify({"url": url, "expires_in_seconds": accounts.LOGIN_AS_SECONDS}), 201
+
+
+@bp.post("/accounts/<account_id>/credits")
+def buy_credits(account_id):
+    account = scope().account(account_id)
+    data = body("buyCredits")
+    invoice = billing.buy_credits(scope().agency_id, account, data["kind"], data["amount"], actor=actor(),
+                                  key=f"api-credits:{request_key()}")
+    return jsonify({"invoice": serializers.invoice(invoice, account.name),
+                    "credits": serializers.credits(billing_history.account_balances(account))}), 201
+
+
+# ---- operations (A2) -----------------------------------------------------------------------------------
+
+@bp.get("/operations/<operation_id>")
+def get_operation(operation_id):
+    query("getOperation")
+    op = scope().get(Operation, operation_id)
+    result = None
+    if op.status == "succeeded":
+        result = provisioning.read_credentials(op) if op.kind == "provision_account" else op.result
+    return jsonify(serializers.operation(op, result))
+
+
+# ---- invoices (B4) -------------------------------------------------------------------------------------
+
+@bp.get("/invoices")
+def list_invoices():
+    params = query("listInvoices")
+    page, limit = decode_cursor(params), params["limit"]
+    filters = billing_history.HistoryFilters(account=params.get("account", "").strip().lower(),
+                                             month=params.get("month", ""), page=page)
+    result = billing_history.invoices(scope(), filters, page_size=limit)
+    rows = result.rows if result.page == page else []
+    return jsonify({"data": [serializers.invoice(inv, name) for inv, name in rows], "total": result.total,
+                    "next_cursor": _next_cursor(page, limit, result.total, params) if rows else None})
+
+
+@bp.get("/invoices/<invoice_id>")
+def get_invoice(invoice_id):
+    query("getInvoice")
+    inv = scope().get(Invoice, invoice_id)
+    account = db.session.get(HostedAccount, inv.account_id) if inv.account_id else None
+    return jsonify(serializers.invoice(inv, account.name if account else None, lines=True))
+
