@@ -17,6 +17,8 @@ class Automation(Model):
     copy pushed into a sub-account (source_pushdown_id set)."""
 
     __tablename__ = "automations"
+    # P4: a sub-account holds at most one copy of a pushdown (NULL for the parent's own automations).
+    __table_args__ = (sa.Index("uq_automations_pushdown_account", "source_pushdown_id", "account_id", unique=True),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(sa.ForeignKey("hosted_accounts.id"), index=True)

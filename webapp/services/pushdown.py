@@ -28,7 +28,7 @@ from .validation import email_problem
 
 STEP_TYPES = ("send_email", "wait", "add_tag", "remove_tag", "condition", "notify")
 MAX_STEPS = 50
-BATCH = 500
+BATCH = 1000
 ELIGIBLE_STATUSES = ("active",)
 
 
@@ -512,79 +512,90 @@ def _publish_handler(ctx: operations.OperationContext):
     v = version(automation, row.version_number)
     pending = sa.select(sa.func.count()).select_from(PushdownCopy).where(
         PushdownCopy.pushdown_id == row.id, PushdownCopy.status == "pending")
-    done_before = ctx.operation.total - db.session.scalar(pending)
-    ctx.progress(max(0, done_before), message="Copying")
+    ctx.progress(max(0, ctx.operation.total - db.session.scalar(pending)), message="Copying")
     copied = failed = 0
     while True:
-        batch = db.session.execute(sa.select(PushdownCopy.id, PushdownCopy.account_id).where(
+        # The lowest BATCH pending copies, as an id range: every statement below works on exactly them.
+        ids = db.session.scalars(sa.select(PushdownCopy.id).where(
             PushdownCopy.pushdown_id == row.id, PushdownCopy.status == "pending")
             .order_by(PushdownCopy.id).limit(BATCH)).all()
-        if not batch:
+        if not ids:
             break
-        c, f = _copy_batch(row, v, batch)
+        c, f = _copy_batch(row, v, ids[0], ids[-1])
         copied, failed = copied + c, failed + f
         faults.point("pushdown.before_batch_commit")
         db.session.commit()
         faults.point("pushdown.after_batch_commit")
-        ctx.progress(ctx.operation.total - db.session.scalar(pending))
+        ctx.progress(min(ctx.operation.total, ctx.operation.progress + len(ids)))
     if row.activation_mode == "on_push" and not row.active:
         _switch(row, True)
     db.session.commit()
     return {"copied": copied, "failed": failed, "version": row.version_number}
 
 
-def _copy_batch(row: Pushdown, v: AutomationVersion, batch) -> tuple[int, int]:
+def _value(value, type_):
+    """A bound value in a SELECT list, typed for PostgreSQL (which infers nothing there)."""
+    bound = sa.literal(value, type_)
+    return sa.cast(bound, type_) if db.session.get_bind().dialect.name == "postgresql" else bound
+
+
+NOT_ELIGIBLE = ("provisioning", "cancelled", "disabled", "expired")
+
+
+def _copy_batch(row: Pushdown, v: AutomationVersion, lo: int, hi: int) -> tuple[int, int]:
+    """One batch, set-based: a few INSERT ... SELECT and UPDATE statements, whatever its size."""
     # The pushdown row is locked for the batch: a switch (P5) waits for it, or it waits for the switch,
     # so new copies always take the switch's current position.
     active = db.session.execute(sa.select(Pushdown.active).where(Pushdown.id == row.id).with_for_update()).scalar_one()
-    copy_ids = {account_id: copy_id for copy_id, account_id in batch}
-    accounts = {a.id: a for a in db.session.execute(sa.select(HostedAccount.id, HostedAccount.agency_id,
-                                                              HostedAccount.status, HostedAccount.kind)
-                                                    .where(HostedAccount.id.in_(copy_ids)))}
     now = utcnow()
-    failures = []
-    for account_id in list(copy_ids):
-        a = accounts.get(account_id)
-        reason = None
-        if a is None or a.agency_id != row.agency_id:
-            reason = "The account is no longer one of the agency's."
-        elif a.status not in ELIGIBLE_STATUSES:
-            reason = f"The account is {a.status}."
-        if reason:
-            failures.append({"id": copy_ids.pop(account_id), "reason": reason})
-    for failure in failures:
-        db.session.execute(sa.update(PushdownCopy).where(PushdownCopy.id == failure["id"])
-                           .values(status="failed", error=failure["reason"], updated_at=now))
-    if not copy_ids:
-        return 0, len(failures)
-    table = Automation.__table__
-    existing = dict(db.session.execute(sa.select(table.c.account_id, table.c.id).where(
-        table.c.source_pushdown_id == row.id, table.c.account_id.in_(copy_ids))).all())
-    new_accounts = [a for a in copy_ids if a not in existing]
-    if new_accounts:
-        created = db.session.execute(
-            sa.insert(table).returning(table.c.account_id, table.c.id, sort_by_parameter_order=True),
-            [{"account_id": a, "name": v.name, "active": active, "current_version": v.number,
-              "source_pushdown_id": row.id, "created_at": now, "updated_at": now} for a in new_accounts]).all()
-        existing.update(dict(created))
-    if len(existing) > len(new_accounts):
-        db.session.execute(sa.update(table).where(table.c.source_pushdown_id == row.id,
-                                                  table.c.account_id.in_([a for a in copy_ids if a not in new_accounts]))
-                           .values(name=v.name, current_version=v.number, active=active, deleted_at=None,
-                                   updated_at=now))
-    versions = AutomationVersion.__table__
-    have = set(db.session.scalars(sa.select(versions.c.automation_id).where(
-        versions.c.automation_id.in_(existing.values()), versions.c.number == v.number)))
-    rows = [{"automation_id": existing[a], "number": v.number, "name": v.name, "trigger_kind": v.trigger_kind,
-             "trigger_config": v.trigger_config, "steps": v.steps, "created_at": now}
-            for a in copy_ids if existing[a] not in have]
-    if rows:
-        db.session.execute(sa.insert(versions), rows)
-    copies = PushdownCopy.__table__
-    db.session.execute(sa.update(copies).where(copies.c.id == sa.bindparam("copy_id")).values(
-        status="copied", automation_id=sa.bindparam("automation_id"), version_number=v.number, error=None,
-        updated_at=now), [{"copy_id": copy_ids[a], "automation_id": existing[a]} for a in copy_ids])
-    return len(copy_ids), len(failures)
+    C, A, H, V = (PushdownCopy.__table__, Automation.__table__, HostedAccount.__table__,
+                  AutomationVersion.__table__)
+    in_batch = sa.and_(C.c.pushdown_id == row.id, C.c.status == "pending", C.c.id.between(lo, hi))
+    failed = db.session.execute(sa.update(C).where(in_batch, ~sa.select(H.c.id).where(
+        H.c.id == C.c.account_id, H.c.agency_id == row.agency_id).exists()).values(
+        status="failed", error="The account is no longer one of the agency's.", updated_at=now)).rowcount
+    for status in NOT_ELIGIBLE:
+        failed += db.session.execute(sa.update(C).where(in_batch, sa.select(H.c.id).where(
+            H.c.id == C.c.account_id, H.c.status == status).exists()).values(
+            status="failed", error=f"The account is {status}.", updated_at=now)).rowcount
+    # The batch's accounts and the copies they already hold (a re-push), as plain lists: statements
+    # that join on them would let a planner with stale statistics scan the table once per row.
+    accounts = db.session.scalars(sa.select(C.c.account_id).where(in_batch)).all()
+    held = dict(db.session.execute(sa.select(A.c.account_id, A.c.id).where(
+        A.c.source_pushdown_id == row.id, A.c.account_id.in_(accounts))).all()) if accounts else {}
+    ours = sa.and_(A.c.source_pushdown_id == row.id, A.c.id.in_(list(held.values())))
+    if held:  # re-pushed (an update, a retry): the copy the account holds takes the new version
+        db.session.execute(sa.update(A).where(ours, sa.or_(
+            A.c.current_version != v.number, A.c.deleted_at.is_not(None), A.c.active != active)).values(
+            name=v.name, current_version=v.number, active=active, deleted_at=None, updated_at=now))
+    when = _value(now, A.c.created_at.type)
+    new_source = sa.select(C.c.account_id, _value(v.name, A.c.name.type), _value(active, A.c.active.type),
+                           _value(v.number, A.c.current_version.type), _value(row.id, A.c.source_pushdown_id.type),
+                           when, when).where(in_batch)
+    if held:
+        new_source = new_source.where(C.c.account_id.not_in(list(held)))
+    new_ids = db.session.scalars(sa.insert(A).from_select(
+        ["account_id", "name", "active", "current_version", "source_pushdown_id", "created_at", "updated_at"],
+        new_source).returning(A.c.id)).all() if len(held) < len(accounts) else []
+    version_values = (_value(v.number, V.c.number.type), _value(v.name, V.c.name.type),
+                      _value(v.trigger_kind, V.c.trigger_kind.type), _value(v.trigger_config, V.c.trigger_config.type),
+                      _value(v.steps, V.c.steps.type), _value(now, V.c.created_at.type))
+    version_columns = ["automation_id", "number", "name", "trigger_kind", "trigger_config", "steps", "created_at"]
+    if new_ids:  # new copies have no version yet
+        db.session.execute(sa.insert(V).from_select(version_columns, sa.select(A.c.id, *version_values)
+                                                    .where(A.c.id.in_(new_ids))))
+    if held:  # re-pushed copies may lack this version
+        versioned = set(db.session.scalars(sa.select(V.c.automation_id).where(
+            V.c.automation_id.in_(list(held.values())), V.c.number == v.number)))
+        missing = [i for i in held.values() if i not in versioned]
+        if missing:
+            db.session.execute(sa.insert(V).from_select(version_columns, sa.select(A.c.id, *version_values)
+                                                        .where(A.c.id.in_(missing))))
+    copied = db.session.execute(sa.update(C).where(in_batch).values(
+        status="copied", version_number=v.number, error=None, updated_at=now,
+        automation_id=sa.select(A.c.id).where(A.c.source_pushdown_id == row.id, A.c.account_id == C.c.account_id)
+        .scalar_subquery())).rowcount
+    return copied, failed
 
 
 # ---- P5: one switch for all -------------------------------------------------------------------------
