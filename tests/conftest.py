@@ -105,9 +105,10 @@ def _truncate(app) -> None:
         db.session.remove()
         tables = [t.name for t in db.metadata.sorted_tables]
         with db.engine.begin() as conn:
-            # The sandbox payment gateway keeps its own table (it stands in for a remote service).
-            if sa.inspect(conn).has_table("sandbox_gateway_records"):
-                tables.append("sandbox_gateway_records")
+            # The sandbox payment gateway and payout service keep their own tables (remote services).
+            for sandbox in ("sandbox_gateway_records", "sandbox_payout_records", "sandbox_payout_attempts"):
+                if sa.inspect(conn).has_table(sandbox):
+                    tables.append(sandbox)
             if conn.dialect.name == "postgresql":
                 conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
             else:

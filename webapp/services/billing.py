@@ -32,6 +32,10 @@ from .errors import NotFound, ServiceError, ValidationFailed
 PLAN_KINDS = ("signup", "renewal", "upgrade")
 # What each kind of invoice delivers once it is paid; filled in by the modules that sell it.
 ON_PAID: dict[str, callable] = {}
+# Called for every invoice paid (in the paying transaction) and every refund (before its commit):
+# the commission ledger (C2) listens here, whatever the kind of invoice.
+AFTER_PAID: list = []
+AFTER_REFUND: list = []
 
 
 class PaymentDeclined(ServiceError):
@@ -223,8 +227,8 @@ def spend_credit(row_id: int, amount: int) -> bool:
 
 def _apply_prepaid(invoice: Invoice) -> None:
     """Spends prepaid credit on the invoice once: the account's own credit first, then the agency's pool."""
-    if invoice.kind == "prepaid" or invoice.total_cents == 0:
-        return
+    if invoice.kind == "prepaid" or invoice.total_cents == 0 or invoice.agency_id is None:
+        return  # a commission account's invoice is the client's: the agency's credit is not spent on it
     key = f"prepaid:invoice:{invoice.id}"
     if db.session.scalar(sa.select(CreditEntry.id).where(CreditEntry.idempotency_key == key)):
         return
@@ -263,9 +267,11 @@ def _log_call(agency_id, invoice_id, op, amount, key, outcome, reference, error_
                                idempotency_key=key, outcome=outcome, reference=reference, error_code=error_code))
 
 
-def settle(invoice: Invoice) -> Invoice:
+def settle(invoice: Invoice, card: BillingProfile | None = None) -> Invoice:
     """Pays an open or failed invoice: prepaid credit first, the card for the rest. Idempotent:
-    call it again after a crash or for a retry and nothing is taken twice. Raises PaymentDeclined."""
+    call it again after a crash or for a retry and nothing is taken twice. Raises PaymentDeclined.
+    `card` is a card not yet on file (a referred client's sign-up, C1); otherwise the invoice's
+    agency card, or for an invoice without an agency, its account's own card."""
     if invoice.status == "paid":
         return invoice
     if invoice.status == "void":
@@ -273,8 +279,8 @@ def settle(invoice: Invoice) -> Invoice:
     _apply_prepaid(invoice)
     faults.point("billing.after_prepaid")
     remaining = invoice.total_cents - invoice.prepaid_applied_cents
-    profile = card_of(invoice.agency_id) if invoice.agency_id else None
-    if profile is None and invoice.account_id:
+    profile = card or (card_of(invoice.agency_id) if invoice.agency_id else None)
+    if profile is None and invoice.agency_id is None and invoice.account_id:
         profile = db.session.scalar(sa.select(BillingProfile).where(BillingProfile.account_id == invoice.account_id))
     gw = gateway()
     if invoice.prepaid_applied_cents and profile and invoice.gateway_authorization_id is None:
@@ -308,6 +314,8 @@ def settle(invoice: Invoice) -> Invoice:
     deliver = ON_PAID.get(invoice.kind)
     if deliver:
         deliver(invoice)
+    for hook in AFTER_PAID:
+        hook(invoice)
     db.session.commit()
     return invoice
 
@@ -320,13 +328,14 @@ def _record_decline(invoice: Invoice, code: str, message: str):
     raise PaymentDeclined(message, code, invoice)
 
 
-def charge_now(*, agency_id: int, kind: str, lines: list[Line], key: str, account: HostedAccount | None = None,
-               period=None) -> Invoice:
+def charge_now(*, agency_id: int | None, kind: str, lines: list[Line], key: str, account: HostedAccount | None = None,
+               period=None, card: BillingProfile | None = None, discount_percent: int | None = None) -> Invoice:
     """Invoice and settle in one go (purchases, sign-ups, upgrades). A decline voids the invoice so
     nothing is owed and nothing is delivered; prepaid credit it took is given back."""
-    invoice = create_invoice(agency_id=agency_id, kind=kind, lines=lines, key=key, account=account, period=period)
+    invoice = create_invoice(agency_id=agency_id, kind=kind, lines=lines, key=key, account=account, period=period,
+                             discount_percent=discount_percent)
     try:
-        return settle(invoice)
+        return settle(invoice, card)
     except PaymentDeclined:
         _void_and_refund_prepaid(invoice)
         raise
@@ -432,6 +441,8 @@ def refund(invoice: Invoice, *, reason: str) -> Invoice:
     the prepaid credit returned, the invoice void."""
     if invoice.status != "paid":
         return invoice
+    for hook in AFTER_REFUND:  # committed with the refund below, or rolled back with a failed one
+        hook(invoice)
     if invoice.card_charged_cents and invoice.gateway_charge_id:
         key = f"refund:invoice:{invoice.id}"
         result = gateway().refund(invoice.gateway_charge_id, invoice.card_charged_cents, idempotency_key=key)

@@ -46,7 +46,7 @@ def periodic(fn):
 
 def _load_handlers() -> None:
     # Importing the modules registers their handlers.
-    from . import api_tokens, billing, branding, mail, provisioning, pushdown, renewals  # noqa: F401
+    from . import api_tokens, billing, branding, commission, mail, provisioning, pushdown, renewals  # noqa: F401
 
 
 class OperationContext:

@@ -149,9 +149,11 @@ def renew(account_id: int, period_start: date, discount_percent: int | None = No
     start, end = next_period(account, period_start)
     catalog = get_catalog()
     price = catalog.list_price_cents(account.plan_tier, account.plan_term, account.contact_limit)
+    # C1: a referred account is billed to its client's own card, never to the agency (no agency discount).
+    referred = account.kind == "commission"
     invoice = billing.create_invoice(
-        agency_id=account.agency_id, kind="renewal", account=account, period=(start, end),
-        discount_percent=discount_percent,
+        agency_id=None if referred else account.agency_id, kind="renewal", account=account, period=(start, end),
+        discount_percent=0 if referred else discount_percent,
         key=f"renewal:{account.id}:{start.isoformat()}",
         lines=[billing.Line(f"{account.name}: {catalog.tier_by_key[account.plan_tier].label} "
                             f"{account.plan_term}, {account.contact_limit:,} contacts, {start} to {end}", price)])
@@ -257,7 +259,8 @@ def renew_batch(op_ids: list[int]) -> dict:
         if account is None or account.period_end is None or account.period_end > start \
                 or account.cancelled_at is not None or account.plan_term not in RECURRING:
             results[op.id] = {"renewed": False}
-        elif account.pending_plan_tier or account.agency_id in with_prepaid or account.agency_id not in cards:
+        elif account.pending_plan_tier or account.agency_id in with_prepaid or account.agency_id not in cards \
+                or account.kind != "resold":  # a referred account is billed to its client: `renew` knows how
             careful.append((op, account, start))
         else:
             if account.agency_id not in discounts:

@@ -1,0 +1,427 @@
+"""Commission (C1-C3): referred accounts billed to their own client, a commission on each of
+their payments, and a monthly payout of the balance to the agency's PayPal e-mail.
+
+Each thing that must happen once has a unique key in the database: one commission entry (and at
+most one reversal) per invoice, one payout per (agency, month), and the payout service is called
+with `payout:<agency>:<month>` so a retry after a crash gets the first answer, never a second payout."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+
+import sqlalchemy as sa
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import IntegrityError
+
+from .. import faults
+from ..adapters.payments import GatewayError
+from ..adapters.payouts import PayoutError
+from ..catalog import get_catalog
+from ..extensions import db
+from ..models import (Agency, BillingProfile, CommissionEntry, HostedAccount, Invoice, Operation, Payout, User,
+                      utcnow)
+from . import accounts, audit, billing, hosts, mail, operations, provisioning
+from .dates import add_months
+from .errors import NotFound, ValidationFailed
+from .money import format_money
+from .operations import RetryLater
+from .validation import email_problem
+
+SIGNUP_TERMS = ("monthly", "annual")  # a referred client pays from the start: no trials through the link
+
+
+def payouts():
+    """The payout adapter (the sandbox: PayPal is not reachable from here)."""
+    adapter = current_app.extensions.get("payout_service")
+    if adapter is None:
+        from ..adapters.payouts import SandboxPayouts
+        adapter = current_app.extensions["payout_service"] = SandboxPayouts(db.engine)
+    return adapter
+
+
+def month_of(moment) -> str:
+    return f"{moment:%Y-%m}"
+
+
+def previous_month(today: date) -> str:
+    return month_of(add_months(today.replace(day=1), -1, 1))
+
+
+# ---- C1: the referral link and the sign-up through it ---------------------------------------------
+
+def referral_url(agency: Agency) -> str:
+    return hosts.dashboard_url(f"/r/{agency.referral_code}")
+
+
+def agency_by_code(code: str) -> Agency:
+    code = (code or "").strip()
+    agency = db.session.scalar(sa.select(Agency).where(Agency.referral_code == code)) if 0 < len(code) <= 32 else None
+    if agency is None:
+        raise NotFound(str(_l("This referral link is not valid. Check the link you were given.")))
+    return agency
+
+
+@dataclass
+class Referral:
+    name: str
+    client_name: str
+    client_email: str
+    tier: str
+    term: str
+    contact_limit: int
+    number: str
+    exp_month: object
+    exp_year: object
+    cvc: str
+
+
+def _validate(data: Referral) -> dict:
+    fields = {}
+    problem = accounts.name_problem(data.name)
+    if problem:
+        fields["name"] = problem
+    if not (data.client_name or "").strip():
+        fields["client_name"] = str(_l("Enter your name or your company's."))
+    problem = email_problem(data.client_email)
+    if problem:
+        fields["client_email"] = problem
+    catalog = get_catalog()
+    if data.tier not in catalog.tier_by_key:
+        fields["tier"] = str(_l("Choose a plan tier."))
+    if data.term not in SIGNUP_TERMS:
+        fields["term"] = str(_l("Choose monthly or annual."))
+    if "tier" not in fields and "term" not in fields:
+        try:
+            catalog.list_price_cents(data.tier, data.term, int(data.contact_limit))
+        except (KeyError, ValueError, TypeError):
+            fields["contact_limit"] = str(_l("This contact limit is not offered."))
+    try:
+        billing.validate_card(data.number, data.exp_month, data.exp_year, data.cvc)
+    except ValidationFailed as exc:
+        fields.update(exc.fields)
+    return fields
+
+
+def sign_up(code: str, data: Referral, *, request_key: str) -> tuple[HostedAccount, Operation]:
+    """C1: a client signs up through an agency's link. The client's own card pays the first period;
+    the account is the agency's, of kind "commission", and never billed to the agency. A declined
+    card creates nothing. The same request_key twice (a double click) gives the same account."""
+    agency = agency_by_code(code)
+    key = f"referral:{agency.id}:{request_key}"
+    earlier = db.session.scalar(sa.select(Invoice).where(Invoice.idempotency_key == key))
+    if earlier is not None and earlier.account_id:
+        account = db.session.get(HostedAccount, earlier.account_id)
+        return account, provisioning.submit(account)
+    data.name, data.client_email = (data.name or "").strip(), (data.client_email or "").strip()
+    fields = _validate(data)
+    if fields:
+        raise ValidationFailed(str(_l("Your account was not created; see the fields marked.")), fields)
+    digits, month, year, cvc = billing.validate_card(data.number, data.exp_month, data.exp_year, data.cvc)
+    try:
+        token = billing.gateway().tokenize(digits, month, year, cvc, idempotency_key=f"tokenize:{key}")
+    except GatewayError as exc:
+        raise ValidationFailed(exc.message, {"number": exc.message}) from None
+    card = BillingProfile(gateway=billing.gateway().name, gateway_token=token.token, brand=token.brand,
+                          last4=token.last4, exp_month=token.exp_month, exp_year=token.exp_year)
+    catalog = get_catalog()
+    today = date.today()
+    start, end = today, add_months(today, catalog.term_months(data.term), today.day)
+    listed = catalog.list_price_cents(data.tier, data.term, int(data.contact_limit))
+    try:
+        invoice = billing.charge_now(
+            agency_id=None, kind="signup", key=key, period=(start, end), card=card, discount_percent=0,
+            lines=[billing.Line(f"{data.name}: {catalog.tier_by_key[data.tier].label} {data.term}, "
+                                f"{int(data.contact_limit):,} contacts, {start} to {end}", listed)])
+    except billing.PaymentDeclined as exc:
+        raise ValidationFailed(str(_l("Your card was declined: %(reason)s Nothing was charged and no account "
+                                      "was created.", reason=exc.message)), {"number": exc.message}) from None
+    account = HostedAccount(
+        agency_id=agency.id, kind="commission", name=data.name, status="provisioning", plan_tier=data.tier,
+        plan_term=data.term, contact_limit=int(data.contact_limit), client_name=data.client_name.strip(),
+        client_email=data.client_email, notification_email=data.client_email,  # the client gets its own notices
+        period_start=start, period_end=end, anchor_day=start.day)
+    try:
+        db.session.add(account)
+        db.session.flush()
+        card.account_id = account.id
+        db.session.add(card)
+        invoice = db.session.get(Invoice, invoice.id)
+        invoice.account_id = account.id
+        db.session.flush()
+        record_payment(invoice)
+        op = provisioning.submit(account)
+        op.params = {"request_key": request_key, "referral": True}
+        _receipt(account, invoice)
+        audit.record(audit.Actor.system(), "commission_account_signed_up", agency_id=agency.id,
+                     account_id=account.id, name=account.name, plan=f"{data.tier}/{data.term}/{data.contact_limit}")
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        billing.refund(db.session.get(Invoice, invoice.id), reason="account name taken meanwhile")
+        db.session.commit()
+        raise ValidationFailed(str(_l("Your account was not created; see the fields marked.")),
+                               {"name": str(_l("“%(name)s” was taken a moment ago; choose another name.",
+                                               name=data.name))}) from None
+    operations.enqueue(op)
+    return account, op
+
+
+def _receipt(account: HostedAccount, invoice: Invoice) -> None:
+    """The client's own billing e-mail: the platform bills it directly (C1)."""
+    mail.queue_email(
+        to=account.client_email, kind="commission_receipt", agency_id=account.agency_id,
+        dedupe_key=f"receipt:{invoice.id}",
+        subject=f"Receipt {invoice.number}: {format_money(invoice.total_cents, invoice.currency)}",
+        body=(f"Thank you. We charged {format_money(invoice.card_charged_cents, invoice.currency)} to your card "
+              f"for the hosted account {account.name}, from {invoice.period_start} to {invoice.period_end}.\n\n"
+              f"Invoice: {invoice.number}\nYour account: {hosts.account_login_url(account)}\n"
+              "Your account renews on its own day and is charged to this card; we write to this address "
+              "before anything changes.\n"))
+
+
+def new_request_key() -> str:
+    return uuid.uuid4().hex
+
+
+# ---- C2: the commission ledger ----------------------------------------------------------------------
+
+def commission_on(amount_cents: int) -> int:
+    """The catalog's rate on an amount, rounded half up to the cent."""
+    return (amount_cents * get_catalog().commission_rate_bp + 5000) // 10000
+
+
+def _commission_account(invoice: Invoice) -> HostedAccount | None:
+    if not invoice.account_id:
+        return None
+    account = db.session.get(HostedAccount, invoice.account_id)
+    return account if account is not None and account.kind == "commission" and account.agency_id else None
+
+
+def record_payment(invoice: Invoice) -> CommissionEntry | None:
+    """The commission on one paid invoice of a referred account, once (unique per invoice).
+    Part of the caller's transaction."""
+    account = _commission_account(invoice)
+    if account is None or invoice.status != "paid" or invoice.total_cents <= 0:
+        return None
+    existing = db.session.scalar(sa.select(CommissionEntry).where(CommissionEntry.invoice_id == invoice.id,
+                                                                  CommissionEntry.is_reversal.is_(False)))
+    if existing is not None:
+        return existing
+    entry = CommissionEntry(agency_id=account.agency_id, account_id=account.id, invoice_id=invoice.id,
+                            is_reversal=False, month=month_of(invoice.paid_at or utcnow()),
+                            amount_cents=commission_on(invoice.total_cents))
+    try:
+        with db.session.begin_nested():
+            db.session.add(entry)
+    except IntegrityError:
+        return None
+    if invoice.kind != "signup":  # the sign-up's receipt is sent with the account (sign_up)
+        _receipt(account, invoice)
+    return entry
+
+
+def reverse_payment(invoice: Invoice) -> CommissionEntry | None:
+    """A refund takes the commission back with a negative entry in the month of the refund, once."""
+    original = db.session.scalar(sa.select(CommissionEntry).where(CommissionEntry.invoice_id == invoice.id,
+                                                                  CommissionEntry.is_reversal.is_(False)))
+    if original is None:
+        return None
+    if db.session.scalar(sa.select(CommissionEntry.id).where(CommissionEntry.invoice_id == invoice.id,
+                                                             CommissionEntry.is_reversal.is_(True))):
+        return None
+    entry = CommissionEntry(agency_id=original.agency_id, account_id=original.account_id, invoice_id=invoice.id,
+                            is_reversal=True, month=month_of(utcnow()), amount_cents=-original.amount_cents)
+    try:
+        with db.session.begin_nested():
+            db.session.add(entry)
+    except IntegrityError:
+        return None
+    return entry
+
+
+billing.AFTER_PAID.append(record_payment)
+billing.AFTER_REFUND.append(reverse_payment)
+
+
+def referred_accounts(agency_id: int) -> list[dict]:
+    """The agency's commission accounts with what each paid and earned."""
+    paid = (sa.select(Invoice.account_id, sa.func.sum(Invoice.card_charged_cents).label("paid"))
+            .where(Invoice.status == "paid", Invoice.agency_id.is_(None)).group_by(Invoice.account_id).subquery())
+    earned = (sa.select(CommissionEntry.account_id, sa.func.sum(CommissionEntry.amount_cents).label("earned"))
+              .where(CommissionEntry.agency_id == agency_id).group_by(CommissionEntry.account_id).subquery())
+    rows = db.session.execute(
+        sa.select(HostedAccount, sa.func.coalesce(paid.c.paid, 0), sa.func.coalesce(earned.c.earned, 0))
+        .outerjoin(paid, paid.c.account_id == HostedAccount.id)
+        .outerjoin(earned, earned.c.account_id == HostedAccount.id)
+        .where(HostedAccount.agency_id == agency_id, HostedAccount.kind == "commission")
+        .order_by(HostedAccount.created_at.desc(), HostedAccount.id.desc())).all()
+    return [{"account": a, "paid_cents": int(p), "commission_cents": int(e)} for a, p, e in rows]
+
+
+def ledger(agency_id: int) -> list[dict]:
+    """C2: the commission by month, newest first, with each month's entries."""
+    entries = db.session.scalars(sa.select(CommissionEntry).where(CommissionEntry.agency_id == agency_id)
+                                 .order_by(CommissionEntry.month.desc(), CommissionEntry.id.desc())).all()
+    names = dict(db.session.execute(sa.select(HostedAccount.id, HostedAccount.name).where(
+        HostedAccount.id.in_({e.account_id for e in entries}))).all()) if entries else {}
+    months: dict[str, dict] = {}
+    for e in entries:
+        month = months.setdefault(e.month, {"month": e.month, "total_cents": 0, "entries": []})
+        month["total_cents"] += e.amount_cents
+        month["entries"].append({"entry": e, "account_name": names.get(e.account_id, "")})
+    return list(months.values())
+
+
+def balance_through(agency_id: int, month: str) -> int:
+    """What is owed for commission up to the end of `month`: every entry until then, less every
+    payout for an earlier month (so a balance below the minimum rolls over)."""
+    earned = db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(CommissionEntry.amount_cents), 0)).where(
+        CommissionEntry.agency_id == agency_id, CommissionEntry.month <= month))
+    paid_out = db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(Payout.amount_cents), 0)).where(
+        Payout.agency_id == agency_id, Payout.month < month))
+    return int(earned) - int(paid_out)
+
+
+def unpaid_balance(agency_id: int) -> int:
+    return balance_through(agency_id, "9999-12")
+
+
+# ---- C3: settings and the monthly payout --------------------------------------------------------------
+
+def set_paypal_email(agency_id: int, email: str, *, actor: audit.Actor) -> Agency:
+    email = (email or "").strip()
+    problem = email_problem(email)
+    if problem:
+        raise ValidationFailed(str(_l("The PayPal e-mail was not saved.")), {"paypal_email": problem})
+    agency = db.session.get(Agency, agency_id)
+    agency.paypal_email = email
+    audit.record(actor, "commission_paypal_email_set", agency_id=agency_id)
+    db.session.commit()
+    return agency
+
+
+def payout_history(agency_id: int) -> list[Payout]:
+    return db.session.scalars(sa.select(Payout).where(Payout.agency_id == agency_id)
+                              .order_by(Payout.month.desc())).all()
+
+
+def payout_operation(agency_id: int, month: str) -> Operation | None:
+    return db.session.scalar(sa.select(Operation).where(Operation.idempotency_key == f"payout:{agency_id}:{month}"))
+
+
+def status_for(agency: Agency, today: date | None = None) -> dict:
+    """What the tab says about the next payout: its month, the balance, and why it may wait."""
+    month = previous_month(today or date.today())
+    due = balance_through(agency.id, month)
+    minimum = get_catalog().commission_payout_minimum_cents
+    payout = db.session.scalar(sa.select(Payout).where(Payout.agency_id == agency.id, Payout.month == month))
+    reason = None
+    if payout is None:
+        if not agency.paypal_email:
+            reason = "no_paypal_email"
+        elif due < minimum:
+            reason = "below_minimum"
+    return {"month": month, "due_cents": due, "minimum_cents": minimum, "payout": payout, "reason": reason,
+            "unpaid_cents": unpaid_balance(agency.id)}
+
+
+def submit_payouts(today: date | None = None) -> list[int]:
+    """One payout operation per agency for the previous month, for the agencies that earned
+    commission and set a PayPal e-mail (the others wait, and their tab says why)."""
+    month = previous_month(today or date.today())
+    agency_ids = db.session.scalars(sa.select(CommissionEntry.agency_id).distinct().join(
+        Agency, Agency.id == CommissionEntry.agency_id).where(
+        CommissionEntry.month <= month, Agency.paypal_email.is_not(None), Agency.paypal_email != "")).all()
+    return operations.submit_many("commission_payout", [
+        {"key": f"payout:{agency_id}:{month}", "agency_id": agency_id, "subject_type": "agency",
+         "subject_id": agency_id, "params": {"month": month}} for agency_id in agency_ids])
+
+
+@operations.periodic
+def sweep_payouts() -> None:
+    operations.enqueue_many(submit_payouts())
+
+
+def pay_month(agency_id: int, month: str) -> Payout | None:
+    """Pays the agency's balance up to the end of `month` once. Safe to run again at any point:
+    the payout row is unique per (agency, month) and the payout service answers a repeated key
+    with its first answer. Raises RetryLater when the service fails (the row shows the error)."""
+    agency = db.session.get(Agency, agency_id)
+    if agency is None:
+        return None
+    payout = db.session.scalar(sa.select(Payout).where(Payout.agency_id == agency_id, Payout.month == month))
+    if payout is not None and payout.status == "paid":
+        return payout
+    if payout is None:
+        due = balance_through(agency_id, month)
+        if due < get_catalog().commission_payout_minimum_cents or not agency.paypal_email:
+            return None  # rolls over to a later month
+        payout = Payout(agency_id=agency_id, month=month, amount_cents=due, paypal_email=agency.paypal_email,
+                        status="pending")
+        try:
+            with db.session.begin_nested():
+                db.session.add(payout)
+        except IntegrityError:
+            payout = db.session.scalar(sa.select(Payout).where(Payout.agency_id == agency_id, Payout.month == month))
+        db.session.commit()  # the row exists before any money moves
+        if payout.status == "paid":
+            return payout
+    try:
+        result = payouts().send(payout.paypal_email, payout.amount_cents, agency.currency,
+                                idempotency_key=f"payout:{agency_id}:{month}")
+    except PayoutError as exc:
+        payout.status, payout.error = "failed", exc.message[:300]
+        db.session.commit()
+        raise RetryLater(f"Payout for {month} failed: {exc.message}") from None
+    faults.point("payout.after_adapter")  # paid at PayPal, nothing committed here yet
+    payout.status, payout.reference, payout.error, payout.paid_at = "paid", result.reference, None, utcnow()
+    email = _tell_agency(agency, payout)
+    audit.record(audit.Actor.system(), "commission_paid_out", agency_id=agency_id, month=month,
+                 amount_cents=payout.amount_cents, reference=result.reference)
+    db.session.commit()
+    if email is not None:
+        mail.enqueue_pending(email)
+    return payout
+
+
+def _tell_agency(agency: Agency, payout: Payout):
+    user = db.session.scalar(sa.select(User).where(User.agency_id == agency.id).order_by(User.id))
+    if user is None:
+        return None
+    amount = format_money(payout.amount_cents, agency.currency)
+    return mail.queue_email(
+        to=user.email, kind="commission_payout", agency_id=agency.id, dedupe_key=f"payout-paid:{payout.id}",
+        subject=f"Commission payout for {payout.month}: {amount}",
+        body=(f"We sent {amount} of commission for {payout.month} to your PayPal account {payout.paypal_email} "
+              f"(reference {payout.reference}).\n\nCommission: {hosts.dashboard_url('/commission')}\n"))
+
+
+@operations.handler("commission_payout")
+def commission_payout(ctx: operations.OperationContext):
+    payout = pay_month(ctx.operation.subject_id, ctx.params["month"])
+    if payout is None:
+        return {"paid": False}
+    return {"paid": True, "payout_id": payout.id, "amount_cents": payout.amount_cents}
+
+
+# ---- C1: a referred account renews on the client's own card ---------------------------------------------
+
+@operations.periodic
+def sweep_commission_renewals() -> None:
+    """Referred accounts renew one by one through `renewals.renew`, which bills the client's card,
+    never the agency's (the sweeper's batch path is for agency-billed accounts only)."""
+    from .renewals import RECURRING, RENEWING_STATUSES
+    today = date.today()
+    due = db.session.execute(
+        sa.select(HostedAccount.id, HostedAccount.agency_id, HostedAccount.period_end)
+        .where(HostedAccount.kind == "commission", HostedAccount.plan_term.in_(RECURRING),
+               HostedAccount.status.in_(RENEWING_STATUSES), HostedAccount.cancelled_at.is_(None),
+               HostedAccount.period_end <= today)
+        .order_by(HostedAccount.period_end, HostedAccount.id).limit(5000)).all()
+    operations.enqueue_many(operations.submit_many("renew_account", [
+        {"key": f"renew:{account_id}:{period_end.isoformat()}", "subject_type": "account", "subject_id": account_id,
+         "agency_id": agency_id, "params": {"period_start": period_end.isoformat(), "discount_percent": 0,
+                                            "priced_on": today.isoformat()}}
+        for account_id, agency_id, period_end in due]))
