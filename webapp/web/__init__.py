@@ -20,6 +20,7 @@ def register_web(app: Flask) -> None:
     from .auth import bp as auth_bp
     from .billing import bp as billing_bp
     from .client import bp as client_bp
+    from .commission import bp as commission_bp
     from .contact import bp as contact_bp
     from .help import bp as help_bp
     from .myaccount import bp as myaccount_bp
@@ -29,7 +30,7 @@ def register_web(app: Flask) -> None:
     from .whitelabel import bp as whitelabel_bp
 
     for bp in (auth_bp, resold_bp, accounts_bp, billing_bp, whitelabel_bp, myaccount_bp, help_bp, contact_bp,
-               support_bp, api_tokens_bp, client_bp, pushdown_bp):
+               support_bp, api_tokens_bp, client_bp, pushdown_bp, commission_bp):
         app.register_blueprint(bp)
 
     login_manager.login_view = "auth.login"

@@ -1,0 +1,106 @@
+"""The Commission tab (C1-C3) and the public referral sign-up page /r/<code>."""
+from flask import abort, flash, redirect, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from ...catalog import get_catalog
+from ...extensions import db
+from ...models import HostedAccount, Operation
+from ...services import commission, provisioning
+from ...services.errors import ValidationFailed
+from ..decorators import agency_required, current_actor
+from ..forms import apply_errors
+from ..rendering import render
+from . import bp
+from .forms import PaypalForm, ReferralForm
+
+
+def _tab(form: PaypalForm | None = None):
+    agency = current_user.agency
+    if form is None:
+        form = PaypalForm(data={"paypal_email": agency.paypal_email or ""})
+    return render("commission/index.html", agency=agency, form=form,
+                  referral_url=commission.referral_url(agency),
+                  accounts=commission.referred_accounts(agency.id), ledger=commission.ledger(agency.id),
+                  payouts=commission.payout_history(agency.id), next_payout=commission.status_for(agency),
+                  rate_bp=get_catalog().commission_rate_bp)
+
+
+@bp.route("/commission", methods=["GET"])
+@agency_required
+def index():
+    return _tab()
+
+
+@bp.route("/commission/settings", methods=["POST"])
+@agency_required
+def settings():
+    form = PaypalForm()
+    if form.validate_on_submit():
+        try:
+            commission.set_paypal_email(current_user.agency_id, form.paypal_email.data, actor=current_actor())
+        except ValidationFailed as exc:
+            apply_errors(form, exc)
+        else:
+            flash(_("Your PayPal e-mail was saved. Payouts go to it from now on."), "success")
+            return redirect(url_for("commission.index"), code=303)
+    return _tab(form), 422
+
+
+# ---- the client's side: no login ---------------------------------------------------------------------
+
+def _referral_form(formdata=True) -> ReferralForm:
+    catalog = get_catalog()
+    form = ReferralForm() if formdata else ReferralForm(formdata=None)
+    form.tier.choices = [(t.key, t.label) for t in catalog.tiers]
+    form.term.choices = [(k, catalog.terms[k]["label"]) for k in commission.SIGNUP_TERMS]
+    form.contact_limit.choices = [(n, f"{n:,}") for n in catalog.contact_limits]
+    if not form.request_key.data:
+        form.request_key.data = commission.new_request_key()
+    return form
+
+
+@bp.route("/r/<code>", methods=["GET"])
+def referral(code):
+    agency = commission.agency_by_code(code)
+    return render("commission/signup.html", agency=agency, form=_referral_form(formdata=False), code=code,
+                  catalog=get_catalog())
+
+
+@bp.route("/r/<code>", methods=["POST"])
+def referral_signup(code):
+    agency = commission.agency_by_code(code)
+    form = _referral_form()
+    if form.validate_on_submit():
+        data = commission.Referral(
+            name=form.name.data, client_name=form.client_name.data, client_email=form.client_email.data,
+            tier=form.tier.data, term=form.term.data, contact_limit=form.contact_limit.data,
+            number=form.number.data, exp_month=form.exp_month.data, exp_year=form.exp_year.data, cvc=form.cvc.data)
+        try:
+            account, op = commission.sign_up(code, data, request_key=form.request_key.data)
+        except ValidationFailed as exc:
+            apply_errors(form, exc)
+            if exc.fields and "number" in exc.fields and len(exc.fields) == 1:
+                form.form_errors.append(exc.message)
+        else:
+            session.setdefault("referral_ops", [])
+            session["referral_ops"] = (session["referral_ops"] + [op.id])[-5:]
+            return redirect(url_for("commission.welcome", code=code, op_id=op.id), code=303)
+    form.number.data = form.cvc.data = ""  # never echo a card number back
+    return render("commission/signup.html", agency=agency, form=form, code=code, catalog=get_catalog()), 422
+
+
+@bp.route("/r/<code>/welcome/<int:op_id>", methods=["GET"])
+def welcome(code, op_id):
+    commission.agency_by_code(code)
+    if op_id not in session.get("referral_ops", []):
+        abort(404)  # only the browser that signed up sees its account's credentials
+    op = db.session.get(Operation, op_id)
+    if op is None or op.kind != "provision_account":
+        abort(404)
+    account = db.session.get(HostedAccount, op.subject_id)
+    credentials = provisioning.read_credentials(op) if op.status == "succeeded" else None
+    if credentials is not None and credentials["password"] is None:
+        credentials = None
+    return render("commission/welcome.html", "commission/_welcome_status.html", account=account, op=op,
+                  credentials=credentials, code=code)
