@@ -298,3 +298,12 @@ def test_flaky_service_answers_a_repeated_key_with_the_first_payout(app, db):
                                       idempotency_key=f"payout:{agency.id}:{LAST_MONTH}")
     assert paid.status == "paid" and again.reference == paid.reference
     assert len(commission.payouts().history()) == 1
+
+
+def test_a_declined_try_then_a_good_card_with_the_same_form_signs_up(app, db):
+    agency, _ = make_agency()
+    with pytest.raises(commission.ValidationFailed):
+        commission.sign_up(agency.referral_code, referral(agency.referral_code, number=DECLINED), request_key="k")
+    account, _ = commission.sign_up(agency.referral_code, referral(agency.referral_code), request_key="k")
+    assert account.kind == "commission" and len(billing.gateway().history("charge")) == 2
+    assert count(db, HostedAccount) == 1 and count(db, CommissionEntry) == 1

@@ -114,6 +114,8 @@ def sign_up(code: str, data: Referral, *, request_key: str) -> tuple[HostedAccou
     if earlier is not None and earlier.account_id:
         account = db.session.get(HostedAccount, earlier.account_id)
         return account, provisioning.submit(account)
+    if earlier is not None and earlier.status == "void":
+        key = f"{key}:{uuid.uuid4().hex[:8]}"  # an earlier try was declined: this one is a new payment
     data.name, data.client_email = (data.name or "").strip(), (data.client_email or "").strip()
     fields = _validate(data)
     if fields:

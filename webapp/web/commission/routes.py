@@ -80,6 +80,7 @@ def referral_signup(code):
             account, op = commission.sign_up(code, data, request_key=form.request_key.data)
         except ValidationFailed as exc:
             apply_errors(form, exc)
+            form.request_key.data = commission.new_request_key()  # the next try is a new payment
             if exc.fields and "number" in exc.fields and len(exc.fields) == 1:
                 form.form_errors.append(exc.message)
         else:
