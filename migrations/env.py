@@ -73,8 +73,9 @@ def run_migrations_offline():
 
 
 # Made by hand per dialect in revision 0002, or owned by the sandbox payment gateway (which stands
-# in for a remote service and keeps its own table); autogenerate must leave them alone.
-DIALECT_SEARCH_OBJECTS = {"sandbox_gateway_records", "hosted_accounts_fts", "hosted_accounts_fts_data", "hosted_accounts_fts_idx",
+# in for a remote service and keeps its own table), or by the sandbox payout service likewise (C3);
+# autogenerate must leave them alone.
+DIALECT_SEARCH_OBJECTS = {"sandbox_gateway_records", "sandbox_payout_records", "sandbox_payout_attempts", "hosted_accounts_fts", "hosted_accounts_fts_data", "hosted_accounts_fts_idx",
                           "hosted_accounts_fts_content", "hosted_accounts_fts_docsize", "hosted_accounts_fts_config",
                           "ix_hosted_accounts_search_trgm"}
 
