@@ -307,3 +307,21 @@ def test_a_declined_try_then_a_good_card_with_the_same_form_signs_up(app, db):
     account, _ = commission.sign_up(agency.referral_code, referral(agency.referral_code), request_key="k")
     assert account.kind == "commission" and len(billing.gateway().history("charge")) == 2
     assert count(db, HostedAccount) == 1 and count(db, CommissionEntry) == 1
+
+
+def test_a_declined_renewal_of_a_referred_account_tells_the_client_never_charges_the_agency(app, db):
+    agency, _ = make_agency()
+    agency_profile = agency_card(agency)
+    account, _ = commission.sign_up(agency.referral_code, referral(agency.referral_code), request_key="k")
+    declined = billing.gateway().tokenize("4000000000000002", 12, NEXT_YEAR, "123", idempotency_key="tok-declined")
+    db.session.execute(sa.update(BillingProfile).where(BillingProfile.account_id == account.id)
+                       .values(gateway_token=declined.token))
+    account.period_end = date.today()
+    db.session.commit()
+    invoice = renewals.renew(account.id, date.today())
+    assert invoice.status == "failed" and invoice.next_attempt_at is not None
+    notice = db.session.scalar(sa.select(OutboundEmail).where(OutboundEmail.kind == "renewal_declined"))
+    assert notice.to_address == "owner@bakery.test" and "Billing profile" not in notice.body_text
+    succeeded = [r for r in billing.gateway().history("charge") if "error" not in r["response"]]
+    assert agency_profile.gateway_token not in {r["token"] for r in billing.gateway().history("charge")}
+    assert len(succeeded) == 1 and count(db, CommissionEntry) == 1  # only the sign-up earned commission

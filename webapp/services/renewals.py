@@ -180,15 +180,20 @@ def _schedule_retry(invoice: Invoice) -> None:
 
 
 def _notify(account: HostedAccount, invoice: Invoice, what: str) -> None:
-    """The agency's notification e-mail for the account is told; the client never is."""
+    """The agency's notification e-mail for the account is told; the client never is. A referred
+    account (C1) is the client's own: its notification e-mail is the client's, and it pays by its card."""
     amount = format_money(invoice.total_cents - invoice.prepaid_applied_cents, invoice.currency)
     if what == "declined":
+        fix = ("contact us to update your card." if account.kind == "commission"
+               else "update the card in Billing profile.")
         retry = (f"We will try again on {invoice.next_attempt_at:%Y-%m-%d}." if invoice.next_attempt_at
-                 else "No further automatic attempt will be made; update the card in Billing profile.")
+                 else f"No further automatic attempt will be made; {fix}")
         subject = f"Renewal of {account.name} was declined"
         body = (f"The renewal of the hosted account {account.name} ({amount}, invoice {invoice.number}) was declined: "
                 f"{invoice.last_error}\n\n{retry}\nAfter {get_catalog().renewal_grace_days} days unpaid the account "
-                f"is disabled until a charge succeeds.\n\nBilling profile: {hosts.dashboard_url('/billing/profile')}\n")
+                f"is disabled until a charge succeeds.\n"
+                + ("" if account.kind == "commission"
+                   else f"\nBilling profile: {hosts.dashboard_url('/billing/profile')}\n"))
     else:
         subject = f"{account.name} is disabled: its renewal is unpaid"
         body = (f"The hosted account {account.name} was disabled because its renewal (invoice {invoice.number}, "
