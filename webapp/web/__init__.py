@@ -45,7 +45,8 @@ def register_web(app: Flask) -> None:
     login_manager.user_loader(_load_user)
     login_manager.unauthorized_handler(_unauthorized)
 
-    app.before_request(_start_timer)
+    # First of all before-request functions (CSRF checks included), so every request is timed.
+    app.before_request_funcs.setdefault(None, []).insert(0, _start_timer)
     app.before_request(_route_by_host)
     app.before_request(_start_embedded_queue(app))
     app.after_request(_security_headers)
