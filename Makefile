@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 export FLASK_APP := webapp
 export PUBLIC_PORT ?= $(PORT)
 
-.PHONY: run test install install-dev translations messages migrate prod-check clean
+.PHONY: run test install install-dev translations messages migrate prod prod-check clean
 
 $(BIN)/python:
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "AgencyHQ needs Python 3.11 or newer")'
@@ -40,6 +40,16 @@ run: translations migrate
 	@$(BIN)/flask seed-demo --if-empty
 	@echo "AgencyHQ is starting at http://localhost:$(PORT)/  (Ctrl-C stops it)"
 	$(BIN)/flask run --port $(PORT) --no-reload
+
+# Production-style run: migrations, WORKERS job workers, then gunicorn (WEB_CONCURRENCY processes).
+# Needs DATABASE_URL (PostgreSQL) and REDIS_URL; stop with Ctrl-C (the workers stop with it).
+WORKERS ?= 2
+prod: translations
+	@test -n "$$DATABASE_URL" -a -n "$$REDIS_URL" || { echo "make prod needs DATABASE_URL and REDIS_URL"; exit 2; }
+	$(BIN)/flask db upgrade
+	@trap 'kill 0' INT TERM EXIT; \
+	for i in $$(seq $(WORKERS)); do WORKER_NAME=worker-$$i-$$$$ $(BIN)/python worker.py & done; \
+	$(BIN)/gunicorn -c gunicorn.conf.py
 
 test: install-dev translations
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)

@@ -287,7 +287,7 @@ def test_the_pages_build_push_switch_and_report(client, db, run_jobs):
                                                                 "submit": "now"})
     assert empty.status_code == 422 and "Select at least one sub-account" in empty.get_data(as_text=True)
     search = client.get(edit + "?q=shop", headers={"HX-Request": "true"})
-    assert "3 match" in search.get_data(as_text=True) and "other-store" not in search.get_data(as_text=True)
+    assert "3 matches" in search.get_data(as_text=True) and "other-store" not in search.get_data(as_text=True)
     picked = client.post(f"/automations/{pd.id}/accounts", headers={"HX-Request": "true", "X-CSRFToken": token},
                          data={"q": "shop", "action": "add_matching"})
     assert "3 sub-accounts selected" in picked.get_data(as_text=True)

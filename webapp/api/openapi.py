@@ -129,6 +129,41 @@ def _schemas(catalog: Catalog, languages: dict) -> dict:
                 "properties": {"login_url": STRING, "username": STRING, "password": _nullable(STRING)}},
         }),
         "AccountCreated": _obj({"account": _ref("Account"), "operation": _ref("Operation")}),
+        "Activation": _obj({
+            "mode": {"type": "string", "enum": ["none", "at", "on_push"], "description": (
+                "none: not active until Activate all; at: active at date + time in timezone; on_push: active as "
+                "soon as it is copied.")},
+            "date": {**_text(10), "description": "YYYY-MM-DD, for mode at."},
+            "time": {**_text(5), "description": "HH:MM, for mode at."},
+            "timezone": {**_text(64), "description": "An IANA time zone, for mode at."},
+        }, required=["mode"]),
+        "PushdownCounts": _obj({"active": INT, "inactive": INT, "missing": INT, "selected": INT, "failed": INT,
+                                "pending": INT}),
+        "Pushdown": _obj({
+            "id": INT, "automation_id": INT, "automation_name": _nullable(STRING),
+            "status": {"type": "string", "enum": ["draft", "scheduled", "published"]},
+            "version_number": _nullable(INT), "active": {"type": "boolean"},
+            "activation_mode": {"type": "string", "enum": ["none", "at", "on_push"]},
+            "activate_at": _nullable(DATETIME), "created_at": DATETIME, "published_at": _nullable(DATETIME),
+            "parent_changed": {"type": "boolean"}, "counts": _ref("PushdownCounts"),
+        }),
+        "PushdownList": _obj({"data": {"type": "array", "items": _ref("Pushdown")}}),
+        "NewPushdown": _obj({
+            "automation_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID,
+                              "description": "Exactly one automation of the parent account."},
+            "account_ids": {"type": "array", "maxItems": 1000,
+                            "items": {"type": "integer", "minimum": 1, "maximum": MAX_ID}},
+            "select_matching": {**_text(100), "description": "Also select every active sub-account whose name, "
+                                                             "client or e-mail contains this text (\"\" for all)."},
+            "activation": _ref("Activation"),
+        }, required=["automation_id"]),
+        "PublishPushdown": _obj({"activation": _ref("Activation")}, required=[]),
+        "PushdownPublished": _obj({"pushdown": _ref("Pushdown"), "operation": _ref("Operation")}),
+        "PushdownAccounts": _obj({
+            "data": {"type": "array", "items": _obj({
+                "account_id": INT, "name": STRING, "state": {"type": "string", "enum": ["active", "inactive", "missing"]},
+                "version_held": _nullable(INT), "last_change": _nullable(DATETIME), "error": _nullable(STRING)})},
+            "next_cursor": _nullable(STRING)}),
         "PlanChangeResult": _obj({
             "change": {"type": "string", "enum": ["upgrade", "downgrade", "trial_to_paid", "renewed"]},
             "effective_on": {**_nullable(DATE), "description": "For a downgrade: the renewal day it starts on."},
@@ -306,13 +341,35 @@ def build(catalog: Catalog, languages: dict) -> dict:
                                   params=invoice_params, tag="Invoices")},
         "/invoices/{id}": {"get": _get("getInvoice", "One invoice with its lines", _ref("InvoiceDetail"),
                                        by_id=True, tag="Invoices")},
+        "/pushdowns": {
+            "get": _get("listPushdowns", "The agency's pushdowns with exact counts", _ref("PushdownList"),
+                        tag="Pushdowns", description="For franchise agencies (403 otherwise)."),
+            "post": _post("createPushdown", "A draft pushdown of one automation to chosen sub-accounts",
+                          "NewPushdown", 201, _ref("Pushdown"), by_id=False, tag="Pushdowns"),
+        },
+        "/pushdowns/{id}/publish": {"post": _post(
+            "publishPushdown", "Publish now: copy the automation into every chosen sub-account", "PublishPushdown",
+            202, _ref("PushdownPublished"), body_required=False, tag="Pushdowns",
+            description="The copies are made in the background: follow the operation.")},
+        "/pushdowns/{id}/activate-all": {"post": _post(
+            "activateAllPushdown", "Activate it in every sub-account that holds it", "Empty", 200, _ref("Pushdown"),
+            body_required=False, tag="Pushdowns")},
+        "/pushdowns/{id}/deactivate-all": {"post": _post(
+            "deactivateAllPushdown", "Deactivate it in every sub-account that holds it", "Empty", 200,
+            _ref("Pushdown"), body_required=False, tag="Pushdowns")},
+        "/pushdowns/{id}/accounts": {"get": _get(
+            "listPushdownAccounts", "Each chosen sub-account: its state and the version it holds",
+            _ref("PushdownAccounts"), by_id=True, tag="Pushdowns", params=[
+                {"name": "state", "in": "query", "schema": {"type": "string", "enum": ["active", "inactive", "missing"]}},
+                *_cursor_params(50)])},
     }
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "AgencyHQ Agency API", "version": API_VERSION,
             "description": (
-                "Everything the dashboard does for accounts, plans, credits and invoices, for your own programs. "
+                "Everything the dashboard does for accounts, plans, credits, invoices and pushdowns, for your own "
+                "programs. "
                 "JSON in and out. Authenticate with `Authorization: Bearer <token>` (make a token on the Agency "
                 "API page). Every POST accepts an `Idempotency-Key` header. Each token may make a limited number "
                 "of requests a minute; past it the answer is 429 with Retry-After. Errors are "
@@ -320,7 +377,7 @@ def build(catalog: Catalog, languages: dict) -> dict:
         },
         "servers": [{"url": PREFIX}],
         "security": [{"bearerAuth": []}],
-        "tags": [{"name": name} for name in ("Plans", "Accounts", "Credits", "Operations", "Invoices")],
+        "tags": [{"name": name} for name in ("Plans", "Accounts", "Credits", "Operations", "Invoices", "Pushdowns")],
         "paths": paths,
         "components": {
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},

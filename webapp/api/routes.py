@@ -6,15 +6,17 @@ import base64
 import hashlib
 import json
 
+import sqlalchemy as sa
+
 from flask import current_app, g, jsonify, request
 from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 
 from ..catalog import get_catalog
 from ..extensions import db
-from ..models import HostedAccount, Invoice, Operation
-from ..services import accounts, billing, billing_history, client_auth, provisioning, resold
-from ..services.errors import Conflict, ValidationFailed
+from ..models import Automation, HostedAccount, Invoice, Operation, Pushdown
+from ..services import accounts, billing, billing_history, client_auth, provisioning, pushdown, resold
+from ..services.errors import Conflict, NotFound, ValidationFailed
 from . import bp, serializers
 from .guard import request_key
 from .openapi import operation as find_operation
@@ -258,3 +260,98 @@ def get_invoice(invoice_id):
     account = db.session.get(HostedAccount, inv.account_id) if inv.account_id else None
     return jsonify(serializers.invoice(inv, account.name if account else None, lines=True))
 
+
+
+# ---- pushdowns (P2-P5) ------------------------------------------------------------------------------
+
+def _pushdown_json(row: Pushdown) -> dict:
+    return serializers.pushdown(row, db.session.get(Automation, row.automation_id),
+                                pushdown.counts([row.id])[row.id])
+
+
+def _franchise_pushdown(pushdown_id) -> Pushdown:
+    pushdown.require_franchise(scope().agency_id)
+    return pushdown.pushdown(scope().agency_id, pushdown_id)
+
+
+def _activation(data: dict | None):
+    data = data or {}
+    return pushdown.ActivationInput(data.get("mode", "none"), data.get("date", ""), data.get("time", ""),
+                                    data.get("timezone", ""))
+
+
+@bp.get("/pushdowns")
+def list_pushdowns():
+    query("listPushdowns")
+    pushdown.require_franchise(scope().agency_id)
+    return jsonify({"data": [serializers.pushdown(item["row"], item["automation"], item["counts"])
+                             for item in pushdown.listing(scope().agency_id)]})
+
+
+@bp.post("/pushdowns")
+def create_pushdown():
+    data = body("createPushdown")
+    agency_id = scope().agency_id
+    pushdown.require_franchise(agency_id)
+    pushdown.parent_automation(agency_id, data["automation_id"])  # 404 before anything is written
+    if data.get("account_ids"):
+        found = db.session.scalar(sa.select(sa.func.count()).select_from(
+            scope().accounts().where(HostedAccount.id.in_(data["account_ids"])).subquery()))
+        if found != len(set(data["account_ids"])):
+            raise NotFound()
+    activation = _activation(data.get("activation"))
+    row = pushdown.create_draft(agency_id, [data["automation_id"]], actor())
+    try:
+        if data.get("account_ids"):
+            pushdown.select(row, data["account_ids"])
+        if "select_matching" in data:
+            pushdown.select_matching(row, data["select_matching"])
+        pushdown.set_activation(row, activation)
+    except Exception:
+        # Nothing half-written: the draft goes with the refusal.
+        db.session.rollback()
+        pushdown.delete_draft(db.session.get(Pushdown, row.id), actor())
+        raise
+    return jsonify(_pushdown_json(row)), 201
+
+
+@bp.post("/pushdowns/<pushdown_id>/publish")
+def publish_pushdown(pushdown_id):
+    row = _franchise_pushdown(pushdown_id)
+    data = body("publishPushdown")
+    op = pushdown.publish(row, _activation(data["activation"]) if "activation" in data else None, actor())
+    return jsonify({"pushdown": _pushdown_json(row), "operation": serializers.operation(op, None)}), 202
+
+
+@bp.post("/pushdowns/<pushdown_id>/activate-all")
+def activate_all(pushdown_id):
+    row = _franchise_pushdown(pushdown_id)
+    body("activateAllPushdown")
+    pushdown.switch(row, True, actor())
+    return jsonify(_pushdown_json(row))
+
+
+@bp.post("/pushdowns/<pushdown_id>/deactivate-all")
+def deactivate_all(pushdown_id):
+    row = _franchise_pushdown(pushdown_id)
+    body("deactivateAllPushdown")
+    pushdown.switch(row, False, actor())
+    return jsonify(_pushdown_json(row))
+
+
+@bp.get("/pushdowns/<pushdown_id>/accounts")
+def pushdown_accounts(pushdown_id):
+    params = query("listPushdownAccounts")
+    row = _franchise_pushdown(pushdown_id)
+    after = ""
+    if params.get("cursor"):
+        try:
+            after = base64.urlsafe_b64decode(params["cursor"] + "=" * (-len(params["cursor"]) % 4)).decode()
+        except (ValueError, UnicodeDecodeError):
+            raise ValidationFailed(_("The cursor is not valid."), {"cursor": _("Use the next_cursor of an earlier "
+                                                                               "answer.")}) from None
+    rows, next_after = pushdown.report(row, params.get("state", ""), "", after, params["limit"])
+    return jsonify({
+        "data": [{"account_id": r.id, "name": r.name, "state": r.state, "version_held": r.version_number,
+                  "last_change": serializers._iso(r.changed), "error": r.error} for r in rows],
+        "next_cursor": base64.urlsafe_b64encode(next_after.encode()).rstrip(b"=").decode() if next_after else None})

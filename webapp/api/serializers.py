@@ -58,3 +58,15 @@ def invoice(inv: Invoice, account_name: str | None, *, lines: bool = False) -> d
         out["lines"] = [{"description": line.description, "quantity": line.quantity, "unit_cents": line.unit_cents,
                          "amount_cents": line.amount_cents} for line in inv.lines]
     return out
+
+
+def pushdown(row, automation, counts: dict) -> dict:
+    return {
+        "id": row.id, "automation_id": row.automation_id, "automation_name": automation.name if automation else None,
+        "status": row.status, "version_number": row.version_number, "active": row.active,
+        "activation_mode": row.activation_mode, "activate_at": _iso(row.activate_at),
+        "created_at": _iso(row.created_at), "published_at": _iso(row.published_at),
+        "parent_changed": bool(row.status == "published" and automation is not None
+                               and automation.current_version != row.version_number),
+        "counts": counts,
+    }

@@ -2,6 +2,9 @@
 chosen by the request's Host header."""
 from __future__ import annotations
 
+import logging
+import time
+
 from flask import Flask, abort, g, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
 
@@ -9,6 +12,8 @@ from ..extensions import db, login_manager
 from ..models import AccountUser, HostedAccount, User
 from ..services import hosts
 from . import errors, filters, navigation
+
+request_log = logging.getLogger("agencyhq.requests")
 
 # Blueprints that answer on a hosted account's host; every other one answers on the dashboard host.
 ACCOUNT_SITE_BLUEPRINTS = {"client"}
@@ -22,6 +27,7 @@ def register_web(app: Flask) -> None:
     from .client import bp as client_bp
     from .commission import bp as commission_bp
     from .contact import bp as contact_bp
+    from .health import bp as health_bp
     from .help import bp as help_bp
     from .myaccount import bp as myaccount_bp
     from .pushdown import bp as pushdown_bp
@@ -30,7 +36,7 @@ def register_web(app: Flask) -> None:
     from .whitelabel import bp as whitelabel_bp
 
     for bp in (auth_bp, resold_bp, accounts_bp, billing_bp, whitelabel_bp, myaccount_bp, help_bp, contact_bp,
-               support_bp, api_tokens_bp, client_bp, pushdown_bp, commission_bp):
+               support_bp, api_tokens_bp, client_bp, pushdown_bp, health_bp, commission_bp):
         app.register_blueprint(bp)
 
     login_manager.login_view = "auth.login"
@@ -40,16 +46,35 @@ def register_web(app: Flask) -> None:
     login_manager.user_loader(_load_user)
     login_manager.unauthorized_handler(_unauthorized)
 
+    # First of all before-request functions (CSRF checks included), so every request is timed.
+    app.before_request_funcs.setdefault(None, []).insert(0, _start_timer)
     app.before_request(_route_by_host)
     app.before_request(_start_embedded_queue(app))
     app.after_request(_security_headers)
+    app.after_request(_log_request)
     errors.register(app)
     filters.register(app)
     navigation.register(app)
 
 
+def _start_timer():
+    g.request_started = time.perf_counter()
+
+
+def _log_request(response):
+    """One line per request, key=value, with its duration (structured logs)."""
+    started = g.get("request_started")
+    duration = (time.perf_counter() - started) * 1000 if started else -1
+    request_log.info("request method=%s path=%s status=%s duration_ms=%.1f host=%s htmx=%s",
+                     request.method, request.path, response.status_code, duration, request.host,
+                     int(request.headers.get("HX-Request") == "true"))
+    return response
+
+
 def _route_by_host():
     """Picks the site from the Host header: the dashboard, a hosted account, or 404."""
+    if request.blueprint == "health":
+        return None  # probes come by IP address, on any Host
     site = hosts.resolve(request.host)
     if site is None:
         abort(404)

@@ -1,0 +1,32 @@
+"""gunicorn settings for AgencyHQ's web processes (`make prod`, or `gunicorn -c gunicorn.conf.py`).
+
+Run as many of these (on one machine or many) as you like against one DATABASE_URL and REDIS_URL,
+beside any number of `python worker.py`: the web processes keep no state of their own."""
+import multiprocessing
+import os
+
+wsgi_app = "webapp:create_app()"
+bind = os.environ.get("BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
+worker_class = "gthread"
+threads = int(os.environ.get("WEB_THREADS", "4"))
+timeout = 30
+graceful_timeout = 20
+keepalive = 5
+# Each worker process opens its own database pool after the fork.
+preload_app = False
+# The app logs one structured line per request itself (agencyhq.requests); no separate access log.
+accesslog = None
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info")
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"kv": {"format": "%(asctime)s %(levelname)s %(name)s pid=%(process)d %(message)s"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "kv", "stream": "ext://sys.stderr"}},
+    "root": {"handlers": ["stderr"], "level": "WARNING"},
+    "loggers": {
+        "agencyhq": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+        "gunicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+    },
+}
