@@ -125,6 +125,19 @@ def clean_state(request, app):
     app.extensions["job_queue"].connection.flushdb()
 
 
+@pytest.fixture(autouse=True)
+def _no_public_port(request, app):
+    """Only a browser test (with the live server) builds links with a port: the session's app is
+    shared, so a live server started earlier in this worker must not leak its port into the others."""
+    if "live_server" in request.fixturenames:
+        yield
+        return
+    saved = app.config.get("PUBLIC_PORT")
+    app.config["PUBLIC_PORT"] = None
+    yield
+    app.config["PUBLIC_PORT"] = saved
+
+
 @pytest.fixture
 def app_ctx(app):
     with app.app_context():

@@ -91,3 +91,6 @@ class TestConfig(Config):
     PLATFORM_DOMAIN = "localhost"
     SESSION_COOKIE_SECURE = False
     REMEMBER_COOKIE_SECURE = False
+    # Links in tests carry no port (`make test` exports PUBLIC_PORT for `make run`); the browser
+    # tests' live server sets its own.
+    PUBLIC_PORT = None
