@@ -54,6 +54,7 @@ def test_card_prepaid_sms_and_history(page, app):
     page.get_by_role("link", name="Billing history").click()
     expect(page.locator("tr[data-invoice]")).to_have_count(2)
     expect(page.locator("#spend-chart")).to_be_visible()
+    page.wait_for_load_state("load")  # htmx listens once the page has loaded
     page.get_by_label("Account").fill("bakery")
     expect(page).to_have_url(re.compile(r"account=bakery"))
     expect(page.locator("tr[data-invoice]")).to_have_count(1)
