@@ -323,20 +323,21 @@ def publish_pushdown(pushdown_id):
     return jsonify({"pushdown": _pushdown_json(row), "operation": serializers.operation(op, None)}), 202
 
 
+def _switch(pushdown_id, active: bool, operation_id: str):
+    row = _franchise_pushdown(pushdown_id)
+    body(operation_id)
+    pushdown.switch(row, active, actor())
+    return jsonify(_pushdown_json(row))
+
+
 @bp.post("/pushdowns/<pushdown_id>/activate-all")
 def activate_all(pushdown_id):
-    row = _franchise_pushdown(pushdown_id)
-    body("activateAllPushdown")
-    pushdown.switch(row, True, actor())
-    return jsonify(_pushdown_json(row))
+    return _switch(pushdown_id, True, "activateAllPushdown")
 
 
 @bp.post("/pushdowns/<pushdown_id>/deactivate-all")
 def deactivate_all(pushdown_id):
-    row = _franchise_pushdown(pushdown_id)
-    body("deactivateAllPushdown")
-    pushdown.switch(row, False, actor())
-    return jsonify(_pushdown_json(row))
+    return _switch(pushdown_id, False, "deactivateAllPushdown")
 
 
 @bp.get("/pushdowns/<pushdown_id>/accounts")

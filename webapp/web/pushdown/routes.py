@@ -214,45 +214,37 @@ def progress(pushdown_id):
                            counts=pushdown.counts([row.id])[row.id])
 
 
+def _act(pushdown_id, action, done_message, **view_args):
+    """A button on the View page: the service's refusal or its success as a message, back to the View."""
+    row = _pushdown(pushdown_id)
+    try:
+        action(row, current_actor())
+    except ServiceError as exc:
+        flash(exc.message, "danger")
+    else:
+        flash(done_message, "success")
+    return redirect(url_for("pushdown.view", pushdown_id=row.id, **view_args), code=303)
+
+
 @bp.route("/automations/<pushdown_id>/switch", methods=["POST"])
 @agency_required
 @franchise_required
 def switch(pushdown_id):
-    row = _pushdown(pushdown_id)
     active = request.form.get("active") == "1"
-    try:
-        pushdown.switch(row, active, current_actor())
-    except ServiceError as exc:
-        flash(exc.message, "danger")
-    else:
-        flash(_("Active in every sub-account that holds it.") if active else
-              _("Inactive in every sub-account that holds it."), "success")
-    return redirect(url_for("pushdown.view", pushdown_id=row.id), code=303)
+    return _act(pushdown_id, lambda row, actor: pushdown.switch(row, active, actor),
+                _("Active in every sub-account that holds it.") if active else
+                _("Inactive in every sub-account that holds it."))
 
 
 @bp.route("/automations/<pushdown_id>/update", methods=["POST"])
 @agency_required
 @franchise_required
 def update(pushdown_id):
-    row = _pushdown(pushdown_id)
-    try:
-        pushdown.push_update(row, current_actor())
-    except ServiceError as exc:
-        flash(exc.message, "danger")
-    else:
-        flash(_("Pushing the parent's current version to every sub-account."), "success")
-    return redirect(url_for("pushdown.view", pushdown_id=row.id), code=303)
+    return _act(pushdown_id, pushdown.push_update, _("Pushing the parent's current version to every sub-account."))
 
 
 @bp.route("/automations/<pushdown_id>/retry", methods=["POST"])
 @agency_required
 @franchise_required
 def retry(pushdown_id):
-    row = _pushdown(pushdown_id)
-    try:
-        pushdown.retry_failed(row, current_actor())
-    except ServiceError as exc:
-        flash(exc.message, "danger")
-    else:
-        flash(_("Trying the failed sub-accounts again."), "success")
-    return redirect(url_for("pushdown.view", pushdown_id=row.id, state="missing"), code=303)
+    return _act(pushdown_id, pushdown.retry_failed, _("Trying the failed sub-accounts again."), state="missing")
