@@ -262,6 +262,64 @@ def test_trials_extend_once_then_ask_support_and_renew_to_paid(db):
     assert (trial.period_end - date.today()).days >= 365
 
 
+def _at_once(app, calls):
+    """Run each call in its own thread and app context, started together; return results or exceptions."""
+    import threading
+    from webapp.extensions import db as _db
+    barrier, results = threading.Barrier(len(calls)), [None] * len(calls)
+
+    def run(i, call):
+        with app.app_context():
+            try:
+                barrier.wait()
+                results[i] = call()
+            except Exception as exc:  # noqa: BLE001 - returned for the assertions
+                results[i] = exc
+            finally:
+                _db.session.remove()
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def test_two_clicks_at_once_extend_a_trial_once_and_support_decides_a_request_once(app, db):
+    """The agency's one extension and support's decision are each claimed by a conditional UPDATE (A5, S6)."""
+    from webapp.extensions import db as _db
+    from webapp.services import support
+    agency, _ = agency_with_card()
+    trial = make_account(agency, "racing", plan_term="trial", contact_limit=500,
+                         period_end=date.today() + timedelta(days=2))
+    trial_id = trial.id
+
+    def extend():
+        return accounts.extend_trial(_db.session.get(HostedAccount, trial_id), ACTOR)
+    results = _at_once(app, [extend, extend, extend])
+    db.session.expire_all()
+    extended = [r for r in results if isinstance(r, dict) and r["extended"]]
+    assert len(extended) == 1, results
+    assert db.session.get(HostedAccount, trial_id).trial_extensions == 1
+    assert db.session.get(HostedAccount, trial_id).period_end == date.today() + timedelta(days=16)
+    request = db.session.scalar(sa.select(SupportRequest).where(SupportRequest.account_id == trial_id))
+    request_id = request.id
+    staff = [make_support(email=f"staff{i}@agencyhq.test") for i in range(3)]
+    staff_ids = [s.id for s in staff]
+
+    def decide(i):
+        return lambda: support.decide(request_id, approve=True, reason="", staff=_db.session.get(type(staff[0]), staff_ids[i]),
+                                      actor=Actor(f"user:{staff_ids[i]}", "staff"))
+    results = _at_once(app, [decide(i) for i in range(3)])
+    db.session.expire_all()
+    assert sum(1 for r in results if isinstance(r, SupportRequest)) == 1, results
+    assert all("already decided" in str(r) for r in results if not isinstance(r, SupportRequest)), results
+    assert db.session.get(HostedAccount, trial_id).trial_extensions == 2
+    assert db.session.get(HostedAccount, trial_id).period_end == date.today() + timedelta(days=30)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(
+        AuditEvent.action == "trial_extension_approved")) == 1
+
+
 def test_renew_on_an_expired_paid_account_starts_a_paid_period_from_the_dashboard(client, db):
     """The Resold tab's Renew leads to the plan form for every expired account, trial or paid (A5, A7)."""
     agency, _ = agency_with_card()

@@ -318,7 +318,14 @@ def extend_trial(account: HostedAccount, actor: audit.Actor) -> dict:
     """The agency may extend a trial once; a further extension is a request to support."""
     if account.plan_term != "trial":
         raise ServiceError(str(_l("Only a trial can be extended.")))
-    if account.trial_extensions >= 1:
+    # The one extension the agency may give is claimed with a conditional UPDATE: two clicks at once
+    # (or the dashboard and the API together) extend once, and the second becomes a request to support.
+    first = account.trial_extensions == 0 and db.session.execute(
+        sa.update(HostedAccount).where(HostedAccount.id == account.id, HostedAccount.trial_extensions == 0)
+        .values(trial_extensions=1).execution_options(synchronize_session=False)).rowcount == 1
+    if not first:
+        db.session.rollback()
+        db.session.refresh(account)
         open_request = db.session.scalar(sa.select(SupportRequest).where(
             SupportRequest.kind == "trial_extension", SupportRequest.account_id == account.id,
             SupportRequest.status == "open"))
@@ -334,7 +341,7 @@ def extend_trial(account: HostedAccount, actor: audit.Actor) -> dict:
     days = int(get_catalog().trial["extension_days"])
     base = max(account.period_end or date.today(), date.today())
     account.period_end = base + timedelta(days=days)
-    account.trial_extensions += 1
+    account.trial_extensions = 1
     if account.status == "expired":
         account.status, account.expired_at = "active", None
     audit.record(actor, "trial_extended", agency_id=account.agency_id, account_id=account.id,

@@ -104,22 +104,32 @@ def decide(request_id, *, approve: bool, reason: str, staff: User, actor: audit.
     request = db.session.get(SupportRequest, parse_id(request_id))
     if request is None:
         raise NotFound()
-    if request.status != "open":
-        raise Conflict(str(_l("This request was already decided or still waits for the client.")))
     reason = (reason or "").strip()
     if not approve and not reason:
         raise ValidationFailed(str(_l("Say why the request is rejected.")), {"reason": str(_l("Say why."))})
+    # Claim the request with a conditional UPDATE, so that two staff deciding it at once (or one double
+    # click) apply it once: the second finds it no longer open. SQLite ignores FOR UPDATE; this works on both.
+    claimed = db.session.execute(
+        sa.update(SupportRequest).where(SupportRequest.id == request.id, SupportRequest.status == "open")
+        .values(status="approved" if approve else "rejected", decision_reason=reason or None,
+                handled_by_id=staff.id, handled_at=utcnow()).execution_options(synchronize_session=False)).rowcount
+    if claimed != 1:
+        db.session.rollback()
+        raise Conflict(str(_l("This request was already decided or still waits for the client.")))
+    db.session.refresh(request)
     account = db.session.get(HostedAccount, request.account_id) if request.account_id else None
-    if approve:
-        if request.kind == "transfer":
-            _move_to_agency(account, request)
-        elif request.kind == "detach":
-            account.agency_id, account.kind, account.detached_at = None, "standalone", utcnow()
-            account.cancelled_at = None
-        elif request.kind == "trial_extension":
-            accounts.apply_trial_extension(account, int(request.payload.get("days", 14)))
-    request.status = "approved" if approve else "rejected"
-    request.decision_reason, request.handled_by_id, request.handled_at = reason or None, staff.id, utcnow()
+    try:
+        if approve:
+            if request.kind == "transfer":
+                _move_to_agency(account, request)
+            elif request.kind == "detach":
+                account.agency_id, account.kind, account.detached_at = None, "standalone", utcnow()
+                account.cancelled_at = None
+            elif request.kind == "trial_extension":
+                accounts.apply_trial_extension(account, int(request.payload.get("days", 14)))
+    except ServiceError:
+        db.session.rollback()
+        raise
     audit.record(actor, f"{request.kind}_{request.status}", agency_id=request.agency_id,
                  account_id=request.account_id, request=request.id, reason=reason)
     _tell_agency(request, account)
