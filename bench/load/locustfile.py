@@ -1,7 +1,10 @@
-"""Locust journeys for `bench/load/run.py` (issue 10): agency users and hosted-account admins.
+"""Locust journeys for `bench/load/run.py` (issue 10): agency users, hosted-account admins, support
+staff and Agency API clients.
 
 Reads the seeded ids from LOAD_FIXTURE (a JSON file run.py writes). Requests are named by what they
-are, so the statistics show, say, "resold fragment" as one line."""
+are, so the statistics show, say, "resold fragment" as one line. The users are FastHttpUser
+(geventhttpclient): the load generator shares this machine's two cores with the stack it measures,
+so the cheaper client leaves more of them to the app."""
 from __future__ import annotations
 
 import json
@@ -10,31 +13,56 @@ import random
 import re
 import time
 import uuid
+from urllib.parse import urlencode
 
-from locust import HttpUser, between, task
+from locust import FastHttpUser, between, task
 
 FIXTURE = json.load(open(os.environ["LOAD_FIXTURE"]))
 CSRF = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
+DASHBOARD = f"localhost:{FIXTURE['port']}"
 
 
 def csrf(html: str) -> str:
-    match = CSRF.search(html) or re.search(r'"X-CSRFToken": "([^"]+)"', html)
+    match = CSRF.search(html or "") or re.search(r'"X-CSRFToken": "([^"]+)"', html or "")
     return match.group(1) if match else ""
 
 
-class AgencyUser(HttpUser):
-    weight = 4
-    wait_time = between(0.5, 2)
+def location_id(response, pattern: str) -> str | None:
+    """The id in a redirect's Location (requests are sent without following redirects)."""
+    match = re.search(pattern, (response.headers or {}).get("Location") or "")
+    return match.group(1) if match else None
+
+
+class DashboardUser(FastHttpUser):
+    abstract = True
+    email = password = ""
+
+    def get(self, path, name, htmx=False, **kwargs):
+        headers = {"Host": DASHBOARD, **({"HX-Request": "true"} if htmx else {}), **kwargs.pop("headers", {})}
+        return self.client.get(path, name=name, headers=headers, **kwargs)
+
+    def post(self, path, name, data, htmx=False, follow=False, **kwargs):
+        headers = {"Host": DASHBOARD, "Content-Type": "application/x-www-form-urlencoded",
+                   **({"HX-Request": "true", "X-CSRFToken": self.token} if htmx else {})}
+        return self.client.post(path, name=name, data=urlencode(data, doseq=True), headers=headers,
+                                allow_redirects=follow, **kwargs)
 
     def on_start(self):
-        self.client.headers["Host"] = f"localhost:{FIXTURE['port']}"  # the dashboard's host
-        page = self.client.get("/login", name="login page")
+        self.token = ""
+        page = self.get("/login", "login page")
         if page.status_code != 200:
             return  # a dropped connection (a web process killed): nothing to post
-        self.client.post("/login", name="login", data={"csrf_token": csrf(page.text), "email": FIXTURE["email"],
-                                                       "password": FIXTURE["password"]})
-        home = self.client.get("/", name="resold page")
+        self.post("/login", "login", {"csrf_token": csrf(page.text), "email": self.email, "password": self.password})
+        home = self.get(self.home, "home page")
         self.token = csrf(home.text) if home.status_code == 200 else ""
+
+
+class AgencyUser(DashboardUser):
+    """Browses, searches, filters, sorts and pages the Resold tab; opens accounts; adds trials and waits
+    for their credentials; buys SMS credits; sometimes publishes a pushdown to ~50 accounts."""
+    weight = 12
+    wait_time = between(0.5, 2)
+    email, password, home = FIXTURE["email"], FIXTURE["password"], "/"
 
     @task(8)
     def resold_fragment(self):
@@ -43,95 +71,148 @@ class AgencyUser(HttpUser):
         if random.random() < 0.4:
             params["q"] = random.choice(["load", "client 1", "acct-1", "example", "zzz"])
         if random.random() < 0.3:
-            params["plan_type"] = random.choice(["trial", "monthly", "annual"])
+            params["plan"] = random.choice(["trial", "monthly", "annual"])
         if random.random() < 0.3:
             params["page"] = random.randint(1, 20)
-        self.client.get("/", params=params, headers={"HX-Request": "true"}, name="resold fragment")
+        self.get("/", "resold fragment", htmx=True, params=params)
 
     @task(2)
     def open_account(self):
-        self.client.get(f"/accounts/{random.choice(FIXTURE['account_ids'])}", name="account page")
+        self.get(f"/accounts/{random.choice(FIXTURE['account_ids'])}", "account page")
 
     @task(1)
     def add_new_trial(self):
-        response = self.client.get("/accounts/new", name="add new form")
+        response = self.get("/accounts/new", "add new form")
         if response.status_code != 200:
             return
         form = response.text
         key = re.search(r'name="request_key" type="hidden" value="([^"]*)"', form)
         name = f"load-{uuid.uuid4().hex[:10]}"
-        done = self.client.post("/accounts/new", name="add new", data={
+        done = self.post("/accounts/new", "add new", {
             "csrf_token": csrf(form), "request_key": key.group(1) if key else "", "name": name,
             "client_name": "Load Client", "client_email": f"{name}@example.test",
             "notification_email": FIXTURE["email"], "language": "en", "timezone": "UTC", "tier": "plus",
             "term": "trial", "contact_limit": str(FIXTURE["trial_limit"])})
-        match = re.search(r"/accounts/(\d+)", done.url)
-        if not match:
+        account_id = location_id(done, r"/accounts/(\d+)")
+        if not account_id:
             return
         deadline = time.time() + 30
         while time.time() < deadline:
-            progress = self.client.get(f"/accounts/{match.group(1)}/progress", headers={"HX-Request": "true"},
-                                       name="add new progress")
-            if 'id="credentials"' in progress.text or "Active" in progress.text:
+            progress = self.get(f"/accounts/{account_id}/progress", "add new progress", htmx=True)
+            if 'id="credentials"' in (progress.text or "") or "Active" in (progress.text or ""):
                 break
             time.sleep(1)
 
     @task(1)
     def buy_sms(self):
-        response = self.client.get("/billing/sms", name="sms page")
+        response = self.get("/billing/sms", "sms page")
         if response.status_code != 200:
             return
         page = response.text
         packs = re.findall(r'<option (?:selected )?value="([^"]+)"', page)
         if packs:
-            self.client.post("/billing/sms", name="buy sms", data={
-                "csrf_token": csrf(page), "account": random.choice(FIXTURE["account_names"]), "pack": packs[0]})
+            self.post("/billing/sms", "buy sms", {"csrf_token": csrf(page),
+                                                  "account": random.choice(FIXTURE["account_names"]), "pack": packs[0]})
 
     @task(1)
     def publish_pushdown(self):
         if random.random() > 0.2 or not self.token:
             return
-        page = self.client.post("/automations/new", name="pushdown new", data={
-            "csrf_token": self.token, "automation_id": FIXTURE["automation_id"]})
-        match = re.search(r"/automations/(\d+)/edit", page.url)
-        if not match:
+        made = self.post("/automations/new", "pushdown new", {"csrf_token": self.token,
+                                                               "automation_id": FIXTURE["automation_id"]})
+        pid = location_id(made, r"/automations/(\d+)/edit")
+        if not pid:
             return
-        pid = match.group(1)
-        self.client.post(f"/automations/{pid}/accounts", name="pushdown select", headers={"HX-Request": "true",
-                         "X-CSRFToken": self.token}, data={"q": f"acct-{random.randint(1, 9)}", "action": "add_matching"})
-        self.client.post(f"/automations/{pid}/publish", name="pushdown publish", data={
+        self.post(f"/automations/{pid}/accounts", "pushdown select", {
+            "action": "add", "account_id": random.sample(FIXTURE["account_ids"], 50)}, htmx=True)
+        self.post(f"/automations/{pid}/publish", "pushdown publish", {
             "csrf_token": self.token, "activation": "on_push", "submit": "now"})
 
 
-class AccountAdmin(HttpUser):
-    weight = 1
+class SupportStaff(DashboardUser):
+    """Searches any account, reads the audit log, and approves trial-extension requests from the queue
+    (several staff at once: two may press Approve on the same request, and one must win)."""
+    fixed_count = 4
+    wait_time = between(1, 3)
+    email, password, home = FIXTURE["support_email"], FIXTURE["support_password"], "/support?kind=trial_extension"
+
+    @task(3)
+    def search(self):
+        self.get("/support", "support search", params={"q": random.choice(["acct-12", "client 3", "load-", "c77@"])})
+
+    @task(3)
+    def approve(self):
+        queue = self.get("/support", "support queue", params={"kind": "trial_extension"})
+        ids = re.findall(r"/support/requests/(\d+)/decide", queue.text or "")
+        if ids:
+            self.post(f"/support/requests/{random.choice(ids[:3])}/decide", "support approve",
+                      {"csrf_token": csrf(queue.text), "decision": "approve", "reason": ""})
+
+    @task(1)
+    def audit_log(self):
+        self.get("/support", "support audit log", params={"action": "trial_extension_approved"})
+
+
+class ApiClient(FastHttpUser):
+    """An agency's script: lists accounts with the Resold tab's filters and creates trials with an
+    Idempotency-Key, sometimes sending the same request again (a retry), which must answer the same."""
+    weight = 2
+    wait_time = between(1, 3)
+
+    def on_start(self):
+        self.auth = {"Authorization": f"Bearer {random.choice(FIXTURE['api_tokens'])}", "Host": DASHBOARD}
+
+    @task(4)
+    def list_accounts(self):
+        params = {"sort": random.choice(["name", "created"]), "limit": 50,
+                  **({"q": random.choice(["acct-2", "client 9"])} if random.random() < 0.5 else {})}
+        self.client.get("/api/v1/accounts", params=params, headers=self.auth, name="api list accounts")
+
+    @task(1)
+    def create_trial(self):
+        key, name = str(uuid.uuid4()), f"api-{uuid.uuid4().hex[:10]}"
+        body = {"name": name, "client_name": "API Client", "client_email": f"{name}@example.test",
+                "notification_email": FIXTURE["email"], "language": "en", "timezone": "UTC",
+                "plan": {"tier": "plus", "term": "trial", "contact_limit": FIXTURE["trial_limit"]}}
+        headers = {**self.auth, "Idempotency-Key": key}
+        first = self.client.post("/api/v1/accounts", json=body, headers=headers, name="api create account")
+        if first.status_code != 202 or random.random() > 0.3:
+            return
+        with self.client.post("/api/v1/accounts", json=body, headers=headers, name="api create account (retry)",
+                              catch_response=True) as again:
+            if again.status_code != 202 or again.json()["account"]["id"] != first.json()["account"]["id"]:
+                again.failure(f"the retry answered {again.status_code}, not the first account")
+
+
+class AccountAdmin(FastHttpUser):
+    """A client on its own host: a few wrong passwords, then Templates, Automations and the overview."""
+    weight = 4
     wait_time = between(0.5, 2)
 
     def on_start(self):
-        self.account = random.choice(FIXTURE["admins"])
-        self.host_header = f"{self.account}.localhost:{FIXTURE['port']}"
+        self.host_header = {"Host": f"{random.choice(FIXTURE['admins'])}.localhost:{FIXTURE['port']}"}
         for attempt in range(random.randint(0, 2)):  # a few wrong passwords first (under the lockout)
             self._login("wrong-password-" + str(attempt))
         self._login(FIXTURE["admin_password"])
 
     def _login(self, password):
-        page = self.client.get("/app/login", headers={"Host": self.host_header}, name="client login page")
+        page = self.client.get("/app/login", headers=self.host_header, name="client login page")
         if page.status_code != 200:
             return
-        with self.client.post("/app/login", headers={"Host": self.host_header}, name="client login",
+        with self.client.post("/app/login", headers=self.host_header, name="client login", allow_redirects=False,
                               data={"csrf_token": csrf(page.text), "username": "admin", "password": password},
                               catch_response=True) as response:
-            if response.status_code in (401, 429):  # a wrong password, or the per-address throttle: expected
+            if response.status_code in (302, 303, 401, 429):  # in, a wrong password, or the per-address throttle
                 response.success()
 
     @task(3)
     def templates(self):
-        self.client.get("/app/templates", headers={"Host": self.host_header}, name="client templates")
+        self.client.get("/app/templates", headers=self.host_header, name="client templates")
 
     @task(2)
     def automations(self):
-        self.client.get("/app/automations", headers={"Host": self.host_header}, name="client automations")
+        self.client.get("/app/automations", headers=self.host_header, name="client automations")
 
     @task(1)
     def overview(self):
-        self.client.get("/app/", headers={"Host": self.host_header}, name="client overview")
+        self.client.get("/app/", headers=self.host_header, name="client overview")

@@ -4,7 +4,7 @@ a job worker (restarted), kill -9 of a web process (gunicorn starts another), an
 Then the checks: no operation stuck, one admin per provisioned account, no period invoiced twice,
 credit ledgers that balance, pushdown copies unique, no 5xx. Prints the p95 of the Resold fragment.
 
-    python bench/load/run.py [--users 200] [--seconds 60] [--web 2] [--workers 2]
+    bash bench/load/run.sh    # or: python bench/load/run.py [--users 200] [--seconds 600] [--web 2] [--workers 2]
 
 Needs the bench extra (`pip install -e '.[bench]'`: locust) and PostgreSQL (DATABASE_URL or the
 machine's). Redis is a private redis-server on a free port, so restarting it disturbs nothing else.
@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -29,12 +30,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+import psutil  # noqa: E402 - locust's own dependency
 import sqlalchemy as sa  # noqa: E402
 
 from bench._common import fresh_database, make_app  # noqa: E402
 
 PASSWORD = "load-agency-pass-2026"
 ADMIN_PASSWORD = "load-admin-pass-2026"
+SUPPORT_EMAIL = "support@load.test"
+SUPPORT_REQUESTS = 1000
 
 
 def free_port() -> int:
@@ -59,7 +63,8 @@ def start_redis(port: int, workdir: str) -> subprocess.Popen:
 
 def seed(app, accounts: int) -> dict:
     from webapp.extensions import db
-    from webapp.models import AccountUser, Agency, HostedAccount, User
+    from webapp.models import AccountUser, Agency, HostedAccount, SupportRequest, User
+    from webapp.services import api_tokens as api_tokens_service
     from webapp.models.accounts import search_text_for
     from webapp.services import billing, pushdown
     from webapp.services.audit import Actor
@@ -98,6 +103,19 @@ def seed(app, accounts: int) -> dict:
             dict(account_id=i, username="admin", email=f"admin-{i}@example.test", password_hash=admin_hash,
                  failed_logins=0, session_epoch=0) for i, _name in ids[:40]])
         db.session.commit()
+        # Support staff and their queue: trials the agency already extended once, each with a request
+        # for a further extension (A5) that the support journey approves.
+        db.session.add(User(email=SUPPORT_EMAIL, name="Load support", password_hash=hash_password(PASSWORD),
+                            role="support"))
+        trials = [i for i, name in ids[40:] if int(name.split("-")[1]) % 3 == 2][:SUPPORT_REQUESTS]
+        db.session.execute(sa.update(HostedAccount).where(HostedAccount.id.in_(trials)).values(
+            plan_term="trial", trial_extensions=1))
+        db.session.execute(sa.insert(SupportRequest.__table__), [
+            dict(kind="trial_extension", status="open", agency_id=agency.id, account_id=i, payload={"days": 14},
+                 subject=f"Extend the trial of account {i} again", created_at=now) for i in trials])
+        db.session.commit()
+        user = db.session.scalar(sa.select(User).where(User.email == "load@agency.test"))
+        api_tokens = [api_tokens_service.create(user, f"load script {n}", actor)[1] for n in range(20)]
         automation = pushdown.save_automation(agency.id, None, pushdown.AutomationInput(
             "Load welcome", "subscribes", "News", [{"type": "send_email", "subject": "Hi"},
                                                    {"type": "wait", "amount": 1, "unit": "days"}]), actor)
@@ -106,8 +124,55 @@ def seed(app, accounts: int) -> dict:
         catalog = app.extensions["catalog"]
         return {"email": "load@agency.test", "password": PASSWORD, "admin_password": ADMIN_PASSWORD,
                 "account_ids": [i for i, _n in ids[:2000]], "account_names": [n for _i, n in ids[:500]],
-                "admins": admins, "automation_id": automation.id,
+                "admins": admins, "automation_id": automation.id, "api_tokens": api_tokens,
+                "support_email": SUPPORT_EMAIL, "support_password": PASSWORD,
                 "trial_limit": min(c for c in catalog.contact_limits)}
+
+
+class CpuMeter(threading.Thread):
+    """CPU seconds used during the load by each part of the stack, read from /proc every second (a
+    process killed mid-run keeps what it had used by its last reading)."""
+    GROUPS = (("web (gunicorn)", "gunicorn"), ("job workers", "worker.py"), ("locust (load generator)", "locust"),
+              ("PostgreSQL", "postgres"), ("Redis", "redis-server"))
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.seen: dict[int, tuple[str, float]] = {}
+        self.start_total: dict[int, float] = {}
+        self.stop_event = threading.Event()
+        self.machine_start = psutil.cpu_times()
+
+    def _group(self, proc) -> str | None:
+        text = " ".join(proc.info["cmdline"] or []) or (proc.info["name"] or "")
+        return next((label for label, needle in self.GROUPS if needle in text), None)
+
+    def sample(self):
+        for proc in psutil.process_iter(["pid", "name", "cmdline", "cpu_times"]):
+            group = self._group(proc)
+            if group is None or proc.info["cpu_times"] is None:
+                continue
+            used = proc.info["cpu_times"].user + proc.info["cpu_times"].system
+            self.start_total.setdefault(proc.pid, used if not self.seen_once else 0.0)
+            self.seen[proc.pid] = (group, used)
+
+    def run(self):
+        self.seen_once = False
+        self.sample()
+        self.seen_once = True
+        while not self.stop_event.wait(1):
+            self.sample()
+
+    def stop(self) -> tuple[dict[str, float], float]:
+        self.stop_event.set()
+        self.join()
+        self.sample()
+        machine = psutil.cpu_times()
+        busy = sum(getattr(machine, f) - getattr(self.machine_start, f) for f in ("user", "system", "nice", "irq",
+                                                                                  "softirq"))
+        by_group: dict[str, float] = {}
+        for pid, (group, used) in self.seen.items():
+            by_group[group] = by_group.get(group, 0.0) + used - self.start_total.get(pid, 0.0)
+        return by_group, busy
 
 
 def checks(app) -> dict[str, int]:
@@ -130,6 +195,12 @@ def checks(app) -> dict[str, int]:
             "duplicate pushdown copies": q(
                 "SELECT count(*) FROM (SELECT source_pushdown_id, account_id FROM automations WHERE "
                 "source_pushdown_id IS NOT NULL GROUP BY source_pushdown_id, account_id HAVING count(*) > 1) d"),
+            "trials extended more than once by support": q(
+                "SELECT count(*) FROM hosted_accounts WHERE trial_extensions > 2"),
+            "requests decided twice (audit events per approved request)": q(
+                "SELECT abs((SELECT count(*) FROM support_requests WHERE status IN ('approved', 'rejected')) - "
+                "(SELECT count(*) FROM audit_events WHERE action IN ('trial_extension_approved', "
+                "'trial_extension_rejected')))"),
             "paid invoices charged twice": q(
                 "SELECT count(*) FROM (SELECT invoice_id FROM gateway_calls WHERE op = 'charge' AND "
                 "outcome = 'succeeded' GROUP BY invoice_id HAVING count(*) > 1) d"),
@@ -140,8 +211,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--spawn-rate", type=int, default=20)
-    parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--seconds", type=int, default=600)
     parser.add_argument("--web", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4, help="threads per web process")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--accounts", type=int, default=5000)
     parser.add_argument("--no-faults", action="store_true")
@@ -165,7 +237,7 @@ def main() -> int:
             web_log = open(Path(work) / "web.log", "w")
             web = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"], cwd=ROOT,
                                    env={**env, "BIND": f"127.0.0.1:{web_port}", "WEB_CONCURRENCY": str(args.web),
-                                        "WEB_THREADS": "4", "LOG_LEVEL": "info"},
+                                        "WEB_THREADS": str(args.threads), "LOG_LEVEL": "info"},
                                    stdout=web_log, stderr=subprocess.STDOUT)
             procs.append(web)
             worker_log = open(Path(work) / "workers.log", "w")
@@ -184,6 +256,8 @@ def main() -> int:
                  "--stop-timeout", "10"], cwd=ROOT, env={**env, "LOAD_FIXTURE": str(fixture_path)},
                 stdout=subprocess.DEVNULL, stderr=open(Path(work) / "locust.log", "w"))
             started = time.time()
+            meter = CpuMeter()
+            meter.start()
             if not args.no_faults:
                 time.sleep(args.seconds / 2)
                 os.kill(workers[0].pid, signal.SIGKILL)
@@ -202,6 +276,7 @@ def main() -> int:
                 print(f"  t={time.time() - started:.0f}s  Redis restarted (empty)", flush=True)
             locust.wait(timeout=args.seconds + 120)
             ended = time.time()
+            cpu, busy = meter.stop()
             # Every operation must end within 60 s of the end of the load.
             with app.app_context():
                 from webapp.extensions import db
@@ -217,11 +292,17 @@ def main() -> int:
             failures = list(csv.DictReader(open(Path(work) / "stats_failures.csv")))
             web_log.flush()
             five_xx = sum(1 for line in open(Path(work) / "web.log") if " status=5" in line)
-            print(f"\n== load: {args.users} users for {args.seconds} s, {args.web} web processes, {args.workers} workers")
-            for name in sorted(stats):
+            print(f"\n== load: {args.users} users for {args.seconds} s, {args.web} web processes x "
+                  f"{args.threads} threads, {args.workers} workers, {os.cpu_count()} cores")
+            print(f"  {'endpoint':30} {'requests':>8} {'req/s':>6} {'errors':>6} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7}")
+            for name in sorted(stats, key=lambda n: (n == "Aggregated", n)):
                 row = stats[name]
-                print(f"  {name:24} {int(row['Request Count']):7d} req  {int(row['Failure Count']):4d} fail  "
-                      f"p50 {row['50%']:>5} ms  p95 {row['95%']:>5} ms")
+                print(f"  {name:30} {int(row['Request Count']):8d} {float(row['Requests/s']):6.1f} "
+                      f"{int(row['Failure Count']):6d} {row['50%']:>7} {row['95%']:>7} {row['99%']:>7}")
+            print(f"\nCPU seconds during the load ({busy:.0f} s used of {args.seconds * (os.cpu_count() or 1)} s "
+                  f"on {os.cpu_count()} cores):")
+            for group, seconds in sorted(cpu.items(), key=lambda kv: -kv[1]):
+                print(f"  {group:26} {seconds:7.0f} s  ({100 * seconds / max(busy, 1):.0f} %)")
             resold = stats.get("resold fragment", {})
             print(f"\nResold fragment p95: {resold.get('95%')} ms (target <= 100 ms)")
             print(f"5xx in the web log: {five_xx}; locust failures: {len(failures)}")
