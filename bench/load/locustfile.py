@@ -20,6 +20,13 @@ from locust import FastHttpUser, between, task
 FIXTURE = json.load(open(os.environ["LOAD_FIXTURE"]))
 CSRF = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 DASHBOARD = f"localhost:{FIXTURE['port']}"
+# LOAD_PACE=human: a person acts every few seconds (reads the page, then clicks); stress: as fast as a
+# person can click, to find where the machine saturates. Both are reported by run.py.
+HUMAN = os.environ.get("LOAD_PACE", "human") == "human"
+
+
+def pace(human: tuple[float, float], stress: tuple[float, float]):
+    return between(*(human if HUMAN else stress))
 
 
 def csrf(html: str) -> str:
@@ -61,7 +68,7 @@ class AgencyUser(DashboardUser):
     """Browses, searches, filters, sorts and pages the Resold tab; opens accounts; adds trials and waits
     for their credentials; buys SMS credits; sometimes publishes a pushdown to ~50 accounts."""
     weight = 12
-    wait_time = between(0.5, 2)
+    wait_time = pace((2, 8), (0.5, 2))
     email, password, home = FIXTURE["email"], FIXTURE["password"], "/"
 
     @task(8)
@@ -133,7 +140,7 @@ class SupportStaff(DashboardUser):
     """Searches any account, reads the audit log, and approves trial-extension requests from the queue
     (several staff at once: two may press Approve on the same request, and one must win)."""
     fixed_count = 4
-    wait_time = between(1, 3)
+    wait_time = pace((3, 10), (1, 3))
     email, password, home = FIXTURE["support_email"], FIXTURE["support_password"], "/support?kind=trial_extension"
 
     @task(3)
@@ -157,7 +164,7 @@ class ApiClient(FastHttpUser):
     """An agency's script: lists accounts with the Resold tab's filters and creates trials with an
     Idempotency-Key, sometimes sending the same request again (a retry), which must answer the same."""
     weight = 2
-    wait_time = between(1, 3)
+    wait_time = pace((1, 4), (0.5, 2))
 
     def on_start(self):
         self.auth = {"Authorization": f"Bearer {random.choice(FIXTURE['api_tokens'])}", "Host": DASHBOARD}
@@ -187,7 +194,7 @@ class ApiClient(FastHttpUser):
 class AccountAdmin(FastHttpUser):
     """A client on its own host: a few wrong passwords, then Templates, Automations and the overview."""
     weight = 4
-    wait_time = between(0.5, 2)
+    wait_time = pace((2, 8), (0.5, 2))
 
     def on_start(self):
         self.host_header = {"Host": f"{random.choice(FIXTURE['admins'])}.localhost:{FIXTURE['port']}"}

@@ -210,13 +210,15 @@ def checks(app) -> dict[str, int]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=200)
-    parser.add_argument("--spawn-rate", type=int, default=20)
+    parser.add_argument("--spawn-rate", type=float, default=4, help="users started per second (each logs in: argon2)")
     parser.add_argument("--seconds", type=int, default=600)
     parser.add_argument("--web", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4, help="threads per web process")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--accounts", type=int, default=5000)
     parser.add_argument("--no-faults", action="store_true")
+    parser.add_argument("--pace", choices=["human", "stress"], default="human",
+                        help="human: each user acts every 2-8 s; stress: every 0.5-2 s")
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix="agencyhq-load-")
     redis_port, web_port = free_port(), free_port()
@@ -253,7 +255,7 @@ def main() -> int:
                 [sys.executable, "-m", "locust", "-f", str(ROOT / "bench/load/locustfile.py"), "--headless",
                  "-u", str(args.users), "-r", str(args.spawn_rate), "-t", f"{args.seconds}s",
                  "--host", f"http://127.0.0.1:{web_port}", "--csv", str(Path(work) / "stats"), "--only-summary",
-                 "--stop-timeout", "10"], cwd=ROOT, env={**env, "LOAD_FIXTURE": str(fixture_path)},
+                 "--stop-timeout", "10"], cwd=ROOT, env={**env, "LOAD_FIXTURE": str(fixture_path), "LOAD_PACE": args.pace},
                 stdout=subprocess.DEVNULL, stderr=open(Path(work) / "locust.log", "w"))
             started = time.time()
             meter = CpuMeter()
@@ -293,7 +295,7 @@ def main() -> int:
             web_log.flush()
             five_xx = sum(1 for line in open(Path(work) / "web.log") if " status=5" in line)
             print(f"\n== load: {args.users} users for {args.seconds} s, {args.web} web processes x "
-                  f"{args.threads} threads, {args.workers} workers, {os.cpu_count()} cores")
+                  f"{args.threads} threads, {args.workers} workers, {os.cpu_count()} cores, {args.pace} pace")
             print(f"  {'endpoint':30} {'requests':>8} {'req/s':>6} {'errors':>6} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7}")
             for name in sorted(stats, key=lambda n: (n == "Aggregated", n)):
                 row = stats[name]
