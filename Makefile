@@ -43,7 +43,8 @@ run: translations migrate
 
 # Production-style run: migrations, WORKERS job workers, then gunicorn (WEB_CONCURRENCY processes).
 # Needs DATABASE_URL (PostgreSQL) and REDIS_URL; stop with Ctrl-C (the workers stop with it).
-WORKERS ?= 2
+WORKERS ?= 3
+prod: export WEB_CONCURRENCY ?= 4
 prod: translations
 	@test -n "$$DATABASE_URL" -a -n "$$REDIS_URL" || { echo "make prod needs DATABASE_URL and REDIS_URL"; exit 2; }
 	$(BIN)/flask db upgrade
