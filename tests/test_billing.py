@@ -288,6 +288,28 @@ def test_due_accounts_renew_once_on_their_own_day(app, db, run_jobs):
     check_ledger_invariant(db, agency.id)
 
 
+def test_the_sweepers_batch_renews_accounts_with_large_ids(app, db, run_jobs):
+    """B2: the batch path's temporary invoice number fits invoices.number (32 characters) whatever
+    the account id; PostgreSQL refused `pending-renewal:<id>:<date>` from id 100 000 on."""
+    agency, _ = make_agency()
+    card(agency)
+    big = [_due_account(agency, id=123456), _due_account(agency, id=2_147_483_647)]
+    renewals.sweep_renewals()
+    run_jobs()
+    db.session.expire_all()
+    invoices = db.session.scalars(sa.select(Invoice).order_by(Invoice.account_id)).all()
+    assert [(i.account_id, i.status) for i in invoices] == [(123456, "paid"), (2_147_483_647, "paid")]
+    assert all(i.number == f"INV-{i.created_at:%Y%m}-{i.id:06d}" for i in invoices)
+    assert all(db.session.get(HostedAccount, a.id).period_end > date.today() for a in big)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Operation).where(
+        Operation.kind == "renew_account", Operation.status != "succeeded")) == 0
+    # They went the batch way: written by it, not one by one.
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(CreditEntry).where(
+        CreditEntry.reason == "No prepaid credit for this renewal")) == 2
+    assert len(gateway_ops(app, "charge")) == 2
+    check_ledger_invariant(db, agency.id)
+
+
 def test_one_invoice_and_one_capture_per_account_and_period(app, db):
     agency, _ = make_agency()
     card(agency)

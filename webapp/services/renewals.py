@@ -6,6 +6,7 @@ The sweeper hands each due (account, period) to its own operation, keyed by both
 sweep, a second sweeper or a restarted worker never renews anything twice."""
 from __future__ import annotations
 
+import hashlib
 from datetime import date, datetime, time, timedelta, timezone
 
 import sqlalchemy as sa
@@ -233,6 +234,12 @@ def start_of_day(day: date) -> datetime:
 
 # ---- many renewals at once ----------------------------------------------------------------------
 
+def _pending_number(key: str) -> str:
+    """Stands in for the invoice number until the id is known: unique per key, and 32 characters
+    whatever the account id (invoices.number is a String(32))."""
+    return "pending-" + hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
 def renew_batch(op_ids: list[int]) -> dict:
     """The sweeper's renewals, a batch at a time, with the same rules and keys as `renew` but a
     handful of statements for the whole batch: the invoices are written (and committed) first,
@@ -285,7 +292,7 @@ def renew_batch(op_ids: list[int]) -> dict:
         total = catalog.apply_discount(price, percent)
         key = f"renewal:{account.id}:{start.isoformat()}"
         rows.append({"agency_id": account.agency_id, "account_id": account.id, "kind": "renewal", "status": "open",
-                     "number": f"pending-{key}", "currency": catalog.currency, "period_key": start.isoformat(),
+                     "number": _pending_number(key), "currency": catalog.currency, "period_key": start.isoformat(),
                      "period_start": start, "period_end": end, "list_price_cents": price,
                      "discount_percent": percent, "discount_cents": price - total, "total_cents": total,
                      "prepaid_applied_cents": 0, "card_charged_cents": 0, "idempotency_key": key, "attempts": 0,
