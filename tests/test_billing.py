@@ -71,16 +71,35 @@ def test_card_validation_says_which_field_is_wrong(db, number, month, year, cvc,
     assert db.session.scalar(sa.select(sa.func.count()).select_from(BillingProfile)) == 0
 
 
-def test_only_token_brand_last4_and_expiry_are_kept(app, db):
-    agency, _ = make_agency()
-    profile = card(agency)
+def test_only_token_brand_last4_and_expiry_are_kept(app, db, client, caplog):
+    """B1: no card number in our tables (the sandbox's own included) nor in any log line, through
+    a card saved on the page and by the service, a charge and a declined charge."""
+    import logging
+    caplog.set_level(logging.DEBUG)  # every logger,
+    caplog.set_level(logging.INFO, logger="sqlalchemy.engine")  # SQLAlchemy's statements and parameters too
+    numbers = ("4242424242424242", "5555555555554444", "4000000000009995")
+    agency, _ = make_agency(email="cardkeeper@agency.test")
+    login(client, "cardkeeper@agency.test")
+    token = csrf_token(client.get("/billing/profile").get_data(as_text=True))
+    assert client.post("/billing/profile", data={"csrf_token": token, "number": GOOD, "exp_month": 12,
+                                                 "exp_year": NEXT_YEAR, "cvc": "123"}).status_code == 303
+    profile = db.session.scalar(sa.select(BillingProfile))
     replaced = card(agency, "5555555555554444")
     assert replaced.id == profile.id and replaced.brand == "mastercard" and replaced.last4 == "4444"
+    assert billing.settle(_renewal_invoice(agency, make_account(agency), key="paid")).status == "paid"
+    card(agency, NO_FUNDS)
+    with pytest.raises(billing.PaymentDeclined):
+        billing.settle(_renewal_invoice(agency, make_account(agency), key="declined"))
     dump = []
-    for table in ("billing_profiles", "gateway_calls", "audit_events"):
+    for table in ("billing_profiles", "gateway_calls", "audit_events", "sandbox_gateway_records"):
         dump += [str(row) for row in db.session.execute(sa.text(f"SELECT * FROM {table}"))]
-    assert not any("4242424242424242" in row or "5555555555554444" in row for row in dump)
-    assert db.session.scalar(sa.select(AuditEvent.action)) == "billing_card_saved"
+    assert len([row for row in dump if "tok_" in row]) >= 3  # the sandbox's records were read
+    assert not any(number in row for row in dump for number in numbers)
+    assert "request method=POST path=/billing/profile" in caplog.text  # the logs were captured,
+    assert "INSERT INTO sandbox_gateway_records" in caplog.text  # with the SQL and its parameters
+    assert not any(number in caplog.text for number in numbers)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)
+                             .where(AuditEvent.action == "billing_card_saved")) == 3
 
 
 def test_billing_profile_page(client, db):
