@@ -36,6 +36,8 @@ ON_PAID: dict[str, callable] = {}
 # the commission ledger (C2) listens here, whatever the kind of invoice.
 AFTER_PAID: list = []
 AFTER_REFUND: list = []
+# Called with the agency's id after its card is saved: unpaid renewals are tried on it (B8).
+ON_CARD_SAVED: list = []
 
 
 class PaymentDeclined(ServiceError):
@@ -112,6 +114,8 @@ def save_card(agency_id: int, *, number: str, exp_month, exp_year, cvc: str, act
     _log_call(agency_id, None, "tokenize", None, key, "succeeded", card.token[:12], None)
     audit.record(actor, "billing_card_saved", agency_id=agency_id, brand=card.brand, last4=card.last4)
     db.session.commit()
+    for hook in ON_CARD_SAVED:
+        hook(agency_id)
     return profile
 
 
