@@ -572,6 +572,70 @@ def test_saving_a_card_retries_only_the_agencys_own_live_unpaid_renewals(app, db
     check_ledger_invariant(db, agency.id)
 
 
+def test_a_retry_spends_prepaid_credit_bought_since_once_per_attempt(app, db, run_jobs, clock, monkeypatch):
+    """B3 + B8: prepaid credit bought after a decline is spent by the next attempt (with its own
+    released 1.00 authorization), and never twice: not even by the same attempt run again after a
+    crash between the card charge and the commit, with more credit bought in between.
+    Sum of invoice totals = prepaid applied + card captures throughout."""
+    from webapp import faults
+    agency, _ = make_agency()
+    card(agency, DECLINED)
+    account = _due_account(agency, plan_tier="professional")  # 187.00
+    _sweep(clock, run_jobs, db, 0)
+    invoice = db.session.scalar(sa.select(Invoice))
+    assert (invoice.status, invoice.attempts, invoice.total_cents, invoice.prepaid_applied_cents) == \
+        ("failed", 1, 18700, 0)
+    # 50.00 of credit bought with a good card, which the agency then swaps back: the retry (attempt 2)
+    # spends the credit, and only the rest goes to the card, declined.
+    clock.at(0, minutes=10)
+    card(agency)
+    billing.buy_prepaid(agency.id, 5000, account=None, actor=ACTOR)
+    card(agency, DECLINED)
+    run_jobs()
+    db.session.expire_all()
+    invoice = db.session.get(Invoice, invoice.id)
+    assert (invoice.status, invoice.attempts, invoice.prepaid_applied_cents) == ("failed", 2, 5000)
+    assert billing.balance(agency.id, "prepaid") == 0
+    key = invoice.idempotency_key
+    charges = dict(db.session.execute(sa.select(GatewayCall.idempotency_key, GatewayCall.amount_cents).where(
+        GatewayCall.invoice_id == invoice.id, GatewayCall.op == "charge")).all())
+    assert charges == {f"{key}:attempt-1": 18700, f"{key}:attempt-2": 13700}
+    check_ledger_invariant(db, agency.id)
+    # Day 3 (the schedule's next day after attempt 2): nothing new to spend; the 137.00 left is declined again.
+    _sweep(clock, run_jobs, db, 3)
+    invoice = db.session.get(Invoice, invoice.id)
+    assert (invoice.attempts, invoice.prepaid_applied_cents) == (3, 5000)
+    # A good card and 50.00 for this account. Attempt 4 (its operation queued by the card save; run by
+    # hand here) spends the 50.00 and charges 87.00 to the card; the worker dies before the commit.
+    clock.at(3, minutes=10)
+    card(agency)
+    billing.buy_prepaid(agency.id, 5000, account=account, actor=ACTOR)
+
+    def killed(name):
+        if name == "billing.after_charge":
+            raise RuntimeError("worker killed")
+    monkeypatch.setattr(faults, "point", killed)
+    with pytest.raises(RuntimeError):
+        billing.settle(db.session.get(Invoice, invoice.id))
+    db.session.rollback()
+    monkeypatch.setattr(faults, "point", lambda name: None)
+    billing.buy_prepaid(agency.id, 10000, account=None, actor=ACTOR)  # bought before the rerun: not for attempt 4
+    db.session.expire_all()
+    invoice = billing.settle(db.session.get(Invoice, invoice.id))
+    assert (invoice.status, invoice.attempts, invoice.prepaid_applied_cents, invoice.card_charged_cents) == \
+        ("paid", 4, 10000, 8700)
+    assert billing.balance(agency.id, "prepaid", account.id) == 0 and billing.balance(agency.id, "prepaid") == 10000
+    records = [r for r in gateway_ops(app, None) if r["idempotency_key"].endswith(f"{invoice.id}:attempt-4")
+               or r["idempotency_key"] == f"{key}:attempt-4"]
+    assert sorted(r["op"] for r in records) == ["authorize", "charge", "void"]  # once each at the processor
+    assert [r["response"]["amount_cents"] for r in records if r["op"] == "charge"] == [8700]
+    run_jobs()  # the queued retry finds it paid
+    db.session.expire_all()
+    assert _charges(invoice.id, succeeded=True) == 1
+    assert db.session.get(HostedAccount, account.id).period_end > date.today()
+    check_ledger_invariant(db, agency.id)
+
+
 # ---- B4 ----------------------------------------------------------------------------------------------
 
 def test_billing_history_filters_pages_csv_invoice_and_print(client, app, db):
