@@ -3,6 +3,7 @@ Invariants: no (account, period) invoiced or captured twice; balances never belo
 agency, paid invoice totals = prepaid applied + card captures; integer cents everywhere."""
 from __future__ import annotations
 
+import csv
 import threading
 from datetime import date, timedelta
 
@@ -666,3 +667,28 @@ def test_billing_history_filters_pages_csv_invoice_and_print(client, app, db):
     assert "window.print()" in client.get(f"/billing/invoices/{invoice.id}/print").get_data(as_text=True)
     assert client.get(f"/billing/invoices/{foreign.id}").status_code == 404
     assert client.get("/billing/invoices/abc").status_code == 404
+
+
+def test_a_discount_is_shown_on_the_invoice_its_print_the_history_and_the_csv(client, app, db, run_jobs):
+    """B4, B5: a renewal charged in the 10 % tier (five paid accounts) shows the discount wherever the
+    invoice is shown or exported."""
+    agency, _ = make_agency(email="tier@agency.test")
+    card(agency)
+    due = _due_account(agency, name="discounted-shop")  # Plus, 1,000 contacts: 70.00 listed
+    for _ in range(4):
+        make_account(agency)
+    renewals.sweep_renewals()
+    run_jobs()
+    db.session.expire_all()
+    invoice = db.session.scalar(sa.select(Invoice).where(Invoice.account_id == due.id))
+    assert (invoice.status, invoice.list_price_cents, invoice.discount_percent, invoice.discount_cents,
+            invoice.total_cents, invoice.card_charged_cents) == ("paid", 7000, 10, 700, 6300, 6300)
+    login(client, "tier@agency.test")
+    for url in (f"/billing/invoices/{invoice.id}", f"/billing/invoices/{invoice.id}/print"):
+        html = client.get(url).get_data(as_text=True)
+        assert "Agency discount (10 %)" in html and "−$7.00" in html and "$70.00" in html, url
+        assert 'id="invoice-total">$63.00<' in html, url
+    assert "−$7.00 (10 %)" in client.get("/billing/history").get_data(as_text=True)
+    rows = list(csv.DictReader(client.get("/billing/history.csv").get_data(as_text=True).splitlines()))
+    assert [(r["number"], r["list_price"], r["discount_percent"], r["discount"], r["total"], r["charged_to_card"])
+            for r in rows] == [(invoice.number, "70.00", "10", "7.00", "63.00", "63.00")]
