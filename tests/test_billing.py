@@ -3,6 +3,7 @@ Invariants: no (account, period) invoiced or captured twice; balances never belo
 agency, paid invoice totals = prepaid applied + card captures; integer cents everywhere."""
 from __future__ import annotations
 
+import csv
 import threading
 from datetime import date, timedelta
 
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 
 from webapp.models import (AuditEvent, BillingProfile, CreditBalance, CreditEntry, GatewayCall, HostedAccount,
                            Invoice, Operation, OutboundEmail)
-from webapp.services import billing, operations, renewals
+from webapp.services import accounts, billing, operations, renewals
 from webapp.services.audit import Actor
 from webapp.services.errors import ValidationFailed
 
@@ -71,16 +72,35 @@ def test_card_validation_says_which_field_is_wrong(db, number, month, year, cvc,
     assert db.session.scalar(sa.select(sa.func.count()).select_from(BillingProfile)) == 0
 
 
-def test_only_token_brand_last4_and_expiry_are_kept(app, db):
-    agency, _ = make_agency()
-    profile = card(agency)
+def test_only_token_brand_last4_and_expiry_are_kept(app, db, client, caplog):
+    """B1: no card number in our tables (the sandbox's own included) nor in any log line, through
+    a card saved on the page and by the service, a charge and a declined charge."""
+    import logging
+    caplog.set_level(logging.DEBUG)  # every logger,
+    caplog.set_level(logging.INFO, logger="sqlalchemy.engine")  # SQLAlchemy's statements and parameters too
+    numbers = ("4242424242424242", "5555555555554444", "4000000000009995")
+    agency, _ = make_agency(email="cardkeeper@agency.test")
+    login(client, "cardkeeper@agency.test")
+    token = csrf_token(client.get("/billing/profile").get_data(as_text=True))
+    assert client.post("/billing/profile", data={"csrf_token": token, "number": GOOD, "exp_month": 12,
+                                                 "exp_year": NEXT_YEAR, "cvc": "123"}).status_code == 303
+    profile = db.session.scalar(sa.select(BillingProfile))
     replaced = card(agency, "5555555555554444")
     assert replaced.id == profile.id and replaced.brand == "mastercard" and replaced.last4 == "4444"
+    assert billing.settle(_renewal_invoice(agency, make_account(agency), key="paid")).status == "paid"
+    card(agency, NO_FUNDS)
+    with pytest.raises(billing.PaymentDeclined):
+        billing.settle(_renewal_invoice(agency, make_account(agency), key="declined"))
     dump = []
-    for table in ("billing_profiles", "gateway_calls", "audit_events"):
+    for table in ("billing_profiles", "gateway_calls", "audit_events", "sandbox_gateway_records"):
         dump += [str(row) for row in db.session.execute(sa.text(f"SELECT * FROM {table}"))]
-    assert not any("4242424242424242" in row or "5555555555554444" in row for row in dump)
-    assert db.session.scalar(sa.select(AuditEvent.action)) == "billing_card_saved"
+    assert len([row for row in dump if "tok_" in row]) >= 3  # the sandbox's records were read
+    assert not any(number in row for row in dump for number in numbers)
+    assert "request method=POST path=/billing/profile" in caplog.text  # the logs were captured,
+    assert "INSERT INTO sandbox_gateway_records" in caplog.text  # with the SQL and its parameters
+    assert not any(number in caplog.text for number in numbers)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)
+                             .where(AuditEvent.action == "billing_card_saved")) == 3
 
 
 def test_billing_profile_page(client, db):
@@ -288,6 +308,28 @@ def test_due_accounts_renew_once_on_their_own_day(app, db, run_jobs):
     check_ledger_invariant(db, agency.id)
 
 
+def test_the_sweepers_batch_renews_accounts_with_large_ids(app, db, run_jobs):
+    """B2: the batch path's temporary invoice number fits invoices.number (32 characters) whatever
+    the account id; PostgreSQL refused `pending-renewal:<id>:<date>` from id 100 000 on."""
+    agency, _ = make_agency()
+    card(agency)
+    big = [_due_account(agency, id=123456), _due_account(agency, id=2_147_483_647)]
+    renewals.sweep_renewals()
+    run_jobs()
+    db.session.expire_all()
+    invoices = db.session.scalars(sa.select(Invoice).order_by(Invoice.account_id)).all()
+    assert [(i.account_id, i.status) for i in invoices] == [(123456, "paid"), (2_147_483_647, "paid")]
+    assert all(i.number == f"INV-{i.created_at:%Y%m}-{i.id:06d}" for i in invoices)
+    assert all(db.session.get(HostedAccount, a.id).period_end > date.today() for a in big)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Operation).where(
+        Operation.kind == "renew_account", Operation.status != "succeeded")) == 0
+    # They went the batch way: written by it, not one by one.
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(CreditEntry).where(
+        CreditEntry.reason == "No prepaid credit for this renewal")) == 2
+    assert len(gateway_ops(app, "charge")) == 2
+    check_ledger_invariant(db, agency.id)
+
+
 def test_one_invoice_and_one_capture_per_account_and_period(app, db):
     agency, _ = make_agency()
     card(agency)
@@ -348,48 +390,250 @@ def test_redis_down_when_a_renewal_is_due_loses_nothing(app, db, run_jobs, monke
 
 # ---- B8: declines ----------------------------------------------------------------------------------
 
-def test_declined_renewal_is_retried_the_agency_told_then_disabled_then_enabled(app, db, run_jobs, smtp_server):
-    from webapp.models import utcnow
+class Clock:
+    """Time travel for the renewal schedule: the services' clock moves forward, as the days of a
+    decline's timeline pass; a sweep at each moment does what the minute's sweeper would."""
+
+    def __init__(self, monkeypatch):
+        from webapp.models import utcnow
+        self.start = self.now = utcnow()
+        for module in (renewals, billing):
+            monkeypatch.setattr(module, "utcnow", lambda: self.now)
+
+    def at(self, days: float, minutes: int = 1):
+        self.now = self.start + timedelta(days=days, minutes=minutes)
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    return Clock(monkeypatch)
+
+
+def _sweep(clock, run_jobs, db, day):
+    clock.at(day)
+    renewals.sweep_renewals()
+    run_jobs()
+    db.session.expire_all()
+
+
+def _charges(invoice_id=None, *, succeeded=None):
+    calls = sa.select(sa.func.count()).select_from(GatewayCall).where(GatewayCall.op == "charge")
+    if invoice_id is not None:
+        calls = calls.where(GatewayCall.invoice_id == invoice_id)
+    if succeeded is not None:
+        calls = calls.where(GatewayCall.outcome == ("succeeded" if succeeded else "declined"))
+    from webapp.extensions import db
+    return db.session.scalar(calls)
+
+
+def test_declined_renewal_timeline_retries_tells_disables_and_a_new_card_pays_it(app, db, run_jobs, smtp_server,
+                                                                                 clock):
+    """B8 from day 0 to the card that pays, by the clock alone: declined on its day, tried again on
+    the catalog's days 1, 3 and 5 (the agency told each time, never the client), disabled after the
+    grace period, and charged once, at once, when the agency saves a good card: enabled again."""
     agency, _ = make_agency()
     card(agency, NO_FUNDS)
-    account = _due_account(agency, notification_email="ops@agency.test", client_email="client@example.test")
-    renewals.sweep_renewals()
-    run_jobs()
-    db.session.expire_all()
-    invoice = db.session.scalar(sa.select(Invoice))
+    account = _due_account(agency, name="bakery", notification_email="ops@agency.test",
+                           client_email="client@example.test")
+    gone = _due_account(agency, name="closing", notification_email="ops@agency.test")
+    _sweep(clock, run_jobs, db, 0)
+    invoice = db.session.scalar(sa.select(Invoice).where(Invoice.account_id == account.id))
     assert invoice.status == "failed" and invoice.attempts == 1 and "insufficient funds" in invoice.last_error
-    assert (invoice.next_attempt_at - invoice.first_declined_at).days == 1  # the catalog's days 1, 3, 5
-    assert [m["to"] for m in smtp_server.messages] == [["ops@agency.test"]]  # never the client
-    assert "declined" in smtp_server.messages[0]["subject"]
-    # Day 1: tried again, declined again, told again.
-    db.session.execute(sa.update(Invoice).values(next_attempt_at=utcnow() - timedelta(minutes=1)))
-    db.session.commit()
-    renewals.sweep_renewals()
-    run_jobs()
-    db.session.expire_all()
-    invoice = db.session.get(Invoice, invoice.id)
-    assert invoice.attempts == 2 and (invoice.next_attempt_at - invoice.first_declined_at).days == 3
-    assert len(smtp_server.messages) == 2
-    # After the grace period the account is disabled.
-    db.session.execute(sa.update(Invoice).values(first_declined_at=utcnow() - timedelta(days=8)))
-    db.session.commit()
-    renewals.disable_after_grace()
-    run_jobs()
-    db.session.expire_all()
+    assert (invoice.next_attempt_at - invoice.first_declined_at) == timedelta(days=1)
+    told = [m for m in smtp_server.messages if "bakery" in m["subject"]]
+    assert [m["to"] for m in told] == [["ops@agency.test"]] and "declined" in told[0]["subject"]
+    assert "Update the card in Billing profile and the renewal is charged to it at once." in told[0]["body"]
+    schedule = {1: 2, 2: 2, 3: 3, 4: 3, 5: 4}  # day -> attempts after the sweep: retries on days 1, 3 and 5
+    for day, attempts in schedule.items():
+        _sweep(clock, run_jobs, db, day)
+        invoice = db.session.get(Invoice, invoice.id)
+        assert (day, invoice.attempts, invoice.status) == (day, attempts, "failed")
+        assert _charges(invoice.id, succeeded=False) == attempts
+        assert len([m for m in smtp_server.messages if "bakery" in m["subject"]]) == attempts
+    last = [m for m in smtp_server.messages if "bakery" in m["subject"]][-1]["body"]
+    assert "We will keep trying every day until it is paid." in last
+    accounts.cancel(db.session.get(HostedAccount, gone.id), ACTOR)  # cancelled meanwhile: it expires unpaid
+    assert db.session.get(HostedAccount, account.id).status == "active"  # still within the grace period
+    _sweep(clock, run_jobs, db, 7)  # the grace period is over
     assert db.session.get(HostedAccount, account.id).status == "disabled"
-    assert any("disabled" in m["subject"] for m in smtp_server.messages)
-    # A new card, the next retry succeeds: paid, the period moves, the account is enabled again.
+    assert db.session.get(HostedAccount, gone.id).status == "expired"
+    disabled = [m for m in smtp_server.messages if "bakery is disabled" in m["subject"]]
+    assert len(disabled) == 1 and "Update the card in Billing profile" in disabled[0]["body"]
+    # Day 8: the agency saves a good card; the unpaid renewal is charged to it at once, once.
+    clock.at(8)
+    declined_before = _charges(succeeded=False)
     card(agency)
-    db.session.execute(sa.update(Invoice).values(next_attempt_at=utcnow() - timedelta(minutes=1)))
-    db.session.commit()
-    renewals.sweep_renewals()
     run_jobs()
     db.session.expire_all()
     invoice = db.session.get(Invoice, invoice.id)
     assert invoice.status == "paid" and invoice.card_charged_cents == invoice.total_cents
     account = db.session.get(HostedAccount, account.id)
-    assert account.status == "active" and account.period_end > date.today()
+    assert account.status == "active" and account.disabled_at is None and account.period_end > date.today()
+    assert _charges(succeeded=True) == 1 and _charges(succeeded=False) == declined_before
+    assert db.session.scalar(sa.select(Invoice.status).where(Invoice.account_id == gone.id)) == "failed"
+    # Later sweeps, and the card saved again, charge nothing more.
+    emails = len(smtp_server.messages)
+    _sweep(clock, run_jobs, db, 9)
+    card(agency, "5555555555554444")
+    _sweep(clock, run_jobs, db, 10)
+    assert _charges(succeeded=True) == 1 and _charges(succeeded=False) == declined_before
+    assert len(smtp_server.messages) == emails
     assert len([c for c in gateway_ops(app, "charge") if "error" not in c["response"]]) == 1
+    check_ledger_invariant(db, agency.id)
+
+
+def _sandbox_now_approves(token):
+    """The card's issuer starts approving it (the funds arrived): the sandbox processor is told so."""
+    import json
+    gateway = billing.gateway()
+    with gateway.engine.begin() as conn:
+        row = conn.execute(sa.text("SELECT id, response FROM sandbox_gateway_records WHERE op = 'tokenize' "
+                                   "AND token = :token"), {"token": token}).one()
+        conn.execute(sa.text("UPDATE sandbox_gateway_records SET response = :response WHERE id = :id"),
+                     {"id": row.id, "response": json.dumps({**json.loads(row.response), "behaviour": "succeeds"})})
+    gateway._cards.pop(token, None)
+
+
+def test_a_disabled_accounts_renewal_is_tried_every_day_until_paid_or_cancelled(app, db, run_jobs, smtp_server,
+                                                                                 clock):
+    """B8 after the catalog's retries: every late_retry_every_days (1) a quiet attempt, the account
+    disabled meanwhile; the day a charge goes through it is enabled again. A cancelled account's
+    renewal is not tried any more."""
+    agency, _ = make_agency()
+    profile = card(agency, NO_FUNDS)
+    account = _due_account(agency, name="bakery", notification_email="ops@agency.test")
+    quits = _due_account(agency, name="quitter", notification_email="ops@agency.test")
+    for day in (0, 1, 3, 5):
+        _sweep(clock, run_jobs, db, day)
+    invoice = db.session.scalar(sa.select(Invoice).where(Invoice.account_id == account.id))
+    quits_invoice = db.session.scalar(sa.select(Invoice).where(Invoice.account_id == quits.id))
+    assert invoice.attempts == 4 and quits_invoice.attempts == 4
+    emails = len(smtp_server.messages)
+    for n, day in enumerate((6, 7, 8, 9), start=5):
+        _sweep(clock, run_jobs, db, day + n / 1000)  # a minute or two late each day, as a sweeper would be
+        invoice = db.session.get(Invoice, invoice.id)
+        assert (invoice.attempts, invoice.status) == (n, "failed")
+        assert invoice.next_attempt_at == clock.now + timedelta(days=1)
+        if day == 7:
+            assert db.session.get(HostedAccount, account.id).status == "disabled"
+            accounts.cancel(db.session.get(HostedAccount, quits.id), ACTOR)
+    assert db.session.get(Invoice, quits_invoice.id).attempts == 6  # days 6 and 7, then cancelled
+    assert db.session.get(HostedAccount, quits.id).status == "expired"
+    # Quiet: only the two "disabled" e-mails were sent after the catalog's retries.
+    assert len(smtp_server.messages) == emails + 2
+    assert all("is disabled" in m["subject"] for m in smtp_server.messages[emails:])
+    _sweep(clock, run_jobs, db, 9.5)  # not due yet
+    assert db.session.get(Invoice, invoice.id).attempts == 8
+    _sandbox_now_approves(profile.gateway_token)
+    _sweep(clock, run_jobs, db, 10.01)
+    invoice = db.session.get(Invoice, invoice.id)
+    assert (invoice.status, invoice.attempts, invoice.next_attempt_at) == ("paid", 9, None)
+    assert db.session.get(HostedAccount, account.id).status == "active"
+    assert _charges(succeeded=True) == 1
+    assert db.session.get(Invoice, quits_invoice.id).status == "failed"
+    assert _charges(quits_invoice.id) == 6
+    check_ledger_invariant(db, agency.id)
+
+
+def test_saving_a_card_retries_only_the_agencys_own_live_unpaid_renewals(app, db, run_jobs, client, clock):
+    """B8: a card saved on the Billing profile page tries the agency's unpaid renewals now and says
+    so; not another agency's, not an account renewed afresh or detached since; twice is once."""
+    agency, _ = make_agency(email="saver@agency.test")
+    other, _ = make_agency()
+    card(agency, DECLINED)
+    card(other, DECLINED)
+    mine = _due_account(agency)
+    renewed_since = _due_account(agency)
+    theirs = _due_account(other)
+    _sweep(clock, run_jobs, db, 0)
+    assert _charges(succeeded=False) == 3
+    # A7: the lapsed account was renewed afresh (a new period, paid): its old renewal is not owed any more.
+    db.session.execute(sa.update(HostedAccount).where(HostedAccount.id == renewed_since.id).values(
+        period_start=date.today(), period_end=date.today() + timedelta(days=30)))
+    db.session.commit()
+    assert renewals.unpaid_renewals(agency.id) == 1
+    clock.at(0, minutes=30)
+    login(client, "saver@agency.test")
+    token = csrf_token(client.get("/billing/profile").get_data(as_text=True))
+    saved = client.post("/billing/profile", data={"csrf_token": token, "number": GOOD, "exp_month": 12,
+                                                  "exp_year": NEXT_YEAR, "cvc": "123"})
+    assert saved.status_code == 303
+    card(agency)  # saved again before the worker ran: the same retry, not a second one
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Operation)
+                             .where(Operation.kind == "retry_renewal")) == 1
+    run_jobs()
+    db.session.expire_all()
+    page = client.get("/billing/profile").get_data(as_text=True)
+    assert "1 unpaid renewal is being charged to this card now." in page
+    status = dict(db.session.execute(sa.select(Invoice.account_id, Invoice.status)).all())
+    assert status == {mine.id: "paid", renewed_since.id: "failed", theirs.id: "failed"}
+    assert _charges(succeeded=True) == 1 and _charges(succeeded=False) == 3
+    assert renewals.unpaid_renewals(agency.id) == 0
+    check_ledger_invariant(db, agency.id)
+
+
+def test_a_retry_spends_prepaid_credit_bought_since_once_per_attempt(app, db, run_jobs, clock, monkeypatch):
+    """B3 + B8: prepaid credit bought after a decline is spent by the next attempt (with its own
+    released 1.00 authorization), and never twice: not even by the same attempt run again after a
+    crash between the card charge and the commit, with more credit bought in between.
+    Sum of invoice totals = prepaid applied + card captures throughout."""
+    from webapp import faults
+    agency, _ = make_agency()
+    card(agency, DECLINED)
+    account = _due_account(agency, plan_tier="professional")  # 187.00
+    _sweep(clock, run_jobs, db, 0)
+    invoice = db.session.scalar(sa.select(Invoice))
+    assert (invoice.status, invoice.attempts, invoice.total_cents, invoice.prepaid_applied_cents) == \
+        ("failed", 1, 18700, 0)
+    # 50.00 of credit bought with a good card, which the agency then swaps back: the retry (attempt 2)
+    # spends the credit, and only the rest goes to the card, declined.
+    clock.at(0, minutes=10)
+    card(agency)
+    billing.buy_prepaid(agency.id, 5000, account=None, actor=ACTOR)
+    card(agency, DECLINED)
+    run_jobs()
+    db.session.expire_all()
+    invoice = db.session.get(Invoice, invoice.id)
+    assert (invoice.status, invoice.attempts, invoice.prepaid_applied_cents) == ("failed", 2, 5000)
+    assert billing.balance(agency.id, "prepaid") == 0
+    key = invoice.idempotency_key
+    charges = dict(db.session.execute(sa.select(GatewayCall.idempotency_key, GatewayCall.amount_cents).where(
+        GatewayCall.invoice_id == invoice.id, GatewayCall.op == "charge")).all())
+    assert charges == {f"{key}:attempt-1": 18700, f"{key}:attempt-2": 13700}
+    check_ledger_invariant(db, agency.id)
+    # Day 3 (the schedule's next day after attempt 2): nothing new to spend; the 137.00 left is declined again.
+    _sweep(clock, run_jobs, db, 3)
+    invoice = db.session.get(Invoice, invoice.id)
+    assert (invoice.attempts, invoice.prepaid_applied_cents) == (3, 5000)
+    # A good card and 50.00 for this account. Attempt 4 (its operation queued by the card save; run by
+    # hand here) spends the 50.00 and charges 87.00 to the card; the worker dies before the commit.
+    clock.at(3, minutes=10)
+    card(agency)
+    billing.buy_prepaid(agency.id, 5000, account=account, actor=ACTOR)
+
+    def killed(name):
+        if name == "billing.after_charge":
+            raise RuntimeError("worker killed")
+    monkeypatch.setattr(faults, "point", killed)
+    with pytest.raises(RuntimeError):
+        billing.settle(db.session.get(Invoice, invoice.id))
+    db.session.rollback()
+    monkeypatch.setattr(faults, "point", lambda name: None)
+    billing.buy_prepaid(agency.id, 10000, account=None, actor=ACTOR)  # bought before the rerun: not for attempt 4
+    db.session.expire_all()
+    invoice = billing.settle(db.session.get(Invoice, invoice.id))
+    assert (invoice.status, invoice.attempts, invoice.prepaid_applied_cents, invoice.card_charged_cents) == \
+        ("paid", 4, 10000, 8700)
+    assert billing.balance(agency.id, "prepaid", account.id) == 0 and billing.balance(agency.id, "prepaid") == 10000
+    records = [r for r in gateway_ops(app, None) if r["idempotency_key"].endswith(f"{invoice.id}:attempt-4")
+               or r["idempotency_key"] == f"{key}:attempt-4"]
+    assert sorted(r["op"] for r in records) == ["authorize", "charge", "void"]  # once each at the processor
+    assert [r["response"]["amount_cents"] for r in records if r["op"] == "charge"] == [8700]
+    run_jobs()  # the queued retry finds it paid
+    db.session.expire_all()
+    assert _charges(invoice.id, succeeded=True) == 1
+    assert db.session.get(HostedAccount, account.id).period_end > date.today()
     check_ledger_invariant(db, agency.id)
 
 
@@ -423,3 +667,28 @@ def test_billing_history_filters_pages_csv_invoice_and_print(client, app, db):
     assert "window.print()" in client.get(f"/billing/invoices/{invoice.id}/print").get_data(as_text=True)
     assert client.get(f"/billing/invoices/{foreign.id}").status_code == 404
     assert client.get("/billing/invoices/abc").status_code == 404
+
+
+def test_a_discount_is_shown_on_the_invoice_its_print_the_history_and_the_csv(client, app, db, run_jobs):
+    """B4, B5: a renewal charged in the 10 % tier (five paid accounts) shows the discount wherever the
+    invoice is shown or exported."""
+    agency, _ = make_agency(email="tier@agency.test")
+    card(agency)
+    due = _due_account(agency, name="discounted-shop")  # Plus, 1,000 contacts: 70.00 listed
+    for _ in range(4):
+        make_account(agency)
+    renewals.sweep_renewals()
+    run_jobs()
+    db.session.expire_all()
+    invoice = db.session.scalar(sa.select(Invoice).where(Invoice.account_id == due.id))
+    assert (invoice.status, invoice.list_price_cents, invoice.discount_percent, invoice.discount_cents,
+            invoice.total_cents, invoice.card_charged_cents) == ("paid", 7000, 10, 700, 6300, 6300)
+    login(client, "tier@agency.test")
+    for url in (f"/billing/invoices/{invoice.id}", f"/billing/invoices/{invoice.id}/print"):
+        html = client.get(url).get_data(as_text=True)
+        assert "Agency discount (10 %)" in html and "−$7.00" in html and "$70.00" in html, url
+        assert 'id="invoice-total">$63.00<' in html, url
+    assert "−$7.00 (10 %)" in client.get("/billing/history").get_data(as_text=True)
+    rows = list(csv.DictReader(client.get("/billing/history.csv").get_data(as_text=True).splitlines()))
+    assert [(r["number"], r["list_price"], r["discount_percent"], r["discount"], r["total"], r["charged_to_card"])
+            for r in rows] == [(invoice.number, "70.00", "10", "7.00", "63.00", "63.00")]

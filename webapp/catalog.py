@@ -48,6 +48,7 @@ class Catalog:
     commission_payout_minimum_cents: int
     renewal_retry_days: tuple[int, ...]
     renewal_grace_days: int
+    renewal_late_retry_every_days: int
     raw: dict = field(repr=False, compare=False, default_factory=dict)
 
     @cached_property
@@ -140,6 +141,8 @@ def load_catalog(path: str) -> Catalog:
             raise CatalogError("discount_tiers must be ordered by min_paid_accounts")
         if not all(0 <= d.percent < 100 for d in discounts):
             raise CatalogError("discount percent must be between 0 and 99")
+        if int(data["renewal"]["late_retry_every_days"]) < 1:
+            raise CatalogError("renewal.late_retry_every_days must be 1 or more")
         terms = data["terms"]
         if set(terms) != {"monthly", "annual", "trial"}:
             raise CatalogError("terms must be monthly, annual and trial")
@@ -159,6 +162,7 @@ def load_catalog(path: str) -> Catalog:
             commission_payout_minimum_cents=int(data["commission_payout_minimum_cents"]),
             renewal_retry_days=_int_list(data["renewal"]["retry_days"], "renewal.retry_days"),
             renewal_grace_days=int(data["renewal"]["grace_days"]),
+            renewal_late_retry_every_days=int(data["renewal"]["late_retry_every_days"]),
             raw=data,
         )
     except KeyError as exc:

@@ -3,8 +3,9 @@
 The sandbox stands in for a remote service, so it keeps its own records in its own table and
 commits them on its own connection, outside the caller's transaction: a charge it has taken stays
 taken even if the caller crashes before committing, and the same idempotency key always returns
-the first answer, never a second charge. Card numbers never leave this module: callers get a token,
-the brand, the last four digits and the expiry.
+the first answer, never a second charge. Card numbers never leave this module, nor reach a table or
+a log: callers get a token, the brand, the last four digits and the expiry, and the sandbox keeps
+only the token and what its test card does.
 
 Test cards (any future expiry, any 3-digit CVC, 4 digits for Amex):
 
@@ -33,6 +34,8 @@ DECLINES = {
     "4000000000000119": ("processing_error", "The card processor could not process the card; try again."),
 }
 TEST_CARDS = {"4242424242424242", "5555555555554444", "378282246310005", *DECLINES}
+MESSAGES = dict(DECLINES.values())  # decline code -> message
+SUCCEEDS = "succeeds"
 
 
 class GatewayError(Exception):
@@ -78,7 +81,6 @@ _records = sa.Table(
     sa.Column("idempotency_key", sa.String(120), nullable=False, unique=True),
     sa.Column("op", sa.String(20), nullable=False),
     sa.Column("token", sa.String(64)),
-    sa.Column("number", sa.String(19)),
     sa.Column("amount_cents", sa.BigInteger),
     sa.Column("response", sa.Text, nullable=False),
 )
@@ -93,6 +95,7 @@ class SandboxGateway:
         self.engine = engine
         self._cards: dict[str, dict] = {}  # token -> card: tokens never change
         _records.create(engine, checkfirst=True)
+        self._forget_numbers()
 
     # --- the interface -----------------------------------------------------------------------
     def tokenize(self, number: str, exp_month: int, exp_year: int, cvc: str, *, idempotency_key: str) -> CardToken:
@@ -101,9 +104,11 @@ class SandboxGateway:
             raise GatewayError("card_declined", "The sandbox only accepts its documented test cards.")
 
         def make():
+            # What the test card does is kept with its token; the number itself is not kept anywhere.
             return {"token": "tok_" + secrets.token_hex(12), "brand": card_brand(number), "last4": number[-4:],
-                    "exp_month": exp_month, "exp_year": exp_year}
-        response = self._once(idempotency_key, "tokenize", make, number=number)
+                    "exp_month": exp_month, "exp_year": exp_year,
+                    "behaviour": DECLINES[number][0] if number in DECLINES else SUCCEEDS}
+        response = self._once(idempotency_key, "tokenize", make)
         return CardToken(response["token"], response["brand"], response["last4"], response["exp_month"],
                          response["exp_year"])
 
@@ -141,15 +146,34 @@ class SandboxGateway:
             return [{**dict(row._mapping), "response": json.loads(row.response)} for row in conn.execute(stmt)]
 
     # --- internals ------------------------------------------------------------------------------
+    def _forget_numbers(self) -> None:
+        """A table made by an earlier sandbox kept each test card's number: its tokens get their
+        behaviour instead and the column goes (this table is the sandbox's own, not a migration's)."""
+        columns = {c["name"] for c in sa.inspect(self.engine).get_columns(_records.name)}
+        if "number" not in columns:
+            return
+        with self.engine.begin() as conn:
+            rows = conn.execute(sa.text(f"SELECT id, number, response FROM {_records.name} "
+                                        "WHERE number IS NOT NULL")).all()
+            for row in rows:
+                response = json.loads(row.response)
+                response.setdefault("behaviour", DECLINES[row.number][0] if row.number in DECLINES else SUCCEEDS)
+                conn.execute(sa.text(f"UPDATE {_records.name} SET response = :response, number = NULL "
+                                     "WHERE id = :id"), {"response": json.dumps(response), "id": row.id})
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(sa.text(f"ALTER TABLE {_records.name} DROP COLUMN number"))
+        except sa.exc.DBAPIError:
+            pass  # another process dropped it first; the numbers are gone either way
+
     def _money_op(self, op, token, amount_cents, key, status) -> GatewayResult:
         if amount_cents <= 0:
             raise GatewayError("invalid_amount", "The amount must be positive.")
         card = self._card(token)
 
         def make():
-            if card["number"] in DECLINES:
-                code, message = DECLINES[card["number"]]
-                return {"error": code, "message": message}
+            if card["behaviour"] != SUCCEEDS:
+                return {"error": card["behaviour"], "message": MESSAGES[card["behaviour"]]}
             prefix = "ch_" if op == "charge" else "au_"
             return {"reference": prefix + secrets.token_hex(10), "amount_cents": amount_cents, "status": status}
         response = self._once(key, op, make, token=token, amount_cents=amount_cents)
@@ -165,7 +189,7 @@ class SandboxGateway:
                                                          _records.c.token == token)).first()
         if row is None:
             raise GatewayError("invalid_token", "The card token is unknown to the gateway.")
-        self._cards[token] = dict(row._mapping)
+        self._cards[token] = {"token": token, "behaviour": json.loads(row.response)["behaviour"]}
         return self._cards[token]
 
     def _by_reference(self, reference: str, op: str) -> dict:

@@ -2,8 +2,8 @@
 
 Every charge follows the same steps, each safe to repeat after a crash:
 1. the invoice is committed first, unique per (account, period) for renewals, with an idempotency key;
-2. prepaid credit is applied once (a ledger entry keyed by the invoice, a conditional UPDATE that
-   never takes a balance below zero);
+2. prepaid credit is applied once per attempt (a ledger entry keyed by the invoice and the attempt,
+   a conditional UPDATE that never takes a balance below zero), so a retry spends credit bought since;
 3. the card is charged for the rest with a key made of the invoice's key and its attempt number,
    so the gateway answers a repeated call with the first charge instead of charging again;
 4. the outcome is committed with what it pays for (credits added, the period advanced).
@@ -36,6 +36,8 @@ ON_PAID: dict[str, callable] = {}
 # the commission ledger (C2) listens here, whatever the kind of invoice.
 AFTER_PAID: list = []
 AFTER_REFUND: list = []
+# Called with the agency's id after its card is saved: unpaid renewals are tried on it (B8).
+ON_CARD_SAVED: list = []
 
 
 class PaymentDeclined(ServiceError):
@@ -112,6 +114,8 @@ def save_card(agency_id: int, *, number: str, exp_month, exp_year, cvc: str, act
     _log_call(agency_id, None, "tokenize", None, key, "succeeded", card.token[:12], None)
     audit.record(actor, "billing_card_saved", agency_id=agency_id, brand=card.brand, last4=card.last4)
     db.session.commit()
+    for hook in ON_CARD_SAVED:
+        hook(agency_id)
     return profile
 
 
@@ -225,16 +229,27 @@ def spend_credit(row_id: int, amount: int) -> bool:
     return result.rowcount == 1
 
 
-def _apply_prepaid(invoice: Invoice) -> None:
-    """Spends prepaid credit on the invoice once: the account's own credit first, then the agency's pool."""
+def _attempt_suffix(attempt: int) -> str:
+    """Keys of the first attempt at an invoice have no suffix (as they always had); a retry's carry its number."""
+    return "" if attempt == 1 else f":attempt-{attempt}"
+
+
+def _apply_prepaid(invoice: Invoice, attempt: int) -> int:
+    """Spends prepaid credit on the invoice once per attempt, the account's own credit first, then the
+    agency's pool: a retry spends credit bought since the last attempt. Returns what this attempt
+    spent (also when it runs again after a crash, which spends nothing more)."""
     if invoice.kind == "prepaid" or invoice.total_cents == 0 or invoice.agency_id is None:
-        return  # a commission account's invoice is the client's: the agency's credit is not spent on it
-    key = f"prepaid:invoice:{invoice.id}"
-    if db.session.scalar(sa.select(CreditEntry.id).where(CreditEntry.idempotency_key == key)):
-        return
+        return 0  # a commission account's invoice is the client's: the agency's credit is not spent on it
+    key = f"prepaid:invoice:{invoice.id}{_attempt_suffix(attempt)}"
     scopes = ([f"account:{invoice.account_id}"] if invoice.account_id else []) + ["agency"]
-    remaining, applied, entries = invoice.total_cents, 0, []
+    done = db.session.scalars(sa.select(CreditEntry.delta).where(
+        CreditEntry.idempotency_key.in_([key] + [f"{key}:{scope}" for scope in scopes]))).all()
+    if done:
+        return -sum(done)
+    remaining, applied, entries = invoice.total_cents - invoice.prepaid_applied_cents, 0, []
     for scope in scopes:
+        if remaining <= 0:
+            break
         for _ in range(5):  # another spender may take credit between our read and our update
             row = db.session.scalar(sa.select(CreditBalance).where(
                 CreditBalance.agency_id == invoice.agency_id, CreditBalance.kind == "prepaid",
@@ -247,19 +262,19 @@ def _apply_prepaid(invoice: Invoice) -> None:
                 remaining -= take
                 applied += take
                 break
-        if remaining == 0:
-            break
     for i, (row_id, take, scope) in enumerate(entries):
         db.session.add(CreditEntry(balance_id=row_id, delta=-take, invoice_id=invoice.id,
                                    reason=f"Applied to invoice {invoice.number}",
                                    idempotency_key=key if i == 0 else f"{key}:{scope}"))
     if not entries:
-        # Record that prepaid was looked at, so a retry never spends credit bought since on this invoice twice.
+        # Record that this attempt looked, so its rerun (whose card charge has the same key and must
+        # ask the same amount) never spends credit bought in between.
         row = _balance_row(invoice.agency_id, "prepaid", "agency", None)
         db.session.add(CreditEntry(balance_id=row.id, delta=0, invoice_id=invoice.id,
                                    reason=f"No prepaid credit for invoice {invoice.number}", idempotency_key=key))
-    invoice.prepaid_applied_cents = applied
+    invoice.prepaid_applied_cents += applied
     db.session.commit()
+    return applied
 
 
 def _log_call(agency_id, invoice_id, op, amount, key, outcome, reference, error_code):
@@ -276,16 +291,19 @@ def settle(invoice: Invoice, card: BillingProfile | None = None) -> Invoice:
         return invoice
     if invoice.status == "void":
         raise ServiceError(str(_l("This invoice was voided.")))
-    _apply_prepaid(invoice)
+    attempt = invoice.attempts + 1
+    spent = _apply_prepaid(invoice, attempt)
     faults.point("billing.after_prepaid")
     remaining = invoice.total_cents - invoice.prepaid_applied_cents
     profile = card or (card_of(invoice.agency_id) if invoice.agency_id else None)
     if profile is None and invoice.agency_id is None and invoice.account_id:
         profile = db.session.scalar(sa.select(BillingProfile).where(BillingProfile.account_id == invoice.account_id))
     gw = gateway()
-    if invoice.prepaid_applied_cents and profile and invoice.gateway_authorization_id is None:
-        # B3: prepaid spent -> a 1.00 authorization on the card, released at once, never captured.
-        auth_key, void_key = f"auth:invoice:{invoice.id}", f"void:invoice:{invoice.id}"
+    suffix = _attempt_suffix(attempt)
+    auth_key, void_key = f"auth:invoice:{invoice.id}{suffix}", f"void:invoice:{invoice.id}{suffix}"
+    if spent and profile and db.session.scalar(sa.select(GatewayCall.id).where(
+            GatewayCall.invoice_id == invoice.id, GatewayCall.idempotency_key == auth_key).limit(1)) is None:
+        # B3: prepaid spent (by this attempt) -> a 1.00 authorization on the card, released at once, never captured.
         amount = get_catalog().prepaid_authorization_cents
         try:
             auth = gw.authorize(profile.gateway_token, amount, invoice.currency, idempotency_key=auth_key)
@@ -299,7 +317,7 @@ def settle(invoice: Invoice, card: BillingProfile | None = None) -> Invoice:
     if remaining > 0:
         if profile is None:
             _record_decline(invoice, "no_card", str(_l("There is no card on file: add one in Billing profile.")))
-        key = f"{invoice.idempotency_key}:attempt-{invoice.attempts + 1}"
+        key = f"{invoice.idempotency_key}:attempt-{attempt}"
         try:
             result = gw.charge(profile.gateway_token, remaining, invoice.currency, idempotency_key=key)
         except GatewayError as exc:

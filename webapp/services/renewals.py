@@ -6,6 +6,7 @@ The sweeper hands each due (account, period) to its own operation, keyed by both
 sweep, a second sweeper or a restarted worker never renews anything twice."""
 from __future__ import annotations
 
+import hashlib
 from datetime import date, datetime, time, timedelta, timezone
 
 import sqlalchemy as sa
@@ -55,13 +56,55 @@ def submit_due(today: date | None = None) -> list[int]:
     return operations.submit_many("renew_account", items)
 
 
-def submit_retries(now: datetime | None = None) -> list[int]:
+def _retry_wanted():
+    """A failed renewal is tried again while its account is live, still waits for that period, and
+    is billed the same way: not cancelled (it expires unpaid), not renewed afresh since (A7), not
+    detached from (A4) or moved away from the agency that was invoiced."""
+    return sa.and_(
+        Invoice.kind == "renewal", Invoice.status == "failed", HostedAccount.id == Invoice.account_id,
+        HostedAccount.cancelled_at.is_(None), HostedAccount.status.in_(RENEWING_STATUSES),
+        HostedAccount.period_end == Invoice.period_start,
+        sa.or_(sa.and_(HostedAccount.kind == "resold", HostedAccount.agency_id == Invoice.agency_id),
+               sa.and_(HostedAccount.kind == "commission", Invoice.agency_id.is_(None))))
+
+
+def submit_retries(now: datetime | None = None, *, agency_id: int | None = None,
+                   params: dict | None = None) -> list[int]:
+    """One retry operation per failed renewal due now, keyed by its attempt, so a second sweep
+    (or a card saved meanwhile) finds the same operation."""
     now = now or utcnow()
-    invoices = db.session.execute(sa.select(Invoice.id, Invoice.agency_id, Invoice.attempts).where(
-        Invoice.kind == "renewal", Invoice.status == "failed", Invoice.next_attempt_at <= now)).all()
+    query = sa.select(Invoice.id, Invoice.agency_id, Invoice.attempts).where(
+        _retry_wanted(), Invoice.next_attempt_at <= now)
+    if agency_id is not None:
+        query = query.where(Invoice.agency_id == agency_id)
+    invoices = db.session.execute(query).all()
     return operations.submit_many("retry_renewal", [
-        {"key": f"retry:{i.id}:{i.attempts}", "agency_id": i.agency_id, "subject_type": "invoice", "subject_id": i.id}
+        {"key": f"retry:{i.id}:{i.attempts}", "agency_id": i.agency_id, "subject_type": "invoice", "subject_id": i.id,
+         "params": params}
         for i in invoices])
+
+
+def retry_after_card_saved(agency_id: int) -> int:
+    """B8: the agency saved a card, so its unpaid renewals are tried on it now (also those of
+    accounts already disabled after the grace period); the decline e-mail promises as much."""
+    now = utcnow()
+    due = db.session.scalars(sa.select(Invoice.id).where(_retry_wanted(), Invoice.agency_id == agency_id)).all()
+    if not due:
+        return 0
+    db.session.execute(sa.update(Invoice).where(Invoice.id.in_(due), Invoice.status == "failed")
+                       .values(next_attempt_at=now))
+    db.session.commit()
+    operations.enqueue_many(submit_retries(now, agency_id=agency_id, params={"card_saved": True}))
+    return len(due)
+
+
+billing.ON_CARD_SAVED.append(retry_after_card_saved)
+
+
+def unpaid_renewals(agency_id: int) -> int:
+    """The agency's declined renewals still to be paid: saving a card tries them at once."""
+    return db.session.scalar(sa.select(sa.func.count()).select_from(Invoice).where(
+        _retry_wanted(), Invoice.agency_id == agency_id)) or 0
 
 
 def expire_ended(today: date | None = None) -> int:
@@ -82,7 +125,7 @@ def disable_after_grace(now: datetime | None = None) -> int:
     now = now or utcnow()
     grace = timedelta(days=get_catalog().renewal_grace_days)
     overdue = db.session.scalars(sa.select(Invoice).where(
-        Invoice.kind == "renewal", Invoice.status == "failed", Invoice.first_declined_at <= now - grace)).all()
+        _retry_wanted(), Invoice.first_declined_at <= now - grace)).all()
     count = 0
     for invoice in overdue:
         account = db.session.get(HostedAccount, invoice.account_id)
@@ -167,37 +210,45 @@ def renew(account_id: int, period_start: date, discount_percent: int | None = No
     return invoice
 
 
-def _schedule_retry(invoice: Invoice) -> None:
-    days = get_catalog().renewal_retry_days
+def _schedule_retry(invoice: Invoice, *, card_saved: bool = False) -> None:
+    """The next attempt: on the catalog's retry days after the first decline, then every
+    late_retry_every_days until paid or cancelled. The agency is told of the first decline, of each
+    scheduled retry's, and of a decline right after it saved a card; the later ones are quiet."""
+    catalog = get_catalog()
+    days = catalog.renewal_retry_days
     account = db.session.get(HostedAccount, invoice.account_id)
     first = invoice.first_declined_at or utcnow()
     if invoice.attempts <= len(days):
         invoice.next_attempt_at = first + timedelta(days=days[invoice.attempts - 1])
     else:
-        invoice.next_attempt_at = None
-    _notify(account, invoice, "declined")
+        invoice.next_attempt_at = utcnow() + timedelta(days=catalog.renewal_late_retry_every_days)
     db.session.commit()
+    if invoice.attempts <= len(days) + 1 or card_saved:
+        _notify(account, invoice, "declined")
 
 
 def _notify(account: HostedAccount, invoice: Invoice, what: str) -> None:
     """The agency's notification e-mail for the account is told; the client never is. A referred
     account (C1) is the client's own: its notification e-mail is the client's, and it pays by its card."""
     amount = format_money(invoice.total_cents - invoice.prepaid_applied_cents, invoice.currency)
+    every = get_catalog().renewal_late_retry_every_days
+    later = f"every {every} days" if every > 1 else "every day"
+    fix = ("Contact us to update your card." if account.kind == "commission"
+           else "Update the card in Billing profile and the renewal is charged to it at once.")
+    profile = "" if account.kind == "commission" else f"\nBilling profile: {hosts.dashboard_url('/billing/profile')}\n"
     if what == "declined":
-        fix = ("contact us to update your card." if account.kind == "commission"
-               else "update the card in Billing profile.")
-        retry = (f"We will try again on {invoice.next_attempt_at:%Y-%m-%d}." if invoice.next_attempt_at
-                 else f"No further automatic attempt will be made; {fix}")
+        scheduled = invoice.attempts <= len(get_catalog().renewal_retry_days)
+        retry = (f"We will try again on {invoice.next_attempt_at:%Y-%m-%d}." if scheduled
+                 else f"We will keep trying {later} until it is paid.")
         subject = f"Renewal of {account.name} was declined"
         body = (f"The renewal of the hosted account {account.name} ({amount}, invoice {invoice.number}) was declined: "
-                f"{invoice.last_error}\n\n{retry}\nAfter {get_catalog().renewal_grace_days} days unpaid the account "
-                f"is disabled until a charge succeeds.\n"
-                + ("" if account.kind == "commission"
-                   else f"\nBilling profile: {hosts.dashboard_url('/billing/profile')}\n"))
+                f"{invoice.last_error}\n\n{retry} {fix}\nAfter {get_catalog().renewal_grace_days} days unpaid the "
+                f"account is disabled until a charge succeeds.\n{profile}")
     else:
         subject = f"{account.name} is disabled: its renewal is unpaid"
         body = (f"The hosted account {account.name} was disabled because its renewal (invoice {invoice.number}, "
-                f"{amount}) is still unpaid. It is enabled again as soon as a charge succeeds.\n")
+                f"{amount}) is still unpaid. It is enabled again as soon as a charge succeeds: we try {later}. "
+                f"{fix}\n{profile}")
     email = mail.queue_email(to=account.notification_email, subject=subject, body=body, kind=f"renewal_{what}",
                              agency_id=account.agency_id, dedupe_key=f"renewal-{what}:{invoice.id}:{invoice.attempts}")
     db.session.commit()
@@ -220,10 +271,13 @@ def retry_renewal(ctx: operations.OperationContext):
     invoice = db.session.get(Invoice, ctx.operation.subject_id)
     if invoice is None or invoice.status == "paid":
         return {"status": "paid"}
+    if invoice.status != "failed" or db.session.scalar(sa.select(Invoice.id).where(
+            Invoice.id == invoice.id, _retry_wanted())) is None:
+        return {"invoice_id": invoice.id, "status": invoice.status, "retried": False}  # cancelled or detached since
     try:
         billing.settle(invoice)
     except billing.PaymentDeclined:
-        _schedule_retry(invoice)
+        _schedule_retry(invoice, card_saved=bool(ctx.params.get("card_saved")))
     return {"invoice_id": invoice.id, "status": invoice.status}
 
 
@@ -232,6 +286,12 @@ def start_of_day(day: date) -> datetime:
 
 
 # ---- many renewals at once ----------------------------------------------------------------------
+
+def _pending_number(key: str) -> str:
+    """Stands in for the invoice number until the id is known: unique per key, and 32 characters
+    whatever the account id (invoices.number is a String(32))."""
+    return "pending-" + hashlib.sha256(key.encode()).hexdigest()[:24]
+
 
 def renew_batch(op_ids: list[int]) -> dict:
     """The sweeper's renewals, a batch at a time, with the same rules and keys as `renew` but a
@@ -285,7 +345,7 @@ def renew_batch(op_ids: list[int]) -> dict:
         total = catalog.apply_discount(price, percent)
         key = f"renewal:{account.id}:{start.isoformat()}"
         rows.append({"agency_id": account.agency_id, "account_id": account.id, "kind": "renewal", "status": "open",
-                     "number": f"pending-{key}", "currency": catalog.currency, "period_key": start.isoformat(),
+                     "number": _pending_number(key), "currency": catalog.currency, "period_key": start.isoformat(),
                      "period_start": start, "period_end": end, "list_price_cents": price,
                      "discount_percent": percent, "discount_cents": price - total, "total_cents": total,
                      "prepaid_applied_cents": 0, "card_charged_cents": 0, "idempotency_key": key, "attempts": 0,

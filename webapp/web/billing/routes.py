@@ -5,12 +5,13 @@ import json
 
 from flask import Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 
 from ...catalog import get_catalog
 from ...extensions import db
 from ...models import HostedAccount, Invoice
-from ...services import billing, billing_history
+from ...services import billing, billing_history, renewals
 from ...services.errors import ValidationFailed
 from ..decorators import agency_required, current_actor, current_scope
 from ..filters import money
@@ -38,6 +39,7 @@ def profile():
     form = CardForm()
     status = 200
     if form.validate_on_submit():
+        unpaid = renewals.unpaid_renewals(current_user.agency_id)  # what saving the card tries again (B8)
         try:
             billing.save_card(current_user.agency_id, number=form.number.data, exp_month=form.exp_month.data,
                               exp_year=form.exp_year.data, cvc=form.cvc.data, actor=current_actor())
@@ -46,6 +48,9 @@ def profile():
             status = 422
         else:
             flash(_("Your card was saved. Every resold account is charged to it."), "success")
+            if unpaid:
+                flash(ngettext("%(num)d unpaid renewal is being charged to this card now.",
+                               "%(num)d unpaid renewals are being charged to this card now.", unpaid), "info")
             return redirect(url_for("billing.profile"), code=303)
     elif request.method == "POST":
         status = 422
