@@ -1,6 +1,7 @@
 """Logins for the three roles, host routing, CSRF, and each role kept out of the others' pages."""
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from webapp.models import AuditEvent, User
@@ -134,6 +135,43 @@ def test_unknown_hosts_get_404_and_forwarded_host_is_ignored(client, db):
     assert client.get("/login", base_url="http://ghost.localhost").status_code == 404
     response = client.get("/login", headers={"X-Forwarded-Host": "evil.example"})
     assert response.status_code == 200
+
+
+MALFORMED_HOSTS = ["a" * 64 + ".localhost", "a..localhost", ".localhost", "localhost..", "caf\u00e9.localhost",
+                   "localhost:abc", "localhost:99999", "localhost:", "[::1", "-acme.localhost", "", "a" * 300]
+
+
+@pytest.mark.parametrize("host", MALFORMED_HOSTS)
+def test_a_host_header_that_is_not_a_host_name_gets_a_plain_400(client, db, host):
+    """Werkzeug cannot build URLs for a label over 63 characters or an empty one; no page may try."""
+    agency, _ = make_agency(email="nora@agency.test")
+    make_account(agency, "acme", admin_password="acme-secret-pass")
+    for path in ("/login", "/healthz", "/app/login", "/", "/static/css/app.css", "/nowhere"):
+        response = client.get(path, headers={"Host": host})
+        assert response.status_code == 400, (host, path)
+        assert response.mimetype == "text/plain"
+        assert "not a valid host name" in response.get_data(as_text=True)
+    # A POST is refused for its Host before its missing CSRF token is looked at.
+    assert client.post("/login", headers={"Host": host}, data={"email": "nora@agency.test"}).status_code == 400
+    api = client.get("/api/v1/accounts", headers={"Host": host})
+    assert api.status_code == 400 and api.get_json()["error"]["code"] == "bad_request"
+
+
+def test_error_pages_fall_back_to_plain_text_when_no_url_can_be_built(client, db, monkeypatch):
+    from webapp.services import hosts
+    monkeypatch.setattr(hosts, "is_valid_host", lambda host: True)  # as if the Host check missed one
+    response = client.get("/login", headers={"Host": "a" * 64 + ".localhost"})
+    assert response.status_code == 404 and response.mimetype == "text/plain"
+    assert "Page not found" in response.get_data(as_text=True)
+
+
+def test_host_names_with_ports_and_ip_literals_are_valid(client, db):
+    from webapp.services.hosts import is_valid_host
+    for host in ("localhost", "LOCALHOST:5000", "acme.localhost.", "a" * 63 + ".localhost", "10.1.2.3:8080",
+                 "[::1]", "[::1]:443", "mail.acme-co.test"):
+        assert is_valid_host(host), host
+    assert client.get("/login", base_url="http://localhost:5000").status_code == 200
+    assert client.get("/healthz", base_url="http://[::1]:8080").status_code == 200
 
 
 def test_hosted_account_admin_logs_in_on_its_own_host_only(client, db):
