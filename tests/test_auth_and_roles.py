@@ -221,3 +221,86 @@ def test_dashboard_user_session_is_not_an_account_session(client, db):
 def test_french_is_offered_from_the_browser_language(client, db):
     page = client.get("/login", headers={"Accept-Language": "fr-FR,fr;q=0.9"})
     assert "Se connecter" in page.get_data(as_text=True)
+
+
+# ---- settings that change how requests are read: a second app built with them ------------------
+
+def _app_with(app, config_class=None, **overrides):
+    """Another app over the session's database and queue, built with other settings."""
+    from webapp import create_app
+    from webapp.config import TestConfig
+
+    from .conftest import IsolatedClient
+    other = create_app(config_class or TestConfig, SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
+                       SQLALCHEMY_ENGINE_OPTIONS=app.config["SQLALCHEMY_ENGINE_OPTIONS"],
+                       REDIS_URL=app.config["REDIS_URL"], ARGON2_PARAMS=app.config["ARGON2_PARAMS"],
+                       **overrides)
+    other.test_client_class = IsolatedClient
+    return other
+
+
+def _dispose(other):
+    from webapp.extensions import db as _db
+    with other.app_context():
+        _db.engine.dispose()
+
+
+def _config_from_environment(monkeypatch, **env):
+    """webapp/config.py read afresh with these environment variables (sys.modules is left alone)."""
+    import importlib.util
+
+    import webapp.config
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    spec = importlib.util.spec_from_file_location("config_under_test", webapp.config.__file__)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.Config
+
+
+def test_behind_a_trusted_proxy_the_forwarded_host_selects_the_account(app, client, db):
+    agency, _ = make_agency(email="nora@agency.test")
+    make_account(agency, "acme", admin_password="acme-secret-pass")
+    proxied = _app_with(app, TRUSTED_PROXIES=1)
+    try:
+        behind = proxied.test_client()
+        page = behind.get("/app/login", headers={"X-Forwarded-Host": "acme.localhost", "X-Forwarded-Proto": "https"})
+        assert page.status_code == 200 and 'class="h4 mb-1 brand-name">acme<' in page.get_data(as_text=True)
+        # The proxy's own Host is the dashboard when it forwards none.
+        assert behind.get("/app/login").status_code == 404
+        assert behind.get("/login").status_code == 200
+        # A forwarded value that is not a host name is refused like a bad Host.
+        assert behind.get("/login", headers={"X-Forwarded-Host": "a..localhost"}).status_code == 400
+    finally:
+        _dispose(proxied)
+    # Without a configured proxy the same header is nothing but a header.
+    assert client.get("/app/login", headers={"X-Forwarded-Host": "acme.localhost"}).status_code == 404
+    assert client.get("/login", headers={"X-Forwarded-Host": "acme.localhost"}).status_code == 200
+
+
+def test_url_scheme_https_makes_cookies_secure_and_links_https(app, db, monkeypatch):
+    config = _config_from_environment(monkeypatch, URL_SCHEME="https")
+    assert config.SESSION_COOKIE_SECURE is True and config.REMEMBER_COOKIE_SECURE is True
+    assert _config_from_environment(monkeypatch, URL_SCHEME="https", SESSION_COOKIE_SECURE="0") \
+        .SESSION_COOKIE_SECURE is False
+    agency, _ = make_agency(email="nora@agency.test")
+    acme = make_account(agency, "acme")
+    secure = _app_with(app, config, TESTING=True, SECRET_KEY="test-secret", EMBEDDED_WORKER=False, PUBLIC_PORT=None)
+    try:
+        browser = secure.test_client()
+        page = browser.get("/login", base_url="https://localhost")
+        response = browser.post("/login", base_url="https://localhost", data={
+            "csrf_token": csrf_token(page.get_data(as_text=True)), "email": "nora@agency.test",
+            "password": PASSWORD, "remember": "y"})
+        assert response.status_code == 303
+        cookies = {h.split("=", 1)[0]: h for h in response.headers.getlist("Set-Cookie")}
+        for name in ("session", "remember_token"):
+            assert "; Secure" in cookies[name] and "HttpOnly" in cookies[name] and "SameSite=Lax" in cookies[name]
+        assert browser.get("/", base_url="https://localhost").status_code == 200
+        with secure.app_context():
+            from webapp.services import hosts
+            assert hosts.account_login_url(db.session.merge(acme)) == "https://acme.localhost/app/login"
+    finally:
+        _dispose(secure)
+    # The test app (plain http) sets no Secure flag, so its cookies work on http://localhost.
+    assert app.config["SESSION_COOKIE_SECURE"] is False
