@@ -129,6 +129,22 @@ def test_change_password_needs_the_current_one_and_ends_other_sessions(app, clie
     assert db.session.scalar(sa.select(AuditEvent.action)) == "password_changed"
 
 
+def test_passwords_are_stored_as_argon2id_hashes(app, client, db, monkeypatch):
+    _, user = make_agency(email="nora@agency.test")
+    login(client, "nora@agency.test")
+    token = csrf_token(client.get("/my-account").get_data(as_text=True))
+    client.post("/my-account/password", data={"csrf_token": token, "pw-current_password": PASSWORD,
+                                              "pw-new_password": "a-new-long-passphrase",
+                                              "pw-confirm_password": "a-new-long-passphrase"})
+    db.session.expire_all()
+    stored = db.session.get(User, user.id).password_hash
+    assert stored.startswith("$argon2id$v=19$") and "a-new-long-passphrase" not in stored
+    # Outside the tests (which use cheap parameters) the hasher's defaults apply.
+    from webapp.services.passwords import hash_password
+    monkeypatch.delitem(app.config, "ARGON2_PARAMS")
+    assert hash_password("a-new-long-passphrase").startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+
+
 def test_unknown_hosts_get_404_and_forwarded_host_is_ignored(client, db):
     assert client.get("/login", base_url="http://evil.example").status_code == 404
     assert client.get("/login", base_url="http://a.b.localhost").status_code == 404
