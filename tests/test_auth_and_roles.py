@@ -1,6 +1,7 @@
 """Logins for the three roles, host routing, CSRF, and each role kept out of the others' pages."""
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from webapp.models import AuditEvent, User
@@ -128,12 +129,65 @@ def test_change_password_needs_the_current_one_and_ends_other_sessions(app, clie
     assert db.session.scalar(sa.select(AuditEvent.action)) == "password_changed"
 
 
+def test_passwords_are_stored_as_argon2id_hashes(app, client, db, monkeypatch):
+    _, user = make_agency(email="nora@agency.test")
+    login(client, "nora@agency.test")
+    token = csrf_token(client.get("/my-account").get_data(as_text=True))
+    client.post("/my-account/password", data={"csrf_token": token, "pw-current_password": PASSWORD,
+                                              "pw-new_password": "a-new-long-passphrase",
+                                              "pw-confirm_password": "a-new-long-passphrase"})
+    db.session.expire_all()
+    stored = db.session.get(User, user.id).password_hash
+    assert stored.startswith("$argon2id$v=19$") and "a-new-long-passphrase" not in stored
+    # Outside the tests (which use cheap parameters) the hasher's defaults apply.
+    from webapp.services.passwords import hash_password
+    monkeypatch.delitem(app.config, "ARGON2_PARAMS")
+    assert hash_password("a-new-long-passphrase").startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+
+
 def test_unknown_hosts_get_404_and_forwarded_host_is_ignored(client, db):
     assert client.get("/login", base_url="http://evil.example").status_code == 404
     assert client.get("/login", base_url="http://a.b.localhost").status_code == 404
     assert client.get("/login", base_url="http://ghost.localhost").status_code == 404
     response = client.get("/login", headers={"X-Forwarded-Host": "evil.example"})
     assert response.status_code == 200
+
+
+MALFORMED_HOSTS = ["a" * 64 + ".localhost", "a..localhost", ".localhost", "localhost..", "caf\u00e9.localhost",
+                   "localhost:abc", "localhost:99999", "localhost:", "[::1", "-acme.localhost", "", "a" * 300]
+
+
+@pytest.mark.parametrize("host", MALFORMED_HOSTS)
+def test_a_host_header_that_is_not_a_host_name_gets_a_plain_400(client, db, host):
+    """Werkzeug cannot build URLs for a label over 63 characters or an empty one; no page may try."""
+    agency, _ = make_agency(email="nora@agency.test")
+    make_account(agency, "acme", admin_password="acme-secret-pass")
+    for path in ("/login", "/healthz", "/app/login", "/", "/static/css/app.css", "/nowhere"):
+        response = client.get(path, headers={"Host": host})
+        assert response.status_code == 400, (host, path)
+        assert response.mimetype == "text/plain"
+        assert "not a valid host name" in response.get_data(as_text=True)
+    # A POST is refused for its Host before its missing CSRF token is looked at.
+    assert client.post("/login", headers={"Host": host}, data={"email": "nora@agency.test"}).status_code == 400
+    api = client.get("/api/v1/accounts", headers={"Host": host})
+    assert api.status_code == 400 and api.get_json()["error"]["code"] == "bad_request"
+
+
+def test_error_pages_fall_back_to_plain_text_when_no_url_can_be_built(client, db, monkeypatch):
+    from webapp.services import hosts
+    monkeypatch.setattr(hosts, "is_valid_host", lambda host: True)  # as if the Host check missed one
+    response = client.get("/login", headers={"Host": "a" * 64 + ".localhost"})
+    assert response.status_code == 404 and response.mimetype == "text/plain"
+    assert "Page not found" in response.get_data(as_text=True)
+
+
+def test_host_names_with_ports_and_ip_literals_are_valid(client, db):
+    from webapp.services.hosts import is_valid_host
+    for host in ("localhost", "LOCALHOST:5000", "acme.localhost.", "a" * 63 + ".localhost", "10.1.2.3:8080",
+                 "[::1]", "[::1]:443", "mail.acme-co.test"):
+        assert is_valid_host(host), host
+    assert client.get("/login", base_url="http://localhost:5000").status_code == 200
+    assert client.get("/healthz", base_url="http://[::1]:8080").status_code == 200
 
 
 def test_hosted_account_admin_logs_in_on_its_own_host_only(client, db):
@@ -183,3 +237,86 @@ def test_dashboard_user_session_is_not_an_account_session(client, db):
 def test_french_is_offered_from_the_browser_language(client, db):
     page = client.get("/login", headers={"Accept-Language": "fr-FR,fr;q=0.9"})
     assert "Se connecter" in page.get_data(as_text=True)
+
+
+# ---- settings that change how requests are read: a second app built with them ------------------
+
+def _app_with(app, config_class=None, **overrides):
+    """Another app over the session's database and queue, built with other settings."""
+    from webapp import create_app
+    from webapp.config import TestConfig
+
+    from .conftest import IsolatedClient
+    other = create_app(config_class or TestConfig, SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
+                       SQLALCHEMY_ENGINE_OPTIONS=app.config["SQLALCHEMY_ENGINE_OPTIONS"],
+                       REDIS_URL=app.config["REDIS_URL"], ARGON2_PARAMS=app.config["ARGON2_PARAMS"],
+                       **overrides)
+    other.test_client_class = IsolatedClient
+    return other
+
+
+def _dispose(other):
+    from webapp.extensions import db as _db
+    with other.app_context():
+        _db.engine.dispose()
+
+
+def _config_from_environment(monkeypatch, **env):
+    """webapp/config.py read afresh with these environment variables (sys.modules is left alone)."""
+    import importlib.util
+
+    import webapp.config
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    spec = importlib.util.spec_from_file_location("config_under_test", webapp.config.__file__)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.Config
+
+
+def test_behind_a_trusted_proxy_the_forwarded_host_selects_the_account(app, client, db):
+    agency, _ = make_agency(email="nora@agency.test")
+    make_account(agency, "acme", admin_password="acme-secret-pass")
+    proxied = _app_with(app, TRUSTED_PROXIES=1)
+    try:
+        behind = proxied.test_client()
+        page = behind.get("/app/login", headers={"X-Forwarded-Host": "acme.localhost", "X-Forwarded-Proto": "https"})
+        assert page.status_code == 200 and 'class="h4 mb-1 brand-name">acme<' in page.get_data(as_text=True)
+        # The proxy's own Host is the dashboard when it forwards none.
+        assert behind.get("/app/login").status_code == 404
+        assert behind.get("/login").status_code == 200
+        # A forwarded value that is not a host name is refused like a bad Host.
+        assert behind.get("/login", headers={"X-Forwarded-Host": "a..localhost"}).status_code == 400
+    finally:
+        _dispose(proxied)
+    # Without a configured proxy the same header is nothing but a header.
+    assert client.get("/app/login", headers={"X-Forwarded-Host": "acme.localhost"}).status_code == 404
+    assert client.get("/login", headers={"X-Forwarded-Host": "acme.localhost"}).status_code == 200
+
+
+def test_url_scheme_https_makes_cookies_secure_and_links_https(app, db, monkeypatch):
+    config = _config_from_environment(monkeypatch, URL_SCHEME="https")
+    assert config.SESSION_COOKIE_SECURE is True and config.REMEMBER_COOKIE_SECURE is True
+    assert _config_from_environment(monkeypatch, URL_SCHEME="https", SESSION_COOKIE_SECURE="0") \
+        .SESSION_COOKIE_SECURE is False
+    agency, _ = make_agency(email="nora@agency.test")
+    acme = make_account(agency, "acme")
+    secure = _app_with(app, config, TESTING=True, SECRET_KEY="test-secret", EMBEDDED_WORKER=False, PUBLIC_PORT=None)
+    try:
+        browser = secure.test_client()
+        page = browser.get("/login", base_url="https://localhost")
+        response = browser.post("/login", base_url="https://localhost", data={
+            "csrf_token": csrf_token(page.get_data(as_text=True)), "email": "nora@agency.test",
+            "password": PASSWORD, "remember": "y"})
+        assert response.status_code == 303
+        cookies = {h.split("=", 1)[0]: h for h in response.headers.getlist("Set-Cookie")}
+        for name in ("session", "remember_token"):
+            assert "; Secure" in cookies[name] and "HttpOnly" in cookies[name] and "SameSite=Lax" in cookies[name]
+        assert browser.get("/", base_url="https://localhost").status_code == 200
+        with secure.app_context():
+            from webapp.services import hosts
+            assert hosts.account_login_url(db.session.merge(acme)) == "https://acme.localhost/app/login"
+    finally:
+        _dispose(secure)
+    # The test app (plain http) sets no Secure flag, so its cookies work on http://localhost.
+    assert app.config["SESSION_COOKIE_SECURE"] is False

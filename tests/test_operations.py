@@ -110,6 +110,37 @@ def test_enqueue_failure_loses_nothing_the_sweeper_sends_it_later(app, db, run_j
     assert db.session.get(Operation, op.id).status == "succeeded"
 
 
+def test_a_redis_restart_loses_the_message_and_the_sweeper_sends_it_again(app, db, run_jobs):
+    """Enqueued, then Redis restarts without persistence: the job is gone, the row still says queued."""
+    account = _provisioning_account(db)
+    op = provisioning.submit(account)
+    db.session.commit()
+    assert operations.enqueue(op)
+    queue = app.extensions["job_queue"]
+    assert queue.queue.count == 1
+    queue.connection.flushdb()  # the restart: every key gone...
+    queue.connection.connection_pool.disconnect()  # ...and every open connection with them
+    assert queue.queue.count == 0
+    run_jobs()  # a worker finds nothing to do
+    db.session.expire_all()
+    assert db.session.get(Operation, op.id).status == "queued"
+    # Just enqueued as far as the database knows: the sweeper waits before sending it again.
+    assert operations.sweep() == 0
+    window = app.config["OPERATION_REQUEUE_SECONDS"]
+    db.session.execute(sa.update(Operation).where(Operation.id == op.id)
+                       .values(enqueued_at=utcnow() - timedelta(seconds=window + 1)))
+    db.session.commit()
+    assert operations.sweep() == 1
+    assert operations.sweep() == 0  # sent once, not on every pass
+    run_jobs()
+    db.session.expire_all()
+    op = db.session.get(Operation, op.id)
+    assert op.status == "succeeded" and op.attempts == 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AccountUser)) == 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboundEmail)) == 1
+    assert queue.queue.count == 0
+
+
 def test_a_failing_handler_is_retried_then_marked_failed_with_its_reason(app, db, run_jobs, monkeypatch):
     monkeypatch.setitem(app.config, "OPERATION_MAX_ATTEMPTS", 2)
     calls = []

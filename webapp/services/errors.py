@@ -1,6 +1,8 @@
 """Errors a service raises; the web and API layers turn them into pages or JSON."""
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
+
 
 class ServiceError(Exception):
     status = 400
@@ -16,8 +18,8 @@ class NotFound(ServiceError):
     status = 404
     code = "not_found"
 
-    def __init__(self, message: str = "Not found."):
-        super().__init__(message)
+    def __init__(self, message: str | None = None):
+        super().__init__(message or str(_l("There is nothing at this address.")))
 
 
 class ValidationFailed(ServiceError):

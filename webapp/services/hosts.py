@@ -2,6 +2,7 @@
 are always built from the stored account, never from the request's Host header."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -25,6 +26,29 @@ def _strip_port(host: str) -> str:
     if host.startswith("["):  # IPv6 literal
         return host.split("]")[0] + "]"
     return host.rsplit(":", 1)[0] if ":" in host else host
+
+
+_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+_IPV6 = re.compile(r"\[[0-9a-f:.]+\]")
+
+
+def is_valid_host(host_header: str) -> bool:
+    """A host name (labels of 1-63 letters, digits or inner hyphens, 253 at most), an IPv4 or a
+    bracketed IPv6 literal, with an optional port 1-65535. Werkzeug blanks a Host with bad
+    characters but passes one with an empty or too long label, on which it cannot build URLs."""
+    host = (host_header or "").strip().lower()
+    if host.startswith("["):
+        name, bracket, rest = host.partition("]")
+        port = rest[1:] if rest.startswith(":") else None
+        if not bracket or (rest and port is None) or not _IPV6.fullmatch(name + bracket):
+            return False
+    else:
+        name, sep, port = host.partition(":")
+        port = port if sep else None
+        name = name[:-1] if name.endswith(".") else name
+        if not name or len(name) > 253 or not all(_LABEL.fullmatch(label) for label in name.split(".")):
+            return False
+    return port is None or (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535)
 
 
 def resolve(host_header: str) -> Site | None:

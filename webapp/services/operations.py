@@ -11,6 +11,7 @@ from typing import Callable
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
@@ -247,7 +248,7 @@ def _retry_or_fail(op_id: int, error: str, delay: timedelta, max_attempts: int) 
 def retry(op: Operation) -> Operation:
     """A person asks to try a failed operation again (never repeating what already succeeded)."""
     if op.status != "failed":
-        raise ServiceError("Only a failed operation can be retried.")
+        raise ServiceError(str(_l("Only a failed operation can be retried.")))
     db.session.execute(sa.update(Operation).where(Operation.id == op.id, Operation.status == "failed")
                        .values(status="queued", attempts=0, run_after=None, enqueued_at=None, finished_at=None))
     db.session.commit()

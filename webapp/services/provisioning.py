@@ -4,6 +4,7 @@ doing anything twice: one `admin`, one branding, one copy of each template, one 
 from __future__ import annotations
 
 import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
 
 from .. import faults
 from ..extensions import db
@@ -90,7 +91,7 @@ def provision_account(ctx: operations.OperationContext):
     op = ctx.operation
     account = db.session.get(HostedAccount, op.subject_id)
     if account is None:
-        raise ServiceError("The account to provision no longer exists.")
+        raise ServiceError(str(_l("The account to provision no longer exists.")))
     total = len(STEPS)
     _ensure_records(account)
     ctx.progress(1, total, "Tenant records created")

@@ -48,6 +48,8 @@ def register_web(app: Flask) -> None:
 
     # First of all before-request functions (CSRF checks included), so every request is timed.
     app.before_request_funcs.setdefault(None, []).insert(0, _start_timer)
+    # Next, before CSRF checks and host routing: both may answer with a page that builds URLs.
+    app.before_request_funcs[None].insert(1, _reject_bad_host)
     app.before_request(_route_by_host)
     app.before_request(_start_embedded_queue(app))
     app.after_request(_security_headers)
@@ -69,6 +71,12 @@ def _log_request(response):
                      request.method, request.path, response.status_code, duration, request.host,
                      int(request.headers.get("HX-Request") == "true"))
     return response
+
+
+def _reject_bad_host():
+    if not hosts.is_valid_host(request.host):
+        return errors.bad_host()
+    return None
 
 
 def _route_by_host():

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import logging
 
-from flask import render_template, request
+from flask import Response, render_template, request
+from flask.globals import request_ctx
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -15,7 +16,24 @@ log = logging.getLogger(__name__)
 
 
 def _page(status: int, title: str, message: str):
+    if request_ctx and request_ctx.url_adapter is None:
+        return plain_page(status, title, message)  # the page's links cannot be built for this Host
     return render_template("errors/error.html", status=status, title=title, message=message), status
+
+
+def plain_page(status: int, title: str, message: str):
+    """An error answer that needs no template and no URL: for requests we cannot route at all."""
+    return Response(f"{title}\n\n{message}\n", status=status, mimetype="text/plain")
+
+
+def bad_host():
+    """The answer to a Host header that is not a host name: 400, before anything builds a URL."""
+    from .. import api
+    from ..api import errors as api_errors
+    message = _("The Host header of this request is not a valid host name.")
+    if api.is_api_request():
+        return api_errors.error_response(400, "bad_request", message)
+    return plain_page(400, _("Bad request"), message)
 
 
 def register(app) -> None:
