@@ -403,6 +403,60 @@ def test_transfer_in_detach_and_the_support_console(client, app, db, run_jobs):
     assert "already decided" in client.get(again.headers["Location"]).get_data(as_text=True)
 
 
+def test_transfer_decisions_go_to_the_requesting_agency_which_then_gets_the_notices(db):
+    """A3: the previous agency's notification address is not told; the new owner is, and from the
+    approval on the account's notices (billing, abuse, bounces) go to the new owner."""
+    from webapp.services import support
+    agency, user = agency_with_card(number="4000000000000002")
+    previous, _ = make_agency(email="previous@agency.test")
+    moving = make_account(previous, "moving-shop", admin_password="moving-pass-1", client_email="boss@moving.test",
+                          notification_email="alerts@previous.test", period_end=date.today())
+    refused = make_account(previous, "staying-put", admin_password="staying-pass-1",
+                           client_email="boss@staying.test", notification_email="alerts@previous.test")
+    staff = make_support()
+    actor = Actor(f"user:{user.id}", user.email, None, agency.id)
+    requests = []
+    for account, admin in ((moving, "boss@moving.test"), (refused, "boss@staying.test")):
+        support.request_transfer(agency.id, user, account_name=account.name, admin_email=admin, actor=actor)
+        request = db.session.scalar(sa.select(SupportRequest).where(SupportRequest.account_id == account.id))
+        request.status = "open"  # the admin confirmed (confirm_transfer is covered above)
+        db.session.commit()
+        requests.append(request.id)
+    staff_actor = Actor(f"user:{staff.id}", staff.email)
+    support.decide(requests[0], approve=True, reason="", staff=staff, actor=staff_actor)
+    support.decide(requests[1], approve=False, reason="The admin says no", staff=staff, actor=staff_actor)
+    db.session.expire_all()
+    decided = {e.subject: e.to_address for e in db.session.scalars(
+        sa.select(OutboundEmail).where(OutboundEmail.kind == "transfer_decided"))}
+    assert decided == {"The transfer of moving-shop was approved": "owner@agency.test",
+                       "The transfer of staying-put was rejected": "owner@agency.test"}
+    moved = db.session.get(HostedAccount, moving.id)
+    assert moved.agency_id == agency.id and moved.notification_email == "owner@agency.test"
+    kept = db.session.get(HostedAccount, refused.id)
+    assert kept.agency_id == previous.id and kept.notification_email == "alerts@previous.test"
+    # The next billing notice of the moved account (a declined renewal on the new agency's card) goes to the new owner.
+    from webapp.services import renewals
+    renewals.renew(moved.id, moved.period_end)
+    notice = db.session.scalar(sa.select(OutboundEmail).where(OutboundEmail.kind == "renewal_declined"))
+    assert notice.to_address == "owner@agency.test"
+
+
+def test_a_detached_account_writes_to_its_client_from_then_on(db):
+    """A4: once detached, the account is the client's: the agency's address no longer gets its notices,
+    and the agency is told of the decision."""
+    from webapp.services import support
+    agency, user = agency_with_card()
+    account = make_account(agency, "going-solo", notification_email="alerts@agency.test")
+    staff = make_support()
+    request = support.request_detach(account, user, client_email="me@solo.test",
+                                     actor=Actor(f"user:{user.id}", user.email, None, agency.id))
+    support.decide(request.id, approve=True, reason="", staff=staff, actor=Actor(f"user:{staff.id}", staff.email))
+    db.session.expire_all()
+    assert db.session.get(HostedAccount, account.id).notification_email == "me@solo.test"
+    told = db.session.scalar(sa.select(OutboundEmail).where(OutboundEmail.kind == "detach_decided"))
+    assert told.to_address == "owner@agency.test"
+
+
 def test_another_agencys_account_answers_404_to_every_action(client, db):
     agency_with_card()
     other, _ = make_agency(email="x@agency.test")
