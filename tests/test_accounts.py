@@ -126,6 +126,38 @@ def test_a_declined_card_creates_nothing(client, db):
     assert db.session.scalar(sa.select(Invoice.status)) == "void"
 
 
+def _request_key(html):
+    return re.search(r'id="request_key" name="request_key" type="hidden" value="([^"]+)"', html).group(1)
+
+
+def _charges(gateway):
+    """The charges the gateway took (declined attempts are in its history too, without a reference)."""
+    return [c for c in gateway.history("charge") if c["response"].get("reference")]
+
+
+def test_after_a_decline_the_same_form_with_a_fixed_card_creates_the_account_charged_once(client, db):
+    """A2: the re-shown form carries a fresh request key, so pressing Add & Pay Now again (after fixing
+    the card) is a new attempt rather than the voided one; a stale key is a message, never an error page."""
+    agency, _ = agency_with_card(number="4000000000000002")
+    login(client, "owner@agency.test")
+    data = form_data(client)
+    declined = client.post("/accounts/new", data=data)
+    assert declined.status_code == 402
+    page = declined.get_data(as_text=True)
+    assert "declined" in page and _request_key(page) != data["request_key"]
+    billing.save_card(agency.id, number="4242424242424242", exp_month=12, exp_year=YEAR, cvc="123", actor=ACTOR)
+    # The tab from before the decline (Back, then the button again): told what happened, with a new key.
+    stale = client.post("/accounts/new", data=data)
+    assert stale.status_code == 409 and "declined before and nothing was charged" in stale.get_data(as_text=True)
+    assert _request_key(stale.get_data(as_text=True)) != data["request_key"]
+    resent = client.post("/accounts/new", data={**data, "csrf_token": csrf_token(page), "request_key": _request_key(page)})
+    assert resent.status_code == 303
+    account = db.session.scalar(sa.select(HostedAccount).where(HostedAccount.name == "fresh-bakery"))
+    assert account is not None and account.status == "provisioning"
+    assert len(_charges(billing.gateway())) == 1
+    assert [i.status for i in db.session.scalars(sa.select(Invoice).order_by(Invoice.id))] == ["void", "paid"]
+
+
 def test_a_trial_is_free_and_redis_down_only_delays_it(client, db, run_jobs, app, monkeypatch):
     from .test_billing import redis_down
     agency_with_card()

@@ -153,6 +153,10 @@ def create(agency_id: int, data: NewAccount, *, request_key: str, actor: audit.A
     if earlier is not None and earlier.account_id:
         account = db.session.get(HostedAccount, earlier.account_id)
         return account, provisioning.submit(account)
+    if earlier is not None and earlier.status == "void":
+        # This request was declined (its invoice voided): it is never charged again; a new try is a new request.
+        raise Conflict(str(_l("The payment of this form was declined before and nothing was charged. "
+                              "Press Add & Pay Now again to try once more.")))
     existing = _account_of_request(agency_id, request_key)
     if existing is not None:
         return existing, provisioning.submit(existing)

@@ -60,7 +60,11 @@ def new():
         except billing.PaymentDeclined as exc:
             form.form_errors.append(_("The payment was declined: %(reason)s Nothing was charged and no account was "
                                       "created.", reason=exc.message))
-            status = 402
+            # The declined attempt's invoice is void: the next press is a new attempt, with a new key.
+            form.request_key.data, status = accounts.new_request_key(), 402
+        except ServiceError as exc:
+            form.form_errors.append(exc.message)
+            form.request_key.data, status = accounts.new_request_key(), exc.status
         else:
             return redirect(url_for("accounts.show", account_id=account.id), code=303)
     elif request.method == "POST":
