@@ -195,3 +195,95 @@ def test_settings_change_password_needs_the_current_one(client, acme):
         "csrf_token": csrf_token(page), "current_password": "right-password-1", "new_password": "another-pass-12",
         "confirm_password": "another-pass-12"})
     assert ok.status_code == 303 and client.get("/app/settings", base_url=HOST).status_code == 200
+
+
+# ---- A7, B8: an expired or disabled account is closed to its client ------------------------------------
+
+def _card(agency_id, number="4242424242424242"):
+    from datetime import date
+    from webapp.services import billing
+    from webapp.services.audit import Actor
+    billing.save_card(agency_id, number=number, exp_month=12, exp_year=date.today().year + 1, cvc="123",
+                      actor=Actor("user:0", "tests"))
+
+
+def _login_as(client, account):
+    """The agency presses Login on the account: the one-minute link, or the account page with why not."""
+    token = csrf_token(client.get(f"/accounts/{account.id}").get_data(as_text=True))
+    return client.post(f"/accounts/{account.id}/login-as", data={"csrf_token": token})
+
+
+def test_an_expired_account_shows_its_client_a_branded_closed_page_until_it_is_renewed(app, client, acme, db):
+    from webapp.models import Branding, LoginAsToken
+    from webapp.services import accounts, renewals
+    from webapp.services.audit import Actor
+    _card(acme.agency_id)
+    db.session.add(Branding(agency_id=acme.agency_id, account_id=acme.id, product_name="Acme Mail",
+                            support_email="help@agency.test", support_url="https://agency.test/help"))
+    db.session.commit()
+    signed_in, stranger = app.test_client(), app.test_client()
+    login_page = stranger.get("/app/login", base_url=HOST).get_data(as_text=True)
+    assert attempt(signed_in, "right-password-1").status_code == 303
+    assert signed_in.get("/app/", base_url=HOST).status_code == 200
+    # A7: cancelled, it stays usable to the end of its period, then the sweeper expires it.
+    accounts.cancel(acme, Actor("user:0", "tests"))
+    assert signed_in.get("/app/", base_url=HOST).status_code == 200
+    renewals.expire_ended(acme.period_end)
+    db.session.refresh(acme)
+    assert acme.status == "expired"
+    for path in ("/app/", "/app/settings", "/app/templates", "/app/login", "/app/forgot"):
+        closed = signed_in.get(path, base_url=HOST)
+        html = closed.get_data(as_text=True)
+        assert closed.status_code == 403, path
+        assert 'data-reason="expired"' in html and "This account has expired" in html, path
+        assert "mailto:help@agency.test" in html and "https://agency.test/help" in html and "Acme Mail" in html
+        assert "Overview" not in html and "Logout" not in html  # never the app
+    before = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent))
+    tried = stranger.post("/app/login", base_url=HOST, data={"csrf_token": csrf_token(login_page),
+                                                             "username": "admin", "password": "right-password-1"})
+    assert tried.status_code == 403 and "This account has expired" in tried.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)) == before  # no login happened
+    # The agency's Login says why it cannot open it, and no link is made.
+    login(client, "owner@agency.test")
+    refused = _login_as(client, acme)
+    assert refused.status_code == 303 and refused.headers["Location"].endswith(f"/accounts/{acme.id}")
+    page = client.get(refused.headers["Location"]).get_data(as_text=True)
+    assert "has expired, so it cannot be opened: renew it first" in page and 'id="closed-note"' in page
+    assert 'id="login-as"' not in page
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(LoginAsToken)) == 0
+    # Renewing (the green Renew leads to the plan form) opens it again, for the client and for login-as.
+    accounts.change_plan(acme, tier="plus", term="monthly", contact_limit=1000, request_key="renew",
+                         actor=Actor("user:0", "tests"))
+    assert acme.status == "active"
+    assert signed_in.get("/app/", base_url=HOST).status_code == 200
+    assert client.get("/app/login", base_url=HOST).status_code == 200
+    assert re.match(r"http://acme\.localhost(:\d+)?/app/login-as\?token=", _login_as(client, acme).headers["Location"])
+
+
+def test_a_disabled_account_is_closed_to_its_client_until_a_charge_succeeds(app, client, acme, db):
+    from datetime import date
+    from webapp.services import renewals
+    _card(acme.agency_id, "4000000000000002")
+    acme.period_end = date.today()
+    db.session.commit()
+    invoice = renewals.renew(acme.id, acme.period_end)
+    assert invoice.status == "failed"
+    # B8: still unpaid after the grace period: disabled.
+    assert renewals.disable_after_grace(utcnow() + timedelta(days=8)) == 1
+    db.session.refresh(acme)
+    assert acme.status == "disabled"
+    closed = client.get("/app/login", base_url=HOST)
+    html = closed.get_data(as_text=True)
+    assert closed.status_code == 403 and 'data-reason="disabled"' in html and "This account is disabled" in html
+    assert "contact the company that provides this account" in html  # no branding: no name but the agency's
+    login(client, "owner@agency.test")
+    refused = _login_as(client, acme)
+    assert "is disabled because its renewal is unpaid, so it cannot be opened" in \
+        client.get(refused.headers["Location"]).get_data(as_text=True)
+    # A good card, and the renewal charged on its next try: enabled again, for the client too.
+    _card(acme.agency_id)
+    assert renewals.renew(acme.id, invoice.period_start).status == "paid"
+    db.session.refresh(acme)
+    assert acme.status == "active"
+    assert client.get("/app/login", base_url=HOST).status_code == 200
+    assert attempt(app.test_client(), "right-password-1").status_code == 303

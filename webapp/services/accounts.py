@@ -316,6 +316,39 @@ def cancel(account: HostedAccount, actor: audit.Actor) -> HostedAccount:
     return account
 
 
+# ---- A7, B8: an account closed to its client ------------------------------------------------------------
+
+# An expired account (its trial or paid period ended, A5/A7) and a disabled one (its renewal still unpaid
+# after the grace period, B8) keep their content, but their client cannot use them until they are renewed
+# or a charge succeeds; neither can the agency open them as `admin`.
+CLOSED_STATUSES = ("expired", "disabled")
+
+
+def closed_reason(account: HostedAccount | None) -> str | None:
+    """"expired" or "disabled" when the account is closed to its client, else None."""
+    return account.status if account is not None and account.status in CLOSED_STATUSES else None
+
+
+def support_contact(account: HostedAccount) -> dict:
+    """Whom the client of a closed account should contact: the support e-mail and link of the account's
+    branding, else of its agency's defaults (a white-labelled account never names anyone else)."""
+    from . import branding
+    brand = branding.of_account(account) or (branding.defaults_of(account.agency_id) if account.agency_id else None)
+    return {"email": brand.support_email if brand else None, "url": brand.support_url if brand else None,
+            "name": (brand.product_name if brand else None) or None}
+
+
+def _refuse_if_closed(account: HostedAccount) -> None:
+    reason = closed_reason(account)
+    if reason == "expired":
+        raise Conflict(str(_l("%(name)s has expired, so it cannot be opened: renew it first. Until then its client "
+                              "sees a page saying that it has expired.", name=account.name)))
+    if reason == "disabled":
+        raise Conflict(str(_l("%(name)s is disabled because its renewal is unpaid, so it cannot be opened. It is "
+                              "enabled again as soon as a charge succeeds: check the card in Billing profile.",
+                              name=account.name)))
+
+
 # ---- A5: trials --------------------------------------------------------------------------------------
 
 def extend_trial(account: HostedAccount, actor: audit.Actor) -> dict:
@@ -419,6 +452,7 @@ def login_as_link(account: HostedAccount, user_id: int, actor: audit.Actor) -> s
     """A single-use link, good for a minute, that opens the account as `admin` on its own host."""
     if account.status == "provisioning":
         raise ServiceError(str(_l("Wait until the account is ready.")))
+    _refuse_if_closed(account)
     token = secrets.token_urlsafe(32)
     db.session.add(LoginAsToken(account_id=account.id, user_id=user_id, token_hash=_hash(token),
                                 expires_at=utcnow() + timedelta(seconds=LOGIN_AS_SECONDS)))

@@ -23,6 +23,19 @@ def branding():
     return {"brand": brand, "signed_in_by": session.get("signed_in_by")}
 
 
+# What a closed account still serves: its logo (the closed page shows it) and logging out.
+OPEN_WHEN_CLOSED = {"client.logo", "client.logout"}
+
+
+@bp.before_request
+def closed_account():
+    """A7, B8: an expired or disabled account shows its client a branded page saying so, never the app."""
+    reason = accounts.closed_reason(g.get("account"))
+    if reason is None or request.endpoint in OPEN_WHEN_CLOSED:
+        return None
+    return render_template("client/closed.html", reason=reason, contact=accounts.support_contact(g.account)), 403
+
+
 @bp.route("/app/login", methods=["GET", "POST"])
 def login():
     if isinstance(current_user, AccountUser) and current_user.is_authenticated:
