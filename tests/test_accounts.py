@@ -107,12 +107,16 @@ def test_add_new_bad_input_creates_nothing(client, db):
     login(client, "owner@agency.test")
     cases = [({"name": "taken-name"}, "already taken"), ({"name": "www"}, "reserved"),
              ({"client_email": "not-an-email"}, "valid e-mail"), ({"notification_email": ""}, "write about"),
-             ({"custom_domain": "bad..domain"}, "host name"), ({"contact_limit": "1234"}, "Not a valid choice"),
-             ({"timezone": "Mars/Olympus"}, "time zone"), ({"term": "trial", "contact_limit": "50000"}, "Not a valid choice")]
+             ({"custom_domain": "bad..domain"}, "host name"), ({"contact_limit": "1234"},
+              "Choose one of the contact limits offered: 500, 1,000, 2,500, 5,000, 10,000, 25,000, 50,000, 100,000."),
+             ({"timezone": "Mars/Olympus"}, "time zone"),
+             ({"term": "trial", "contact_limit": "50000"}, "A trial goes up to 500 contacts."),
+             ({"tier": "gold"}, "Choose a plan tier.")]
     for overrides, message in cases:
         response = client.post("/accounts/new", data=form_data(client, **overrides))
         assert response.status_code == 422, overrides
-        assert message in response.get_data(as_text=True), overrides
+        html = response.get_data(as_text=True)
+        assert message in html and "Not a valid choice" not in html, overrides
     assert db.session.scalar(sa.select(sa.func.count()).select_from(HostedAccount)) == 1
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Invoice)) == 0
 
@@ -248,6 +252,26 @@ def test_upgrade_is_charged_pro_rata_and_a_downgrade_waits(db):
     assert (account.pending_plan_tier, account.pending_contact_limit) == ("lite", 500)
     with pytest.raises(Exception):
         accounts.change_plan(account, tier="plus", term="monthly", contact_limit=1234, request_key="r3", actor=ACTOR)
+
+
+def test_change_plan_says_which_part_of_the_plan_is_not_offered(client, db):
+    """A8: an unknown tier is about the tier, not the contact limit; a contact limit off the catalog lists the steps."""
+    from webapp.services.errors import ValidationFailed
+    agency, _ = agency_with_card()
+    account = make_account(agency, "changing")
+    with pytest.raises(ValidationFailed) as tier:
+        accounts.change_plan(account, tier="gold", term="monthly", contact_limit=1000, request_key="k1", actor=ACTOR)
+    assert tier.value.fields == {"tier": "Choose a plan tier."}
+    with pytest.raises(ValidationFailed) as limit:
+        accounts.change_plan(account, tier="plus", term="monthly", contact_limit=1234, request_key="k2", actor=ACTOR)
+    assert limit.value.fields["contact_limit"].startswith("Choose one of the contact limits offered: 500, 1,000, ")
+    login(client, "owner@agency.test")
+    token = csrf_token(client.get(f"/accounts/{account.id}").get_data(as_text=True))
+    client.post(f"/accounts/{account.id}/plan", data={"csrf_token": token, "plan-tier": "gold", "plan-term": "monthly",
+                                                      "plan-contact_limit": "1000", "plan-request_key": "k3"})
+    page = client.get(f"/accounts/{account.id}").get_data(as_text=True)
+    assert "Choose a plan tier." in page and "contact limit is not offered" not in page
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Invoice)) == 0
 
 
 def test_downgrade_takes_effect_at_the_renewal(db):

@@ -84,12 +84,33 @@ class NewAccount:
     custom_domain: str = ""
 
 
-def price_of(tier: str, term: str, contact_limit: int) -> int:
+def plan_problems(tier: str, term: str, contact_limit) -> dict[str, str]:
+    """What is wrong with a plan, per field, in the catalog's words (A1, A8); {} when it is offered."""
+    catalog = get_catalog()
+    fields = {}
+    if tier not in catalog.tier_by_key:
+        fields["tier"] = str(_l("Choose a plan tier."))
+    if term not in catalog.term_keys:
+        fields["term"] = str(_l("Choose monthly, annual or trial."))
+    if fields:
+        return fields
     try:
-        return get_catalog().list_price_cents(tier, term, int(contact_limit))
+        catalog.list_price_cents(tier, term, int(contact_limit))
     except (KeyError, ValueError, TypeError):
-        raise ValidationFailed(str(_l("Choose a plan from the catalog.")),
-                               {"contact_limit": str(_l("This contact limit is not offered for that plan."))}) from None
+        if term == "trial":
+            fields["contact_limit"] = str(_l("A trial goes up to %(n)s contacts.",
+                                             n=f"{int(catalog.trial['max_contacts']):,}"))
+        else:
+            fields["contact_limit"] = str(_l("Choose one of the contact limits offered: %(limits)s.",
+                                             limits=", ".join(f"{c:,}" for c in catalog.contact_limits)))
+    return fields
+
+
+def price_of(tier: str, term: str, contact_limit: int) -> int:
+    fields = plan_problems(tier, term, contact_limit)
+    if fields:
+        raise ValidationFailed(str(_l("Choose a plan from the catalog.")), fields)
+    return get_catalog().list_price_cents(tier, term, int(contact_limit))
 
 
 def quote(agency_id: int, tier: str, term: str, contact_limit) -> dict:
@@ -119,18 +140,7 @@ def validate_new(data: NewAccount) -> None:
         fields["language"] = str(_l("Choose a language from the list."))
     if data.timezone not in timezones():
         fields["timezone"] = str(_l("Choose a time zone from the list (for example Europe/Paris)."))
-    catalog = get_catalog()
-    if data.tier not in catalog.tier_by_key:
-        fields["tier"] = str(_l("Choose a plan tier."))
-    if data.term not in catalog.term_keys:
-        fields["term"] = str(_l("Choose monthly, annual or trial."))
-    if not fields:
-        try:
-            catalog.list_price_cents(data.tier, data.term, int(data.contact_limit))
-        except (KeyError, ValueError, TypeError):
-            fields["contact_limit"] = (
-                str(_l("A trial goes up to %(n)s contacts.", n=catalog.trial["max_contacts"])) if data.term == "trial"
-                else str(_l("This contact limit is not offered.")))
+    fields.update(plan_problems(data.tier, data.term, data.contact_limit))
     if fields:
         raise ValidationFailed(str(_l("The account was not created; see the fields marked.")), fields)
 
