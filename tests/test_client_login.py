@@ -287,3 +287,79 @@ def test_a_disabled_account_is_closed_to_its_client_until_a_charge_succeeds(app,
     assert acme.status == "active"
     assert client.get("/app/login", base_url=HOST).status_code == 200
     assert attempt(app.test_client(), "right-password-1").status_code == 303
+
+
+# ---- A10: the end of a session the agency opened is written however it ends ---------------------------
+
+def _open_as_agency(app, client, acme, ip="198.51.100.7"):
+    """The agency presses Login (from `ip`) and the new tab exchanges the link on the account's host."""
+    token = csrf_token(client.get(f"/accounts/{acme.id}").get_data(as_text=True))
+    link = client.post(f"/accounts/{acme.id}/login-as", data={"csrf_token": token},
+                       environ_base={"REMOTE_ADDR": ip}).headers["Location"]
+    tab = app.test_client()
+    assert tab.get(link, environ_base={"REMOTE_ADDR": "203.0.113.9"}).status_code == 303
+    assert "Signed in by your agency" in tab.get("/app/", base_url=HOST).get_data(as_text=True)
+    return tab
+
+
+def _login_as_events(db):
+    return db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action.like("login_as%"))
+                              .order_by(AuditEvent.id)).all()
+
+
+def test_login_as_is_audited_with_who_and_from_where_and_ends_when_a_normal_login_replaces_it(app, client, acme, db,
+                                                                                               clock):
+    from webapp.models import User
+    agency_user = db.session.scalar(sa.select(User).where(User.email == "owner@agency.test"))
+    login(client, "owner@agency.test")
+    tab = _open_as_agency(app, client, acme)
+    # A second link opened in the same browser replaces the first session: its end is written.
+    tab2_link = client.post(f"/accounts/{acme.id}/login-as", environ_base={"REMOTE_ADDR": "198.51.100.7"}, data={
+        "csrf_token": csrf_token(client.get(f"/accounts/{acme.id}").get_data(as_text=True))}).headers["Location"]
+    assert tab.get(tab2_link, environ_base={"REMOTE_ADDR": "203.0.113.9"}).status_code == 303
+    # The login page is still offered while signed in by the agency; a password login replaces that session.
+    page = tab.get("/app/login", base_url=HOST)
+    assert page.status_code == 200 and "ends that session" in page.get_data(as_text=True)
+    done = tab.post("/app/login", base_url=HOST, environ_base={"REMOTE_ADDR": "203.0.113.9"}, data={
+        "csrf_token": csrf_token(page.get_data(as_text=True)), "username": "admin", "password": "right-password-1"})
+    assert done.status_code == 303
+    overview = tab.get("/app/", base_url=HOST)
+    assert overview.status_code == 200 and "Signed in by your agency" not in overview.get_data(as_text=True)
+    events = _login_as_events(db)
+    assert [(e.action, e.detail.get("reason")) for e in events] == [
+        ("login_as_link", None), ("login_as_started", None), ("login_as_link", None),
+        ("login_as_started", None), ("login_as_ended", "replaced_by_login_as"), ("login_as_ended", "replaced_by_login")]
+    # Who acted and from where, on every row: the agency user, the dashboard's address for the link,
+    # the browser's address on the account's host for the start and the end.
+    assert {(e.actor, e.actor_label, e.agency_id, e.account_id) for e in events} == {
+        (f"user:{agency_user.id}", "owner@agency.test", acme.agency_id, acme.id)}
+    assert [e.ip for e in events] == ["198.51.100.7", "203.0.113.9", "198.51.100.7", "203.0.113.9", "203.0.113.9",
+                                      "203.0.113.9"]
+    assert "client_login_succeeded" in [e.action for e in db.session.scalars(sa.select(AuditEvent))]
+
+
+def test_a_login_as_session_ends_after_its_lifetime_on_the_next_request(app, client, acme, db, clock):
+    login(client, "owner@agency.test")
+    tab = _open_as_agency(app, client, acme)
+    clock.advance(hours=7, minutes=59)
+    assert tab.get("/app/", base_url=HOST).status_code == 200
+    assert [e.action for e in _login_as_events(db)][-1] == "login_as_started"
+    clock.advance(minutes=2)
+    ended = tab.get("/app/settings", base_url=HOST, environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    assert ended.status_code == 302 and ended.headers["Location"].endswith("/app/login")
+    assert "The session your agency opened has ended" in tab.get("/app/login", base_url=HOST).get_data(as_text=True)
+    last = _login_as_events(db)[-1]
+    assert (last.action, last.detail["reason"], last.actor_label, last.ip) == \
+        ("login_as_ended", "expired", "owner@agency.test", "203.0.113.9")
+    assert tab.get("/app/", base_url=HOST).status_code == 302  # signed out
+    assert [e.action for e in _login_as_events(db)].count("login_as_ended") == 1  # written once
+
+
+def test_a_login_as_session_whose_user_was_signed_out_elsewhere_is_ended(app, client, acme, db, clock):
+    login(client, "owner@agency.test")
+    tab = _open_as_agency(app, client, acme)
+    attempt(app.test_client(), "right-password-1")
+    acme.users[0].session_epoch += 1  # a new password ends every other session of the admin
+    db.session.commit()
+    assert tab.get("/app/", base_url=HOST).status_code == 302
+    assert _login_as_events(db)[-1].detail == {"reason": "signed_out"}
