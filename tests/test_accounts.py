@@ -196,6 +196,8 @@ def test_failed_provisioning_shows_its_reason_and_retry_never_charges_again(clie
     run_jobs()
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Provisioning failed" in page and "Retry" in page
+    # The reason is the error's class and message, not its class alone.
+    assert "Provisioning failed: RuntimeError: template store unreachable (gave up after 1 attempt)" in page
     monkeypatch.undo()
     account = db.session.scalar(sa.select(HostedAccount))
     client.post(f"/accounts/{account.id}/retry", data={"csrf_token": csrf_token(page)})
