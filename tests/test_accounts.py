@@ -101,6 +101,47 @@ def test_add_and_pay_now_charges_once_and_provisions(client, db, run_jobs, app):
     assert 'id="cred-password"' not in client.get(response.headers["Location"]).get_data(as_text=True)
 
 
+def test_provisioning_registers_the_custom_domain_pending_verification_once(client, db, run_jobs, app):
+    """A2, A9: a custom domain given at Add New is a provisioning step: registered pending verification, its
+    CNAME record shown from the start (progress, account page, credentials, the agency's notice)."""
+    from webapp.services import operations, provisioning
+    agency_with_card()
+    login(client, "owner@agency.test")
+    response = client.post("/accounts/new", data=form_data(client, custom_domain="Mail.Fresh-Bakery.test"))
+    assert response.status_code == 303
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    steps = re.findall(r'<li data-step="(\w+)"', page)
+    assert steps == ["records", "admin", "branding", "templates", "domain", "notice", "activate"]
+    assert "Custom domain registered, waiting for its CNAME record (mail.fresh-bakery.test)" in page
+    assert "mail.fresh-bakery.test.  CNAME  fresh-bakery.localhost." in page
+    run_jobs()
+    account = db.session.scalar(sa.select(HostedAccount))
+    op = db.session.scalar(sa.select(Operation).where(Operation.kind == "provision_account"))
+    assert op.status == "succeeded" and op.total == 7
+    assert op.result["custom_domain"] == {"domain": "mail.fresh-bakery.test", "cname_target": "fresh-bakery.localhost",
+                                          "verified": False}
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'id="credentials-domain"' in page and "mail.fresh-bakery.test is registered" in page
+    assert "mail.fresh-bakery.test.  CNAME  fresh-bakery.localhost." in page and "Not verified" in page
+    notice = db.session.scalar(sa.select(OutboundEmail).where(OutboundEmail.kind == "account_ready"))
+    assert "mail.fresh-bakery.test.  CNAME  fresh-bakery.localhost." in notice.body_text
+    assert account.custom_domain_verified_at is None
+    assert client.get("/app/login", base_url="http://mail.fresh-bakery.test").status_code == 404  # not before Verify
+    # The step is idempotent: run again (a resumed worker), nothing is registered twice.
+    provisioning.provision_account(operations.OperationContext(op))
+    db.session.commit()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(
+        AuditEvent.action == "custom_domain_registered")) == 1
+    # Without a custom domain the step has nothing to do, and the progress does not list it.
+    response = client.post("/accounts/new", data=form_data(client, name="plain-bakery"))
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'data-step="domain"' not in page and 'data-step="notice"' in page
+    run_jobs()
+    plain = db.session.scalar(sa.select(Operation).where(Operation.kind == "provision_account",
+                                                         Operation.id != op.id))
+    assert plain.status == "succeeded" and "custom_domain" not in plain.result
+
+
 def test_add_new_bad_input_creates_nothing(client, db):
     agency, _ = agency_with_card()
     make_account(agency, "taken-name")

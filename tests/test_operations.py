@@ -29,7 +29,7 @@ def test_provisioning_runs_through_the_queue_and_reports_progress(app, db, run_j
     run_jobs()
     db.session.expire_all()
     op = db.session.get(Operation, op.id)
-    assert op.status == "succeeded" and op.progress == op.total == 6
+    assert op.status == "succeeded" and op.progress == op.total == len(provisioning.STEPS) == 7
     assert op.result["username"] == "admin" and len(op.result["password"]) >= 16
     assert op.result["login_url"].split(":")[1] == "//fresh.localhost" or op.result["login_url"].startswith("http://fresh.localhost/")
     account = db.session.get(HostedAccount, account.id)

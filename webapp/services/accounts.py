@@ -409,7 +409,7 @@ def apply_trial_extension(account: HostedAccount, days: int) -> None:
 # ---- A9: custom domain ---------------------------------------------------------------------------------
 
 def cname_target(account: HostedAccount) -> str:
-    return f"{account.name}.{current_app.config['PLATFORM_DOMAIN']}"
+    return hosts.platform_host(account)
 
 
 def set_domain(account: HostedAccount, domain: str, actor: audit.Actor) -> HostedAccount:

@@ -8,7 +8,7 @@ from flask_login import current_user
 from ...catalog import get_catalog
 from ...extensions import db
 from ...models import Operation
-from ...services import accounts, auth, billing, billing_history, hosts, support
+from ...services import accounts, auth, billing, billing_history, hosts, provisioning, support
 from ...services.errors import ServiceError, ValidationFailed
 from ..decorators import agency_required, current_actor, current_scope
 from ..filters import label, money
@@ -117,7 +117,8 @@ def show(account_id):
     return render("accounts/show.html", account=account, operation=operation,
                   login_url=hosts.account_login_url(account), balances=billing_history.account_balances(account),
                   sms_allowed=billing.sms_allowed(account), plan_form=plan_form, domain_form=domain_form,
-                  cname_target=accounts.cname_target(account), queue_up=current_app.extensions["job_queue"].ping())
+                  cname_target=accounts.cname_target(account), queue_up=current_app.extensions["job_queue"].ping(),
+                  steps=provisioning.STEP_LABELS)
 
 
 def _provisioning(account):
@@ -134,7 +135,7 @@ def progress(account_id):
     if not wants_fragment():
         return redirect(url_for("accounts.show", account_id=account.id))
     return render("accounts/_progress.html", account=account, operation=operation,
-                  queue_up=current_app.extensions["job_queue"].ping())
+                  queue_up=current_app.extensions["job_queue"].ping(), steps=provisioning.STEP_LABELS)
 
 
 @bp.route("/accounts/<account_id>/retry", methods=["POST"])
