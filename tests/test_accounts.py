@@ -457,6 +457,53 @@ def test_custom_domain_is_verified_by_a_real_dns_query(client, db, dns_server):
     assert client.get("/app/login", base_url="http://mail.acme.test").status_code == 200
 
 
+def test_a_dns_lookup_failure_says_so_and_leaves_the_domain_unverified(client, app, db, dns_server, monkeypatch):
+    """A9: a server answering SERVFAIL, or none answering at all, is a clear message; nothing is verified."""
+    import socket
+    agency, _ = agency_with_card()
+    account = make_account(agency, "acme", custom_domain="mail.acme.test")
+    login(client, "owner@agency.test")
+    token = csrf_token(client.get(f"/accounts/{account.id}").get_data(as_text=True))
+    dns_server.failing.add("mail.acme.test")
+    client.post(f"/accounts/{account.id}/domain", data={"csrf_token": token, "action": "verify"})
+    page = client.get(f"/accounts/{account.id}").get_data(as_text=True)
+    assert "The DNS servers could not look up mail.acme.test (they answered with an error)" in page
+    # A DNS server that never answers: a socket on loopback nobody reads.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        monkeypatch.setitem(app.config, "DNS_NAMESERVERS", [f"127.0.0.1:{silent.getsockname()[1]}"])
+        monkeypatch.setitem(app.config, "DNS_TIMEOUT", 0.5)
+        response = client.post(f"/accounts/{account.id}/domain", data={"csrf_token": token, "action": "verify"})
+    assert response.status_code == 303
+    page = client.get(f"/accounts/{account.id}").get_data(as_text=True)
+    assert "The DNS servers did not answer about mail.acme.test in time, so it is not verified yet" in page
+    db.session.refresh(account)
+    assert account.custom_domain_verified_at is None and "Not verified" in page
+    assert client.get("/app/login", base_url="http://mail.acme.test").status_code == 404
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(
+        AuditEvent.action == "custom_domain_verified")) == 0
+
+
+def test_a_custom_domain_already_used_is_refused_with_a_message(client, db):
+    """A9: unique platform-wide, at Add New and on the account page; nothing charged, nothing changed."""
+    agency, _ = agency_with_card()
+    other, _ = make_agency(email="rival@agency.test")
+    make_account(other, "first-owner", custom_domain="mail.shared.test")
+    mine = make_account(agency, "second-owner")
+    login(client, "owner@agency.test")
+    response = client.post("/accounts/new", data=form_data(client, custom_domain="MAIL.shared.test."))
+    assert response.status_code == 422
+    assert "This domain is already used by another account." in response.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Invoice)) == 0
+    assert db.session.scalar(sa.select(HostedAccount.id).where(HostedAccount.name == "fresh-bakery")) is None
+    token = csrf_token(client.get(f"/accounts/{mine.id}").get_data(as_text=True))
+    client.post(f"/accounts/{mine.id}/domain", data={"csrf_token": token, "domain-domain": "mail.shared.test",
+                                                     "action": "save"})
+    assert "This domain is already used by another account." in client.get(f"/accounts/{mine.id}").get_data(as_text=True)
+    db.session.refresh(mine)
+    assert mine.custom_domain is None
+
+
 def test_transfer_in_detach_and_the_support_console(client, app, db, run_jobs):
     agency, user = agency_with_card()
     other, _ = make_agency(email="previous@agency.test")

@@ -432,10 +432,17 @@ def verify_domain(account: HostedAccount, actor: audit.Actor) -> bool:
     if not account.custom_domain:
         raise ServiceError(str(_l("Set a custom domain first.")))
     try:
-        targets = dns.cname_targets(account.custom_domain, current_app.config.get("DNS_NAMESERVERS"))
+        targets = dns.cname_targets(account.custom_domain, current_app.config.get("DNS_NAMESERVERS"),
+                                    timeout=current_app.config["DNS_TIMEOUT"])
     except dns.LookupFailed as exc:
-        raise ServiceError(str(_l("The DNS lookup failed: %(reason)s Try again in a few minutes.",
-                                  reason=str(exc)))) from None
+        # Nothing was learnt about the record: the domain stays as it was (unverified), and the agency is told why.
+        if exc.reason == "timeout":
+            raise ServiceError(str(_l("The DNS servers did not answer about %(domain)s in time, so it is not "
+                                      "verified yet. Try Verify again in a few minutes.",
+                                      domain=account.custom_domain))) from None
+        raise ServiceError(str(_l("The DNS servers could not look up %(domain)s (they answered with an error), so "
+                                  "it is not verified yet. Check the domain at its DNS provider, then try Verify "
+                                  "again.", domain=account.custom_domain))) from None
     expected = cname_target(account)
     if expected not in targets:
         found = ", ".join(targets) if targets else str(_l("no CNAME record"))
