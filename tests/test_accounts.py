@@ -142,6 +142,70 @@ def test_provisioning_registers_the_custom_domain_pending_verification_once(clie
     assert plain.status == "succeeded" and "custom_domain" not in plain.result
 
 
+def test_add_new_shows_the_discounted_price_beside_the_list_price(client, db):
+    """A1, B5: with five paid accounts the agency's 10 % tier is in force: the form shows both prices."""
+    agency, _ = agency_with_card()
+    for i in range(5):
+        make_account(agency, f"paid-{i}")
+    make_account(agency, "just-trying", plan_term="trial", contact_limit=500)  # trials do not count
+    login(client, "owner@agency.test")
+    page = client.get("/accounts/new").get_data(as_text=True)
+    assert re.search(r'id="list-price">\s*\$70\.00 / month', page)
+    assert "You pay (after your 10 % discount)" in page and 'id="discounted-price">$63.00<' in page
+    annual = client.get("/accounts/price?tier=plus&term=annual&contact_limit=1000",
+                        headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert re.search(r'id="list-price">\s*\$700\.00 / year', annual) and 'id="discounted-price">$630.00<' in annual
+    # And what the agency pays is that discounted price.
+    assert client.post("/accounts/new", data=form_data(client)).status_code == 303
+    assert db.session.scalar(sa.select(Invoice.total_cents)) == 6300
+
+
+def test_annual_plans_say_so_on_the_account_page_and_in_the_resold_row(client, db):
+    """A6: an annual account renews yearly and shows so everywhere."""
+    agency, _ = agency_with_card()
+    yearly = make_account(agency, "yearly-shop", plan_term="annual", contact_limit=1000,
+                          period_end=date.today() + timedelta(days=300))
+    login(client, "owner@agency.test")
+    page = client.get(f"/accounts/{yearly.id}").get_data(as_text=True)
+    assert re.search(r'id="current-plan">Plus · Annual<', page)
+    assert "Renews yearly on" in page and "Renews monthly on" not in page
+    resold = client.get("/?plan=annual").get_data(as_text=True)
+    row = re.search(r'<tr data-account="yearly-shop">.*?</tr>', resold, re.S).group(0)
+    assert "Annual" in row and "Monthly" not in row and "$700.00" in row
+
+
+def test_redis_down_at_add_and_pay_now_for_a_paid_plan_delays_it_then_it_completes_once_charged_once(
+        client, db, run_jobs, app, monkeypatch):
+    """A2 fault: the first period is charged at once; provisioning waits for the queue and runs once."""
+    from webapp.services import operations
+    from .test_billing import redis_down
+    agency_with_card()
+    login(client, "owner@agency.test")
+    redis_down(monkeypatch, app.extensions["job_queue"])
+    data = form_data(client)
+    response = client.post("/accounts/new", data=data)
+    assert response.status_code == 303
+    assert client.post("/accounts/new", data=data).headers["Location"] == response.headers["Location"]  # a 2nd press
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Provisioning is delayed" in page
+    account = db.session.scalar(sa.select(HostedAccount))
+    assert account.status == "provisioning" and account.plan_term == "monthly"
+    assert db.session.scalar(sa.select(Invoice.status)) == "paid" and len(_charges(billing.gateway())) == 1
+    monkeypatch.undo()  # Redis is back: the sweeper hands the operation over (a second pass changes nothing)
+    operations.sweep()
+    operations.sweep()
+    run_jobs()
+    db.session.refresh(account)
+    assert account.status == "active"
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "is ready" in page and 'id="cred-password"' in page
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AccountUser)) == 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Invoice)) == 1
+    assert len(_charges(billing.gateway())) == 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboundEmail).where(
+        OutboundEmail.kind == "account_ready")) == 1
+
+
 def test_add_new_bad_input_creates_nothing(client, db):
     agency, _ = agency_with_card()
     make_account(agency, "taken-name")
@@ -601,6 +665,63 @@ def test_a_detached_account_writes_to_its_client_from_then_on(db):
     assert db.session.get(HostedAccount, account.id).notification_email == "me@solo.test"
     told = db.session.scalar(sa.select(OutboundEmail).where(OutboundEmail.kind == "detach_decided"))
     assert told.to_address == "owner@agency.test"
+
+
+def test_support_console_audit_log_filters_by_account_and_since_date(client, db):
+    """S6: the audit log narrows to one account, to events since a day, and both with an action."""
+    agency, user = agency_with_card()
+    acme, other = make_account(agency, "acme-shop"), make_account(agency, "other-shop")
+    staff = make_support()
+    old = datetime.now(timezone.utc) - timedelta(days=10)
+    db.session.add_all([
+        AuditEvent(actor="user:1", actor_label="a@agency.test", action="account_created", account_id=acme.id, at=old),
+        AuditEvent(actor="user:1", actor_label="a@agency.test", action="account_cancelled", account_id=acme.id),
+        AuditEvent(actor="user:1", actor_label="a@agency.test", action="account_created", account_id=other.id, at=old),
+        AuditEvent(actor="user:1", actor_label="a@agency.test", action="account_cancelled", account_id=other.id),
+    ])
+    db.session.commit()
+    login(client, staff.email)
+
+    def rows(**params):
+        html = client.get("/support", query_string=params).get_data(as_text=True)
+        audit = html[html.index('id="audit"'):]
+        return re.findall(r'<tr data-event="(\w+)">.*?</tr>', audit, re.S), audit
+    assert sorted(rows(account="acme-shop")[0]) == ["account_cancelled", "account_created"]
+    assert sorted(rows(account="ACME-shop ")[0]) == ["account_cancelled", "account_created"]  # as typed
+    assert len(rows(account="other-shop")[0]) == 2 and rows(account="nobody")[0] == []
+    since = (date.today() - timedelta(days=2)).isoformat()
+    recent, html = rows(since=since)
+    assert sorted(recent) == ["account_cancelled", "account_cancelled", "billing_card_saved"]
+    assert f'value="{since}"' in html  # the filter is kept in the form
+    assert rows(account="acme-shop", since=since)[0] == ["account_cancelled"]
+    assert rows(account="acme-shop", since=since, action="account_created")[0] == []
+    assert len(rows(since="not-a-date")[0]) == 5  # a malformed date filters nothing out
+
+
+def test_a_detached_account_leaves_the_resold_tab_and_the_renewals(client, db):
+    """A4: once support detaches it, the agency no longer lists it, reaches it or renews it."""
+    from webapp.services import renewals, support
+    agency, user = agency_with_card()
+    leaving = make_account(agency, "leaving-shop", period_end=date.today() - timedelta(days=1))
+    staying = make_account(agency, "staying-shop", period_end=date.today() - timedelta(days=1))
+    request = support.request_detach(leaving, user, client_email="me@leaving.test",
+                                     actor=Actor(f"user:{user.id}", user.email, None, agency.id))
+    staff = make_support()
+    support.decide(request.id, approve=True, reason="", staff=staff, actor=Actor(f"user:{staff.id}", staff.email))
+    login(client, "owner@agency.test")
+    for query in ("/", "/?status=all", "/?status=expired", "/?q=leaving"):
+        html = client.get(query).get_data(as_text=True)
+        assert 'data-account="leaving-shop"' not in html, query
+    assert 'data-account="staying-shop"' in client.get("/?status=all").get_data(as_text=True)
+    assert client.get(f"/accounts/{leaving.id}").status_code == 404
+    # Both were due yesterday: the sweep renews the one still resold, never the detached one.
+    due = [row.id for row in renewals.due_accounts(date.today())]
+    assert due == [staying.id]
+    renewals.sweep_renewals()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Operation).where(
+        Operation.kind == "renew_account", Operation.subject_id == leaving.id)) == 0
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Invoice).where(
+        Invoice.account_id == leaving.id)) == 0
 
 
 def test_another_agencys_account_answers_404_to_every_action(client, db):
