@@ -309,6 +309,9 @@ def test_failed_provisioning_shows_its_reason_and_retry_never_charges_again(clie
     run_jobs()
     db.session.refresh(account)
     assert account.status == "active"
+    again = client.post(f"/accounts/{account.id}/retry", data={"csrf_token": csrf_token(page)})  # a stale page
+    assert again.status_code == 303
+    assert "nothing to retry" in client.get(again.headers["Location"]).get_data(as_text=True)
     assert len(billing.gateway().history("charge")) == 1
     assert db.session.scalar(sa.select(sa.func.count()).select_from(AccountUser)) == 1
 

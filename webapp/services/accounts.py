@@ -222,6 +222,8 @@ def _account_of_request(agency_id: int, request_key: str) -> HostedAccount | Non
 def retry_provisioning(account: HostedAccount, actor: audit.Actor):
     """A failed provisioning is run again from where it stopped; nothing is charged again."""
     op = provisioning.submit(account)
+    if op.status != "failed":
+        raise Conflict(str(_l("Provisioning has not failed: there is nothing to retry.")))
     operations.retry(op)
     audit.record(actor, "provisioning_retried", agency_id=account.agency_id, account_id=account.id)
     db.session.commit()

@@ -142,7 +142,10 @@ def progress(account_id):
 @agency_required
 def retry(account_id):
     account = current_scope().account(account_id)
-    accounts.retry_provisioning(account, current_actor())
+    try:
+        accounts.retry_provisioning(account, current_actor())
+    except ServiceError as exc:  # a second press, or a stale page: a message, not an error page
+        flash(exc.message, "info")
     return redirect(url_for("accounts.show", account_id=account.id), code=303)
 
 
