@@ -268,20 +268,24 @@ def smtp_server(app, monkeypatch):
 
 @pytest.fixture
 def dns_server(app, monkeypatch):
-    """dnslib answering CNAME queries from `.records` ({host: target}); the app asks it."""
+    """dnslib answering CNAME queries from `.records` ({host: target}), and SERVFAIL for the hosts in
+    `.failing`; the app asks it."""
     import socket
 
-    from dnslib import CNAME, QTYPE, RR
+    from dnslib import CNAME, QTYPE, RCODE, RR
     from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
     class Records(BaseResolver):
         def __init__(self):
             self.records = {}
+            self.failing = set()
 
         def resolve(self, request, handler):
             reply = request.reply()
             name = str(request.q.qname).rstrip(".").lower()
-            if name in self.records and request.q.qtype in (QTYPE.CNAME, QTYPE.A):
+            if name in self.failing:
+                reply.header.rcode = RCODE.SERVFAIL
+            elif name in self.records and request.q.qtype in (QTYPE.CNAME, QTYPE.A):
                 reply.add_answer(RR(name, QTYPE.CNAME, rdata=CNAME(self.records[name] + "."), ttl=60))
             return reply
 

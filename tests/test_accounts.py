@@ -101,18 +101,127 @@ def test_add_and_pay_now_charges_once_and_provisions(client, db, run_jobs, app):
     assert 'id="cred-password"' not in client.get(response.headers["Location"]).get_data(as_text=True)
 
 
+def test_provisioning_registers_the_custom_domain_pending_verification_once(client, db, run_jobs, app):
+    """A2, A9: a custom domain given at Add New is a provisioning step: registered pending verification, its
+    CNAME record shown from the start (progress, account page, credentials, the agency's notice)."""
+    from webapp.services import operations, provisioning
+    agency_with_card()
+    login(client, "owner@agency.test")
+    response = client.post("/accounts/new", data=form_data(client, custom_domain="Mail.Fresh-Bakery.test"))
+    assert response.status_code == 303
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    steps = re.findall(r'<li data-step="(\w+)"', page)
+    assert steps == ["records", "admin", "branding", "templates", "domain", "notice", "activate"]
+    assert "Custom domain registered, waiting for its CNAME record (mail.fresh-bakery.test)" in page
+    assert "mail.fresh-bakery.test.  CNAME  fresh-bakery.localhost." in page
+    run_jobs()
+    account = db.session.scalar(sa.select(HostedAccount))
+    op = db.session.scalar(sa.select(Operation).where(Operation.kind == "provision_account"))
+    assert op.status == "succeeded" and op.total == 7
+    assert op.result["custom_domain"] == {"domain": "mail.fresh-bakery.test", "cname_target": "fresh-bakery.localhost",
+                                          "verified": False}
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'id="credentials-domain"' in page and "mail.fresh-bakery.test is registered" in page
+    assert "mail.fresh-bakery.test.  CNAME  fresh-bakery.localhost." in page and "Not verified" in page
+    notice = db.session.scalar(sa.select(OutboundEmail).where(OutboundEmail.kind == "account_ready"))
+    assert "mail.fresh-bakery.test.  CNAME  fresh-bakery.localhost." in notice.body_text
+    assert account.custom_domain_verified_at is None
+    assert client.get("/app/login", base_url="http://mail.fresh-bakery.test").status_code == 404  # not before Verify
+    # The step is idempotent: run again (a resumed worker), nothing is registered twice.
+    provisioning.provision_account(operations.OperationContext(op))
+    db.session.commit()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(
+        AuditEvent.action == "custom_domain_registered")) == 1
+    # Without a custom domain the step has nothing to do, and the progress does not list it.
+    response = client.post("/accounts/new", data=form_data(client, name="plain-bakery"))
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'data-step="domain"' not in page and 'data-step="notice"' in page
+    run_jobs()
+    plain = db.session.scalar(sa.select(Operation).where(Operation.kind == "provision_account",
+                                                         Operation.id != op.id))
+    assert plain.status == "succeeded" and "custom_domain" not in plain.result
+
+
+def test_add_new_shows_the_discounted_price_beside_the_list_price(client, db):
+    """A1, B5: with five paid accounts the agency's 10 % tier is in force: the form shows both prices."""
+    agency, _ = agency_with_card()
+    for i in range(5):
+        make_account(agency, f"paid-{i}")
+    make_account(agency, "just-trying", plan_term="trial", contact_limit=500)  # trials do not count
+    login(client, "owner@agency.test")
+    page = client.get("/accounts/new").get_data(as_text=True)
+    assert re.search(r'id="list-price">\s*\$70\.00 / month', page)
+    assert "You pay (after your 10 % discount)" in page and 'id="discounted-price">$63.00<' in page
+    annual = client.get("/accounts/price?tier=plus&term=annual&contact_limit=1000",
+                        headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert re.search(r'id="list-price">\s*\$700\.00 / year', annual) and 'id="discounted-price">$630.00<' in annual
+    # And what the agency pays is that discounted price.
+    assert client.post("/accounts/new", data=form_data(client)).status_code == 303
+    assert db.session.scalar(sa.select(Invoice.total_cents)) == 6300
+
+
+def test_annual_plans_say_so_on_the_account_page_and_in_the_resold_row(client, db):
+    """A6: an annual account renews yearly and shows so everywhere."""
+    agency, _ = agency_with_card()
+    yearly = make_account(agency, "yearly-shop", plan_term="annual", contact_limit=1000,
+                          period_end=date.today() + timedelta(days=300))
+    login(client, "owner@agency.test")
+    page = client.get(f"/accounts/{yearly.id}").get_data(as_text=True)
+    assert re.search(r'id="current-plan">Plus · Annual<', page)
+    assert "Renews yearly on" in page and "Renews monthly on" not in page
+    resold = client.get("/?plan=annual").get_data(as_text=True)
+    row = re.search(r'<tr data-account="yearly-shop">.*?</tr>', resold, re.S).group(0)
+    assert "Annual" in row and "Monthly" not in row and "$700.00" in row
+
+
+def test_redis_down_at_add_and_pay_now_for_a_paid_plan_delays_it_then_it_completes_once_charged_once(
+        client, db, run_jobs, app, monkeypatch):
+    """A2 fault: the first period is charged at once; provisioning waits for the queue and runs once."""
+    from webapp.services import operations
+    from .test_billing import redis_down
+    agency_with_card()
+    login(client, "owner@agency.test")
+    redis_down(monkeypatch, app.extensions["job_queue"])
+    data = form_data(client)
+    response = client.post("/accounts/new", data=data)
+    assert response.status_code == 303
+    assert client.post("/accounts/new", data=data).headers["Location"] == response.headers["Location"]  # a 2nd press
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Provisioning is delayed" in page
+    account = db.session.scalar(sa.select(HostedAccount))
+    assert account.status == "provisioning" and account.plan_term == "monthly"
+    assert db.session.scalar(sa.select(Invoice.status)) == "paid" and len(_charges(billing.gateway())) == 1
+    monkeypatch.undo()  # Redis is back: the sweeper hands the operation over (a second pass changes nothing)
+    operations.sweep()
+    operations.sweep()
+    run_jobs()
+    db.session.refresh(account)
+    assert account.status == "active"
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "is ready" in page and 'id="cred-password"' in page
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AccountUser)) == 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Invoice)) == 1
+    assert len(_charges(billing.gateway())) == 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboundEmail).where(
+        OutboundEmail.kind == "account_ready")) == 1
+
+
 def test_add_new_bad_input_creates_nothing(client, db):
     agency, _ = agency_with_card()
     make_account(agency, "taken-name")
     login(client, "owner@agency.test")
     cases = [({"name": "taken-name"}, "already taken"), ({"name": "www"}, "reserved"),
              ({"client_email": "not-an-email"}, "valid e-mail"), ({"notification_email": ""}, "write about"),
-             ({"custom_domain": "bad..domain"}, "host name"), ({"contact_limit": "1234"}, "Not a valid choice"),
-             ({"timezone": "Mars/Olympus"}, "time zone"), ({"term": "trial", "contact_limit": "50000"}, "Not a valid choice")]
+             ({"custom_domain": "bad..domain"}, "host name"), ({"contact_limit": "1234"},
+              "Choose one of the contact limits offered: 500, 1,000, 2,500, 5,000, 10,000, 25,000, 50,000, 100,000."),
+             ({"timezone": "Mars/Olympus"}, "time zone"),
+             ({"term": "trial", "contact_limit": "50000"}, "A trial goes up to 500 contacts."),
+             ({"tier": "gold"}, "Choose a plan tier.")]
     for overrides, message in cases:
         response = client.post("/accounts/new", data=form_data(client, **overrides))
         assert response.status_code == 422, overrides
-        assert message in response.get_data(as_text=True), overrides
+        html = response.get_data(as_text=True)
+        assert message in html and "Not a valid choice" not in html, overrides
     assert db.session.scalar(sa.select(sa.func.count()).select_from(HostedAccount)) == 1
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Invoice)) == 0
 
@@ -124,6 +233,38 @@ def test_a_declined_card_creates_nothing(client, db):
     assert response.status_code == 402 and "declined" in response.get_data(as_text=True)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(HostedAccount)) == 0
     assert db.session.scalar(sa.select(Invoice.status)) == "void"
+
+
+def _request_key(html):
+    return re.search(r'id="request_key" name="request_key" type="hidden" value="([^"]+)"', html).group(1)
+
+
+def _charges(gateway):
+    """The charges the gateway took (declined attempts are in its history too, without a reference)."""
+    return [c for c in gateway.history("charge") if c["response"].get("reference")]
+
+
+def test_after_a_decline_the_same_form_with_a_fixed_card_creates_the_account_charged_once(client, db):
+    """A2: the re-shown form carries a fresh request key, so pressing Add & Pay Now again (after fixing
+    the card) is a new attempt rather than the voided one; a stale key is a message, never an error page."""
+    agency, _ = agency_with_card(number="4000000000000002")
+    login(client, "owner@agency.test")
+    data = form_data(client)
+    declined = client.post("/accounts/new", data=data)
+    assert declined.status_code == 402
+    page = declined.get_data(as_text=True)
+    assert "declined" in page and _request_key(page) != data["request_key"]
+    billing.save_card(agency.id, number="4242424242424242", exp_month=12, exp_year=YEAR, cvc="123", actor=ACTOR)
+    # The tab from before the decline (Back, then the button again): told what happened, with a new key.
+    stale = client.post("/accounts/new", data=data)
+    assert stale.status_code == 409 and "declined before and nothing was charged" in stale.get_data(as_text=True)
+    assert _request_key(stale.get_data(as_text=True)) != data["request_key"]
+    resent = client.post("/accounts/new", data={**data, "csrf_token": csrf_token(page), "request_key": _request_key(page)})
+    assert resent.status_code == 303
+    account = db.session.scalar(sa.select(HostedAccount).where(HostedAccount.name == "fresh-bakery"))
+    assert account is not None and account.status == "provisioning"
+    assert len(_charges(billing.gateway())) == 1
+    assert [i.status for i in db.session.scalars(sa.select(Invoice).order_by(Invoice.id))] == ["void", "paid"]
 
 
 def test_a_trial_is_free_and_redis_down_only_delays_it(client, db, run_jobs, app, monkeypatch):
@@ -160,12 +301,17 @@ def test_failed_provisioning_shows_its_reason_and_retry_never_charges_again(clie
     run_jobs()
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Provisioning failed" in page and "Retry" in page
+    # The reason is the error's class and message, not its class alone.
+    assert "Provisioning failed: RuntimeError: template store unreachable (gave up after 1 attempt)" in page
     monkeypatch.undo()
     account = db.session.scalar(sa.select(HostedAccount))
     client.post(f"/accounts/{account.id}/retry", data={"csrf_token": csrf_token(page)})
     run_jobs()
     db.session.refresh(account)
     assert account.status == "active"
+    again = client.post(f"/accounts/{account.id}/retry", data={"csrf_token": csrf_token(page)})  # a stale page
+    assert again.status_code == 303
+    assert "nothing to retry" in client.get(again.headers["Location"]).get_data(as_text=True)
     assert len(billing.gateway().history("charge")) == 1
     assert db.session.scalar(sa.select(sa.func.count()).select_from(AccountUser)) == 1
 
@@ -216,6 +362,26 @@ def test_upgrade_is_charged_pro_rata_and_a_downgrade_waits(db):
     assert (account.pending_plan_tier, account.pending_contact_limit) == ("lite", 500)
     with pytest.raises(Exception):
         accounts.change_plan(account, tier="plus", term="monthly", contact_limit=1234, request_key="r3", actor=ACTOR)
+
+
+def test_change_plan_says_which_part_of_the_plan_is_not_offered(client, db):
+    """A8: an unknown tier is about the tier, not the contact limit; a contact limit off the catalog lists the steps."""
+    from webapp.services.errors import ValidationFailed
+    agency, _ = agency_with_card()
+    account = make_account(agency, "changing")
+    with pytest.raises(ValidationFailed) as tier:
+        accounts.change_plan(account, tier="gold", term="monthly", contact_limit=1000, request_key="k1", actor=ACTOR)
+    assert tier.value.fields == {"tier": "Choose a plan tier."}
+    with pytest.raises(ValidationFailed) as limit:
+        accounts.change_plan(account, tier="plus", term="monthly", contact_limit=1234, request_key="k2", actor=ACTOR)
+    assert limit.value.fields["contact_limit"].startswith("Choose one of the contact limits offered: 500, 1,000, ")
+    login(client, "owner@agency.test")
+    token = csrf_token(client.get(f"/accounts/{account.id}").get_data(as_text=True))
+    client.post(f"/accounts/{account.id}/plan", data={"csrf_token": token, "plan-tier": "gold", "plan-term": "monthly",
+                                                      "plan-contact_limit": "1000", "plan-request_key": "k3"})
+    page = client.get(f"/accounts/{account.id}").get_data(as_text=True)
+    assert "Choose a plan tier." in page and "contact limit is not offered" not in page
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Invoice)) == 0
 
 
 def test_downgrade_takes_effect_at_the_renewal(db):
@@ -358,6 +524,53 @@ def test_custom_domain_is_verified_by_a_real_dns_query(client, db, dns_server):
     assert client.get("/app/login", base_url="http://mail.acme.test").status_code == 200
 
 
+def test_a_dns_lookup_failure_says_so_and_leaves_the_domain_unverified(client, app, db, dns_server, monkeypatch):
+    """A9: a server answering SERVFAIL, or none answering at all, is a clear message; nothing is verified."""
+    import socket
+    agency, _ = agency_with_card()
+    account = make_account(agency, "acme", custom_domain="mail.acme.test")
+    login(client, "owner@agency.test")
+    token = csrf_token(client.get(f"/accounts/{account.id}").get_data(as_text=True))
+    dns_server.failing.add("mail.acme.test")
+    client.post(f"/accounts/{account.id}/domain", data={"csrf_token": token, "action": "verify"})
+    page = client.get(f"/accounts/{account.id}").get_data(as_text=True)
+    assert "The DNS servers could not look up mail.acme.test (they answered with an error)" in page
+    # A DNS server that never answers: a socket on loopback nobody reads.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        monkeypatch.setitem(app.config, "DNS_NAMESERVERS", [f"127.0.0.1:{silent.getsockname()[1]}"])
+        monkeypatch.setitem(app.config, "DNS_TIMEOUT", 0.5)
+        response = client.post(f"/accounts/{account.id}/domain", data={"csrf_token": token, "action": "verify"})
+    assert response.status_code == 303
+    page = client.get(f"/accounts/{account.id}").get_data(as_text=True)
+    assert "The DNS servers did not answer about mail.acme.test in time, so it is not verified yet" in page
+    db.session.refresh(account)
+    assert account.custom_domain_verified_at is None and "Not verified" in page
+    assert client.get("/app/login", base_url="http://mail.acme.test").status_code == 404
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(
+        AuditEvent.action == "custom_domain_verified")) == 0
+
+
+def test_a_custom_domain_already_used_is_refused_with_a_message(client, db):
+    """A9: unique platform-wide, at Add New and on the account page; nothing charged, nothing changed."""
+    agency, _ = agency_with_card()
+    other, _ = make_agency(email="rival@agency.test")
+    make_account(other, "first-owner", custom_domain="mail.shared.test")
+    mine = make_account(agency, "second-owner")
+    login(client, "owner@agency.test")
+    response = client.post("/accounts/new", data=form_data(client, custom_domain="MAIL.shared.test."))
+    assert response.status_code == 422
+    assert "This domain is already used by another account." in response.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Invoice)) == 0
+    assert db.session.scalar(sa.select(HostedAccount.id).where(HostedAccount.name == "fresh-bakery")) is None
+    token = csrf_token(client.get(f"/accounts/{mine.id}").get_data(as_text=True))
+    client.post(f"/accounts/{mine.id}/domain", data={"csrf_token": token, "domain-domain": "mail.shared.test",
+                                                     "action": "save"})
+    assert "This domain is already used by another account." in client.get(f"/accounts/{mine.id}").get_data(as_text=True)
+    db.session.refresh(mine)
+    assert mine.custom_domain is None
+
+
 def test_transfer_in_detach_and_the_support_console(client, app, db, run_jobs):
     agency, user = agency_with_card()
     other, _ = make_agency(email="previous@agency.test")
@@ -401,6 +614,117 @@ def test_transfer_in_detach_and_the_support_console(client, app, db, run_jobs):
     # The agency cannot reach the console, and support's decision cannot be made twice.
     again = client.post(f"/support/requests/{requests['transfer'].id}/decide", data={"csrf_token": token, "decision": "approve"})
     assert "already decided" in client.get(again.headers["Location"]).get_data(as_text=True)
+
+
+def test_transfer_decisions_go_to_the_requesting_agency_which_then_gets_the_notices(db):
+    """A3: the previous agency's notification address is not told; the new owner is, and from the
+    approval on the account's notices (billing, abuse, bounces) go to the new owner."""
+    from webapp.services import support
+    agency, user = agency_with_card(number="4000000000000002")
+    previous, _ = make_agency(email="previous@agency.test")
+    moving = make_account(previous, "moving-shop", admin_password="moving-pass-1", client_email="boss@moving.test",
+                          notification_email="alerts@previous.test", period_end=date.today())
+    refused = make_account(previous, "staying-put", admin_password="staying-pass-1",
+                           client_email="boss@staying.test", notification_email="alerts@previous.test")
+    staff = make_support()
+    actor = Actor(f"user:{user.id}", user.email, None, agency.id)
+    requests = []
+    for account, admin in ((moving, "boss@moving.test"), (refused, "boss@staying.test")):
+        support.request_transfer(agency.id, user, account_name=account.name, admin_email=admin, actor=actor)
+        request = db.session.scalar(sa.select(SupportRequest).where(SupportRequest.account_id == account.id))
+        request.status = "open"  # the admin confirmed (confirm_transfer is covered above)
+        db.session.commit()
+        requests.append(request.id)
+    staff_actor = Actor(f"user:{staff.id}", staff.email)
+    support.decide(requests[0], approve=True, reason="", staff=staff, actor=staff_actor)
+    support.decide(requests[1], approve=False, reason="The admin says no", staff=staff, actor=staff_actor)
+    db.session.expire_all()
+    decided = {e.subject: e.to_address for e in db.session.scalars(
+        sa.select(OutboundEmail).where(OutboundEmail.kind == "transfer_decided"))}
+    assert decided == {"The transfer of moving-shop was approved": "owner@agency.test",
+                       "The transfer of staying-put was rejected": "owner@agency.test"}
+    moved = db.session.get(HostedAccount, moving.id)
+    assert moved.agency_id == agency.id and moved.notification_email == "owner@agency.test"
+    kept = db.session.get(HostedAccount, refused.id)
+    assert kept.agency_id == previous.id and kept.notification_email == "alerts@previous.test"
+    # The next billing notice of the moved account (a declined renewal on the new agency's card) goes to the new owner.
+    from webapp.services import renewals
+    renewals.renew(moved.id, moved.period_end)
+    notice = db.session.scalar(sa.select(OutboundEmail).where(OutboundEmail.kind == "renewal_declined"))
+    assert notice.to_address == "owner@agency.test"
+
+
+def test_a_detached_account_writes_to_its_client_from_then_on(db):
+    """A4: once detached, the account is the client's: the agency's address no longer gets its notices,
+    and the agency is told of the decision."""
+    from webapp.services import support
+    agency, user = agency_with_card()
+    account = make_account(agency, "going-solo", notification_email="alerts@agency.test")
+    staff = make_support()
+    request = support.request_detach(account, user, client_email="me@solo.test",
+                                     actor=Actor(f"user:{user.id}", user.email, None, agency.id))
+    support.decide(request.id, approve=True, reason="", staff=staff, actor=Actor(f"user:{staff.id}", staff.email))
+    db.session.expire_all()
+    assert db.session.get(HostedAccount, account.id).notification_email == "me@solo.test"
+    told = db.session.scalar(sa.select(OutboundEmail).where(OutboundEmail.kind == "detach_decided"))
+    assert told.to_address == "owner@agency.test"
+
+
+def test_support_console_audit_log_filters_by_account_and_since_date(client, db):
+    """S6: the audit log narrows to one account, to events since a day, and both with an action."""
+    agency, user = agency_with_card()
+    acme, other = make_account(agency, "acme-shop"), make_account(agency, "other-shop")
+    staff = make_support()
+    old = datetime.now(timezone.utc) - timedelta(days=10)
+    db.session.add_all([
+        AuditEvent(actor="user:1", actor_label="a@agency.test", action="account_created", account_id=acme.id, at=old),
+        AuditEvent(actor="user:1", actor_label="a@agency.test", action="account_cancelled", account_id=acme.id),
+        AuditEvent(actor="user:1", actor_label="a@agency.test", action="account_created", account_id=other.id, at=old),
+        AuditEvent(actor="user:1", actor_label="a@agency.test", action="account_cancelled", account_id=other.id),
+    ])
+    db.session.commit()
+    login(client, staff.email)
+
+    def rows(**params):
+        html = client.get("/support", query_string=params).get_data(as_text=True)
+        audit = html[html.index('id="audit"'):]
+        return re.findall(r'<tr data-event="(\w+)">.*?</tr>', audit, re.S), audit
+    assert sorted(rows(account="acme-shop")[0]) == ["account_cancelled", "account_created"]
+    assert sorted(rows(account="ACME-shop ")[0]) == ["account_cancelled", "account_created"]  # as typed
+    assert len(rows(account="other-shop")[0]) == 2 and rows(account="nobody")[0] == []
+    since = (date.today() - timedelta(days=2)).isoformat()
+    recent, html = rows(since=since)
+    assert sorted(recent) == ["account_cancelled", "account_cancelled", "billing_card_saved"]
+    assert f'value="{since}"' in html  # the filter is kept in the form
+    assert rows(account="acme-shop", since=since)[0] == ["account_cancelled"]
+    assert rows(account="acme-shop", since=since, action="account_created")[0] == []
+    assert len(rows(since="not-a-date")[0]) == 5  # a malformed date filters nothing out
+
+
+def test_a_detached_account_leaves_the_resold_tab_and_the_renewals(client, db):
+    """A4: once support detaches it, the agency no longer lists it, reaches it or renews it."""
+    from webapp.services import renewals, support
+    agency, user = agency_with_card()
+    leaving = make_account(agency, "leaving-shop", period_end=date.today() - timedelta(days=1))
+    staying = make_account(agency, "staying-shop", period_end=date.today() - timedelta(days=1))
+    request = support.request_detach(leaving, user, client_email="me@leaving.test",
+                                     actor=Actor(f"user:{user.id}", user.email, None, agency.id))
+    staff = make_support()
+    support.decide(request.id, approve=True, reason="", staff=staff, actor=Actor(f"user:{staff.id}", staff.email))
+    login(client, "owner@agency.test")
+    for query in ("/", "/?status=all", "/?status=expired", "/?q=leaving"):
+        html = client.get(query).get_data(as_text=True)
+        assert 'data-account="leaving-shop"' not in html, query
+    assert 'data-account="staying-shop"' in client.get("/?status=all").get_data(as_text=True)
+    assert client.get(f"/accounts/{leaving.id}").status_code == 404
+    # Both were due yesterday: the sweep renews the one still resold, never the detached one.
+    due = [row.id for row in renewals.due_accounts(date.today())]
+    assert due == [staying.id]
+    renewals.sweep_renewals()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Operation).where(
+        Operation.kind == "renew_account", Operation.subject_id == leaving.id)) == 0
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Invoice).where(
+        Invoice.account_id == leaving.id)) == 0
 
 
 def test_another_agencys_account_answers_404_to_every_action(client, db):

@@ -195,3 +195,171 @@ def test_settings_change_password_needs_the_current_one(client, acme):
         "csrf_token": csrf_token(page), "current_password": "right-password-1", "new_password": "another-pass-12",
         "confirm_password": "another-pass-12"})
     assert ok.status_code == 303 and client.get("/app/settings", base_url=HOST).status_code == 200
+
+
+# ---- A7, B8: an expired or disabled account is closed to its client ------------------------------------
+
+def _card(agency_id, number="4242424242424242"):
+    from datetime import date
+    from webapp.services import billing
+    from webapp.services.audit import Actor
+    billing.save_card(agency_id, number=number, exp_month=12, exp_year=date.today().year + 1, cvc="123",
+                      actor=Actor("user:0", "tests"))
+
+
+def _login_as(client, account):
+    """The agency presses Login on the account: the one-minute link, or the account page with why not."""
+    token = csrf_token(client.get(f"/accounts/{account.id}").get_data(as_text=True))
+    return client.post(f"/accounts/{account.id}/login-as", data={"csrf_token": token})
+
+
+def test_an_expired_account_shows_its_client_a_branded_closed_page_until_it_is_renewed(app, client, acme, db):
+    from webapp.models import Branding, LoginAsToken
+    from webapp.services import accounts, renewals
+    from webapp.services.audit import Actor
+    _card(acme.agency_id)
+    db.session.add(Branding(agency_id=acme.agency_id, account_id=acme.id, product_name="Acme Mail",
+                            support_email="help@agency.test", support_url="https://agency.test/help"))
+    db.session.commit()
+    signed_in, stranger = app.test_client(), app.test_client()
+    login_page = stranger.get("/app/login", base_url=HOST).get_data(as_text=True)
+    assert attempt(signed_in, "right-password-1").status_code == 303
+    assert signed_in.get("/app/", base_url=HOST).status_code == 200
+    # A7: cancelled, it stays usable to the end of its period, then the sweeper expires it.
+    accounts.cancel(acme, Actor("user:0", "tests"))
+    assert signed_in.get("/app/", base_url=HOST).status_code == 200
+    renewals.expire_ended(acme.period_end)
+    db.session.refresh(acme)
+    assert acme.status == "expired"
+    for path in ("/app/", "/app/settings", "/app/templates", "/app/login", "/app/forgot"):
+        closed = signed_in.get(path, base_url=HOST)
+        html = closed.get_data(as_text=True)
+        assert closed.status_code == 403, path
+        assert 'data-reason="expired"' in html and "This account has expired" in html, path
+        assert "mailto:help@agency.test" in html and "https://agency.test/help" in html and "Acme Mail" in html
+        assert "Overview" not in html and "Logout" not in html  # never the app
+    before = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent))
+    tried = stranger.post("/app/login", base_url=HOST, data={"csrf_token": csrf_token(login_page),
+                                                             "username": "admin", "password": "right-password-1"})
+    assert tried.status_code == 403 and "This account has expired" in tried.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)) == before  # no login happened
+    # The agency's Login says why it cannot open it, and no link is made.
+    login(client, "owner@agency.test")
+    refused = _login_as(client, acme)
+    assert refused.status_code == 303 and refused.headers["Location"].endswith(f"/accounts/{acme.id}")
+    page = client.get(refused.headers["Location"]).get_data(as_text=True)
+    assert "has expired, so it cannot be opened: renew it first" in page and 'id="closed-note"' in page
+    assert 'id="login-as"' not in page
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(LoginAsToken)) == 0
+    # Renewing (the green Renew leads to the plan form) opens it again, for the client and for login-as.
+    accounts.change_plan(acme, tier="plus", term="monthly", contact_limit=1000, request_key="renew",
+                         actor=Actor("user:0", "tests"))
+    assert acme.status == "active"
+    assert signed_in.get("/app/", base_url=HOST).status_code == 200
+    assert client.get("/app/login", base_url=HOST).status_code == 200
+    assert re.match(r"http://acme\.localhost(:\d+)?/app/login-as\?token=", _login_as(client, acme).headers["Location"])
+
+
+def test_a_disabled_account_is_closed_to_its_client_until_a_charge_succeeds(app, client, acme, db):
+    from datetime import date
+    from webapp.services import renewals
+    _card(acme.agency_id, "4000000000000002")
+    acme.period_end = date.today()
+    db.session.commit()
+    invoice = renewals.renew(acme.id, acme.period_end)
+    assert invoice.status == "failed"
+    # B8: still unpaid after the grace period: disabled.
+    assert renewals.disable_after_grace(utcnow() + timedelta(days=8)) == 1
+    db.session.refresh(acme)
+    assert acme.status == "disabled"
+    closed = client.get("/app/login", base_url=HOST)
+    html = closed.get_data(as_text=True)
+    assert closed.status_code == 403 and 'data-reason="disabled"' in html and "This account is disabled" in html
+    assert "contact the company that provides this account" in html  # no branding: no name but the agency's
+    login(client, "owner@agency.test")
+    refused = _login_as(client, acme)
+    assert "is disabled because its renewal is unpaid, so it cannot be opened" in \
+        client.get(refused.headers["Location"]).get_data(as_text=True)
+    # A good card, and the renewal charged on its next try: enabled again, for the client too.
+    _card(acme.agency_id)
+    assert renewals.renew(acme.id, invoice.period_start).status == "paid"
+    db.session.refresh(acme)
+    assert acme.status == "active"
+    assert client.get("/app/login", base_url=HOST).status_code == 200
+    assert attempt(app.test_client(), "right-password-1").status_code == 303
+
+
+# ---- A10: the end of a session the agency opened is written however it ends ---------------------------
+
+def _open_as_agency(app, client, acme, ip="198.51.100.7"):
+    """The agency presses Login (from `ip`) and the new tab exchanges the link on the account's host."""
+    token = csrf_token(client.get(f"/accounts/{acme.id}").get_data(as_text=True))
+    link = client.post(f"/accounts/{acme.id}/login-as", data={"csrf_token": token},
+                       environ_base={"REMOTE_ADDR": ip}).headers["Location"]
+    tab = app.test_client()
+    assert tab.get(link, environ_base={"REMOTE_ADDR": "203.0.113.9"}).status_code == 303
+    assert "Signed in by your agency" in tab.get("/app/", base_url=HOST).get_data(as_text=True)
+    return tab
+
+
+def _login_as_events(db):
+    return db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action.like("login_as%"))
+                              .order_by(AuditEvent.id)).all()
+
+
+def test_login_as_is_audited_with_who_and_from_where_and_ends_when_a_normal_login_replaces_it(app, client, acme, db,
+                                                                                               clock):
+    from webapp.models import User
+    agency_user = db.session.scalar(sa.select(User).where(User.email == "owner@agency.test"))
+    login(client, "owner@agency.test")
+    tab = _open_as_agency(app, client, acme)
+    # A second link opened in the same browser replaces the first session: its end is written.
+    tab2_link = client.post(f"/accounts/{acme.id}/login-as", environ_base={"REMOTE_ADDR": "198.51.100.7"}, data={
+        "csrf_token": csrf_token(client.get(f"/accounts/{acme.id}").get_data(as_text=True))}).headers["Location"]
+    assert tab.get(tab2_link, environ_base={"REMOTE_ADDR": "203.0.113.9"}).status_code == 303
+    # The login page is still offered while signed in by the agency; a password login replaces that session.
+    page = tab.get("/app/login", base_url=HOST)
+    assert page.status_code == 200 and "ends that session" in page.get_data(as_text=True)
+    done = tab.post("/app/login", base_url=HOST, environ_base={"REMOTE_ADDR": "203.0.113.9"}, data={
+        "csrf_token": csrf_token(page.get_data(as_text=True)), "username": "admin", "password": "right-password-1"})
+    assert done.status_code == 303
+    overview = tab.get("/app/", base_url=HOST)
+    assert overview.status_code == 200 and "Signed in by your agency" not in overview.get_data(as_text=True)
+    events = _login_as_events(db)
+    assert [(e.action, e.detail.get("reason")) for e in events] == [
+        ("login_as_link", None), ("login_as_started", None), ("login_as_link", None),
+        ("login_as_started", None), ("login_as_ended", "replaced_by_login_as"), ("login_as_ended", "replaced_by_login")]
+    # Who acted and from where, on every row: the agency user, the dashboard's address for the link,
+    # the browser's address on the account's host for the start and the end.
+    assert {(e.actor, e.actor_label, e.agency_id, e.account_id) for e in events} == {
+        (f"user:{agency_user.id}", "owner@agency.test", acme.agency_id, acme.id)}
+    assert [e.ip for e in events] == ["198.51.100.7", "203.0.113.9", "198.51.100.7", "203.0.113.9", "203.0.113.9",
+                                      "203.0.113.9"]
+    assert "client_login_succeeded" in [e.action for e in db.session.scalars(sa.select(AuditEvent))]
+
+
+def test_a_login_as_session_ends_after_its_lifetime_on_the_next_request(app, client, acme, db, clock):
+    login(client, "owner@agency.test")
+    tab = _open_as_agency(app, client, acme)
+    clock.advance(hours=7, minutes=59)
+    assert tab.get("/app/", base_url=HOST).status_code == 200
+    assert [e.action for e in _login_as_events(db)][-1] == "login_as_started"
+    clock.advance(minutes=2)
+    ended = tab.get("/app/settings", base_url=HOST, environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    assert ended.status_code == 302 and ended.headers["Location"].endswith("/app/login")
+    assert "The session your agency opened has ended" in tab.get("/app/login", base_url=HOST).get_data(as_text=True)
+    last = _login_as_events(db)[-1]
+    assert (last.action, last.detail["reason"], last.actor_label, last.ip) == \
+        ("login_as_ended", "expired", "owner@agency.test", "203.0.113.9")
+    assert tab.get("/app/", base_url=HOST).status_code == 302  # signed out
+    assert [e.action for e in _login_as_events(db)].count("login_as_ended") == 1  # written once
+
+
+def test_a_login_as_session_whose_user_was_signed_out_elsewhere_is_ended(app, client, acme, db, clock):
+    login(client, "owner@agency.test")
+    tab = _open_as_agency(app, client, acme)
+    attempt(app.test_client(), "right-password-1")
+    acme.users[0].session_epoch += 1  # a new password ends every other session of the admin
+    db.session.commit()
+    assert tab.get("/app/", base_url=HOST).status_code == 302
+    assert _login_as_events(db)[-1].detail == {"reason": "signed_out"}

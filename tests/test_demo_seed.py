@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from webapp.models import Agency, Automation, HostedAccount, Operation, User
-from webapp.services import demo
+import re
+
+from webapp.models import Agency, Automation, HostedAccount, Invoice, Operation, User
+from webapp.services import billing, demo
+
+from .helpers import csrf_token, login
 
 
-def test_seed_demo_makes_every_status_plan_type_and_tier(runner, db, run_jobs):
+def test_seed_demo_makes_every_status_plan_type_and_tier(runner, db, run_jobs, client):
     result = runner.invoke(args=["seed-demo"])
     assert result.exit_code == 0, result.output
     assert demo.AGENCY_EMAIL in result.output and demo.SUPPORT_PASSWORD in result.output
@@ -34,3 +38,16 @@ def test_seed_demo_makes_every_status_plan_type_and_tier(runner, db, run_jobs):
                              .where(HostedAccount.status == "provisioning")) == 0
     again = runner.invoke(args=["seed-demo", "--if-empty"])
     assert again.exit_code == 0 and "nothing seeded" in again.output
+    # The demo agency's card is one the gateway knows: Add & Pay Now of a paid monthly account goes through.
+    login(client, demo.AGENCY_EMAIL, demo.AGENCY_PASSWORD)
+    page = client.get("/accounts/new").get_data(as_text=True)
+    key = re.search(r'id="request_key" name="request_key" type="hidden" value="([^"]+)"', page).group(1)
+    added = client.post("/accounts/new", data={
+        "csrf_token": csrf_token(page), "request_key": key, "name": "demo-paid-shop", "custom_domain": "",
+        "client_name": "Demo Paid Shop", "client_email": "owner@paid-shop.test", "notification_email": demo.AGENCY_EMAIL,
+        "language": "en", "timezone": "Europe/Paris", "tier": "plus", "term": "monthly", "contact_limit": "1000"})
+    assert added.status_code == 303, added.get_data(as_text=True)
+    account = db.session.scalar(sa.select(HostedAccount).where(HostedAccount.name == "demo-paid-shop"))
+    invoice = db.session.scalar(sa.select(Invoice).where(Invoice.account_id == account.id))
+    assert invoice.status == "paid" and invoice.kind == "signup" and invoice.card_charged_cents == invoice.total_cents > 0
+    assert billing.card_of(agency.id).last4 == "4242"

@@ -29,7 +29,7 @@ def test_provisioning_runs_through_the_queue_and_reports_progress(app, db, run_j
     run_jobs()
     db.session.expire_all()
     op = db.session.get(Operation, op.id)
-    assert op.status == "succeeded" and op.progress == op.total == 6
+    assert op.status == "succeeded" and op.progress == op.total == len(provisioning.STEPS) == 7
     assert op.result["username"] == "admin" and len(op.result["password"]) >= 16
     assert op.result["login_url"].split(":")[1] == "//fresh.localhost" or op.result["login_url"].startswith("http://fresh.localhost/")
     account = db.session.get(HostedAccount, account.id)
@@ -156,13 +156,13 @@ def test_a_failing_handler_is_retried_then_marked_failed_with_its_reason(app, db
         assert operations.run(op.id) == "queued"
         db.session.expire_all()
         op = db.session.get(Operation, op.id)
-        assert op.error == "Unexpected error: RuntimeError" and op.run_after > utcnow()
+        assert op.error == "RuntimeError: boom" and op.run_after > utcnow()
         db.session.execute(sa.update(Operation).values(run_after=None))
         db.session.commit()
         assert operations.run(op.id) == "failed"
         db.session.expire_all()
         op = db.session.get(Operation, op.id)
-        assert op.status == "failed" and "gave up after 2 attempts" in op.error
+        assert op.status == "failed" and op.error == "RuntimeError: boom (gave up after 2 attempts)"
         assert calls == [1, 2]
         operations.retry(op)
         db.session.expire_all()
@@ -197,3 +197,15 @@ def test_embedded_worker_thread_runs_jobs_in_the_web_process(app, db):
         time.sleep(0.2)
     assert db.session.get(Operation, op.id).status == "succeeded"
     embedded.extensions["sweeper_stop"].set()  # the test database goes away with the session
+
+
+def test_an_unexpected_error_is_kept_with_its_message_cut_to_the_column(app, db):
+    """The class and the first line of the message; a long one is cut so the column and the suffix fit."""
+    import sqlalchemy.exc
+    assert operations.describe(RuntimeError("store unreachable")) == "RuntimeError: store unreachable"
+    assert operations.describe(KeyError()) == "KeyError"
+    statement = sqlalchemy.exc.IntegrityError("INSERT INTO account_users (password_hash) VALUES (?)",
+                                              ("$argon2id$secret",), Exception("UNIQUE constraint failed"))
+    assert "argon2" not in operations.describe(statement) and "UNIQUE constraint failed" in operations.describe(statement)
+    long = operations.describe(ValueError("x" * 2000))
+    assert long.startswith("ValueError: xxx") and len(long) == Operation.__table__.c.error.type.length

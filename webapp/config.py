@@ -81,6 +81,8 @@ class Config:
 
     # "host:port" of DNS servers for custom-domain checks (A9); unset: the system's resolver.
     DNS_NAMESERVERS = [s for s in os.environ.get("DNS_NAMESERVERS", "").split(",") if s] or None
+    # Seconds a custom-domain check waits for the DNS servers before saying they did not answer.
+    DNS_TIMEOUT = float(os.environ.get("DNS_TIMEOUT", "3"))
     CATALOG_PATH = os.environ.get("CATALOG_PATH", str(Path(__file__).with_name("catalog.toml")))
 
 

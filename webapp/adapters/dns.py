@@ -7,7 +7,12 @@ import dns.resolver
 
 
 class LookupFailed(Exception):
-    pass
+    """The lookup could not be answered: `reason` is "timeout" (no server answered in time) or
+    "error" (the servers answered with an error, such as SERVFAIL)."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(detail or reason)
+        self.reason = reason
 
 
 def cname_targets(host: str, nameservers: list[str] | None = None, timeout: float = 3.0) -> list[str]:
@@ -27,6 +32,8 @@ def cname_targets(host: str, nameservers: list[str] | None = None, timeout: floa
         answer = resolver.resolve(host, "CNAME")
     except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
         return []
-    except (dns.exception.Timeout, dns.resolver.NoNameservers) as exc:
-        raise LookupFailed(str(exc)) from exc
+    except dns.exception.Timeout as exc:
+        raise LookupFailed("timeout", str(exc)) from exc
+    except dns.resolver.NoNameservers as exc:
+        raise LookupFailed("error", str(exc)) from exc
     return [record.target.to_text().rstrip(".").lower() for record in answer]

@@ -330,7 +330,8 @@ def build(catalog: Catalog, languages: dict) -> dict:
         "/accounts/{id}/login-link": {"post": _post(
             "createLoginLink", "A single-use link that opens the account as admin", "Empty", 201,
             _ref("LoginLink"), body_required=False, tag="Accounts",
-            description="Good for one minute; every use is written to the audit log.")},
+            description="Good for one minute; every use is written to the audit log. An expired or disabled "
+                        "account cannot be opened (409) until it is renewed or paid.")},
         "/accounts/{id}/credits": {"post": _post(
             "buyCredits", "Buy credits for the account", "CreditPurchase", 201, _ref("CreditPurchaseResult"),
             charges=True, tag="Credits",

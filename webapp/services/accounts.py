@@ -84,12 +84,33 @@ class NewAccount:
     custom_domain: str = ""
 
 
-def price_of(tier: str, term: str, contact_limit: int) -> int:
+def plan_problems(tier: str, term: str, contact_limit) -> dict[str, str]:
+    """What is wrong with a plan, per field, in the catalog's words (A1, A8); {} when it is offered."""
+    catalog = get_catalog()
+    fields = {}
+    if tier not in catalog.tier_by_key:
+        fields["tier"] = str(_l("Choose a plan tier."))
+    if term not in catalog.term_keys:
+        fields["term"] = str(_l("Choose monthly, annual or trial."))
+    if fields:
+        return fields
     try:
-        return get_catalog().list_price_cents(tier, term, int(contact_limit))
+        catalog.list_price_cents(tier, term, int(contact_limit))
     except (KeyError, ValueError, TypeError):
-        raise ValidationFailed(str(_l("Choose a plan from the catalog.")),
-                               {"contact_limit": str(_l("This contact limit is not offered for that plan."))}) from None
+        if term == "trial":
+            fields["contact_limit"] = str(_l("A trial goes up to %(n)s contacts.",
+                                             n=f"{int(catalog.trial['max_contacts']):,}"))
+        else:
+            fields["contact_limit"] = str(_l("Choose one of the contact limits offered: %(limits)s.",
+                                             limits=", ".join(f"{c:,}" for c in catalog.contact_limits)))
+    return fields
+
+
+def price_of(tier: str, term: str, contact_limit: int) -> int:
+    fields = plan_problems(tier, term, contact_limit)
+    if fields:
+        raise ValidationFailed(str(_l("Choose a plan from the catalog.")), fields)
+    return get_catalog().list_price_cents(tier, term, int(contact_limit))
 
 
 def quote(agency_id: int, tier: str, term: str, contact_limit) -> dict:
@@ -119,18 +140,7 @@ def validate_new(data: NewAccount) -> None:
         fields["language"] = str(_l("Choose a language from the list."))
     if data.timezone not in timezones():
         fields["timezone"] = str(_l("Choose a time zone from the list (for example Europe/Paris)."))
-    catalog = get_catalog()
-    if data.tier not in catalog.tier_by_key:
-        fields["tier"] = str(_l("Choose a plan tier."))
-    if data.term not in catalog.term_keys:
-        fields["term"] = str(_l("Choose monthly, annual or trial."))
-    if not fields:
-        try:
-            catalog.list_price_cents(data.tier, data.term, int(data.contact_limit))
-        except (KeyError, ValueError, TypeError):
-            fields["contact_limit"] = (
-                str(_l("A trial goes up to %(n)s contacts.", n=catalog.trial["max_contacts"])) if data.term == "trial"
-                else str(_l("This contact limit is not offered.")))
+    fields.update(plan_problems(data.tier, data.term, data.contact_limit))
     if fields:
         raise ValidationFailed(str(_l("The account was not created; see the fields marked.")), fields)
 
@@ -153,6 +163,10 @@ def create(agency_id: int, data: NewAccount, *, request_key: str, actor: audit.A
     if earlier is not None and earlier.account_id:
         account = db.session.get(HostedAccount, earlier.account_id)
         return account, provisioning.submit(account)
+    if earlier is not None and earlier.status == "void":
+        # This request was declined (its invoice voided): it is never charged again; a new try is a new request.
+        raise Conflict(str(_l("The payment of this form was declined before and nothing was charged. "
+                              "Press Add & Pay Now again to try once more.")))
     existing = _account_of_request(agency_id, request_key)
     if existing is not None:
         return existing, provisioning.submit(existing)
@@ -208,6 +222,8 @@ def _account_of_request(agency_id: int, request_key: str) -> HostedAccount | Non
 def retry_provisioning(account: HostedAccount, actor: audit.Actor):
     """A failed provisioning is run again from where it stopped; nothing is charged again."""
     op = provisioning.submit(account)
+    if op.status != "failed":
+        raise Conflict(str(_l("Provisioning has not failed: there is nothing to retry.")))
     operations.retry(op)
     audit.record(actor, "provisioning_retried", agency_id=account.agency_id, account_id=account.id)
     db.session.commit()
@@ -312,6 +328,39 @@ def cancel(account: HostedAccount, actor: audit.Actor) -> HostedAccount:
     return account
 
 
+# ---- A7, B8: an account closed to its client ------------------------------------------------------------
+
+# An expired account (its trial or paid period ended, A5/A7) and a disabled one (its renewal still unpaid
+# after the grace period, B8) keep their content, but their client cannot use them until they are renewed
+# or a charge succeeds; neither can the agency open them as `admin`.
+CLOSED_STATUSES = ("expired", "disabled")
+
+
+def closed_reason(account: HostedAccount | None) -> str | None:
+    """"expired" or "disabled" when the account is closed to its client, else None."""
+    return account.status if account is not None and account.status in CLOSED_STATUSES else None
+
+
+def support_contact(account: HostedAccount) -> dict:
+    """Whom the client of a closed account should contact: the support e-mail and link of the account's
+    branding, else of its agency's defaults (a white-labelled account never names anyone else)."""
+    from . import branding
+    brand = branding.of_account(account) or (branding.defaults_of(account.agency_id) if account.agency_id else None)
+    return {"email": brand.support_email if brand else None, "url": brand.support_url if brand else None,
+            "name": (brand.product_name if brand else None) or None}
+
+
+def _refuse_if_closed(account: HostedAccount) -> None:
+    reason = closed_reason(account)
+    if reason == "expired":
+        raise Conflict(str(_l("%(name)s has expired, so it cannot be opened: renew it first. Until then its client "
+                              "sees a page saying that it has expired.", name=account.name)))
+    if reason == "disabled":
+        raise Conflict(str(_l("%(name)s is disabled because its renewal is unpaid, so it cannot be opened. It is "
+                              "enabled again as soon as a charge succeeds: check the card in Billing profile.",
+                              name=account.name)))
+
+
 # ---- A5: trials --------------------------------------------------------------------------------------
 
 def extend_trial(account: HostedAccount, actor: audit.Actor) -> dict:
@@ -362,7 +411,7 @@ def apply_trial_extension(account: HostedAccount, days: int) -> None:
 # ---- A9: custom domain ---------------------------------------------------------------------------------
 
 def cname_target(account: HostedAccount) -> str:
-    return f"{account.name}.{current_app.config['PLATFORM_DOMAIN']}"
+    return hosts.platform_host(account)
 
 
 def set_domain(account: HostedAccount, domain: str, actor: audit.Actor) -> HostedAccount:
@@ -385,10 +434,17 @@ def verify_domain(account: HostedAccount, actor: audit.Actor) -> bool:
     if not account.custom_domain:
         raise ServiceError(str(_l("Set a custom domain first.")))
     try:
-        targets = dns.cname_targets(account.custom_domain, current_app.config.get("DNS_NAMESERVERS"))
+        targets = dns.cname_targets(account.custom_domain, current_app.config.get("DNS_NAMESERVERS"),
+                                    timeout=current_app.config["DNS_TIMEOUT"])
     except dns.LookupFailed as exc:
-        raise ServiceError(str(_l("The DNS lookup failed: %(reason)s Try again in a few minutes.",
-                                  reason=str(exc)))) from None
+        # Nothing was learnt about the record: the domain stays as it was (unverified), and the agency is told why.
+        if exc.reason == "timeout":
+            raise ServiceError(str(_l("The DNS servers did not answer about %(domain)s in time, so it is not "
+                                      "verified yet. Try Verify again in a few minutes.",
+                                      domain=account.custom_domain))) from None
+        raise ServiceError(str(_l("The DNS servers could not look up %(domain)s (they answered with an error), so "
+                                  "it is not verified yet. Check the domain at its DNS provider, then try Verify "
+                                  "again.", domain=account.custom_domain))) from None
     expected = cname_target(account)
     if expected not in targets:
         found = ", ".join(targets) if targets else str(_l("no CNAME record"))
@@ -415,6 +471,7 @@ def login_as_link(account: HostedAccount, user_id: int, actor: audit.Actor) -> s
     """A single-use link, good for a minute, that opens the account as `admin` on its own host."""
     if account.status == "provisioning":
         raise ServiceError(str(_l("Wait until the account is ready.")))
+    _refuse_if_closed(account)
     token = secrets.token_urlsafe(32)
     db.session.add(LoginAsToken(account_id=account.id, user_id=user_id, token_hash=_hash(token),
                                 expires_at=utcnow() + timedelta(seconds=LOGIN_AS_SECONDS)))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
@@ -25,6 +25,8 @@ LOCK_MINUTES = 5
 ADDRESS_FAILURES = 20
 ADDRESS_WINDOW = timedelta(minutes=15)
 RESET_MINUTES = 60
+# A10: a session the agency opened with login-as ends after this long, even while it is in use.
+LOGIN_AS_SESSION = timedelta(hours=8)
 
 
 def now():
@@ -172,4 +174,28 @@ def set_password_by_agency(user: AccountUser, new: str, confirm: str, actor: aud
     _check_new(new, confirm, user)
     _set(user, new)
     audit.record(actor, "client_password_set_by_agency", account_id=user.account_id)
+    db.session.commit()
+
+
+# ---- A10: the session the agency opened with login-as ----------------------------------------------
+
+def login_as_session(opener) -> dict:
+    """What the client site's session keeps about the agency user who opened it (and when)."""
+    return {"user_id": opener.id, "label": opener.email, "agency_id": opener.agency_id, "started": now().isoformat()}
+
+
+def login_as_session_over(by: dict) -> bool:
+    """True once the session has lasted LOGIN_AS_SESSION (a session without a start is over)."""
+    try:
+        started = datetime.fromisoformat(by["started"])
+    except (KeyError, TypeError, ValueError):
+        return True
+    return now() - started >= LOGIN_AS_SESSION
+
+
+def end_login_as(account: HostedAccount, by: dict, ip: str | None, reason: str) -> None:
+    """Writes the end of a login-as session, by whoever opened it: logout, replaced by another login
+    on the host, past its lifetime, or its user signed out elsewhere (a new password)."""
+    actor = audit.Actor(f"user:{by['user_id']}", by["label"], ip, by.get("agency_id"))
+    audit.record(actor, "login_as_ended", agency_id=account.agency_id, account_id=account.id, reason=reason)
     db.session.commit()

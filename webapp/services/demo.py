@@ -9,9 +9,9 @@ import sqlalchemy as sa
 
 from ..catalog import get_catalog
 from ..extensions import db
-from ..models import (AccountUser, Agency, Automation, AutomationVersion, BillingProfile, Branding,
-                      EmailTemplate, HostedAccount, User)
-from . import operations, provisioning
+from ..models import AccountUser, Agency, Automation, AutomationVersion, Branding, EmailTemplate, HostedAccount, User
+from . import billing, operations, provisioning
+from .audit import Actor
 from .dates import add_months
 from .passwords import hash_password
 
@@ -21,6 +21,8 @@ SUPPORT_EMAIL = "support@agencyhq.test"
 SUPPORT_PASSWORD = "support-demo-2026"
 CLIENT_ACCOUNT = "acme-bakery"
 CLIENT_PASSWORD = "acme-demo-2026"
+# The sandbox gateway's test Visa: every charge succeeds.
+DEMO_CARD = "4242 4242 4242 4242"
 
 CLIENTS = [
     "Acme Bakery", "Blue Harbor Yoga", "Cedar & Sage", "Dune Surf Shop", "Elm Street Dental", "Fjord Travel",
@@ -76,13 +78,15 @@ def seed(rng: random.Random | None = None) -> dict:
         Branding(agency_id=agency.id, product_name="Northwind Mail", primary_color="#0b6e4f",
                  support_email="help@northwind.test", support_url="https://northwind.test/help",
                  login_headline="Welcome back", login_text="Sign in to send your next campaign."),
-        BillingProfile(agency_id=agency.id, gateway="sandbox", gateway_token="tok_demo_visa",
-                       brand="visa", last4="4242", exp_month=12, exp_year=today.year + 3),
         EmailTemplate(agency_id=agency.id, kind="basic", name="Monthly newsletter", tags="newsletter",
                       html="<h1>Our news</h1><p>Hello {{first_name}},</p><p>Here is what is new.</p>"),
         EmailTemplate(agency_id=agency.id, kind="basic", name="Promotion", tags="sale,promo",
                       html="<h1>Sale</h1><p>20% off this week only.</p>"),
     ])
+    db.session.commit()  # the gateway keeps its records on its own connection: nothing may hold a write lock
+    # The card goes through the gateway like any agency's, so the demo agency can pay for what it adds.
+    billing.save_card(agency.id, number=DEMO_CARD, exp_month=12, exp_year=today.year + 3, cvc="123",
+                      actor=Actor("system:demo", "demo data"))
 
     parent = HostedAccount(agency_id=agency.id, kind="parent", name="northwind", status="active",
                            plan_tier="enterprise", plan_term="monthly", contact_limit=100000,
@@ -164,7 +168,6 @@ def seed(rng: random.Random | None = None) -> dict:
 
     # P2: one published pushdown, switched on in the active accounts, and one draft.
     from . import pushdown
-    from .audit import Actor
     demo_actor = Actor("system:demo", "demo data")
     welcome, win_back = db.session.scalars(sa.select(Automation).where(Automation.account_id == parent.id)
                                            .order_by(Automation.id)).all()[:2]

@@ -78,10 +78,15 @@ def _origin(host: str) -> str:
     return f"{scheme}://{host}{suffix}"
 
 
+def platform_host(account: HostedAccount) -> str:
+    """The account's own host under the platform domain: also the target of its custom domain's CNAME (A9)."""
+    return f"{account.name}.{current_app.config['PLATFORM_DOMAIN']}"
+
+
 def account_host(account: HostedAccount) -> str:
     if account.custom_domain and account.custom_domain_verified_at:
         return account.custom_domain
-    return f"{account.name}.{current_app.config['PLATFORM_DOMAIN']}"
+    return platform_host(account)
 
 
 def account_url(account: HostedAccount, path: str = "/") -> str:

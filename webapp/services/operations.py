@@ -219,14 +219,14 @@ def run(operation_id: int) -> str:
         return _retry_or_fail(op.id, str(exc), exc.delay, max_attempts)
     except ServiceError as exc:
         db.session.rollback()
-        _finish(op.id, status="failed", error=exc.message[:500])
+        _finish(op.id, status="failed", error=exc.message[:ERROR_LENGTH])
         return "failed"
     except Exception as exc:  # an unexpected error: logged, then retried with back-off
         db.session.rollback()
         log.exception("operation %s (%s) raised", operation_id, op.kind)
         attempts = db.session.get(Operation, operation_id).attempts
-        return _retry_or_fail(operation_id, f"Unexpected error: {exc.__class__.__name__}",
-                              timedelta(seconds=min(300, 5 * 2 ** attempts)), max_attempts)
+        return _retry_or_fail(operation_id, describe(exc), timedelta(seconds=min(300, 5 * 2 ** attempts)),
+                              max_attempts)
     op = db.session.get(Operation, operation_id)
     _finish(op.id, status="succeeded", progress=op.total, result=result if result is not None else op.result,
             error=None)
@@ -234,13 +234,25 @@ def run(operation_id: int) -> str:
     return "succeeded"
 
 
+ERROR_LENGTH = Operation.__table__.c.error.type.length
+
+
+def describe(exc: Exception) -> str:
+    """An unexpected error as the person reading the operation sees it: its class and message. Only the
+    first line: database errors go on with the statement and its parameters (a password hash, say)."""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return (f"{type(exc).__name__}: {message}" if message else type(exc).__name__)[:ERROR_LENGTH]
+
+
 def _retry_or_fail(op_id: int, error: str, delay: timedelta, max_attempts: int) -> str:
     op = db.session.get(Operation, op_id)
     if op.attempts >= max_attempts:
-        _finish(op_id, status="failed", error=f"{error} (gave up after {op.attempts} attempts)"[:500])
+        suffix = f" (gave up after {op.attempts} attempt{'' if op.attempts == 1 else 's'})"
+        _finish(op_id, status="failed", error=error[:ERROR_LENGTH - len(suffix)] + suffix)
         return "failed"
     db.session.execute(sa.update(Operation).where(Operation.id == op_id, Operation.status == "running")
-                       .values(status="queued", error=error[:500], run_after=utcnow() + delay, enqueued_at=None))
+                       .values(status="queued", error=error[:ERROR_LENGTH], run_after=utcnow() + delay,
+                               enqueued_at=None))
     db.session.commit()
     return "queued"
 

@@ -8,12 +8,22 @@ from flask_babel import lazy_gettext as _l
 
 from .. import faults
 from ..extensions import db
-from ..models import AccountUser, Branding, CreditBalance, EmailTemplate, HostedAccount, utcnow
-from . import hosts, mail, operations
+from ..models import AccountUser, AuditEvent, Branding, CreditBalance, EmailTemplate, HostedAccount, utcnow
+from . import audit, hosts, mail, operations
 from .errors import ServiceError
 from .passwords import generate_password, hash_password
 
-STEPS = ("records", "admin", "branding", "templates", "notice", "activate")
+STEPS = ("records", "admin", "branding", "templates", "domain", "notice", "activate")
+# What the progress shows for each step, in order.
+STEP_LABELS = {
+    "records": _l("Tenant records"),
+    "admin": _l("The admin user, with a generated password"),
+    "branding": _l("Branding defaults"),
+    "templates": _l("Default templates"),
+    "domain": _l("Custom domain registered, waiting for its CNAME record"),
+    "notice": _l("Notice to your notification e-mail"),
+    "activate": _l("Ready"),
+}
 BRANDING_FIELDS = ("product_name", "logo", "logo_mime", "primary_color", "support_email", "support_url",
                    "login_headline", "login_text")
 
@@ -73,13 +83,36 @@ def _copy_templates(account: HostedAccount) -> None:
                                          html=tpl.html, source_template_id=tpl.id))
 
 
+def _register_domain(account: HostedAccount, op) -> str | None:
+    """A9: the custom domain chosen at Add New is registered pending verification, once: the account
+    page and the credentials show its CNAME record from the start, and the account answers there only
+    after Verify finds it. Returns the domain, or None when the account has none."""
+    domain = account.custom_domain
+    if not domain:
+        return None
+    target = hosts.platform_host(account)
+    registered = db.session.scalar(sa.select(AuditEvent.id).where(
+        AuditEvent.account_id == account.id, AuditEvent.action == "custom_domain_registered").limit(1))
+    if registered is None:
+        audit.record(audit.Actor.system(), "custom_domain_registered", agency_id=account.agency_id,
+                     account_id=account.id, domain=domain, cname_target=target, verified=False)
+    op.result = {**(op.result or {}), "custom_domain": {
+        "domain": domain, "cname_target": target, "verified": account.custom_domain_verified_at is not None}}
+    return domain
+
+
 def _notify(account: HostedAccount) -> None:
+    domain = ""
+    if account.custom_domain and not account.custom_domain_verified_at:
+        domain = (f"\nCustom domain: create this DNS record, then press Verify on the account's page; the account "
+                  f"answers at {account.custom_domain} once it is found:\n"
+                  f"  {account.custom_domain}.  CNAME  {hosts.platform_host(account)}.\n")
     email = mail.queue_email(
         to=account.notification_email, kind="account_ready", agency_id=account.agency_id,
         dedupe_key=f"account-ready:{account.id}",
         subject=f"Hosted account {account.name} is ready",
         body=(f"The hosted account {account.name} ({account.client_name}) is ready.\n\n"
-              f"Login URL: {hosts.account_login_url(account)}\nUsername: admin\n\n"
+              f"Login URL: {hosts.account_login_url(account)}\nUsername: admin\n{domain}\n"
               "The password is shown once on the account's page in your dashboard.\n"
               "Nothing has been sent to your client.\n"),
     )
@@ -102,13 +135,16 @@ def provision_account(ctx: operations.OperationContext):
     ctx.progress(3, total, "Branding applied")
     _copy_templates(account)
     ctx.progress(4, total, "Templates copied")
+    domain = _register_domain(account, op)
+    ctx.progress(5, total, f"Custom domain {domain} registered, waiting for its CNAME record" if domain
+                 else "No custom domain")
     email = _notify(account)
-    ctx.progress(5, total, "Agency notified")
+    ctx.progress(6, total, "Agency notified")
     faults.point("provision.before_activate")
     if account.status == "provisioning":
         account.status = "active"
     account.provisioned_at = account.provisioned_at or utcnow()
-    ctx.progress(6, total, "Ready")
+    ctx.progress(7, total, "Ready")
     mail.enqueue_pending(email)
     return op.result
 

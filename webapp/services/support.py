@@ -125,6 +125,8 @@ def decide(request_id, *, approve: bool, reason: str, staff: User, actor: audit.
             elif request.kind == "detach":
                 account.agency_id, account.kind, account.detached_at = None, "standalone", utcnow()
                 account.cancelled_at = None
+                # The client owns it now: the platform's notices go to the client, no longer to the agency.
+                account.notification_email = request.payload.get("client_email") or account.notification_email
             elif request.kind == "trial_extension":
                 accounts.apply_trial_extension(account, int(request.payload.get("days", 14)))
     except ServiceError:
@@ -132,8 +134,10 @@ def decide(request_id, *, approve: bool, reason: str, staff: User, actor: audit.
         raise
     audit.record(actor, f"{request.kind}_{request.status}", agency_id=request.agency_id,
                  account_id=request.account_id, request=request.id, reason=reason)
-    _tell_agency(request, account)
+    email = _tell_agency(request, account)
     db.session.commit()
+    if email is not None:
+        mail.enqueue_pending(email)
     return request
 
 
@@ -141,22 +145,38 @@ def _move_to_agency(account: HostedAccount, request: SupportRequest) -> None:
     if account is None:
         raise ServiceError(str(_l("The account of this request no longer exists.")))
     account.agency_id, account.kind, account.detached_at = request.agency_id, "resold", None
+    # Billing, abuse and bounce notices go to the new owner from now on, not to the previous agency.
+    account.notification_email = _agency_address(request) or account.notification_email
     # Billed by the new agency from its next renewal: the period already paid stands.
 
 
-def _tell_agency(request: SupportRequest, account: HostedAccount | None) -> None:
+def _agency_address(request: SupportRequest) -> str | None:
+    """Where the agency that filed the request is written to: the user who filed it, else the
+    agency's first user (agencies have no notification address of their own)."""
     creator = db.session.get(User, request.created_by_id) if request.created_by_id else None
-    to = (account.notification_email if account is not None and request.kind != "detach" else None) or \
-        (creator.email if creator else None)
+    if creator is not None and creator.agency_id == request.agency_id:
+        return creator.email
+    if request.agency_id is None:
+        return None
+    return db.session.scalar(sa.select(User.email).where(User.agency_id == request.agency_id, User.role == "agency")
+                             .order_by(User.id).limit(1))
+
+
+def _tell_agency(request: SupportRequest, account: HostedAccount | None):
+    """The decision goes to the agency that asked. A transfer's account still carries the previous
+    agency's notification e-mail until it is approved, so transfers and detaches are written to the
+    requesting agency; a trial extension to the account's notification e-mail (the agency's own)."""
+    to = account.notification_email if account is not None and request.kind == "trial_extension" else None
+    to = to or _agency_address(request)
     if not to:
-        return
+        return None
     what = {"transfer": "The transfer of", "detach": "The detach of", "trial_extension": "The trial extension of"}
     name = account.name if account is not None else request.payload.get("account_name", "")
     outcome = "approved" if request.status == "approved" else f"rejected: {request.decision_reason}"
-    mail.queue_email(to=to, kind=f"{request.kind}_decided", agency_id=request.agency_id,
-                     dedupe_key=f"request-decided:{request.id}",
-                     subject=f"{what[request.kind]} {name} was {request.status}",
-                     body=f"{what[request.kind]} {name} was {outcome}.\n")
+    return mail.queue_email(to=to, kind=f"{request.kind}_decided", agency_id=request.agency_id,
+                            dedupe_key=f"request-decided:{request.id}",
+                            subject=f"{what[request.kind]} {name} was {request.status}",
+                            body=f"{what[request.kind]} {name} was {outcome}.\n")
 
 
 def search_accounts(q: str, limit: int = 50) -> list:

@@ -7,9 +7,12 @@ from ...services.validation import EmailAddress
 
 
 class PlanFields:
-    tier = SelectField(_l("Plan tier"), validators=[DataRequired(_l("Choose a plan tier."))])
-    term = SelectField(_l("Billing"), validators=[DataRequired(_l("Choose monthly, annual or trial."))])
-    contact_limit = SelectField(_l("Contact limit"), validators=[DataRequired(_l("Choose a contact limit."))])
+    # The plan is checked by the service against the catalog, which says what is offered (not "Not a valid choice").
+    tier = SelectField(_l("Plan tier"), validate_choice=False, validators=[DataRequired(_l("Choose a plan tier."))])
+    term = SelectField(_l("Billing"), validate_choice=False,
+                       validators=[DataRequired(_l("Choose monthly, annual or trial."))])
+    contact_limit = SelectField(_l("Contact limit"), validate_choice=False,
+                                validators=[DataRequired(_l("Choose a contact limit."))])
 
 
 class NewAccountForm(PlanFields, FlaskForm):

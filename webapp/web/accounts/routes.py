@@ -8,7 +8,7 @@ from flask_login import current_user
 from ...catalog import get_catalog
 from ...extensions import db
 from ...models import Operation
-from ...services import accounts, auth, billing, billing_history, hosts, support
+from ...services import accounts, auth, billing, billing_history, hosts, provisioning, support
 from ...services.errors import ServiceError, ValidationFailed
 from ..decorators import agency_required, current_actor, current_scope
 from ..filters import label, money
@@ -60,7 +60,11 @@ def new():
         except billing.PaymentDeclined as exc:
             form.form_errors.append(_("The payment was declined: %(reason)s Nothing was charged and no account was "
                                       "created.", reason=exc.message))
-            status = 402
+            # The declined attempt's invoice is void: the next press is a new attempt, with a new key.
+            form.request_key.data, status = accounts.new_request_key(), 402
+        except ServiceError as exc:
+            form.form_errors.append(exc.message)
+            form.request_key.data, status = accounts.new_request_key(), exc.status
         else:
             return redirect(url_for("accounts.show", account_id=account.id), code=303)
     elif request.method == "POST":
@@ -113,7 +117,8 @@ def show(account_id):
     return render("accounts/show.html", account=account, operation=operation,
                   login_url=hosts.account_login_url(account), balances=billing_history.account_balances(account),
                   sms_allowed=billing.sms_allowed(account), plan_form=plan_form, domain_form=domain_form,
-                  cname_target=accounts.cname_target(account), queue_up=current_app.extensions["job_queue"].ping())
+                  cname_target=accounts.cname_target(account), queue_up=current_app.extensions["job_queue"].ping(),
+                  steps=provisioning.STEP_LABELS)
 
 
 def _provisioning(account):
@@ -130,14 +135,17 @@ def progress(account_id):
     if not wants_fragment():
         return redirect(url_for("accounts.show", account_id=account.id))
     return render("accounts/_progress.html", account=account, operation=operation,
-                  queue_up=current_app.extensions["job_queue"].ping())
+                  queue_up=current_app.extensions["job_queue"].ping(), steps=provisioning.STEP_LABELS)
 
 
 @bp.route("/accounts/<account_id>/retry", methods=["POST"])
 @agency_required
 def retry(account_id):
     account = current_scope().account(account_id)
-    accounts.retry_provisioning(account, current_actor())
+    try:
+        accounts.retry_provisioning(account, current_actor())
+    except ServiceError as exc:  # a second press, or a stale page: a message, not an error page
+        flash(exc.message, "info")
     return redirect(url_for("accounts.show", account_id=account.id), code=303)
 
 

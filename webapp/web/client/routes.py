@@ -23,15 +23,51 @@ def branding():
     return {"brand": brand, "signed_in_by": session.get("signed_in_by")}
 
 
+@bp.before_request
+def login_as_session():
+    """A10: a session the agency opened ends with a `login_as_ended` record however it ends: past its
+    lifetime (this request signs it out) or when its user was signed out elsewhere (a new password)."""
+    by = session.get("signed_in_by")
+    if not by:
+        return None
+    signed_in = isinstance(current_user, AccountUser) and current_user.is_authenticated
+    if signed_in and not client_auth.login_as_session_over(by):
+        return None
+    client_auth.end_login_as(g.account, by, request.remote_addr, "expired" if signed_in else "signed_out")
+    logout_user()
+    session.clear()
+    if not signed_in:
+        return None
+    flash(_("The session your agency opened has ended. Log in to continue."), "info")
+    return redirect(url_for("client.login"))
+
+
+# What a closed account still serves: its logo (the closed page shows it) and logging out.
+OPEN_WHEN_CLOSED = {"client.logo", "client.logout"}
+
+
+@bp.before_request
+def closed_account():
+    """A7, B8: an expired or disabled account shows its client a branded page saying so, never the app."""
+    reason = accounts.closed_reason(g.get("account"))
+    if reason is None or request.endpoint in OPEN_WHEN_CLOSED:
+        return None
+    return render_template("client/closed.html", reason=reason, contact=accounts.support_contact(g.account)), 403
+
+
 @bp.route("/app/login", methods=["GET", "POST"])
 def login():
-    if isinstance(current_user, AccountUser) and current_user.is_authenticated:
+    by_agency = session.get("signed_in_by")
+    # Signed in by the agency, the form is still offered: logging in with a password replaces that session.
+    if isinstance(current_user, AccountUser) and current_user.is_authenticated and not by_agency:
         return redirect(url_for("client.overview"))
     form = AccountLoginForm()
     status = 200
     if form.validate_on_submit():
         result = client_auth.login(g.account, form.username.data, form.password.data, request.remote_addr)
         if result.outcome == "ok":
+            if by_agency:
+                client_auth.end_login_as(g.account, by_agency, request.remote_addr, "replaced_by_login")
             session.clear()
             login_user(result.user)
             return redirect(url_for("client.overview"), code=303)
@@ -42,7 +78,7 @@ def login():
         status = 401
     elif request.method == "POST":
         status = 400
-    return render_template("client/login.html", form=form), status
+    return render_template("client/login.html", form=form, by_agency=by_agency), status
 
 
 @bp.route("/app/login-as")
@@ -51,9 +87,11 @@ def login_as():
     admin, opener = accounts.redeem_login_as(g.account, request.args.get("token", ""), request.remote_addr)
     if admin is None:
         return render_template("client/login_as_failed.html"), 403
+    if session.get("signed_in_by"):  # a second link opened in the same browser replaces the first session
+        client_auth.end_login_as(g.account, session["signed_in_by"], request.remote_addr, "replaced_by_login_as")
     session.clear()
     login_user(admin)
-    session["signed_in_by"] = {"user_id": opener.id, "label": opener.email, "agency_id": opener.agency_id}
+    session["signed_in_by"] = client_auth.login_as_session(opener)
     return redirect(url_for("client.overview"), code=303)
 
 
@@ -61,9 +99,7 @@ def login_as():
 def logout():
     by = session.get("signed_in_by")
     if by and isinstance(current_user, AccountUser) and current_user.is_authenticated:
-        audit.record(audit.Actor(f"user:{by['user_id']}", by["label"], request.remote_addr, by.get("agency_id")),
-                     "login_as_ended", agency_id=g.account.agency_id, account_id=g.account.id)
-        db.session.commit()
+        client_auth.end_login_as(g.account, by, request.remote_addr, "logout")
     logout_user()
     session.clear()
     return redirect(url_for("client.login"), code=303)
