@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
+import sqlalchemy as sa
 from playwright.sync_api import expect
 
 from ..helpers import PASSWORD, make_account, make_agency
@@ -110,3 +111,42 @@ def test_the_tab_works_without_javascript(browser, live_server, resold_data):
         expect(page.locator("tr[data-account='shop-00']").get_by_role("link", name="Cancel this account")).to_be_visible()
     finally:
         context.close()
+
+
+def _shown_in_scroller(page, header):
+    """The header lies inside the table's scroller as it is shown, with no sideways scrolling."""
+    box = header.bounding_box()
+    scroller = page.locator("#resold-results .table-responsive").bounding_box()
+    return box is not None and scroller["x"] <= box["x"] and box["x"] + box["width"] <= scroller["x"] + scroller["width"] + 1
+
+
+def test_every_sort_header_is_in_view_on_a_laptop_and_created_sorts(page, resold_data, app):
+    """R4 on a 1280 px laptop: the Created header is on screen and sorts by creation date; at 992 px
+    every sortable header is still in view without scrolling the table sideways."""
+    with app.app_context():
+        from webapp.extensions import db
+        from webapp.models import Agency
+        agency = db.session.scalar(sa.select(Agency).where(Agency.name == "Browser Agency"))
+        make_account(agency, "zz-first-made", client_name="First Client", plan_term="monthly",
+                     created_at=datetime.now(timezone.utc) - timedelta(days=400))
+    page.set_viewport_size({"width": 1280, "height": 800})
+    _login(page, resold_data)
+    page.wait_for_load_state("load")
+    table = page.locator("table.resold")
+    created = table.get_by_role("link", name=re.compile(r"^Created"))
+    expect(created).to_be_visible()
+    assert _shown_in_scroller(page, created)
+    created.click()
+    expect(page).to_have_url(re.compile(r"sort=created"))
+    expect(_rows(page).first).to_have_attribute("data-account", "zz-first-made")  # made 400 days ago
+    expect(table.locator("th[aria-sort=ascending]")).to_contain_text("Created")
+    created.click()
+    expect(page).to_have_url(re.compile(r"sort=created&order=desc"))
+    expect(table.locator("th[aria-sort=descending]")).to_contain_text("Created")
+    expect(page.locator("tr[data-account='zz-first-made']")).to_have_count(0)  # the oldest is on the last page
+
+    page.set_viewport_size({"width": 992, "height": 800})
+    for name in ("Account", "Plan", "Created", "Renews or expires"):
+        header = table.get_by_role("link", name=re.compile(rf"^{name}"))
+        expect(header).to_be_visible()
+        assert _shown_in_scroller(page, header), name
