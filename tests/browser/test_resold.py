@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta, timezone
+from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
@@ -150,3 +151,43 @@ def test_every_sort_header_is_in_view_on_a_laptop_and_created_sorts(page, resold
         header = table.get_by_role("link", name=re.compile(rf"^{name}"))
         expect(header).to_be_visible()
         assert _shown_in_scroller(page, header), name
+
+
+def _fragment_requests(page):
+    """The htmx requests for Resold fragments the page sends, as they go out."""
+    sent = []
+    page.on("request", lambda r: sent.append(r.url) if urlsplit(r.url).path == "/" and "hx-request" in r.headers
+            else None)
+    return sent
+
+
+def test_search_as_you_type_sends_one_request_per_pause(page, resold_data):
+    """R1: keys typed 60 ms apart (inside the 300 ms debounce) make one fragment request, for the whole word."""
+    _login(page, resold_data)
+    page.wait_for_load_state("load")
+    sent = _fragment_requests(page)
+    page.get_by_label("Search").press_sequentially("studio", delay=60)
+    expect(page.locator("#result-count")).to_contain_text("of 6 accounts")
+    page.wait_for_timeout(500)  # longer than the debounce: a late request for a partial word would show
+    assert len(sent) == 1, sent
+    assert "q=studio" in sent[0]
+
+
+def test_busy_indicator_shows_while_a_fragment_is_on_its_way(page, resold_data):
+    """R1: the spinner (#resold-busy, the form's hx-indicator) shows while the answer is held back, and goes after."""
+    _login(page, resold_data)
+    page.wait_for_load_state("load")
+    busy = page.locator("#resold-busy")
+    expect(busy).to_have_css("opacity", "0")
+    held = []
+    page.route(lambda url: "q=studio" in url, lambda route: held.append(route))  # hold the answer until the test lets it go
+    page.get_by_label("Search").fill("studio")
+    while not held:
+        page.wait_for_timeout(50)
+    expect(busy).to_have_class(re.compile(r"\bhtmx-request\b"))
+    expect(busy).to_have_css("opacity", "1")
+    expect(_rows(page)).to_have_count(25)  # the old rows are still there
+    held[0].continue_()
+    expect(page.locator("#result-count")).to_contain_text("of 6 accounts")
+    expect(busy).not_to_have_class(re.compile(r"\bhtmx-request\b"))
+    expect(busy).to_have_css("opacity", "0")
