@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta, timezone
+from html import unescape
 
 import pytest
 
@@ -172,8 +173,36 @@ def test_the_form_and_links_carry_the_whole_view_in_the_url(agency_client):
     assert '<input type="hidden" name="order" value="desc">' in html
 
 
+def row_cells(html: str, name: str) -> list[str]:
+    """The text of each cell of the account's row, spaces folded (no-break spaces too)."""
+    row = re.search(rf'<tr data-account="{re.escape(name)}">(.*?)</tr>', html, re.S)
+    assert row, f"no row for {name}"
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(1), re.S)
+    return [" ".join(re.sub(r"<[^>]+>", " ", unescape(c)).split()) for c in cells]
+
+
+def short_date(day) -> str:
+    return f"{day.month}/{day.day}/{day:%y}"
+
+
+def medium_date(day) -> str:
+    return f"{day:%b} {day.day}, {day.year}"
+
+
 def test_rows_show_plan_status_dates_price_and_controls(agency_client):
     html = agency_client.get("/").get_data(as_text=True)
+    # R5, column by column: account and login URL, client, plan, status, created, renewal, price.
+    account, client, plan, status, created, renews, price, _controls = row_cells(html, "alpha")
+    assert account.split()[0] == "alpha" and re.fullmatch(r"http://alpha\.localhost(:\d+)?/app/login", account.split()[1])
+    assert client == "Alice Bakery alice@bake.test"
+    assert plan == "Plus · Monthly 1,000 contacts"
+    assert status == "Active" and '<span class="badge status-active">Active</span>' in html
+    assert created.startswith(short_date(NOW - timedelta(days=10)) + ",")
+    assert renews == medium_date(TODAY + timedelta(days=5))
+    assert price == "$63.00"
+    assert row_cells(html, "bravo")[2] == "Plus · Annual 5,000 contacts"
+    assert row_cells(html, "golf")[3] == "Disabled"
+    assert row_cells(html, "charlie")[2:4] == ["Plus · Trial 500 contacts", "Active"]
     # 5 paid accounts (alpha, bravo, foxtrot, golf, hotel): 10 % off; alpha is Plus monthly 1000 = $70.00.
     assert 'id="paid-count">5<' in html and 'id="discount">10 %<' in html
     assert "20 more paid accounts for 15 %" in html
@@ -183,6 +212,30 @@ def test_rows_show_plan_status_dates_price_and_controls(agency_client):
     assert ">Login<" in html and "Cancel this account" in html
     expired = agency_client.get("/?status=expired").get_data(as_text=True)
     assert ">Renew<" in expired
+    # An expired account: its badge and the day it expired.
+    _, _, plan, status, _, expired_on, _, _ = row_cells(expired, "delta")
+    assert (plan, status, expired_on) == ("Plus · Monthly 2,500 contacts", "Expired", medium_date(TODAY - timedelta(days=10)))
+    assert '<span class="badge status-expired">Expired</span>' in expired
+
+
+@pytest.mark.parametrize("zone, expected", [
+    ("UTC", "3/1/26, 12:30 PM"),
+    ("Pacific/Kiritimati", "3/2/26, 2:30 AM"),   # UTC+14: already the next morning
+    ("Pacific/Pago_Pago", "3/1/26, 1:30 AM"),    # UTC-11
+])
+def test_created_is_shown_in_the_viewers_time_zone(client, db, zone, expected):
+    """R5: the Created cell is the moment in the agency user's own time zone; the renewal day is a calendar day."""
+    agency, user = make_agency(email="tz@agency.test")
+    user.timezone = zone
+    db.session.commit()
+    make_account(agency, "made-at-noon", created_at=datetime(2026, 3, 1, 12, 30, tzinfo=timezone.utc),
+                 period_end=date(2026, 4, 1))
+    login(client, "tz@agency.test")
+    for html in (client.get("/").get_data(as_text=True),
+                 client.get("/?sort=created", headers={"HX-Request": "true"}).get_data(as_text=True)):
+        cells = row_cells(html, "made-at-noon")
+        assert cells[4] == expected
+        assert cells[5] == "Apr 1, 2026"
 
 
 def test_every_control_leads_to_a_page_that_exists(agency_client):
