@@ -1,7 +1,7 @@
 """The Resold tab: the dashboard's home. One URL holds the whole view (R1-R4, R11)."""
 import time
 
-from flask import redirect, request, session, url_for
+from flask import request, session, url_for
 
 from ...services import hosts, resold
 from ..decorators import agency_required, current_scope
@@ -33,12 +33,3 @@ def index():
                   summary=summary, prices=prices, login_urls=login_urls, is_fragment=fragment,
                   account_path=account_path,
                   plan_types=resold.PLAN_TYPES)
-
-
-@bp.route("/side-menu")
-@agency_required
-def side_menu():
-    """R9 alone, for htmx to refresh it in place; a browser asking for it gets the whole tab."""
-    if not wants_fragment():
-        return redirect(url_for("resold.index"))
-    return render("layout/_side_menu.html")
