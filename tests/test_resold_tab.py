@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import login, make_account, make_agency
+from webapp.services import billing
+from webapp.services.audit import Actor
+
+from .helpers import csrf_token, login, make_account, make_agency
 
 TODAY = date.today()
 NOW = datetime.now(timezone.utc)
@@ -237,6 +240,50 @@ def test_created_is_shown_in_the_viewers_time_zone(client, db, zone, expected):
         cells = row_cells(html, "made-at-noon")
         assert cells[4] == expected
         assert cells[5] == "Apr 1, 2026"
+
+
+def _add_paid_account(client, db, agency):
+    page = client.get("/accounts/new").get_data(as_text=True)
+    key = re.search(r'id="request_key" name="request_key" type="hidden" value="([^"]+)"', page).group(1)
+    response = client.post("/accounts/new", data={
+        "csrf_token": csrf_token(page), "request_key": key, "name": "fifth-paid", "custom_domain": "",
+        "client_name": "Fifth Client", "client_email": "owner@fifth.test", "notification_email": "ops@agency.test",
+        "language": "en", "timezone": "UTC", "tier": "plus", "term": "monthly", "contact_limit": "1000"})
+    assert response.status_code == 303
+
+
+def _renew_expired_account(client, db, agency):
+    lapsed = make_account(agency, "fifth-paid", status="expired", period_end=TODAY - timedelta(days=3),
+                          cancelled_at=NOW - timedelta(days=40))
+    token = csrf_token(client.get(f"/accounts/{lapsed.id}").get_data(as_text=True))
+    response = client.post(f"/accounts/{lapsed.id}/plan", data={
+        "csrf_token": token, "plan-tier": "plus", "plan-term": "monthly", "plan-contact_limit": "1000",
+        "plan-request_key": "renew-fifth"})
+    assert response.status_code == 303
+
+
+@pytest.mark.parametrize("make_fifth_paid_account", [_add_paid_account, _renew_expired_account])
+def test_the_next_fragment_prices_at_the_discount_a_new_paid_account_brings(client, db, make_fifth_paid_account):
+    """R10, B5: a fragment reuses the session's paid-account count, but not past a change this
+    session makes: the fifth paid account brings 10 % off, and the very next fragment prices at it."""
+    agency, _ = make_agency(email="four@agency.test")
+    billing.save_card(agency.id, number="4242424242424242", exp_month=12, exp_year=TODAY.year + 1, cvc="123",
+                      actor=Actor("user:0", "tests"))
+    for i in range(4):
+        make_account(agency, f"paid-{i}")  # Plus, monthly, 1 000 contacts: $70.00 listed
+    login(client, "four@agency.test")
+    page = client.get("/").get_data(as_text=True)
+    assert 'id="paid-count">4<' in page and 'id="discount">0 %<' in page
+    fragment = client.get("/?sort=created", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert row_cells(fragment, "paid-0")[6] == "$70.00"
+
+    make_fifth_paid_account(client, db, agency)
+
+    fragment = client.get("/?sort=created", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert [row_cells(fragment, f"paid-{i}")[6] for i in range(4)] == ["$63.00"] * 4
+    assert row_cells(fragment, "fifth-paid")[6] == "$63.00"
+    page = client.get("/").get_data(as_text=True)
+    assert 'id="paid-count">5<' in page and 'id="discount">10 %<' in page
 
 
 def test_every_control_leads_to_a_page_that_exists(agency_client):
