@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta, timezone
+from html import unescape
+from pathlib import Path
 
 import pytest
 
-from .helpers import login, make_account, make_agency
+from webapp.services import billing
+from webapp.services.audit import Actor
+
+from .helpers import csrf_token, login, make_account, make_agency
 
 TODAY = date.today()
 NOW = datetime.now(timezone.utc)
@@ -172,8 +177,36 @@ def test_the_form_and_links_carry_the_whole_view_in_the_url(agency_client):
     assert '<input type="hidden" name="order" value="desc">' in html
 
 
+def row_cells(html: str, name: str) -> list[str]:
+    """The text of each cell of the account's row, spaces folded (no-break spaces too)."""
+    row = re.search(rf'<tr data-account="{re.escape(name)}">(.*?)</tr>', html, re.S)
+    assert row, f"no row for {name}"
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(1), re.S)
+    return [" ".join(re.sub(r"<[^>]+>", " ", unescape(c)).split()) for c in cells]
+
+
+def short_date(day) -> str:
+    return f"{day.month}/{day.day}/{day:%y}"
+
+
+def medium_date(day) -> str:
+    return f"{day:%b} {day.day}, {day.year}"
+
+
 def test_rows_show_plan_status_dates_price_and_controls(agency_client):
     html = agency_client.get("/").get_data(as_text=True)
+    # R5, column by column: account and login URL, client, plan, status, created, renewal, price.
+    account, client, plan, status, created, renews, price, _controls = row_cells(html, "alpha")
+    assert account.split()[0] == "alpha" and re.fullmatch(r"http://alpha\.localhost(:\d+)?/app/login", account.split()[1])
+    assert client == "Alice Bakery alice@bake.test"
+    assert plan == "Plus · Monthly 1,000 contacts"
+    assert status == "Active" and '<span class="badge status-active">Active</span>' in html
+    assert created.startswith(short_date(NOW - timedelta(days=10)) + ",")
+    assert renews == medium_date(TODAY + timedelta(days=5))
+    assert price == "$63.00"
+    assert row_cells(html, "bravo")[2] == "Plus · Annual 5,000 contacts"
+    assert row_cells(html, "golf")[3] == "Disabled"
+    assert row_cells(html, "charlie")[2:4] == ["Plus · Trial 500 contacts", "Active"]
     # 5 paid accounts (alpha, bravo, foxtrot, golf, hotel): 10 % off; alpha is Plus monthly 1000 = $70.00.
     assert 'id="paid-count">5<' in html and 'id="discount">10 %<' in html
     assert "20 more paid accounts for 15 %" in html
@@ -183,6 +216,74 @@ def test_rows_show_plan_status_dates_price_and_controls(agency_client):
     assert ">Login<" in html and "Cancel this account" in html
     expired = agency_client.get("/?status=expired").get_data(as_text=True)
     assert ">Renew<" in expired
+    # An expired account: its badge and the day it expired.
+    _, _, plan, status, _, expired_on, _, _ = row_cells(expired, "delta")
+    assert (plan, status, expired_on) == ("Plus · Monthly 2,500 contacts", "Expired", medium_date(TODAY - timedelta(days=10)))
+    assert '<span class="badge status-expired">Expired</span>' in expired
+
+
+@pytest.mark.parametrize("zone, expected", [
+    ("UTC", "3/1/26, 12:30 PM"),
+    ("Pacific/Kiritimati", "3/2/26, 2:30 AM"),   # UTC+14: already the next morning
+    ("Pacific/Pago_Pago", "3/1/26, 1:30 AM"),    # UTC-11
+])
+def test_created_is_shown_in_the_viewers_time_zone(client, db, zone, expected):
+    """R5: the Created cell is the moment in the agency user's own time zone; the renewal day is a calendar day."""
+    agency, user = make_agency(email="tz@agency.test")
+    user.timezone = zone
+    db.session.commit()
+    make_account(agency, "made-at-noon", created_at=datetime(2026, 3, 1, 12, 30, tzinfo=timezone.utc),
+                 period_end=date(2026, 4, 1))
+    login(client, "tz@agency.test")
+    for html in (client.get("/").get_data(as_text=True),
+                 client.get("/?sort=created", headers={"HX-Request": "true"}).get_data(as_text=True)):
+        cells = row_cells(html, "made-at-noon")
+        assert cells[4] == expected
+        assert cells[5] == "Apr 1, 2026"
+
+
+def _add_paid_account(client, db, agency):
+    page = client.get("/accounts/new").get_data(as_text=True)
+    key = re.search(r'id="request_key" name="request_key" type="hidden" value="([^"]+)"', page).group(1)
+    response = client.post("/accounts/new", data={
+        "csrf_token": csrf_token(page), "request_key": key, "name": "fifth-paid", "custom_domain": "",
+        "client_name": "Fifth Client", "client_email": "owner@fifth.test", "notification_email": "ops@agency.test",
+        "language": "en", "timezone": "UTC", "tier": "plus", "term": "monthly", "contact_limit": "1000"})
+    assert response.status_code == 303
+
+
+def _renew_expired_account(client, db, agency):
+    lapsed = make_account(agency, "fifth-paid", status="expired", period_end=TODAY - timedelta(days=3),
+                          cancelled_at=NOW - timedelta(days=40))
+    token = csrf_token(client.get(f"/accounts/{lapsed.id}").get_data(as_text=True))
+    response = client.post(f"/accounts/{lapsed.id}/plan", data={
+        "csrf_token": token, "plan-tier": "plus", "plan-term": "monthly", "plan-contact_limit": "1000",
+        "plan-request_key": "renew-fifth"})
+    assert response.status_code == 303
+
+
+@pytest.mark.parametrize("make_fifth_paid_account", [_add_paid_account, _renew_expired_account])
+def test_the_next_fragment_prices_at_the_discount_a_new_paid_account_brings(client, db, make_fifth_paid_account):
+    """R10, B5: a fragment reuses the session's paid-account count, but not past a change this
+    session makes: the fifth paid account brings 10 % off, and the very next fragment prices at it."""
+    agency, _ = make_agency(email="four@agency.test")
+    billing.save_card(agency.id, number="4242424242424242", exp_month=12, exp_year=TODAY.year + 1, cvc="123",
+                      actor=Actor("user:0", "tests"))
+    for i in range(4):
+        make_account(agency, f"paid-{i}")  # Plus, monthly, 1 000 contacts: $70.00 listed
+    login(client, "four@agency.test")
+    page = client.get("/").get_data(as_text=True)
+    assert 'id="paid-count">4<' in page and 'id="discount">0 %<' in page
+    fragment = client.get("/?sort=created", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert row_cells(fragment, "paid-0")[6] == "$70.00"
+
+    make_fifth_paid_account(client, db, agency)
+
+    fragment = client.get("/?sort=created", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert [row_cells(fragment, f"paid-{i}")[6] for i in range(4)] == ["$63.00"] * 4
+    assert row_cells(fragment, "fifth-paid")[6] == "$63.00"
+    page = client.get("/").get_data(as_text=True)
+    assert 'id="paid-count">5<' in page and 'id="discount">10 %<' in page
 
 
 def test_every_control_leads_to_a_page_that_exists(agency_client):
@@ -201,6 +302,19 @@ def test_side_menu_lists_every_entry_of_the_spec(agency_client):
                   "Account default settings", "Common questions", "Agency API", "Contact support", "My account",
                   "Logout"):
         assert entry in html
-    menu = agency_client.get("/side-menu", headers={"HX-Request": "true"}).get_data(as_text=True)
-    assert menu.lstrip().startswith("{#") is False and 'id="side-menu"' in menu and "<html" not in menu
-    assert agency_client.get("/side-menu").status_code == 302
+    menu = re.search(r'<nav class="side-menu" id="side-menu"[^>]*>', html).group(0)
+    assert "hx-" not in menu  # nothing changes it while the page is open: no refresh, no listener
+
+
+DOM_EVENTS = {"click", "change", "input", "submit", "keyup", "load", "revealed", "intersect", "every"}
+
+
+def test_every_event_a_template_waits_for_is_sent_somewhere():
+    """An hx-trigger on an event no code sends is dead (R9's side menu waited for `agency-changed`)."""
+    root = Path(__file__).resolve().parents[1]
+    senders = "\n".join(p.read_text() for folder in ("webapp", "static/js") for p in (root / folder).rglob("*.[pj][ys]"))
+    unsent = [(template.name, event) for template in (root / "templates").rglob("*.html")
+              for trigger in re.findall(r'hx-trigger="([^"]+)"', template.read_text())
+              for event in (spec.split()[0] for spec in trigger.split(","))
+              if event not in DOM_EVENTS and event not in senders]
+    assert unsent == []

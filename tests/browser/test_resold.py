@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
+from urllib.parse import urlsplit
 
 import pytest
+import sqlalchemy as sa
 from playwright.sync_api import expect
 
 from ..helpers import PASSWORD, make_account, make_agency
@@ -110,3 +112,82 @@ def test_the_tab_works_without_javascript(browser, live_server, resold_data):
         expect(page.locator("tr[data-account='shop-00']").get_by_role("link", name="Cancel this account")).to_be_visible()
     finally:
         context.close()
+
+
+def _shown_in_scroller(page, header):
+    """The header lies inside the table's scroller as it is shown, with no sideways scrolling."""
+    box = header.bounding_box()
+    scroller = page.locator("#resold-results .table-responsive").bounding_box()
+    return box is not None and scroller["x"] <= box["x"] and box["x"] + box["width"] <= scroller["x"] + scroller["width"] + 1
+
+
+def test_every_sort_header_is_in_view_on_a_laptop_and_created_sorts(page, resold_data, app):
+    """R4 on a 1280 px laptop: the Created header is on screen and sorts by creation date; at 992 px
+    every sortable header is still in view without scrolling the table sideways."""
+    with app.app_context():
+        from webapp.extensions import db
+        from webapp.models import Agency
+        agency = db.session.scalar(sa.select(Agency).where(Agency.name == "Browser Agency"))
+        make_account(agency, "zz-first-made", client_name="First Client", plan_term="monthly",
+                     created_at=datetime.now(timezone.utc) - timedelta(days=400))
+    page.set_viewport_size({"width": 1280, "height": 800})
+    _login(page, resold_data)
+    page.wait_for_load_state("load")
+    table = page.locator("table.resold")
+    created = table.get_by_role("link", name=re.compile(r"^Created"))
+    expect(created).to_be_visible()
+    assert _shown_in_scroller(page, created)
+    created.click()
+    expect(page).to_have_url(re.compile(r"sort=created"))
+    expect(_rows(page).first).to_have_attribute("data-account", "zz-first-made")  # made 400 days ago
+    expect(table.locator("th[aria-sort=ascending]")).to_contain_text("Created")
+    created.click()
+    expect(page).to_have_url(re.compile(r"sort=created&order=desc"))
+    expect(table.locator("th[aria-sort=descending]")).to_contain_text("Created")
+    expect(page.locator("tr[data-account='zz-first-made']")).to_have_count(0)  # the oldest is on the last page
+
+    page.set_viewport_size({"width": 992, "height": 800})
+    for name in ("Account", "Plan", "Created", "Renews or expires"):
+        header = table.get_by_role("link", name=re.compile(rf"^{name}"))
+        expect(header).to_be_visible()
+        assert _shown_in_scroller(page, header), name
+
+
+def _fragment_requests(page):
+    """The htmx requests for Resold fragments the page sends, as they go out."""
+    sent = []
+    page.on("request", lambda r: sent.append(r.url) if urlsplit(r.url).path == "/" and "hx-request" in r.headers
+            else None)
+    return sent
+
+
+def test_search_as_you_type_sends_one_request_per_pause(page, resold_data):
+    """R1: keys typed 60 ms apart (inside the 300 ms debounce) make one fragment request, for the whole word."""
+    _login(page, resold_data)
+    page.wait_for_load_state("load")
+    sent = _fragment_requests(page)
+    page.get_by_label("Search").press_sequentially("studio", delay=60)
+    expect(page.locator("#result-count")).to_contain_text("of 6 accounts")
+    page.wait_for_timeout(500)  # longer than the debounce: a late request for a partial word would show
+    assert len(sent) == 1, sent
+    assert "q=studio" in sent[0]
+
+
+def test_busy_indicator_shows_while_a_fragment_is_on_its_way(page, resold_data):
+    """R1: the spinner (#resold-busy, the form's hx-indicator) shows while the answer is held back, and goes after."""
+    _login(page, resold_data)
+    page.wait_for_load_state("load")
+    busy = page.locator("#resold-busy")
+    expect(busy).to_have_css("opacity", "0")
+    held = []
+    page.route(lambda url: "q=studio" in url, lambda route: held.append(route))  # hold the answer until the test lets it go
+    page.get_by_label("Search").fill("studio")
+    while not held:
+        page.wait_for_timeout(50)
+    expect(busy).to_have_class(re.compile(r"\bhtmx-request\b"))
+    expect(busy).to_have_css("opacity", "1")
+    expect(_rows(page)).to_have_count(25)  # the old rows are still there
+    held[0].continue_()
+    expect(page.locator("#result-count")).to_contain_text("of 6 accounts")
+    expect(busy).not_to_have_class(re.compile(r"\bhtmx-request\b"))
+    expect(busy).to_have_css("opacity", "0")
