@@ -169,8 +169,10 @@ def test_search_as_you_type_sends_one_request_per_pause(page, resold_data):
     page.get_by_label("Search").press_sequentially("studio", delay=60)
     expect(page.locator("#result-count")).to_contain_text("of 6 accounts")
     page.wait_for_timeout(500)  # longer than the debounce: a late request for a partial word would show
-    assert len(sent) == 1, sent
-    assert "q=studio" in sent[0]
+    # Without the debounce each of the 6 keys sends one. A CI machine under load may stall a keystroke
+    # past 300 ms and so split the word once; more than that is no debounce.
+    assert 1 <= len(sent) <= 2, sent
+    assert "q=studio" in sent[-1]
 
 
 def test_busy_indicator_shows_while_a_fragment_is_on_its_way(page, resold_data):
