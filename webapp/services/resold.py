@@ -178,6 +178,11 @@ def count(scope: AgencyScope, view: View) -> int:
 def page(scope: AgencyScope, view: View, page_size: int = PAGE_SIZE) -> Page:
     """One page of the view. Page numbers past the end show the last page. The page's ids are
     found in the covering index first (a deferred join), so deep pages read only 25 rows."""
+    if len(view.q) >= 3:
+        found = _search_page(scope, view, page_size)
+        if found or view.page == 1:
+            total = found[0].total if found else 0
+            return Page(view, _rows_in_order([row.id for row in found], view), total, page_size)
     total = count(scope, view)
     pages = max(1, math.ceil(total / page_size))
     if view.page > pages:
@@ -187,6 +192,30 @@ def page(scope: AgencyScope, view: View, page_size: int = PAGE_SIZE) -> Page:
     rows = db.session.scalars(sa.select(HostedAccount).join(ids, HostedAccount.id == ids.c.id)
                               .order_by(*_ordering(view))).all() if total else []
     return Page(view, rows, total, page_size)
+
+
+def _search_page(scope: AgencyScope, view: View, page_size: int) -> list:
+    """A search's page of ids and its number of matches, from one query (count(*) OVER).
+
+    The matches come from the search index first and are sorted after. Left to itself, PostgreSQL's
+    planner guesses a few hundred matches for any 3-letter LIKE and walks the sort key's index
+    through all 100 000 accounts of the agency, checking each (200 ms); MATERIALIZED keeps it on the
+    trigram index (the 2 500 matches, then a sort: 30 ms)."""
+    direction = sa.desc if view.order == "desc" else sa.asc
+    matches = filtered(scope, view).add_columns(SORTS[view.sort].label("sort_key")).cte("matches")
+    if db.session.get_bind().dialect.name == "postgresql":
+        matches = matches.prefix_with("MATERIALIZED")
+    return db.session.execute(
+        sa.select(matches.c.id, sa.func.count().over().label("total"))
+        .order_by(direction(matches.c.sort_key), direction(matches.c.id))
+        .limit(page_size).offset((view.page - 1) * page_size)).all()
+
+
+def _rows_in_order(ids: list[int], view: View) -> list:
+    if not ids:
+        return []
+    return db.session.scalars(sa.select(HostedAccount).where(HostedAccount.id.in_(ids))
+                              .order_by(*_ordering(view))).all()
 
 
 def paid_account_count(scope: AgencyScope) -> int:
