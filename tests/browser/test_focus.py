@@ -14,12 +14,18 @@ from ..helpers import PASSWORD, make_account, make_agency
 pytestmark = pytest.mark.browser
 
 RING = """() => { const e = document.activeElement, s = getComputedStyle(e);
-  let bg = 'rgba(0, 0, 0, 0)';
-  for (let n = e; n && n.nodeType === 1; n = n.parentElement) {
-    const c = getComputedStyle(n).backgroundColor;
-    if (c !== 'rgba(0, 0, 0, 0)' && c !== 'transparent') { bg = c; break; } }
+  // The colour behind the ring: every background from the page down to the element, each laid over
+  // the one beneath by its alpha (a button part-way through its hover transition is see-through).
+  const layers = [];
+  for (let n = e; n && n.nodeType === 1; n = n.parentElement) layers.push(getComputedStyle(n).backgroundColor);
+  let bg = [255, 255, 255];
+  for (const c of layers.reverse()) {
+    const v = (c.match(/[\\d.]+/g) || []).map(Number);
+    if (v.length < 3) continue;
+    const a = v.length > 3 ? v[3] : 1;
+    bg = bg.map((under, i) => under * (1 - a) + v[i] * a); }
   return {outline: s.outlineColor, style: s.outlineStyle, width: s.outlineWidth, shadow: s.boxShadow,
-          background: bg === 'rgba(0, 0, 0, 0)' ? 'rgb(255, 255, 255)' : bg,
+          background: `rgb(${bg.map(Math.round).join(', ')})`,
           topbar: !!e.closest('.topbar'), clientTop: !!e.closest('.client-top'), main: !!e.closest('main')}; }"""
 
 
