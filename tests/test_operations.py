@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from webapp.models import AccountUser, Branding, CreditBalance, EmailTemplate, HostedAccount, Operation, OutboundEmail, utcnow
 from webapp.services import operations, provisioning
 
-from .helpers import make_account, make_agency
+from .helpers import csrf_token, make_account, make_agency
 
 
 def _provisioning_account(db):
@@ -209,3 +209,29 @@ def test_an_unexpected_error_is_kept_with_its_message_cut_to_the_column(app, db)
     assert "argon2" not in operations.describe(statement) and "UNIQUE constraint failed" in operations.describe(statement)
     long = operations.describe(ValueError("x" * 2000))
     assert long.startswith("ValueError: xxx") and len(long) == Operation.__table__.c.error.type.length
+
+
+def test_the_generated_admin_password_is_hashed_cheaply_and_a_chosen_one_at_full_cost(app, db, client, run_jobs,
+                                                                                       monkeypatch):
+    # Outside the tests (which use cheap parameters everywhere) the real costs apply.
+    monkeypatch.delitem(app.config, "ARGON2_PARAMS")
+    account = _provisioning_account(db)
+    op = provisioning.submit(account)
+    db.session.commit()
+    operations.enqueue(op)
+    run_jobs()
+    db.session.expire_all()
+    password = db.session.get(Operation, op.id).result["password"]
+    admin = db.session.scalar(sa.select(AccountUser).where(AccountUser.account_id == account.id))
+    # ~93 bits of randomness: no cost per guess makes it guessable, so it is not stretched at 250 ms of CPU.
+    assert admin.password_hash.startswith("$argon2id$v=19$m=8192,t=1,p=1$")
+    host = "http://fresh.localhost"
+    page = client.get("/app/login", base_url=host)
+    signed_in = client.post("/app/login", base_url=host, data={
+        "csrf_token": csrf_token(page.get_data(as_text=True)), "username": "admin", "password": password})
+    assert signed_in.status_code == 303
+    # A password a person picks is stretched at full cost.
+    from webapp.services import audit, client_auth
+    client_auth.set_password_by_agency(admin, "a-chosen-passphrase-7", "a-chosen-passphrase-7", audit.Actor.system())
+    db.session.expire_all()
+    assert db.session.get(AccountUser, admin.id).password_hash.startswith("$argon2id$v=19$m=65536,t=3,p=4$")

@@ -11,7 +11,7 @@ from ..extensions import db
 from ..models import AccountUser, AuditEvent, Branding, CreditBalance, EmailTemplate, HostedAccount, utcnow
 from . import audit, hosts, mail, operations
 from .errors import ServiceError
-from .passwords import generate_password, hash_password
+from .passwords import generate_password, hash_generated_password
 
 STEPS = ("records", "admin", "branding", "templates", "domain", "notice", "activate")
 # What the progress shows for each step, in order.
@@ -51,7 +51,7 @@ def _ensure_admin(account: HostedAccount, op) -> None:
         return
     password = generate_password()
     db.session.add(AccountUser(account_id=account.id, username="admin", email=account.client_email,
-                               password_hash=hash_password(password), password_changed_at=utcnow()))
+                               password_hash=hash_generated_password(password), password_changed_at=utcnow()))
     # Committed with the user: a resumed run finds both or neither.
     op.result = {"login_url": hosts.account_login_url(account), "username": "admin", "password": password}
 
