@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from webapp.models import (AccountUser, AuditEvent, HostedAccount, Invoice, LoginAsToken, Operation, OutboundEmail,
-                           SupportRequest)
+                           SupportRequest, utcnow)
 from webapp.services import accounts, billing
 from webapp.services.audit import Actor
 
@@ -88,8 +88,15 @@ def test_add_and_pay_now_charges_once_and_provisions(client, db, run_jobs, app):
     assert len(billing.gateway().history("charge")) == 1
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert 'id="provisioning"' in page and "every 1s" in page
+    progress = f"/accounts/{account.id}/progress"
+    polled = client.get(progress, headers={"HX-Request": "true"})
+    assert 'id="provisioning-steps"' in polled.get_data(as_text=True) and "HX-Refresh" not in polled.headers
     run_jobs()
+    # Once done, the poll reloads the page: its heading, Login and Change plan change with the panel.
+    done = client.get(progress, headers={"HX-Request": "true"})
+    assert done.headers["HX-Refresh"] == "true"
     page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert re.search(r'</h1> <span class="badge status-active">Active</span>', page) and 'id="login-as"' in page
     assert "is ready" in page and 'id="cred-password"' in page
     assert re.search(r"http://fresh-bakery\.localhost(:\d+)?/app/login", page)
     admin = db.session.scalar(sa.select(AccountUser).where(AccountUser.account_id == account.id))
@@ -738,3 +745,40 @@ def test_another_agencys_account_answers_404_to_every_action(client, db):
     assert client.get(f"/accounts/{theirs.id}/progress").status_code == 404
     assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(
         AuditEvent.account_id == theirs.id)) == 0
+
+
+def test_the_support_console_pages_its_queue_and_its_audit_log(client, db):
+    """S6: 60 waiting requests and 60 events show 50 at a time, oldest request and newest event first;
+    each list pages on its own and keeps the other's place and the filters; a bad page number is page 1."""
+    agency, _ = make_agency()
+    accounts = [make_account(agency, f"trying-{i:02d}", plan_term="trial", contact_limit=500) for i in range(60)]
+    start = utcnow() - timedelta(hours=2)
+    for i, account in enumerate(accounts):
+        db.session.add(SupportRequest(kind="trial_extension", status="open", agency_id=agency.id, account_id=account.id,
+                                      subject=f"Extend trying-{i:02d}", created_at=start + timedelta(minutes=i)))
+        db.session.add(AuditEvent(at=start + timedelta(minutes=i), actor="system", actor_label="AgencyHQ",
+                                  action="trial_extension_requested", account_id=account.id, detail={"n": i}))
+    db.session.commit()
+    login(client, make_support().email)
+
+    def shown(url):
+        page = client.get(url).get_data(as_text=True)
+        requests = re.findall(r"<td>Extend (trying-\d+)", page)
+        events = [int(n) for n in re.findall(r"n=(\d+) ", page)]
+        return page, requests, events
+
+    page, requests, events = shown("/support")
+    assert re.search(r'id="queue-total">60<', page) and "Page 1 of 2" in page
+    assert requests == [f"trying-{i:02d}" for i in range(50)] and events == list(range(59, 9, -1))
+    assert 'rel="prev"' not in page
+    later = re.search(r'href="([^"]*page=2[^"]*)"[^>]*>Later requests', page.replace("&amp;", "&"), re.S)
+    page, requests, events = shown(later.group(1) if later else "missing")
+    assert requests == [f"trying-{i:02d}" for i in range(50, 60)] and len(events) == 50  # the log stays on page 1
+    page, requests, events = shown("/support?kind=trial_extension&page=2&audit_page=2&action=trial_extension_requested")
+    assert requests == [f"trying-{i:02d}" for i in range(50, 60)] and events == list(range(9, -1, -1))
+    newer = re.search(r'<a[^>]*href="([^"]*)"[^>]*>Newer', page.replace("&amp;", "&"), re.S).group(1)
+    assert "audit_page=1" in newer and "page=2" in newer and "action=trial_extension_requested" in newer
+    assert "Older" not in page
+    for bad in ("0", "-3", "abc", "99999999", "1.5"):
+        assert shown(f"/support?page={bad}&audit_page={bad}")[1:] == ([f"trying-{i:02d}" for i in range(50)],
+                                                                       list(range(59, 9, -1)))

@@ -3,6 +3,7 @@ the repo's gunicorn configuration serving the app from several real processes.""
 from __future__ import annotations
 
 import logging
+import re
 import os
 import socket
 import subprocess
@@ -40,8 +41,9 @@ def test_one_structured_line_per_request(client, caplog):
         client.get("/nowhere")
     lines = [r.getMessage() for r in caplog.records if r.name == "agencyhq.requests"]
     assert len(lines) == 2
-    assert lines[0].startswith("request method=GET path=/login status=200 duration_ms=")
-    assert "path=/nowhere status=404" in lines[1]
+    assert re.match(r"request method=GET path=/login status=200 duration_ms=[\d.]+ cpu_ms=[\d.]+ endpoint=auth.login "
+                    r"host=localhost htmx=0$", lines[0]), lines[0]
+    assert "path=/nowhere status=404" in lines[1] and "endpoint=None" in lines[1]
 
 
 def test_gunicorn_config_serves_the_app_from_several_processes(service_urls, tmp_path):

@@ -16,6 +16,7 @@ import csv
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -305,6 +306,7 @@ def main() -> int:
                   f"on {os.cpu_count()} cores):")
             for group, seconds in sorted(cpu.items(), key=lambda kv: -kv[1]):
                 print(f"  {group:26} {seconds:7.0f} s  ({100 * seconds / max(busy, 1):.0f} %)")
+            print_web_cpu(Path(work) / "web.log")
             resold = stats.get("resold fragment", {})
             print(f"\nResold fragment p95: {resold.get('95%')} ms (target <= 100 ms)")
             print(f"5xx in the web log: {five_xx}; locust failures: {len(failures)}")
@@ -330,6 +332,21 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 p.kill()
         redis_proc.kill()
+
+
+def print_web_cpu(log_path: Path, top: int = 12) -> None:
+    """Where the web processes' CPU went, per Flask endpoint, from the cpu_ms of each request line."""
+    per_endpoint: dict[str, list[float]] = {}
+    for line in open(log_path):
+        found = re.search(r" cpu_ms=([\d.]+) endpoint=(\S+)", line)
+        if found:
+            per_endpoint.setdefault(found.group(2), []).append(float(found.group(1)))
+    total = sum(sum(v) for v in per_endpoint.values()) or 1
+    print(f"\nWeb CPU by endpoint (request threads, {total / 1000:.0f} s in all):")
+    print(f"  {'endpoint':30} {'requests':>8} {'CPU s':>6} {'share':>6} {'ms/request':>10}")
+    for name, values in sorted(per_endpoint.items(), key=lambda kv: -sum(kv[1]))[:top]:
+        print(f"  {name:30} {len(values):8d} {sum(values) / 1000:6.1f} {100 * sum(values) / total:5.0f}% "
+              f"{sum(values) / len(values):10.1f}")
 
 
 if __name__ == "__main__":

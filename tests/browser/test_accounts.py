@@ -60,6 +60,9 @@ def test_add_new_with_live_checks_progress_and_credentials(page, agency, worker)
     expect(page.locator("#cred-username")).to_have_value("admin")
     expect(page.locator("#cred-login_url")).to_have_value(re.compile(r"http://fresh-bakery\.localhost:\d+/app/login"))
     assert len(page.locator("#cred-password").input_value()) >= 16
+    # The whole page moved on with the panel: the heading's badge, Login and Change plan.
+    expect(page.locator("h1 + .badge")).to_have_text("Active")
+    expect(page.locator("#login-as")).to_be_visible()
     page.reload()  # reloading loses nothing
     expect(page.locator("#credentials")).to_be_visible()
 

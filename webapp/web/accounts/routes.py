@@ -1,6 +1,6 @@
 """A hosted account in the dashboard: Add New, its page, and what can be done to it (A1-A10)."""
 import sqlalchemy as sa
-from flask import abort, current_app, flash, redirect, request, url_for
+from flask import abort, current_app, flash, make_response, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_htmx import make_response as htmx_response
 from flask_login import current_user
@@ -134,6 +134,12 @@ def progress(account_id):
     operation = _provisioning(account)
     if not wants_fragment():
         return redirect(url_for("accounts.show", account_id=account.id))
+    if operation is None or operation.done:
+        # Done: the whole page changes (the status badge, Login, Change plan, the credentials), so
+        # htmx reloads it rather than swapping the panel under a heading that still says Provisioning.
+        response = make_response("", 200)
+        response.headers["HX-Refresh"] = "true"
+        return response
     return render("accounts/_progress.html", account=account, operation=operation,
                   queue_up=current_app.extensions["job_queue"].ping(), steps=provisioning.STEP_LABELS)
 
