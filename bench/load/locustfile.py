@@ -15,7 +15,7 @@ import time
 import uuid
 from urllib.parse import urlencode
 
-from locust import FastHttpUser, between, task
+from locust import FastHttpUser, between, events, task
 
 FIXTURE = json.load(open(os.environ["LOAD_FIXTURE"]))
 CSRF = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
@@ -23,6 +23,24 @@ DASHBOARD = f"localhost:{FIXTURE['port']}"
 # LOAD_PACE=human: a person acts every few seconds (reads the page, then clicks); stress: as fast as a
 # person can click, to find where the machine saturates. Both are reported by run.py.
 HUMAN = os.environ.get("LOAD_PACE", "human") == "human"
+
+
+# Every request's time (and when the last user started), for run.py to read the latencies of any window:
+# locust's own table covers the whole run, ramp-up included.
+if os.environ.get("LOAD_SAMPLES"):
+    _samples = open(os.environ["LOAD_SAMPLES"], "w", buffering=1 << 16)
+
+    @events.request.add_listener
+    def _sample(request_type, name, response_time, response_length, exception=None, **_kw):
+        _samples.write(f"{time.time():.3f}\t{name}\t{response_time:.1f}\t{0 if exception else 1}\n")
+
+    @events.spawning_complete.add_listener
+    def _all_started(user_count, **_kw):
+        _samples.write(f"{time.time():.3f}\t__all_users_started__\t{user_count}\t1\n")
+
+    @events.quitting.add_listener
+    def _close(**_kw):
+        _samples.close()
 
 
 def pace(human: tuple[float, float], stress: tuple[float, float]):
@@ -106,7 +124,8 @@ class AgencyUser(DashboardUser):
         deadline = time.time() + 30
         while time.time() < deadline:
             progress = self.get(f"/accounts/{account_id}/progress", "add new progress", htmx=True)
-            if 'id="credentials"' in (progress.text or "") or "Active" in (progress.text or ""):
+            if (progress.headers or {}).get("HX-Refresh") == "true":  # done: htmx reloads the page
+                self.get(f"/accounts/{account_id}", "account page (credentials)")
                 break
             time.sleep(1)
 

@@ -256,13 +256,16 @@ def main() -> int:
                 [sys.executable, "-m", "locust", "-f", str(ROOT / "bench/load/locustfile.py"), "--headless",
                  "-u", str(args.users), "-r", str(args.spawn_rate), "-t", f"{args.seconds}s",
                  "--host", f"http://127.0.0.1:{web_port}", "--csv", str(Path(work) / "stats"), "--only-summary",
-                 "--stop-timeout", "10"], cwd=ROOT, env={**env, "LOAD_FIXTURE": str(fixture_path), "LOAD_PACE": args.pace},
+                 "--stop-timeout", "10"], cwd=ROOT, env={**env, "LOAD_FIXTURE": str(fixture_path), "LOAD_PACE": args.pace,
+                                               "LOAD_SAMPLES": str(Path(work) / "samples.tsv")},
                 stdout=subprocess.DEVNULL, stderr=open(Path(work) / "locust.log", "w"))
             started = time.time()
+            fault_at = None
             meter = CpuMeter()
             meter.start()
             if not args.no_faults:
                 time.sleep(args.seconds / 2)
+                fault_at = time.time()
                 os.kill(workers[0].pid, signal.SIGKILL)
                 workers[0].wait()
                 print(f"  t={time.time() - started:.0f}s  kill -9 worker load-0; starting another", flush=True)
@@ -307,6 +310,7 @@ def main() -> int:
             for group, seconds in sorted(cpu.items(), key=lambda kv: -kv[1]):
                 print(f"  {group:26} {seconds:7.0f} s  ({100 * seconds / max(busy, 1):.0f} %)")
             print_web_cpu(Path(work) / "web.log")
+            print_windows(Path(work) / "samples.tsv", fault_at)
             resold = stats.get("resold fragment", {})
             print(f"\nResold fragment p95: {resold.get('95%')} ms (target <= 100 ms)")
             print(f"5xx in the web log: {five_xx}; locust failures: {len(failures)}")
@@ -332,6 +336,39 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 p.kill()
         redis_proc.kill()
+
+
+def _percentiles(values: list[float]) -> str:
+    if not values:
+        return "no requests"
+    values = sorted(values)
+    at = lambda q: values[min(len(values) - 1, int(q * len(values)))]  # noqa: E731
+    return f"{len(values):6d} requests  p50 {at(0.5):6.0f}  p95 {at(0.95):6.0f}  p99 {at(0.99):6.0f} ms"
+
+
+def print_windows(samples_path: Path, fault_at: float | None) -> None:
+    """The latencies of the whole run, of the steady state (once every user has started: the ramp-up
+    logs 200 users in, at argon2's cost, within a minute) and of the minute after the faults."""
+    rows, all_started = [], None
+    for line in open(samples_path):
+        at, name, ms, ok = line.rstrip("\n").split("\t")
+        if name == "__all_users_started__":
+            all_started = float(at)
+        else:
+            rows.append((float(at), name, float(ms)))
+    if not rows:
+        return
+    first = rows[0][0]
+    windows = [("whole run", lambda t: True)]
+    if all_started:
+        windows.append((f"after all users started (t >= {all_started - first:.0f} s)", lambda t: t >= all_started))
+    if fault_at:
+        windows.append((f"the 60 s after the faults (t = {fault_at - first:.0f} s)", lambda t: fault_at <= t < fault_at + 60))
+    print("\nLatency by window (client side):")
+    for label, inside in windows:
+        print(f"  {label}")
+        print(f"    resold fragment  {_percentiles([ms for t, name, ms in rows if name == 'resold fragment' and inside(t)])}")
+        print(f"    every request    {_percentiles([ms for t, name, ms in rows if inside(t)])}")
 
 
 def print_web_cpu(log_path: Path, top: int = 12) -> None:
