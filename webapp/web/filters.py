@@ -4,6 +4,8 @@ Tables call these for every row, so the locale and time zone are looked up once 
 repeated values (prices, days) are formatted once."""
 from __future__ import annotations
 
+from datetime import timezone
+
 from babel import dates, numbers
 from flask import g
 from flask_babel import get_locale, get_timezone
@@ -53,10 +55,20 @@ def money(cents: int | None, currency: str | None = None) -> str:
 
 
 def format_datetime(value, fmt: str = "medium") -> str:
+    """What babel's format_datetime gives, built from memoised parts: a table of 25 rows formatted
+    each timestamp in full, and babel took 0.1 ms a call (a tenth of the Resold fragment's CPU)."""
     if not value:
         return "—"
     locale, tz, _cache = _viewer()
-    return dates.format_datetime(value, fmt, tzinfo=tz, locale=locale)
+    if fmt not in ("short", "medium"):
+        return dates.format_datetime(value, fmt, tzinfo=tz, locale=locale)
+    local = (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(tz)
+    pattern = _memo(("datetime", fmt), lambda: dates.get_datetime_format(fmt, locale=locale).replace("'", ""))
+    second = local.second if fmt == "medium" else 0
+    clock = _memo(("time", local.hour, local.minute, second, local.utcoffset(), fmt),
+                  lambda: dates.format_time(local, fmt, tzinfo=None, locale=locale))
+    day = _memo(("day", local.date(), fmt), lambda: dates.format_date(local, fmt, locale=locale))
+    return pattern.replace("{0}", clock).replace("{1}", day)
 
 
 def format_date(value, fmt: str = "medium") -> str:
