@@ -7,6 +7,7 @@ are, so the statistics show, say, "resold fragment" as one line. The users are F
 so the cheaper client leaves more of them to the app."""
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -52,6 +53,16 @@ def csrf(html: str) -> str:
     return match.group(1) if match else ""
 
 
+_admins = itertools.count()
+
+
+def client_address() -> str:
+    """Each simulated person comes from an address of their own, as they would through the proxy in front
+    of the app (run.py sets TRUSTED_PROXIES=1): the login throttles count failures per address, and
+    from one loopback address every user's wrong passwords would lock all the others out."""
+    return f"10.{random.randint(0, 255)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
+
+
 def location_id(response, pattern: str) -> str | None:
     """The id in a redirect's Location (requests are sent without following redirects)."""
     match = re.search(pattern, (response.headers or {}).get("Location") or "")
@@ -63,17 +74,18 @@ class DashboardUser(FastHttpUser):
     email = password = ""
 
     def get(self, path, name, htmx=False, **kwargs):
-        headers = {"Host": DASHBOARD, **({"HX-Request": "true"} if htmx else {}), **kwargs.pop("headers", {})}
+        headers = {"Host": DASHBOARD, "X-Forwarded-For": self.address, **({"HX-Request": "true"} if htmx else {}),
+                   **kwargs.pop("headers", {})}
         return self.client.get(path, name=name, headers=headers, **kwargs)
 
     def post(self, path, name, data, htmx=False, follow=False, **kwargs):
-        headers = {"Host": DASHBOARD, "Content-Type": "application/x-www-form-urlencoded",
+        headers = {"Host": DASHBOARD, "X-Forwarded-For": self.address, "Content-Type": "application/x-www-form-urlencoded",
                    **({"HX-Request": "true", "X-CSRFToken": self.token} if htmx else {})}
         return self.client.post(path, name=name, data=urlencode(data, doseq=True), headers=headers,
                                 allow_redirects=follow, **kwargs)
 
     def on_start(self):
-        self.token = ""
+        self.token, self.address = "", client_address()
         page = self.get("/login", "login page")
         if page.status_code != 200:
             return  # a dropped connection (a web process killed): nothing to post
@@ -186,7 +198,8 @@ class ApiClient(FastHttpUser):
     wait_time = pace((1, 4), (0.5, 2))
 
     def on_start(self):
-        self.auth = {"Authorization": f"Bearer {random.choice(FIXTURE['api_tokens'])}", "Host": DASHBOARD}
+        self.auth = {"Authorization": f"Bearer {random.choice(FIXTURE['api_tokens'])}", "Host": DASHBOARD,
+                     "X-Forwarded-For": client_address()}
 
     @task(4)
     def list_accounts(self):
@@ -216,7 +229,10 @@ class AccountAdmin(FastHttpUser):
     wait_time = pace((2, 8), (0.5, 2))
 
     def on_start(self):
-        self.host_header = {"Host": f"{random.choice(FIXTURE['admins'])}.localhost:{FIXTURE['port']}"}
+        # Admins dealt out in turn, so that no more than two people share one (and its 5-failure lockout).
+        admin = FIXTURE["admins"][next(_admins) % len(FIXTURE["admins"])]
+        self.host_header = {"Host": f"{admin}.localhost:{FIXTURE['port']}", "X-Forwarded-For": client_address()}
+        self.signed_in = False
         for attempt in range(random.randint(0, 2)):  # a few wrong passwords first (under the lockout)
             self._login("wrong-password-" + str(attempt))
         self._login(FIXTURE["admin_password"])
@@ -228,17 +244,31 @@ class AccountAdmin(FastHttpUser):
         with self.client.post("/app/login", headers=self.host_header, name="client login", allow_redirects=False,
                               data={"csrf_token": csrf(page.text), "username": "admin", "password": password},
                               catch_response=True) as response:
-            if response.status_code in (302, 303, 401, 429):  # in, a wrong password, or the per-address throttle
+            right = password == FIXTURE["admin_password"]
+            if response.status_code == (303 if right else 401):
+                self.signed_in = self.signed_in or right
                 response.success()
+            else:
+                response.failure(f"{'the right' if right else 'a wrong'} password answered {response.status_code}")
+
+    def _page(self, path, name):
+        """A page of the signed-in admin: a redirect to the login page is a failure, not a page."""
+        if not self.signed_in:  # the login's connection was cut (a web process killed): log in again
+            self._login(FIXTURE["admin_password"])
+            return
+        with self.client.get(path, headers=self.host_header, name=name, allow_redirects=False,
+                             catch_response=True) as response:
+            if response.status_code != 200:
+                response.failure(f"{path} answered {response.status_code}")
 
     @task(3)
     def templates(self):
-        self.client.get("/app/templates", headers=self.host_header, name="client templates")
+        self._page("/app/templates", "client templates")
 
     @task(2)
     def automations(self):
-        self.client.get("/app/automations", headers=self.host_header, name="client automations")
+        self._page("/app/automations", "client automations")
 
     @task(1)
     def overview(self):
-        self.client.get("/app/", headers=self.host_header, name="client overview")
+        self._page("/app/", "client overview")
