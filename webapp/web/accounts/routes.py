@@ -69,7 +69,7 @@ def new():
             return redirect(url_for("accounts.show", account_id=account.id), code=303)
     elif request.method == "POST":
         status = 422
-    return render("accounts/new.html", form=form, quote=_quote(form), timezones=auth.timezones()), status
+    return render("accounts/new.html", form=form, quote=_quote(form), timezone_options=auth.timezone_options()), status
 
 
 def _quote(form):
