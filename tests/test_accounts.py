@@ -782,3 +782,32 @@ def test_the_support_console_pages_its_queue_and_its_audit_log(client, db):
     for bad in ("0", "-3", "abc", "99999999", "1.5"):
         assert shown(f"/support?page={bad}&audit_page={bad}")[1:] == ([f"trying-{i:02d}" for i in range(50)],
                                                                        list(range(59, 9, -1)))
+
+
+def test_a_transferred_account_takes_its_new_agencys_white_label_unless_it_has_its_own(client, db):
+    """A3, W1: after the transfer, the branding rows belong to the new agency; an account without a
+    white label of its own shows the new agency's, one with its own keeps it."""
+    from webapp.models import Branding
+    from webapp.services import support
+    old, _ = make_agency(email="previous@agency.test")
+    new, _ = make_agency(email="next@agency.test")
+    db.session.add_all([Branding(agency_id=old.id, product_name="Old Reseller Mail"),
+                        Branding(agency_id=new.id, product_name="New Reseller Mail", primary_color="#0b6e4f")])
+    plain = make_account(old, "plain-shop", admin_password="plain-pass-1")
+    own = make_account(old, "own-shop", branding_overridden=True)
+    db.session.add_all([Branding(agency_id=old.id, account_id=plain.id, product_name="Old Reseller Mail"),
+                        Branding(agency_id=old.id, account_id=own.id, product_name="Own Shop Mail")])
+    requests = [SupportRequest(kind="transfer", status="open", agency_id=new.id, account_id=a.id, subject=f"Transfer {a.name}")
+                for a in (plain, own)]
+    db.session.add_all(requests)
+    db.session.commit()
+    staff = make_support()
+    for request in requests:
+        support.decide(request.id, approve=True, reason="", staff=staff, actor=Actor.system())
+    db.session.expire_all()
+    rows = {r.account_id: r for r in db.session.scalars(sa.select(Branding).where(Branding.account_id.is_not(None)))}
+    assert {r.agency_id for r in rows.values()} == {new.id}
+    assert (rows[plain.id].product_name, rows[plain.id].primary_color) == ("New Reseller Mail", "#0b6e4f")
+    assert rows[own.id].product_name == "Own Shop Mail"
+    page = client.get("/app/login", base_url="http://plain-shop.localhost").get_data(as_text=True)
+    assert "New Reseller Mail" in page and "Old Reseller Mail" not in page

@@ -190,6 +190,16 @@ def reset(account: HostedAccount, actor: audit.Actor) -> None:
     db.session.commit()
 
 
+def follow_new_owner(account: HostedAccount) -> None:
+    """After a transfer (A3): the account's branding row belongs to its new agency and, unless the
+    account has a white label of its own, shows that agency's defaults instead of the previous one's."""
+    row = of_account(account)
+    if row is not None:
+        row.agency_id = account.agency_id
+    if not account.branding_overridden:
+        _copy_defaults(account, defaults_of(account.agency_id))
+
+
 def _copy_defaults(account: HostedAccount, defaults: Branding | None) -> None:
     row = of_account(account)
     if defaults is None:

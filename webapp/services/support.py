@@ -12,7 +12,7 @@ from flask_babel import lazy_gettext as _l
 
 from ..extensions import db
 from ..models import AccountUser, AuditEvent, HostedAccount, SupportRequest, User, utcnow
-from . import accounts, audit, hosts, mail
+from . import accounts, audit, branding, hosts, mail
 from .errors import Conflict, NotFound, ServiceError, ValidationFailed
 
 QUEUE_KINDS = ("transfer", "detach", "trial_extension")
@@ -178,6 +178,7 @@ def _move_to_agency(account: HostedAccount, request: SupportRequest) -> None:
     account.agency_id, account.kind, account.detached_at = request.agency_id, "resold", None
     # Billing, abuse and bounce notices go to the new owner from now on, not to the previous agency.
     account.notification_email = _agency_address(request) or account.notification_email
+    branding.follow_new_owner(account)
     # Billed by the new agency from its next renewal: the period already paid stands.
 
 
