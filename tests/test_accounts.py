@@ -157,6 +157,7 @@ def test_add_new_shows_the_discounted_price_beside_the_list_price(client, db):
     make_account(agency, "just-trying", plan_term="trial", contact_limit=500)  # trials do not count
     login(client, "owner@agency.test")
     page = client.get("/accounts/new").get_data(as_text=True)
+    assert '<option value="Europe/Paris"><option value="Europe/Podgorica">' in page  # the time-zone list
     assert re.search(r'id="list-price">\s*\$70\.00 / month', page)
     assert "You pay (after your 10 % discount)" in page and 'id="discounted-price">$63.00<' in page
     annual = client.get("/accounts/price?tier=plus&term=annual&contact_limit=1000",

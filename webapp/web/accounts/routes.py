@@ -1,9 +1,12 @@
 """A hosted account in the dashboard: Add New, its page, and what can be done to it (A1-A10)."""
+from functools import lru_cache
+
 import sqlalchemy as sa
 from flask import abort, current_app, flash, make_response, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_htmx import make_response as htmx_response
 from flask_login import current_user
+from markupsafe import Markup, escape
 
 from ...catalog import get_catalog
 from ...extensions import db
@@ -69,7 +72,14 @@ def new():
             return redirect(url_for("accounts.show", account_id=account.id), code=303)
     elif request.method == "POST":
         status = 422
-    return render("accounts/new.html", form=form, quote=_quote(form), timezone_options=auth.timezone_options()), status
+    return render("accounts/new.html", form=form, quote=_quote(form),
+                  timezone_options=_timezone_options()), status
+
+
+@lru_cache(maxsize=1)
+def _timezone_options() -> Markup:
+    """The time-zone datalist's <option>s, built once: 600 of them cost each form 2 ms to render."""
+    return Markup("".join(f'<option value="{escape(tz)}">' for tz in auth.timezones()))
 
 
 def _quote(form):
