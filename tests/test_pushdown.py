@@ -339,3 +339,43 @@ def test_support_switches_pushdown_on_for_an_agency(client, db):
     assert db.session.scalar(sa.select(AuditEvent.action).where(AuditEvent.action == "franchise_enabled"))
     assert client.post("/support/agencies/999999/franchise", data={"csrf_token": csrf_token(page),
                                                                    "enabled": "1"}).status_code == 404
+
+
+def test_an_account_that_leaves_the_agency_leaves_its_pushdowns_and_keeps_its_copy(db, run_jobs):
+    """P5, P6, A3, A4: a sub-account transferred to another agency and one detached keep the copy they
+    hold as their own automation; the previous agency's counts, switch and update no longer reach them."""
+    from webapp.models import HostedAccount, SupportRequest
+    from webapp.services import support
+
+    from .helpers import make_support
+    agency, _ = _franchise(db)
+    other, _ = make_agency(email="next@agency.test")
+    row, accounts, pd, _op = _published(db, agency, n=4)
+    run_jobs()
+    pushdown.switch(pd, True, ACTOR)
+    requests = [SupportRequest(kind="transfer", status="open", agency_id=other.id, account_id=accounts[0].id,
+                               subject="Transfer"),
+                SupportRequest(kind="detach", status="open", agency_id=agency.id, account_id=accounts[1].id,
+                               subject="Detach", payload={"client_email": "owner@detached.test"})]
+    db.session.add_all(requests)
+    db.session.commit()
+    staff = make_support()
+    for request in requests:
+        support.decide(request.id, approve=True, reason="", staff=staff, actor=ACTOR)
+    assert pushdown.counts([pd.id])[pd.id] == {"active": 2, "inactive": 0, "missing": 0, "selected": 2,
+                                               "failed": 0, "pending": 0}
+    pushdown.switch(pd, False, ACTOR)
+    pushdown.save_automation(agency.id, row.id, pushdown.AutomationInput("Welcome series v2", "subscribes",
+                                                                        "Newsletter", list(STEPS)), ACTOR)
+    pushdown.push_update(db.session.get(Pushdown, pd.id), ACTOR)
+    run_jobs()
+    db.session.expire_all()
+    kept = {a.account_id: a for a in db.session.scalars(sa.select(Automation).where(
+        Automation.account_id.in_([a.id for a in accounts])))}
+    for left in accounts[:2]:
+        assert (kept[left.id].active, kept[left.id].source_pushdown_id, kept[left.id].name) == \
+            (True, None, "Welcome series")
+    for stayed in accounts[2:]:
+        assert (kept[stayed.id].active, kept[stayed.id].source_pushdown_id, kept[stayed.id].name) == \
+            (False, pd.id, "Welcome series v2")
+    assert db.session.get(HostedAccount, accounts[0].id).agency_id == other.id

@@ -612,11 +612,29 @@ def switch(row: Pushdown, active: bool, actor: audit.Actor) -> Pushdown:
     return row
 
 
+def release_account(account_id: int, agency_id: int | None) -> None:
+    """A3, A4: an account leaving `agency_id` (transferred or detached) leaves that agency's pushdowns.
+    It is no longer one of their sub-accounts, and the copies it holds become its own automations:
+    no later publish, update or switch of the previous agency reaches them. Part of the caller's
+    transaction."""
+    if agency_id is None:
+        return
+    theirs = sa.select(Pushdown.id).where(Pushdown.agency_id == agency_id).scalar_subquery()
+    db.session.execute(sa.delete(PushdownCopy).where(PushdownCopy.account_id == account_id,
+                                                     PushdownCopy.pushdown_id.in_(theirs)))
+    db.session.execute(sa.update(Automation).where(Automation.account_id == account_id,
+                                                   Automation.source_pushdown_id.in_(theirs))
+                       .values(source_pushdown_id=None, updated_at=utcnow()))
+
+
 def _switch(row: Pushdown, active: bool) -> None:
     # Locks the pushdown row first, so a publish batch and a switch never interleave.
     db.session.execute(sa.update(Pushdown).where(Pushdown.id == row.id).values(active=active))
+    # Only in accounts still the agency's: an account transferred to another agency or detached keeps
+    # its copy, and the previous agency's switch must not reach into it.
+    still_ours = sa.exists().where(HostedAccount.id == Automation.account_id, HostedAccount.agency_id == row.agency_id)
     db.session.execute(sa.update(Automation).where(Automation.source_pushdown_id == row.id,
-                                                   Automation.deleted_at.is_(None))
+                                                   Automation.deleted_at.is_(None), still_ours)
                        .values(active=active, updated_at=utcnow()))
     row.active = active
 

@@ -12,7 +12,7 @@ from flask_babel import lazy_gettext as _l
 
 from ..extensions import db
 from ..models import AccountUser, AuditEvent, HostedAccount, SupportRequest, User, utcnow
-from . import accounts, audit, branding, hosts, mail
+from . import accounts, audit, branding, hosts, mail, pushdown
 from .errors import Conflict, NotFound, ServiceError, ValidationFailed
 
 QUEUE_KINDS = ("transfer", "detach", "trial_extension")
@@ -154,6 +154,7 @@ def decide(request_id, *, approve: bool, reason: str, staff: User, actor: audit.
             if request.kind == "transfer":
                 _move_to_agency(account, request)
             elif request.kind == "detach":
+                pushdown.release_account(account.id, account.agency_id)
                 account.agency_id, account.kind, account.detached_at = None, "standalone", utcnow()
                 account.cancelled_at = None
                 # The client owns it now: the platform's notices go to the client, no longer to the agency.
@@ -175,6 +176,7 @@ def decide(request_id, *, approve: bool, reason: str, staff: User, actor: audit.
 def _move_to_agency(account: HostedAccount, request: SupportRequest) -> None:
     if account is None:
         raise ServiceError(str(_l("The account of this request no longer exists.")))
+    pushdown.release_account(account.id, account.agency_id)
     account.agency_id, account.kind, account.detached_at = request.agency_id, "resold", None
     # Billing, abuse and bounce notices go to the new owner from now on, not to the previous agency.
     account.notification_email = _agency_address(request) or account.notification_email
