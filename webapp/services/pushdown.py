@@ -630,11 +630,8 @@ def release_account(account_id: int, agency_id: int | None) -> None:
 def _switch(row: Pushdown, active: bool) -> None:
     # Locks the pushdown row first, so a publish batch and a switch never interleave.
     db.session.execute(sa.update(Pushdown).where(Pushdown.id == row.id).values(active=active))
-    # Only in accounts still the agency's: an account transferred to another agency or detached keeps
-    # its copy, and the previous agency's switch must not reach into it.
-    still_ours = sa.exists().where(HostedAccount.id == Automation.account_id, HostedAccount.agency_id == row.agency_id)
     db.session.execute(sa.update(Automation).where(Automation.source_pushdown_id == row.id,
-                                                   Automation.deleted_at.is_(None), still_ours)
+                                                   Automation.deleted_at.is_(None))
                        .values(active=active, updated_at=utcnow()))
     row.active = active
 
