@@ -780,9 +780,15 @@ def test_the_support_console_pages_its_queue_and_its_audit_log(client, db):
     newer = re.search(r'<a[^>]*href="([^"]*)"[^>]*>Newer', page.replace("&amp;", "&"), re.S).group(1)
     assert "audit_page=1" in newer and "page=2" in newer and "action=trial_extension_requested" in newer
     assert "Older" not in page
-    for bad in ("0", "-3", "abc", "99999999", "1.5"):
+    for bad in ("0", "-3", "abc", "1.5", ""):
         assert shown(f"/support?page={bad}&audit_page={bad}")[1:] == ([f"trying-{i:02d}" for i in range(50)],
                                                                        list(range(59, 9, -1)))
+    # Past the end: the queue shows its last page (as the Resold tab and the billing history do); the
+    # log, which is not counted, says there is nothing older and links back.
+    page, requests, events = shown("/support?page=99999999&audit_page=99999999")
+    assert requests == [f"trying-{i:02d}" for i in range(50, 60)] and "Page 2 of 2" in page
+    assert events == [] and "No older events." in page and "Nothing has been logged yet." not in page
+    assert re.search(r'rel="prev"\s+href="[^"]*audit_page=999999', page)
 
 
 def test_a_transferred_account_takes_its_new_agencys_white_label_unless_it_has_its_own(client, db):

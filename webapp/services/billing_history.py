@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from ..extensions import db
 from ..models import CreditBalance, CreditEntry, GatewayCall, HostedAccount, Invoice
-from .scope import AgencyScope
+from .scope import AgencyScope, parse_page
 
 PAGE_SIZE = 50
 
@@ -27,11 +27,7 @@ class HistoryFilters:
         month = args.get("month") or ""
         if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
             month = ""
-        try:
-            page = max(1, min(int(args.get("page", "1")), 10**6))
-        except ValueError:
-            page = 1
-        return cls(account, month, page)
+        return cls(account, month, parse_page(args.get("page")))
 
     def params(self, **changes) -> dict:
         values = {"account": self.account, "month": self.month, "page": self.page, **changes}

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from ..catalog import get_catalog
 from ..extensions import db
 from ..models import HostedAccount
-from .scope import AgencyScope
+from .scope import AgencyScope, parse_page
 
 PAGE_SIZE = 25
 MAX_QUERY_LENGTH = 100
@@ -57,11 +57,7 @@ class View:
         status = args.get("status") if args.get("status") in STATUSES else "active"
         sort = args.get("sort") if args.get("sort") in SORTS else "name"
         order = args.get("order") if args.get("order") in ORDERS else "asc"
-        try:
-            page = max(1, min(int(args.get("page", "1")), 10**9))
-        except (TypeError, ValueError):
-            page = 1
-        return cls(q, plan_types, status, sort, order, page, tuple(notices))
+        return cls(q, plan_types, status, sort, order, parse_page(args.get("page")), tuple(notices))
 
     def params(self, **changes) -> dict:
         """The URL query of this view (or of a changed copy), without default values."""

@@ -13,6 +13,19 @@ from .errors import NotFound
 MAX_ID = 2**31 - 1
 
 
+# Lists page with OFFSET; no list of ours has a million pages.
+MAX_PAGE = 10**6
+
+
+def parse_page(value) -> int:
+    """A page number from a URL: a whole number from 1 (capped at MAX_PAGE); anything else is page 1.
+    A page past a list's end is that list's to clamp."""
+    try:
+        return max(1, min(int(str(value), 10), MAX_PAGE))
+    except (TypeError, ValueError):
+        return 1
+
+
 def parse_id(value) -> int:
     """A positive database id from a URL or JSON value; anything else is not found."""
     try:

@@ -105,16 +105,11 @@ class Page:
 
     @property
     def pages(self) -> int | None:
-        return None if self.total is None else max(1, -(-self.total // PER_PAGE))
+        return None if self.total is None else _page_count(self.total)
 
 
-def page_number(value) -> int:
-    """A page number from the URL: anything that is not a whole number from 1 to 100 000 is page 1."""
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        return 1
-    return number if 1 <= number <= 100_000 else 1
+def _page_count(total: int) -> int:
+    return max(1, -(-total // PER_PAGE))
 
 
 def queue(kind: str | None = None, page: int = 1) -> Page:
@@ -124,6 +119,7 @@ def queue(kind: str | None = None, page: int = 1) -> Page:
     if kind in QUEUE_KINDS:
         waiting = sa.and_(waiting, SupportRequest.kind == kind)
     total = db.session.scalar(sa.select(sa.func.count()).select_from(SupportRequest).where(waiting))
+    page = min(page, _page_count(total))  # past the end: the last page, as the other lists do
     rows = list(db.session.scalars(sa.select(SupportRequest).where(waiting)
                                    .order_by(SupportRequest.created_at, SupportRequest.id)
                                    .offset((page - 1) * PER_PAGE).limit(PER_PAGE)))

@@ -5,6 +5,7 @@ from flask_login import current_user
 
 from ...services import contact, support
 from ...services.errors import ServiceError
+from ...services.scope import parse_page
 from ..decorators import current_actor, support_required
 from ..rendering import render
 from . import bp
@@ -17,9 +18,9 @@ def index():
     q = (request.args.get("q") or "")[:100]
     filters = {"action": (request.args.get("action") or "")[:60], "account": (request.args.get("account") or "")[:40],
                "since": (request.args.get("since") or "")[:10]}
-    return render("support/index.html", requests=support.queue(kind, support.page_number(request.args.get("page"))),
+    return render("support/index.html", requests=support.queue(kind, parse_page(request.args.get("page"))),
                   kind=kind, q=q, found=support.search_accounts(q),
-                  events=support.audit_log(**filters, page=support.page_number(request.args.get("audit_page"))),
+                  events=support.audit_log(**filters, page=parse_page(request.args.get("audit_page"))),
                   filters=filters, here=request.args.to_dict(),
                   actions=support.audit_actions(), kinds=support.QUEUE_KINDS,
                   open_contacts=contact.open_ticket_count())
