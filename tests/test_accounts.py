@@ -818,3 +818,20 @@ def test_a_transferred_account_takes_its_new_agencys_white_label_unless_it_has_i
     assert rows[own.id].product_name == "Own Shop Mail"
     page = client.get("/app/login", base_url="http://plain-shop.localhost").get_data(as_text=True)
     assert "New Reseller Mail" in page and "Old Reseller Mail" not in page
+
+
+def test_add_new_says_every_problem_in_one_answer(client, db):
+    """A1: the form's own checks and the service's (reserved name, time zone, contact limit) come back
+    together, each next to its field once; nothing is created or charged."""
+    agency_with_card()
+    login(client, "owner@agency.test")
+    response = client.post("/accounts/new", data=form_data(client, name="www", client_name="", client_email="nope",
+                                                           timezone="Mars/Olympus", contact_limit="12345"))
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    for message in ("reserved", "Enter the client's name.", "Enter a valid e-mail address.",
+                    "Choose a time zone from the list", "Choose one of the contact limits offered"):
+        assert message in page, message
+    assert page.count("Enter a valid e-mail address.") == 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(HostedAccount)) == 0
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Invoice)) == 0

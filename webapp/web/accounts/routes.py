@@ -49,13 +49,8 @@ def new():
         form.notification_email.data = current_user.email
     status = 200
     if form.validate_on_submit():
-        data = accounts.NewAccount(
-            name=form.name.data, custom_domain=form.custom_domain.data or "", client_name=form.client_name.data,
-            client_email=form.client_email.data, notification_email=form.notification_email.data,
-            language=form.language.data, timezone=form.timezone.data.strip(), tier=form.tier.data,
-            term=form.term.data, contact_limit=form.contact_limit.data)
         try:
-            account, _op = accounts.create(current_user.agency_id, data, actor=current_actor(),
+            account, _op = accounts.create(current_user.agency_id, _new_account(form), actor=current_actor(),
                                            request_key=form.request_key.data or accounts.new_request_key())
         except ValidationFailed as exc:
             apply_errors(form, exc)
@@ -72,8 +67,26 @@ def new():
             return redirect(url_for("accounts.show", account_id=account.id), code=303)
     elif request.method == "POST":
         status = 422
+        # The form's checks leave out the service's (name taken or reserved, time zone, plan): say
+        # those in the same answer, next to the fields the form found nothing wrong with, so that a
+        # person fixes everything in one go.
+        try:
+            accounts.validate_new(_new_account(form))
+        except ValidationFailed as exc:
+            untold = {name: message for name, message in exc.fields.items()
+                      if not getattr(getattr(form, name, None), "errors", None)}
+            if untold:
+                apply_errors(form, ValidationFailed(exc.message, untold))
     return render("accounts/new.html", form=form, quote=_quote(form),
                   timezone_options=_timezone_options()), status
+
+
+def _new_account(form) -> accounts.NewAccount:
+    return accounts.NewAccount(
+        name=form.name.data or "", custom_domain=form.custom_domain.data or "", client_name=form.client_name.data or "",
+        client_email=form.client_email.data or "", notification_email=form.notification_email.data or "",
+        language=form.language.data or "", timezone=(form.timezone.data or "").strip(), tier=form.tier.data or "",
+        term=form.term.data or "", contact_limit=form.contact_limit.data)
 
 
 @lru_cache(maxsize=1)
