@@ -789,6 +789,8 @@ def test_the_support_console_pages_its_queue_and_its_audit_log(client, db):
     assert requests == [f"trying-{i:02d}" for i in range(50, 60)] and "Page 2 of 2" in page
     assert events == [] and "No older events." in page and "Nothing has been logged yet." not in page
     assert re.search(r'rel="prev"\s+href="[^"]*audit_page=999999', page)
+    filtered = shown("/support?account=nobody-here")[0]
+    assert "No event matches these filters." in filtered and "Nothing has been logged yet." not in filtered
 
 
 def test_a_transferred_account_takes_its_new_agencys_white_label_unless_it_has_its_own(client, db):
