@@ -45,6 +45,29 @@ def test_provisioning_runs_through_the_queue_and_reports_progress(app, db, run_j
     assert notice.to_address == "alerts@agency.test" and notice.status == "local"  # no SMTP_HOST in tests
 
 
+def test_an_account_cancelled_while_it_provisions_stays_cancelled(app, db, run_jobs, monkeypatch):
+    """Progress commits keep the job's objects loaded (issue 10), so the job's copy of the account still
+    says 'provisioning' when it activates it: the activation must not undo a cancel made meanwhile."""
+    account = _provisioning_account(db)
+    op = provisioning.submit(account)
+    db.session.commit()
+    register = provisioning._register_domain
+
+    def cancel_meanwhile(acct, operation):  # another request, in its own transaction, mid-provisioning
+        with db.engine.begin() as conn:
+            conn.execute(sa.update(HostedAccount).where(HostedAccount.id == acct.id)
+                         .values(status="cancelled", cancelled_at=utcnow()))
+        return register(acct, operation)
+
+    monkeypatch.setattr(provisioning, "_register_domain", cancel_meanwhile)
+    assert operations.enqueue(op)
+    run_jobs()
+    db.session.expire_all()
+    assert db.session.get(Operation, op.id).status == "succeeded"
+    account = db.session.get(HostedAccount, account.id)
+    assert account.status == "cancelled" and account.provisioned_at is not None
+
+
 def test_the_same_key_gives_the_same_operation(app, db):
     account = _provisioning_account(db)
     first = provisioning.submit(account)

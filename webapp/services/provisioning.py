@@ -141,9 +141,12 @@ def provision_account(ctx: operations.OperationContext):
     email = _notify(account)
     ctx.progress(6, total, "Agency notified")
     faults.point("provision.before_activate")
-    if account.status == "provisioning":
-        account.status = "active"
-    account.provisioned_at = account.provisioned_at or utcnow()
+    # Conditional: the account object is as this job last wrote it, and an account cancelled meanwhile
+    # stays cancelled.
+    db.session.execute(sa.update(HostedAccount).where(HostedAccount.id == account.id).values(
+        status=sa.case((HostedAccount.status == "provisioning", "active"), else_=HostedAccount.status),
+        provisioned_at=sa.func.coalesce(HostedAccount.provisioned_at, utcnow()))
+        .execution_options(synchronize_session=False))
     ctx.progress(7, total, "Ready")
     mail.enqueue_pending(email)
     return op.result
