@@ -1,9 +1,9 @@
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from ...services.validation import EmailAddress
+from ..forms import Form
 
 
 class PlanFields:
@@ -15,7 +15,7 @@ class PlanFields:
                                 validators=[DataRequired(_l("Choose a contact limit."))])
 
 
-class NewAccountForm(PlanFields, FlaskForm):
+class NewAccountForm(PlanFields, Form):
     name = StringField(_l("Account name"), validators=[DataRequired(_l("Enter the account's name.")), Length(max=40)])
     custom_domain = StringField(_l("Custom domain (optional)"), validators=[Optional(), Length(max=253)])
     client_name = StringField(_l("Client name"), validators=[DataRequired(_l("Enter the client's name.")), Length(max=120)])
@@ -29,9 +29,9 @@ class NewAccountForm(PlanFields, FlaskForm):
     request_key = HiddenField()
 
 
-class ChangePlanForm(PlanFields, FlaskForm):
+class ChangePlanForm(PlanFields, Form):
     request_key = HiddenField()
 
 
-class DomainForm(FlaskForm):
+class DomainForm(Form):
     domain = StringField(_l("Custom domain"), validators=[Optional(), Length(max=253)])

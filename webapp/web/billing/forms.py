@@ -1,10 +1,11 @@
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
+from ..forms import Form
 
-class CardForm(FlaskForm):
+
+class CardForm(Form):
     # No name attribute is ever logged and the number is never stored: it goes to the gateway only.
     number = StringField(_l("Card number"), validators=[DataRequired(_l("Enter the card number.")), Length(max=30)])
     exp_month = IntegerField(_l("Expiry month"), validators=[DataRequired(_l("Enter the expiry month."))])
@@ -12,11 +13,11 @@ class CardForm(FlaskForm):
     cvc = StringField(_l("Security code (CVC)"), validators=[DataRequired(_l("Enter the security code.")), Length(max=4)])
 
 
-class PrepaidForm(FlaskForm):
+class PrepaidForm(Form):
     amount = SelectField(_l("Amount"), coerce=int, validators=[DataRequired(_l("Choose an amount."))])
     account = StringField(_l("Assign to one account (optional)"), validators=[Optional(), Length(max=40)])
 
 
-class PackForm(FlaskForm):
+class PackForm(Form):
     account = StringField(_l("Account"), validators=[DataRequired(_l("Enter the account's name.")), Length(max=40)])
     pack = SelectField(_l("Pack"), validators=[DataRequired(_l("Choose a pack."))])

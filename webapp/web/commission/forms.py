@@ -1,15 +1,16 @@
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
+from ..forms import Form
 
-class PaypalForm(FlaskForm):
+
+class PaypalForm(Form):
     paypal_email = StringField(_l("PayPal e-mail"), validators=[DataRequired(_l("Enter your PayPal e-mail.")),
                                                                 Length(max=254)])
 
 
-class ReferralForm(FlaskForm):
+class ReferralForm(Form):
     request_key = HiddenField()
     name = StringField(_l("Account name"), validators=[DataRequired(_l("Choose an account name.")), Length(max=40)])
     client_name = StringField(_l("Your name or company"),

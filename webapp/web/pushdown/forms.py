@@ -1,9 +1,9 @@
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 
 from ...models.automations import TRIGGER_KINDS
+from ..forms import Form
 
 TRIGGER_CHOICES = [SelectChoice("subscribes", _l("A contact subscribes to a list")),
                    SelectChoice("tag_added", _l("A tag is added")),
@@ -12,14 +12,14 @@ TRIGGER_CHOICES = [SelectChoice("subscribes", _l("A contact subscribes to a list
 assert {c.value for c in TRIGGER_CHOICES} == set(TRIGGER_KINDS)
 
 
-class AutomationForm(FlaskForm):
+class AutomationForm(Form):
     """P1: the automation's name and trigger; the steps are parsed by `parse_steps`."""
     name = StringField(_l("Name"))
     trigger_kind = SelectField(_l("Starts when"), choices=TRIGGER_CHOICES, validate_choice=False)
     trigger_value = StringField(_l("Which list, tag, date field or form"))
 
 
-class PublishForm(FlaskForm):
+class PublishForm(Form):
     """P3: activation, then publish now, schedule, or keep as a draft."""
     activation = RadioField(_l("Activation"), choices=[
         SelectChoice("none", _l("Do not activate")), SelectChoice("at", _l("Activate at a date and time")),

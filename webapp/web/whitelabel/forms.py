@@ -1,11 +1,12 @@
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
+from ..forms import Form
 
-class BrandingForm(FlaskForm):
+
+class BrandingForm(Form):
     product_name = StringField(_l("Product name"), validators=[Optional(), Length(max=80)])
     logo = FileField(_l("Logo (PNG, JPEG or SVG, up to 512 KB)"))
     remove_logo = BooleanField(_l("Remove the logo"))
@@ -20,14 +21,14 @@ class DefaultsForm(BrandingForm):
     update_existing = BooleanField(_l("Update all existing hosted accounts"))
 
 
-class TemplateForm(FlaskForm):
+class TemplateForm(Form):
     """W8 "basic": a name, tags and pasted HTML (sanitized by the service)."""
     name = StringField(_l("Name"))  # lengths are the service's rules, told next to the field
     tags = StringField(_l("Tags (separated by commas)"))
     html = TextAreaField(_l("HTML"))
 
 
-class ShareLinkForm(FlaskForm):
+class ShareLinkForm(Form):
     """W8 "designer" / W9 "Import template": a template share link."""
     link = StringField(_l("Template share link"), validators=[Length(max=500)])
     name = StringField(_l("Name (optional: the shared template's name otherwise)"), validators=[Optional(), Length(max=120)])

@@ -3,12 +3,11 @@ templates"), of three kinds: basic (pasted HTML), designer (a share link), copy 
 from flask import Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from flask_wtf import FlaskForm
 
 from ...services import templates
 from ...services.errors import ServiceError
 from ..decorators import agency_required, current_actor
-from ..forms import apply_errors
+from ..forms import Form, apply_errors
 from ..rendering import render
 from . import bp
 from .forms import ShareLinkForm, TemplateForm
@@ -40,7 +39,7 @@ def templates_index():
 def templates_new():
     kind = request.args.get("kind", "basic")
     kind = kind if kind in KINDS else "basic"
-    basic, by_link, copy = TemplateForm(prefix="basic"), ShareLinkForm(prefix="designer"), FlaskForm(prefix="copy")
+    basic, by_link, copy = TemplateForm(prefix="basic"), ShareLinkForm(prefix="designer"), Form(prefix="copy")
     form = {"basic": basic, "designer": by_link, "copy": copy}[kind]
     status = 200
     account_name = request.args.get("account", "").strip()[:100]
