@@ -33,3 +33,9 @@ logconfig_dict = {
         "gunicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
     },
 }
+
+
+def post_worker_init(worker):
+    """The app is loaded in this worker: what it made at start-up stays, out of the collector's way."""
+    from webapp.runtime import settle_heap
+    settle_heap()

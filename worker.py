@@ -12,6 +12,7 @@ import threading
 
 from webapp import create_app
 from webapp.jobs import scheduler, sweeper
+from webapp.runtime import settle_heap
 
 
 # On a machine it shares with web processes, a worker yields the CPU to them: pages are waited for by a
@@ -34,6 +35,7 @@ def main() -> int:
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     app = create_app()
+    settle_heap()
     if not app.config.get("REDIS_URL"):
         print("REDIS_URL is not set: without it jobs run inside the web process (the embedded queue).",
               file=sys.stderr)

@@ -74,11 +74,29 @@ def test_gunicorn_config_serves_the_app_from_several_processes(service_urls, tmp
         request = urllib.request.Request(f"http://127.0.0.1:{port}/login", headers={"Host": f"localhost:{port}"})
         with urllib.request.urlopen(request, timeout=5) as r:
             assert r.status == 200 and b"AgencyHQ" in r.read()
-        time.sleep(0.3)
+        # Each worker says so once its app is loaded (gunicorn.conf.py's post_worker_init).
+        deadline = time.time() + 30
+        while (tmp_path / "gunicorn.log").read_text().count("heap settled frozen_objects=") < 2:
+            assert time.time() < deadline, (tmp_path / "gunicorn.log").read_text()[-2000:]
+            time.sleep(0.2)
         text = (tmp_path / "gunicorn.log").read_text()
-        assert text.count("Booting worker") == 2
+        assert text.count("Booting worker") == 2 and text.count("heap settled frozen_objects=") == 2
         assert "request method=GET path=/login status=200" in text and "pid=" in text
     finally:
         server.terminate()
         server.wait(timeout=30)
         log.close()
+
+
+def test_settle_heap_freezes_what_start_up_made_and_collects_young_objects_less_often(app):
+    import gc
+
+    from webapp.runtime import GC_YOUNG_THRESHOLD, settle_heap
+    threshold = gc.get_threshold()
+    try:
+        frozen = settle_heap()
+        assert frozen == gc.get_freeze_count() > 10_000  # the app, its modules and mappers
+        assert gc.get_threshold()[0] == GC_YOUNG_THRESHOLD and gc.get_threshold()[1:] == threshold[1:]
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
