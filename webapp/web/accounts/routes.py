@@ -140,8 +140,16 @@ def show(account_id):
     return render("accounts/show.html", account=account, operation=operation,
                   login_url=hosts.account_login_url(account), balances=billing_history.account_balances(account),
                   sms_allowed=billing.sms_allowed(account), plan_form=plan_form, domain_form=domain_form,
-                  cname_target=accounts.cname_target(account), queue_up=current_app.extensions["job_queue"].ping(),
+                  cname_target=accounts.cname_target(account), queue_up=_queue_up(operation),
                   steps=provisioning.STEP_LABELS)
+
+
+def _queue_up(operation) -> bool:
+    """Whether the job queue answers, asked only when it matters: an operation still waiting for a
+    worker says the queue is down (a Redis round trip on every view and every poll otherwise)."""
+    if operation is None or operation.status != "queued":
+        return True
+    return current_app.extensions["job_queue"].ping()
 
 
 def _provisioning(account):
@@ -164,7 +172,7 @@ def progress(account_id):
         response.headers["HX-Refresh"] = "true"
         return response
     return render("accounts/_progress.html", account=account, operation=operation,
-                  queue_up=current_app.extensions["job_queue"].ping(), steps=provisioning.STEP_LABELS)
+                  queue_up=_queue_up(operation), steps=provisioning.STEP_LABELS)
 
 
 @bp.route("/accounts/<account_id>/retry", methods=["POST"])
