@@ -34,7 +34,34 @@ def test_format_datetime_matches_babel_across_zones_daylight_saving_and_formats(
         assert filters.format_datetime(None) == "—"
 
 
-def test_form_messages_of_wtforms_are_translated_and_read_once_per_locale(app):
+def test_formatted_values_are_shared_by_requests_of_one_locale_and_zone_only(app, monkeypatch):
+    """The memo outlives a request (issue 10), so it must be keyed by the viewer's locale and zone."""
+    instant = datetime(2026, 3, 29, 0, 30, tzinfo=timezone.utc)
+    seen = {}
+    for lang, zone in [("en", "UTC"), ("fr", "Europe/Paris"), ("en", "Europe/Paris"), ("en", "UTC")]:
+        monkeypatch.setattr(app.extensions["babel"], "locale_selector", lambda lang=lang: lang)
+        monkeypatch.setattr(app.extensions["babel"], "timezone_selector", lambda zone=zone: zone)
+        with app.test_request_context():
+            text = (filters.format_datetime(instant, "short"), filters.label("status", "active"), filters.money(123456))
+            expected = (dates.format_datetime(instant, "short", tzinfo=pytz.timezone(zone), locale=lang),
+                        {"en": "Active", "fr": "Actif"}[lang], text[2])
+            assert text == expected, (lang, zone)
+            seen[(lang, zone)] = text
+    assert seen[("fr", "Europe/Paris")][1] == "Actif" and "1 234,56" in seen[("fr", "Europe/Paris")][2].replace("\u202f", " ").replace("\xa0", " ")
+    assert seen[("en", "UTC")][0] != seen[("en", "Europe/Paris")][0]  # 00:30 UTC is 01:30 in Paris
+    assert {("en", "UTC"), ("fr", "Europe/Paris"), ("en", "Europe/Paris")} <= set(filters._SHARED)
+
+
+def test_the_shared_memo_is_bounded(app, monkeypatch):
+    monkeypatch.setattr(filters, "SHARED_LIMIT", 50)
+    filters._SHARED.clear()
+    for n in range(200):
+        with app.test_request_context():
+            filters.number(n)
+    assert all(len(cache) <= 51 for cache in filters._SHARED.values())
+
+
+def test_form_messages_of_wtforms_are_translated_and_read_once_per_locale(app, monkeypatch):
     """Form (webapp/web/forms.py) keeps WTForms' catalogue per locale: Flask-WTF read and parsed it on
     every request that showed a form."""
     from wtforms import IntegerField
@@ -44,7 +71,7 @@ def test_form_messages_of_wtforms_are_translated_and_read_once_per_locale(app):
     class AmountForm(forms.Form):
         amount = IntegerField()
 
-    app.config["WTF_CSRF_ENABLED"] = False
+    monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", False)
     forms._WTFORMS_TRANSLATIONS.clear()
     messages = {}
     for lang in ("fr", "en", "fr"):
