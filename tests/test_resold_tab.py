@@ -318,3 +318,39 @@ def test_every_event_a_template_waits_for_is_sent_somewhere():
               for event in (spec.split()[0] for spec in trigger.split(","))
               if event not in DOM_EVENTS and event not in senders]
     assert unsent == []
+
+
+@pytest.mark.parametrize("args", [{}, {"q": "ba"}, {"q": "bakery"}, {"status": "all", "sort": "created", "order": "desc"},
+                                  {"plan": "trial", "status": "expired"}, {"q": "bakery", "page": "7"}])
+def test_view_statements_are_built_once_and_take_the_agency_as_a_parameter(app, db, args):
+    """Issue 10: one statement per shape of view, reused with the agency, search and page as
+    parameters. Two agencies running the same shape each see only their own accounts, and the
+    statement cannot run without an agency."""
+    import sqlalchemy as sa
+    from werkzeug.datastructures import MultiDict
+
+    from webapp.services import resold
+    from webapp.services.scope import AgencyScope
+
+    mine, _ = make_agency("Mine")
+    theirs, _ = make_agency("Theirs")
+    for agency, prefix in ((mine, "m"), (theirs, "t")):
+        for n in range(3):
+            make_account(agency, f"{prefix}-bakery-{n}", client_name="Bakery", plan_term="trial",
+                         status="expired" if n == 2 else "active")
+    view = resold.View.from_args(MultiDict(args))
+    pages = {}
+    for agency, prefix in ((mine, "m"), (theirs, "t")):
+        before = resold._statements.cache_info()
+        page = resold.page(AgencyScope(agency.id), view)
+        pages[prefix] = page
+        assert all(row.agency_id == agency.id for row in page.rows)
+        assert page.total == resold.count(AgencyScope(agency.id), view)
+        if prefix == "t":  # the second agency reused the first one's statements
+            assert resold._statements.cache_info().hits > before.hits
+            assert resold._statements.cache_info().misses == before.misses
+    assert pages["m"].total == pages["t"].total and [r.name[1:] for r in pages["m"].rows] == [r.name[1:] for r in pages["t"].rows]
+    statements, _params = resold._prepared(AgencyScope(mine.id), view, resold.PAGE_SIZE)
+    with pytest.raises(sa.exc.StatementError, match="scope_agency_id"):
+        db.session.scalar(statements.count, {"page_limit": 25, "page_offset": 0})
+    db.session.rollback()

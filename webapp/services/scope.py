@@ -37,6 +37,9 @@ def parse_id(value) -> int:
     return ident
 
 
+AGENCY_PARAM = "scope_agency_id"
+
+
 class AgencyScope:
     def __init__(self, agency_id: int):
         if not agency_id:
@@ -47,6 +50,17 @@ class AgencyScope:
         """SELECT of `model` (or some of its columns) limited to this agency's rows."""
         stmt = sa.select(*columns) if columns else sa.select(model)
         return stmt.where(model.agency_id == self.agency_id)
+
+    @staticmethod
+    def template(model, *columns):
+        """`select` for a statement built once and run many times: the agency is a parameter, given
+        by `params()` each time it runs (without it the statement fails; it never reads every agency)."""
+        stmt = sa.select(*columns) if columns else sa.select(model)
+        return stmt.where(model.agency_id == sa.bindparam(AGENCY_PARAM, type_=sa.Integer))
+
+    def params(self, **values) -> dict:
+        """The parameters of a `template` statement for this agency."""
+        return {AGENCY_PARAM: self.agency_id, **values}
 
     def get(self, model, ident):
         row = db.session.scalar(self.select(model).where(model.id == parse_id(ident)))
