@@ -94,6 +94,32 @@ def _wait(predicate, timeout=30):
     return False
 
 
+def test_an_idle_worker_keeps_waiting_for_jobs_past_the_enqueue_timeout(app, db, service_urls, process_redis_url):
+    """`python worker.py` with nothing to do quit once Redis had not answered its blocking pop within the
+    enqueue connection's socket timeout (10 s): `make prod`'s workers were gone ten seconds after start.
+    Here the timeout is 1 s; the worker idles for 4, then runs a job."""
+    agency, _ = make_agency()
+    account = make_account(agency, "late-job", status="provisioning")
+    op = provisioning.submit(account)
+    db.session.commit()
+    worker = _start_worker(service_urls[0], process_redis_url, REDIS_SOCKET_TIMEOUT="1", SWEEP_INTERVAL="3600",
+                           LOG_LEVEL="INFO")
+    try:
+        time.sleep(4)
+        assert worker.poll() is None, Path(worker.log_path).read_text()[-3000:]
+        JobQueue(process_redis_url, app.config["QUEUE_NAME"]).enqueue_operation(op.id)
+
+        def done():
+            db.session.expire_all()
+            return db.session.get(Operation, op.id).status == "succeeded"
+        assert _wait(done, timeout=30), Path(worker.log_path).read_text()[-3000:]
+        assert worker.poll() is None
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)
+    assert "timeout, quitting" not in Path(worker.log_path).read_text()
+
+
 def test_worker_killed_mid_provisioning_resumes_with_one_admin(app, db, service_urls, process_redis_url, tmp_path):
     agency, _ = make_agency()
     account = make_account(agency, "crashy", status="provisioning")

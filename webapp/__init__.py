@@ -35,7 +35,8 @@ def create_app(config=None, **overrides) -> Flask:
     babel.init_app(app, locale_selector=i18n.select_locale, timezone_selector=i18n.select_timezone)
 
     from .adapters.queue import JobQueue
-    app.extensions["job_queue"] = JobQueue(app.config.get("REDIS_URL"), app.config["QUEUE_NAME"])
+    app.extensions["job_queue"] = JobQueue(app.config.get("REDIS_URL"), app.config["QUEUE_NAME"],
+                                           socket_timeout=app.config["REDIS_SOCKET_TIMEOUT"])
 
     if app.config.get("TRUSTED_PROXIES"):
         from werkzeug.middleware.proxy_fix import ProxyFix

@@ -32,6 +32,8 @@ class Config:
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 40}
     REDIS_URL = os.environ.get("REDIS_URL") or None
     QUEUE_NAME = os.environ.get("QUEUE_NAME", "agencyhq")
+    # How long an enqueue waits for Redis before giving up (the sweeper enqueues it again).
+    REDIS_SOCKET_TIMEOUT = float(os.environ.get("REDIS_SOCKET_TIMEOUT", "10"))
     # The embedded queue runs a worker thread inside the web process when REDIS_URL is unset.
     EMBEDDED_WORKER = _bool("EMBEDDED_WORKER", True)
     # The sweeper re-enqueues operations whose job was lost; seconds between passes.

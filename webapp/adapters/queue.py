@@ -27,10 +27,13 @@ class ThreadWorker(rq.SimpleWorker):
 
 
 class JobQueue:
-    def __init__(self, redis_url: str | None, name: str):
+    def __init__(self, redis_url: str | None, name: str, *, socket_timeout: float = 10):
         self.embedded = not redis_url
+        self.redis_url = redis_url
         if redis_url:
-            self.connection = redis.Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=10)
+            # Enqueueing answers within the timeout or fails (the sweeper enqueues it again): a page never
+            # hangs on a Redis that does not answer.
+            self.connection = redis.Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=socket_timeout)
         else:
             import fakeredis
             self.connection = fakeredis.FakeStrictRedis(server=fakeredis.FakeServer())
@@ -84,7 +87,14 @@ class JobQueue:
 
     def worker(self, *, in_thread: bool = False, name: str | None = None) -> rq.Worker:
         cls = ThreadWorker if in_thread else rq.SimpleWorker
-        return cls([self.queue], connection=self.connection, name=name)
+        if self.embedded:
+            return cls([self.queue], connection=self.connection, name=name)
+        # A connection of its own, without the enqueue timeout: the worker waits for jobs with a
+        # blocking pop of up to RQ's dequeue timeout (405 s), and RQ gives its sockets a longer timeout
+        # than that. On the shared 10 s connection an idle `python worker.py` timed out after 10 s and
+        # quit (issue 10). The health check finds a connection that died while idle (Redis restarted).
+        connection = redis.Redis.from_url(self.redis_url, socket_connect_timeout=2, health_check_interval=30)
+        return cls([rq.Queue(self.queue.name, connection=connection)], connection=connection, name=name)
 
     def drain(self) -> None:
         """Runs every queued job in this thread, then returns (tests, seeding, benchmarks)."""
