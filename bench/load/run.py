@@ -212,6 +212,26 @@ def checks(app) -> dict[str, int]:
         }
 
 
+def print_operation_times(app) -> None:
+    """How long jobs waited for a worker and ran, by kind: a person watches provisioning's progress,
+    and every second it takes is one more poll of the progress fragment."""
+    from webapp.extensions import db
+    with app.app_context(), db.engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT kind, extract(epoch FROM started_at - created_at), extract(epoch FROM finished_at - started_at) "
+            "FROM operations WHERE status = 'succeeded' AND started_at IS NOT NULL AND finished_at IS NOT NULL")).all()
+    by_kind: dict[str, tuple[list, list]] = {}
+    for kind, waited, ran in rows:
+        by_kind.setdefault(kind, ([], []))[0].append(float(waited) * 1000)
+        by_kind[kind][1].append(float(ran) * 1000)
+    def p50_p95(values):
+        values = sorted(values)
+        return f"p50 {values[len(values) // 2]:6.0f}  p95 {values[min(len(values) - 1, int(0.95 * len(values)))]:6.0f} ms"
+    print("Operations that succeeded: waiting for a worker (created -> started), then running:")
+    for kind, (waited, ran) in sorted(by_kind.items(), key=lambda kv: -len(kv[1][0])):
+        print(f"  {kind:22} {len(waited):6d}  wait {p50_p95(waited)}   run {p50_p95(ran)}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=200)
@@ -325,6 +345,7 @@ def main() -> int:
             for f in failures[:10]:
                 print(f"  failure: {f['Method']} {f['Name']}: {f['Error'][:150]} x{f['Occurrences']}")
             print(f"operations finished {drained:.0f} s after the load (target <= 60 s)")
+            print_operation_times(app)
             bad = checks(app)
             for name, value in bad.items():
                 print(f"  {name}: {value}")
