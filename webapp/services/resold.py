@@ -186,9 +186,17 @@ def _statements(sort: str, order: str, status: str, plan_types: tuple[str, ...],
     ordering = _ordering(sort, order)
 
     count = sa.select(sa.func.count()).select_from(matching.subquery())
-    # A page's ids are found in the covering index first (a deferred join), so deep pages read 25 rows.
-    ids = matching.order_by(*ordering).limit(limit).offset(offset).subquery()
-    page = sa.select(HostedAccount).join(ids, HostedAccount.id == ids.c.id).order_by(*ordering)
+    # A page's ids are found in the covering index first, so deep pages read only a page of rows.
+    page_ids = matching.order_by(*ordering).limit(limit).offset(offset)
+    if dialect == "postgresql":
+        # id = ANY(ARRAY(ids)): one index probe per id. Joined to the ids instead, PostgreSQL's planner
+        # read and hashed every account of the agency for a page of 50 (the API's) at 5 000 accounts:
+        # 3.3 ms instead of 0.75 ms.
+        page = (sa.select(HostedAccount).where(HostedAccount.id == sa.any_(sa.func.array(page_ids.scalar_subquery())))
+                .order_by(*ordering))
+    else:  # SQLite: a deferred join, probed by id
+        ids = page_ids.subquery()
+        page = sa.select(HostedAccount).join(ids, HostedAccount.id == ids.c.id).order_by(*ordering)
 
     # A search's page of ids and its number of matches, in one query (count(*) OVER). The matches come
     # from the search index first and are sorted after. Left to itself, PostgreSQL's planner guesses a
