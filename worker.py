@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 import threading
+import time
 
 from webapp import create_app
 from webapp.jobs import scheduler, sweeper
@@ -45,13 +46,32 @@ def main() -> int:
     # The scheduler is a thread, not RQ's forked child: it must not outlive a worker killed with -9.
     stop_scheduler = threading.Event()
     scheduler.start_in_thread(queue, stop_scheduler)
+    name = os.environ.get("WORKER_NAME")
     try:
         with app.app_context():
-            worker = queue.worker(name=os.environ.get("WORKER_NAME"))
-            worker.work(with_scheduler=False, logging_level=os.environ.get("LOG_LEVEL", "INFO"))
+            return work_until_stopped(lambda n: queue.worker(name=f"{name}-{n}" if name and n else name),
+                                      logging_level=os.environ.get("LOG_LEVEL", "INFO"))
     finally:
         stop_scheduler.set()
-    return 0
+
+
+log = logging.getLogger("agencyhq.worker")
+
+
+def work_until_stopped(make_worker, *, logging_level: str = "INFO", pause: float = 1.0) -> int:
+    """Runs RQ's work loop until the process is asked to stop (SIGTERM, SIGINT). RQ ends the loop on any
+    error it does not expect: Redis restarting while a job ran ended one of the load test's two workers
+    for good, and its jobs queued behind the other. A new loop starts after `pause`; the operation rows
+    and the sweeper make sure nothing the old loop held is lost."""
+    restarts = 0
+    while True:
+        worker = make_worker(restarts)
+        worker.work(with_scheduler=False, logging_level=logging_level)
+        if getattr(worker, "_stop_requested", False) or getattr(worker, "_shutdown_requested_date", None):
+            return 0
+        restarts += 1
+        log.warning("worker loop ended without a stop request; starting it again (restart %s)", restarts)
+        time.sleep(pause)
 
 
 if __name__ == "__main__":

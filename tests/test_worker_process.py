@@ -358,3 +358,35 @@ def test_the_worker_yields_the_cpu_to_web_processes(service_urls, process_redis_
             worker.terminate()
             worker.wait(timeout=20)
     assert niceness == {None: min(10, 19 - mine), "0": 0, "3": min(3, 19 - mine)}
+
+
+def test_the_work_loop_starts_again_unless_asked_to_stop(monkeypatch):
+    """RQ ends its work loop on an error it does not expect (Redis restarting while a job ran ended one of
+    the load test's two workers for good). worker.py starts a new loop, under a new name, until a stop
+    is requested; a stop requested while idle (no `_stop_requested`, only the date) ends it too."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("worker_main", Path(__file__).resolve().parents[1] / "worker.py")
+    worker_main = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(worker_main)
+    monkeypatch.setattr(worker_main.time, "sleep", lambda _s: None)
+
+    class FakeWorker:
+        def __init__(self, n, outcome):
+            self.n, self.outcome = n, outcome
+            self._stop_requested, self._shutdown_requested_date = False, None
+
+        def work(self, **_kwargs):
+            if self.outcome == "busy stop":
+                self._stop_requested, self._shutdown_requested_date = True, "now"
+            elif self.outcome == "idle stop":
+                self._shutdown_requested_date = "now"
+
+    for last in ("busy stop", "idle stop"):
+        outcomes = iter(["error", "timeout", last])
+        made = []
+
+        def make(n):
+            made.append(n)
+            return FakeWorker(n, next(outcomes))
+        assert worker_main.work_until_stopped(make) == 0
+        assert made == [0, 1, 2]

@@ -145,9 +145,9 @@ def _search_params(q: str, kind: str | None) -> dict:
     return {}
 
 
-def _ordering(sort: str, order: str, column=None):
+def _ordering(sort: str, order: str):
     direction = sa.desc if order == "desc" else sa.asc
-    keys = [direction(SORTS[sort] if column is None else column)]
+    keys = [direction(SORTS[sort])]
     if sort != "name":  # names are unique; other keys need the id to give a stable order
         keys.append(direction(HostedAccount.id))
     return keys
