@@ -83,6 +83,12 @@ def test_form_messages_of_wtforms_are_translated_and_read_once_per_locale(app, m
     assert messages["fr"] == ["N'est pas un entier valide."] * 2
     assert messages["en"] == ["Not a valid integer value."]
     assert sorted(forms._WTFORMS_TRANSLATIONS) == ["en", "fr"]
+    # Flask-WTF's switch still turns WTForms' translations off.
+    monkeypatch.setitem(app.config, "WTF_I18N_ENABLED", False)
+    with app.test_request_context("/api/v1/x", method="POST", data={"amount": "abc"},
+                                  headers={"Accept-Language": "fr"}):
+        form = AmountForm()
+        assert not form.validate() and form.amount.errors == ["Not a valid integer value."]
 
 
 def test_every_form_uses_the_app_form_class():

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from babel import support
+from flask import current_app
 from flask_babel import get_locale
 from flask_wtf import FlaskForm
 from wtforms.i18n import messages_path
@@ -18,6 +19,8 @@ class Form(FlaskForm):
 
     class Meta(FlaskForm.Meta):
         def get_translations(self, form):
+            if not current_app.config.get("WTF_I18N_ENABLED", True):
+                return super().get_translations(form)
             locale = str(get_locale() or "en")
             translations = _WTFORMS_TRANSLATIONS.get(locale)
             if translations is None:
