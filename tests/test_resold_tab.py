@@ -8,7 +8,9 @@ from html import unescape
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
+from webapp.models import User
 from webapp.services import billing
 from webapp.services.audit import Actor
 
@@ -369,3 +371,52 @@ def test_database_sessions_are_set_up_for_the_app(app, db):
         else:
             assert conn.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
             assert conn.execute(sa.text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_a_row_shows_every_change_at_once_though_rows_are_kept_per_process(agency_client, db):
+    """Rows are rendered once per process for what they show: any change shown is a new row, never a
+    stale one, and another language or time zone is another row."""
+    from webapp.models import HostedAccount
+    before = row_cells(agency_client.get("/?sort=created", headers={"HX-Request": "true"}).get_data(as_text=True), "alpha")
+    assert before[1:4] == ["Alice Bakery alice@bake.test", "Plus · Monthly 1,000 contacts", "Active"]
+    alpha = db.session.scalar(sa.select(HostedAccount).where(HostedAccount.name == "alpha"))
+    alpha.client_name, alpha.contact_limit, alpha.status = "Alice Patisserie", 2500, "disabled"
+    alpha.period_end = TODAY + timedelta(days=9)
+    db.session.commit()
+    after = row_cells(agency_client.get("/?sort=created", headers={"HX-Request": "true"}).get_data(as_text=True), "alpha")
+    assert after[1:4] == ["Alice Patisserie alice@bake.test", "Plus · Monthly 2,500 contacts", "Disabled"]
+    assert after[5] == medium_date(TODAY + timedelta(days=9))
+    assert after[6] != before[6]  # 2 500 contacts cost more than 1 000
+    user = db.session.scalar(sa.select(User).where(User.email == "me@agency.test"))
+    user.language, user.timezone = "fr", "Pacific/Kiritimati"
+    db.session.commit()
+    french = row_cells(agency_client.get("/?sort=created", headers={"HX-Request": "true"}).get_data(as_text=True), "alpha")
+    assert french[3] == "Désactivé" and french[2].startswith("Plus · Mensuel")
+    assert french[4] != after[4]  # the same moment, 14 hours ahead and written the French way
+
+
+def test_kept_rows_are_bounded_and_the_row_template_sees_nothing_but_the_row(agency_client, app, monkeypatch):
+    import jinja2.meta
+    from webapp.web.resold import rows
+    monkeypatch.setattr(rows, "ROWS_LIMIT", 3)
+    rows._ROWS.clear()
+    assert len(names(agency_client.get("/?status=all"))) == 8
+    assert 0 < len(rows._ROWS) <= 3
+    # What a row shows is its key: the template may read `row` and the app's helpers, nothing else.
+    source = Path(app.jinja_loader.searchpath[0], rows.ROW_TEMPLATE).read_text()
+    assert jinja2.meta.find_undeclared_variables(app.jinja_env.parse(source)) <= {"row", "label", "_"}
+
+
+def test_a_rows_login_button_posts_the_tables_one_form_with_its_token(agency_client):
+    """Rows carry no CSRF token (they are shared between sessions): each Login button posts the
+    table's one login-as form to its own account, without JavaScript (the form attribute)."""
+    html = agency_client.get("/").get_data(as_text=True)
+    form = re.search(r'<form id="row-login-as" method="post" target="_blank" hidden>(.*?)</form>', html, re.S)
+    assert form and 'name="csrf_token"' in form.group(1)
+    row = re.search(r'<tr data-account="alpha">(.*?)</tr>', html, re.S).group(1)
+    assert "csrf_token" not in row
+    action = re.search(r'<button[^>]*form="row-login-as" formaction="([^"]+)"', row).group(1)
+    assert re.fullmatch(r"/accounts/\d+/login-as", action)
+    response = agency_client.post(action, data={"csrf_token": csrf_token(form.group(0))})
+    assert response.status_code in (302, 303)
+    assert re.match(r"http://alpha\.localhost(:\d+)?/app/login-as\?token=", response.headers["Location"])

@@ -80,6 +80,21 @@ def test_login_as_opens_a_new_tab_with_the_banner(page, app, agency):
     expect(tab.locator("#signed-in-by")).to_contain_text("Signed in by your agency")
 
 
+def test_login_from_a_resold_row_opens_the_account_in_a_new_tab(page, app, agency):
+    """The row's Login button posts the table's one form (the form attribute): no JavaScript needed."""
+    with app.app_context():
+        make_account(agency, "rowlogin", admin_password="rowlogin-secret-pass")
+    _login(page)
+    page.goto("/?q=rowlogin")
+    row = page.locator('tr[data-account="rowlogin"]')
+    with page.context.expect_page() as new_tab:
+        row.get_by_role("button", name="Login").click()
+    tab = new_tab.value
+    tab.wait_for_load_state()
+    assert re.match(r"http://rowlogin\.localhost:\d+/app/", tab.url)
+    expect(tab.locator("#signed-in-by")).to_contain_text("Signed in by your agency")
+
+
 def test_change_plan_cancel_and_renew_an_expired_trial(page, app, agency):
     with app.app_context():
         paid_id = make_account(agency, "growing", plan_tier="plus", contact_limit=1000,

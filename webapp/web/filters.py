@@ -38,11 +38,17 @@ def _viewer():
     viewer = g.get("_viewer")
     if viewer is None:
         locale, tz = get_locale(), get_timezone()
-        cache = _SHARED.setdefault((str(locale), str(tz)), {})
+        key = (str(locale), str(tz))
+        cache = _SHARED.setdefault(key, {})
         if len(cache) > SHARED_LIMIT:
             cache.clear()
-        viewer = g._viewer = (locale, tz, cache)
+        viewer = g._viewer = (locale, tz, cache, key)
     return viewer
+
+
+def viewer_key() -> tuple[str, str]:
+    """The viewer's (locale, time zone): what else than the values decides how they are shown."""
+    return _viewer()[3]
 
 
 def _memo(key, make):
@@ -70,7 +76,7 @@ def format_datetime(value, fmt: str = "medium") -> str:
 
 
 def _format_datetime(value, fmt: str) -> str:
-    locale, tz, _cache = _viewer()
+    locale, tz = _viewer()[:2]
     if fmt not in ("short", "medium"):
         return dates.format_datetime(value, fmt, tzinfo=tz, locale=locale)
     local = (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(tz)
