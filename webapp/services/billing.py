@@ -126,10 +126,9 @@ def card_of(agency_id: int) -> BillingProfile | None:
 # ---- B5: the discount in force -------------------------------------------------------------------
 
 def paid_accounts(agency_id: int) -> int:
-    from .resold import PAID_STATUSES
+    from .resold import PAID
     return db.session.scalar(sa.select(sa.func.count()).select_from(HostedAccount).where(
-        HostedAccount.agency_id == agency_id, HostedAccount.kind == "resold", HostedAccount.plan_term != "trial",
-        HostedAccount.status.in_(PAID_STATUSES))) or 0
+        HostedAccount.agency_id == agency_id, PAID)) or 0
 
 
 def discount_in_force(agency_id: int) -> int:

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from ..catalog import get_catalog
 from ..extensions import db
 from ..models import HostedAccount
+from ..models import accounts as accounts_model
 from .scope import AgencyScope, parse_page
 
 PAGE_SIZE = 25
@@ -29,7 +30,7 @@ ORDERS = ("asc", "desc")
 # still in its paid period, or disabled for a declined payment.
 ACTIVE_STATUSES = ("provisioning", "active", "cancelled", "disabled")
 # Paid accounts count toward the discount (B5): paid for the current period, trials excepted.
-PAID_STATUSES = ("provisioning", "active", "cancelled", "disabled")
+PAID_STATUSES = accounts_model.PAID_STATUSES
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,8 @@ class View:
         return out
 
     def query_string(self, **changes) -> str:
-        return urlencode(self.params(**changes), doseq=True)
+        # A table links to a dozen views (sort headers, pages): the same ones for everybody on this view.
+        return _query_string(self, tuple(sorted(changes.items())))
 
     def sort_link(self, key: str) -> str:
         """Clicking a header sorts by it; clicking the current one reverses the order."""
@@ -89,6 +91,11 @@ class View:
     @property
     def is_filtered(self) -> bool:
         return bool(self.q or self.plan_types or self.status != "active")
+
+
+@functools.lru_cache(maxsize=4096)
+def _query_string(view: View, changes: tuple) -> str:
+    return urlencode(view.params(**dict(changes)), doseq=True)
 
 
 @dataclass(frozen=True)
@@ -223,7 +230,9 @@ def _prepared(scope: AgencyScope, view: View, page_size: int):
     return statements, params
 
 
-PAID = sa.and_(HostedAccount.plan_term != "trial", HostedAccount.status.in_(PAID_STATUSES))
+# The same condition as the partial index ix_hosted_accounts_paid, which serves these counts.
+PAID = sa.and_(HostedAccount.kind == "resold", HostedAccount.plan_term != "trial",
+               HostedAccount.status.in_(PAID_STATUSES))
 
 
 def count(scope: AgencyScope, view: View) -> int:
@@ -251,8 +260,7 @@ def page(scope: AgencyScope, view: View, page_size: int = PAGE_SIZE) -> Page:
 
 
 def paid_account_count(scope: AgencyScope) -> int:
-    return db.session.scalar(scope.select(HostedAccount, sa.func.count()).where(
-        HostedAccount.kind == "resold", PAID)) or 0
+    return db.session.scalar(scope.select(HostedAccount, sa.func.count()).where(PAID)) or 0
 
 
 def summary(scope: AgencyScope, paid: int | None = None) -> Summary:

@@ -31,7 +31,8 @@ def index():
                login_url=hosts.account_login_url(a), account_path=account_path)
         for a in result.rows])
     return render("resold/index.html", "resold/_results.html", page=result, view=result.view,
-                  summary=summary, rows_html=rows_html, is_fragment=fragment, plan_types=resold.PLAN_TYPES)
+                  summary=summary, rows_html=rows_html, is_fragment=fragment, plan_types=resold.PLAN_TYPES,
+                  results_path=url_for("resold.index"))
 
 
 def _discount_summary(scope, *, reuse_count: bool) -> resold.Summary:
