@@ -338,6 +338,7 @@ def main() -> int:
             for group, seconds in sorted(cpu.items(), key=lambda kv: -kv[1]):
                 print(f"  {group:26} {seconds:7.0f} s  ({100 * seconds / max(busy, 1):.0f} %)")
             print_web_cpu(Path(work) / "web.log")
+            print_fragment_in_app(Path(work) / "web.log")
             print_windows(Path(work) / "samples.tsv", fault_at)
             resold = stats.get("resold fragment", {})
             print(f"\nResold fragment p95: {resold.get('95%')} ms (target <= 100 ms)")
@@ -416,6 +417,37 @@ def print_web_cpu(log_path: Path, top: int = 12) -> None:
     for name, values in sorted(per_endpoint.items(), key=lambda kv: -sum(kv[1]))[:top]:
         print(f"  {name:30} {len(values):8d} {sum(values) / 1000:6.1f} {100 * sum(values) / total:5.0f}% "
               f"{sum(values) / len(values):10.1f}")
+
+
+FRAGMENT_LINE = re.compile(r"^\S+ (\d\d):(\d\d):(\d\d)\S* .* duration_ms=([\d.]+) cpu_ms=[\d.-]+ "
+                           r"endpoint=resold\.index .*htmx=1")
+
+
+def print_fragment_in_app(log_path: Path) -> None:
+    """The Resold fragment as the app itself timed it (each request line's duration_ms: from the first
+    before-request hook to the log line), overall and per minute. What locust measures adds the wait
+    for a free thread in a gunicorn process, reading the request and writing the response, and
+    locust's own wait for a core on the same machine."""
+    from bench._common import percentile
+    durations: list[float] = []
+    per_minute: dict[int, list[float]] = {}
+    first = None
+    for line in open(log_path):
+        found = FRAGMENT_LINE.match(line)
+        if not found:
+            continue
+        hours, minutes, seconds, duration = found.groups()
+        at = int(hours) * 3600 + int(minutes) * 60 + int(seconds)
+        first = at if first is None else first
+        durations.append(float(duration))
+        per_minute.setdefault((at - first) // 60, []).append(float(duration))
+    if not durations:
+        return
+    minutes = [percentile(values, 95) for values in per_minute.values() if len(values) >= 20]
+    print(f"\nResold fragment inside the app (web log): p50 {percentile(durations, 50):.0f}  "
+          f"p95 {percentile(durations, 95):.0f}  p99 {percentile(durations, 99):.0f} ms; "
+          f"p95 per minute {min(minutes, default=0):.0f}-{max(minutes, default=0):.0f} ms "
+          "(the client's figure adds gunicorn's queue, HTTP and locust's own wait for a core)")
 
 
 if __name__ == "__main__":
