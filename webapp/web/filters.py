@@ -47,7 +47,7 @@ def _viewer():
 
 
 def viewer_key() -> tuple[str, str]:
-    """The viewer's (locale, time zone): what else than the values decides how they are shown."""
+    """The viewer's (locale, time zone): besides the values themselves, what decides how they are shown."""
     return _viewer()[3]
 
 
