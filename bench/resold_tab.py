@@ -169,9 +169,10 @@ def run_backend(kind: str, args) -> list[tuple]:
             session["_user_id"] = session_id
             session["_fresh"] = True
         client.get("/")  # as a person does: the full page first, then the fragments
-        from flask import render_template
+        from flask import render_template, url_for
         from webapp.extensions import db
         from webapp.services import hosts, resold
+        from webapp.web.resold.rows import render_rows, row_of
 
         results = []
         for label, query in VIEWS:
@@ -193,9 +194,11 @@ def run_backend(kind: str, args) -> list[tuple]:
                                                    "period_end": _date(row["period_end"])}) for row in rows]
                     view = resold.View.from_args(app.test_request_context(url_path).request.args)
                     page = resold.Page(view, accounts, total)
+                    account_path = url_for("accounts.show", account_id=0)[:-1]
+                    rows_html = render_rows([row_of(a, price_cents=0, login_url=hosts.account_login_url(a),
+                                                    account_path=account_path) for a in accounts])
                     render_template("resold/_results.html", page=page, view=view, is_fragment=True,
-                                    prices={a.id: 0 for a in accounts},
-                                    login_urls={a.id: hosts.account_login_url(a) for a in accounts})
+                                    rows_html=rows_html, results_path=url_for("resold.index"))
                     db.session.remove()
 
             ours_ms = summarize(timed(ours, args.runs))
