@@ -26,6 +26,7 @@ from ..catalog import get_catalog
 from ..extensions import db
 from ..models import (BillingProfile, CreditBalance, CreditEntry, GatewayCall, HostedAccount, Invoice, InvoiceLine,
                       utcnow)
+from ..models.accounts import PAID
 from . import audit
 from .errors import NotFound, ServiceError, ValidationFailed
 
@@ -126,7 +127,6 @@ def card_of(agency_id: int) -> BillingProfile | None:
 # ---- B5: the discount in force -------------------------------------------------------------------
 
 def paid_accounts(agency_id: int) -> int:
-    from .resold import PAID
     return db.session.scalar(sa.select(sa.func.count()).select_from(HostedAccount).where(
         HostedAccount.agency_id == agency_id, PAID)) or 0
 

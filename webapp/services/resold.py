@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from ..catalog import get_catalog
 from ..extensions import db
 from ..models import HostedAccount
-from ..models import accounts as accounts_model
+from ..models.accounts import PAID
 from .scope import AgencyScope, parse_page
 
 PAGE_SIZE = 25
@@ -29,8 +29,6 @@ ORDERS = ("asc", "desc")
 # "Active" is every account that has not expired: being provisioned, paid up, cancelled but
 # still in its paid period, or disabled for a declined payment.
 ACTIVE_STATUSES = ("provisioning", "active", "cancelled", "disabled")
-# Paid accounts count toward the discount (B5): paid for the current period, trials excepted.
-PAID_STATUSES = accounts_model.PAID_STATUSES
 
 
 @dataclass(frozen=True)
@@ -80,8 +78,7 @@ class View:
         return out
 
     def query_string(self, **changes) -> str:
-        # A table links to a dozen views (sort headers, pages): the same ones for everybody on this view.
-        return _query_string(self, tuple(sorted(changes.items())))
+        return urlencode(self.params(**changes), doseq=True)
 
     def sort_link(self, key: str) -> str:
         """Clicking a header sorts by it; clicking the current one reverses the order."""
@@ -91,11 +88,6 @@ class View:
     @property
     def is_filtered(self) -> bool:
         return bool(self.q or self.plan_types or self.status != "active")
-
-
-@functools.lru_cache(maxsize=4096)
-def _query_string(view: View, changes: tuple) -> str:
-    return urlencode(view.params(**dict(changes)), doseq=True)
 
 
 @dataclass(frozen=True)
@@ -228,11 +220,6 @@ def _prepared(scope: AgencyScope, view: View, page_size: int):
     params = scope.params(page_limit=page_size, page_offset=(view.page - 1) * page_size,
                           **_search_params(view.q, search))
     return statements, params
-
-
-# The same condition as the partial index ix_hosted_accounts_paid, which serves these counts.
-PAID = sa.and_(HostedAccount.kind == "resold", HostedAccount.plan_term != "trial",
-               HostedAccount.status.in_(PAID_STATUSES))
 
 
 def count(scope: AgencyScope, view: View) -> int:
