@@ -15,7 +15,13 @@ worker_class = "gthread"
 threads = int(os.environ.get("WEB_THREADS", "2"))
 timeout = 30
 graceful_timeout = 20
-keepalive = 5
+# One queue for all the processes. A process takes a connection only when one of its threads is free
+# (worker_connections = threads) and closes it after the answer (keepalive = 0), so requests wait in the
+# listening socket's backlog, which every process serves, never behind a busy process's slow request
+# while another process idles. A proxy in front (nginx by default) opens a connection per request anyway.
+# WEB_KEEPALIVE=5 keeps connections open for 5 s instead, for clients that connect directly.
+keepalive = int(os.environ.get("WEB_KEEPALIVE", "0"))
+worker_connections = threads if keepalive == 0 else 1000
 # Each worker process opens its own database pool after the fork.
 preload_app = False
 # The app logs one structured line per request itself (agencyhq.requests); no separate access log.

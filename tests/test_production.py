@@ -74,6 +74,8 @@ def test_gunicorn_config_serves_the_app_from_several_processes(service_urls, tmp
         request = urllib.request.Request(f"http://127.0.0.1:{port}/login", headers={"Host": f"localhost:{port}"})
         with urllib.request.urlopen(request, timeout=5) as r:
             assert r.status == 200 and b"AgencyHQ" in r.read()
+            # One connection per request: a process takes one only when a thread is free (gunicorn.conf.py).
+            assert r.headers["Connection"] == "close"
         # Each worker says so once its app is loaded (gunicorn.conf.py's post_worker_init).
         deadline = time.time() + 30
         while (tmp_path / "gunicorn.log").read_text().count("heap settled frozen_objects=") < 2:
