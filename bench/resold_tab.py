@@ -126,6 +126,8 @@ def seed(app, measured: int, others: int, other_agencies: int, rng: random.Rando
             if conn.dialect.name == "postgresql":
                 # Write the bulk load's dirty pages out now, not while the first views are timed.
                 conn.execute(sa.text("CHECKPOINT"))
+        from webapp.services import sessions
+        sessions.start(user)  # a login of the agency user, as logging in makes one
         return agencies[0].id, user.get_id()
 
 

@@ -320,3 +320,74 @@ def test_url_scheme_https_makes_cookies_secure_and_links_https(app, db, monkeypa
         _dispose(secure)
     # The test app (plain http) sets no Secure flag, so its cookies work on http://localhost.
     assert app.config["SESSION_COOKIE_SECURE"] is False
+
+
+def _copy_session(source, target, domain="localhost"):
+    """What someone who kept a copy of the cookie has: the same session cookie in another browser."""
+    target.set_cookie("session", source.get_cookie("session", domain=domain).value, domain=domain)
+
+
+def test_logging_out_ends_every_copy_of_the_session_cookie(app, client, db):
+    from webapp.models import LoginSession
+    make_agency(email="nora@agency.test")
+    login(client, "nora@agency.test")
+    copy = app.test_client()
+    _copy_session(client, copy)
+    assert copy.get("/").status_code == 200  # a copy works while the login stands
+    laptop = app.test_client()
+    login(laptop, "nora@agency.test")  # another login of the same person, elsewhere
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(LoginSession)) == 2
+    html = client.get("/").get_data(as_text=True)
+    assert client.post("/logout", data={"csrf_token": csrf_token(html)}).status_code == 303
+    assert copy.get("/").status_code == 302  # the copy taken before is over too
+    assert copy.get("/", headers={"HX-Request": "true"}).headers["HX-Redirect"].startswith("/login")
+    assert laptop.get("/").status_code == 200  # the other login goes on
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(LoginSession)) == 1
+
+
+def test_a_login_lasts_at_most_its_lifetime_and_old_ones_are_cleared_at_the_next_login(app, client, db, monkeypatch):
+    from datetime import timedelta
+
+    from webapp.models import LoginSession, utcnow
+    _, user = make_agency(email="nora@agency.test")
+    login(client, "nora@agency.test")
+    assert client.get("/").status_code == 200
+    monkeypatch.setitem(app.config, "LOGIN_SESSION_LIFETIME", timedelta(days=30))
+    db.session.execute(sa.update(LoginSession).values(created_at=utcnow() - timedelta(days=30, seconds=1)))
+    db.session.commit()
+    assert client.get("/").status_code == 302
+    login(client, "nora@agency.test")
+    assert client.get("/").status_code == 200
+    ages = db.session.scalars(sa.select(LoginSession.created_at).where(LoginSession.user_id == user.id)).all()
+    assert len(ages) == 1 and utcnow() - ages[0] < timedelta(minutes=1)  # the expired row went
+    assert app.config["REMEMBER_COOKIE_DURATION"] == app.config["LOGIN_SESSION_LIFETIME"]
+
+
+def test_a_cookie_from_before_server_side_logins_asks_for_a_new_login(app, client, db):
+    _, user = make_agency(email="nora@agency.test")
+    with client.session_transaction() as session:
+        session["_user_id"] = f"u:{user.id}:{user.session_epoch}"  # the old form, with no login id
+        session["_fresh"] = True
+    assert client.get("/").status_code == 302
+    with client.session_transaction() as session:
+        session["_user_id"] = f"u:{user.id}:{user.session_epoch}:made-up"
+    assert client.get("/").status_code == 302
+
+
+def test_an_account_admin_logging_out_ends_every_copy_of_the_cookie(app, client, db):
+    from webapp.models import LoginSession
+    agency, _ = make_agency(email="nora@agency.test")
+    make_account(agency, "acme", admin_password="acme-secret-pass")
+    host = "http://acme.localhost"
+    token = csrf_token(client.get("/app/login", base_url=host).get_data(as_text=True))
+    assert client.post("/app/login", base_url=host, data={"csrf_token": token, "username": "admin",
+                                                          "password": "acme-secret-pass"}).status_code == 303
+    copy = app.test_client()
+    _copy_session(client, copy, domain="acme.localhost")
+    assert copy.get("/app/", base_url=host).status_code == 200
+    owner = db.session.scalar(sa.select(LoginSession.account_user_id))
+    assert owner is not None and db.session.scalar(sa.select(LoginSession.user_id)) is None
+    html = client.get("/app/", base_url=host).get_data(as_text=True)
+    assert client.post("/app/logout", base_url=host, data={"csrf_token": csrf_token(html)}).status_code == 303
+    assert copy.get("/app/", base_url=host).status_code == 302
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(LoginSession)) == 0

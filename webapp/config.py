@@ -1,5 +1,6 @@
 """Settings from the environment. With nothing set: SQLite and the embedded queue."""
 import os
+from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,6 +58,9 @@ class Config:
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    # A login lasts at most this long, "remember me" included (services.sessions).
+    LOGIN_SESSION_LIFETIME = timedelta(days=int(os.environ.get("LOGIN_SESSION_DAYS", "30")))
+    REMEMBER_COOKIE_DURATION = LOGIN_SESSION_LIFETIME
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
     WTF_CSRF_SSL_STRICT = False  # SameSite=Lax cookies already bind the session to this site
     MAX_CONTENT_LENGTH = 2 * 1024 * 1024

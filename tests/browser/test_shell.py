@@ -8,7 +8,7 @@ from webapp.services import demo
 pytestmark = pytest.mark.browser
 
 
-def test_demo_agency_logs_in_and_sees_the_shell(app, db, page):
+def test_demo_agency_logs_in_and_sees_the_shell(app, db, page, live_server):
     with app.app_context():
         demo.seed()
     page.goto("/")
@@ -31,9 +31,19 @@ def test_demo_agency_logs_in_and_sees_the_shell(app, db, page):
     page.wait_for_url("**/my-account")
     assert page.locator("#username").inner_text() == demo.AGENCY_EMAIL
     page.screenshot(path=str(_artifacts() / "shell-my-account.png"), full_page=True)
+    # Someone kept a copy of this browser's cookies (a shared computer): it opens the dashboard...
+    copy = page.context.browser.new_context(base_url=live_server, storage_state=page.context.storage_state())
+    other = copy.new_page()
+    other.goto("/")
+    assert other.get_by_role("heading", name="Resold accounts").is_visible()
     side.get_by_role("button", name="Logout").click()
     page.wait_for_url("**/login")
     assert page.get_by_text("You are logged out.").is_visible()
+    # ...until the person logs out: then the copy asks for a login too.
+    other.reload()
+    other.wait_for_url("**/login?next=*")
+    assert other.get_by_label("Password").is_visible()
+    copy.close()
 
 
 def test_support_staff_see_the_console_not_the_side_menu(app, db, page):

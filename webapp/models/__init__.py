@@ -10,6 +10,7 @@ from .branding import Branding
 from .commission import CommissionEntry, Payout
 from .mail import OutboundEmail
 from .operations import Operation
+from .sessions import LoginSession
 from .support import SupportMessage, SupportRequest
 from .templates import EmailTemplate, TemplateShareLink
 from .tokens import ApiIdempotencyRecord, ApiToken, LoginAsToken, PasswordResetToken
@@ -18,6 +19,6 @@ __all__ = [
     "AccountUser", "Agency", "ApiIdempotencyRecord", "ApiToken", "AuditEvent", "Automation",
     "AutomationVersion", "BillingProfile", "Branding", "CommissionEntry", "CreditBalance",
     "CreditEntry", "EmailTemplate", "GatewayCall", "HostedAccount", "Invoice", "InvoiceLine",
-    "LoginAsToken", "Operation", "OutboundEmail", "PasswordResetToken", "Payout", "Pushdown",
+    "LoginAsToken", "LoginSession", "Operation", "OutboundEmail", "PasswordResetToken", "Payout", "Pushdown",
     "PushdownCopy", "SupportMessage", "SupportRequest", "TemplateShareLink", "User", "utcnow",
 ]

@@ -124,8 +124,11 @@ class AccountUser(UserMixin, Model):
 
     account = relationship("HostedAccount", back_populates="users")
 
+    # Which login this object was loaded for (services.sessions); not a column.
+    login_session_id = None
+
     def get_id(self) -> str:
-        return f"h:{self.id}:{self.session_epoch}"
+        return f"h:{self.id}:{self.session_epoch}:{self.login_session_id}"
 
 
 SEARCH_FIELDS = ("name", "client_name", "client_email", "custom_domain")

@@ -51,9 +51,13 @@ class User(UserMixin, Model):
 
     agency = relationship("Agency", back_populates="users")
 
+    # Which login this object was loaded for (services.sessions); not a column.
+    login_session_id = None
+
     def get_id(self) -> str:
-        # The epoch in the session id ends every session when the password changes.
-        return f"u:{self.id}:{self.session_epoch}"
+        # The epoch in the session id ends every session when the password changes; the login's id
+        # ends this one when it logs out.
+        return f"u:{self.id}:{self.session_epoch}:{self.login_session_id}"
 
     @property
     def is_support(self) -> bool:

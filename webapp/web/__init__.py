@@ -10,7 +10,7 @@ from flask_babel import lazy_gettext as _l
 
 from ..extensions import db, login_manager
 from ..models import AccountUser, HostedAccount, User
-from ..services import hosts
+from ..services import hosts, sessions
 from . import errors, filters, navigation
 
 request_log = logging.getLogger("agencyhq.requests")
@@ -105,9 +105,10 @@ def _route_by_host():
 
 
 def _load_user(session_id: str):
-    """Sessions say which kind of user they are for; each kind only counts on its own site."""
+    """Sessions say which kind of user they are for; each kind only counts on its own site, and only
+    while its login stands (services.sessions)."""
     try:
-        kind, ident, epoch = session_id.split(":")
+        kind, ident, epoch, login_id = session_id.split(":")
         ident, epoch = int(ident), int(epoch)
     except (ValueError, AttributeError):
         return None
@@ -115,16 +116,11 @@ def _load_user(session_id: str):
     if site is None:
         return None
     if kind == "u" and site.kind == "dashboard":
-        user = db.session.get(User, ident)
-    elif kind == "h" and site.kind == "account":
-        user = db.session.get(AccountUser, ident)
-        if user is not None and user.account_id != site.account_id:
-            return None
-    else:
-        return None
-    if user is None or user.session_epoch != epoch:
-        return None
-    return user
+        return sessions.find(User, ident, epoch, login_id)
+    if kind == "h" and site.kind == "account":
+        user = sessions.find(AccountUser, ident, epoch, login_id)
+        return user if user is not None and user.account_id == site.account_id else None
+    return None
 
 
 def _unauthorized():

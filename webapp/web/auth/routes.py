@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
 from ...models import User
-from ...services import auth
+from ...services import auth, sessions
 from . import bp
 from .forms import LoginForm
 
@@ -36,6 +36,7 @@ def login():
         if user is not None:
             next_url = _safe_next(request.args.get("next"))
             session.clear()  # a fresh session at login: nothing from before survives
+            sessions.start(user)
             login_user(user, remember=form.remember.data)
             return redirect(next_url or home_for(user), code=303)
         form.password.errors.append(_("Wrong e-mail or password."))
@@ -47,6 +48,8 @@ def login():
 
 @bp.route("/logout", methods=["POST"])
 def logout():
+    if isinstance(current_user, User):
+        sessions.end(current_user)
     logout_user()
     session.clear()
     flash(_("You are logged out."), "info")

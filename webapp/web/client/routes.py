@@ -6,7 +6,7 @@ from flask_login import current_user, login_user, logout_user
 
 from ...extensions import db
 from ...models import AccountUser, Branding, CreditBalance
-from ...services import accounts, audit, auth, client_auth
+from ...services import accounts, audit, auth, client_auth, sessions
 from ...services.errors import ValidationFailed
 from ..decorators import account_admin_required, current_actor
 from ..forms import apply_errors
@@ -34,6 +34,8 @@ def login_as_session():
     if signed_in and not client_auth.login_as_session_over(by):
         return None
     client_auth.end_login_as(g.account, by, request.remote_addr, "expired" if signed_in else "signed_out")
+    if signed_in:
+        sessions.end(current_user)
     logout_user()
     session.clear()
     if not signed_in:
@@ -68,7 +70,10 @@ def login():
         if result.outcome == "ok":
             if by_agency:
                 client_auth.end_login_as(g.account, by_agency, request.remote_addr, "replaced_by_login")
+            if isinstance(current_user, AccountUser):
+                sessions.end(current_user)  # the agency's session this login replaces
             session.clear()
+            sessions.start(result.user)
             login_user(result.user)
             return redirect(url_for("client.overview"), code=303)
         if result.outcome in ("locked", "throttled"):
@@ -89,7 +94,10 @@ def login_as():
         return render_template("client/login_as_failed.html"), 403
     if session.get("signed_in_by"):  # a second link opened in the same browser replaces the first session
         client_auth.end_login_as(g.account, session["signed_in_by"], request.remote_addr, "replaced_by_login_as")
+    if isinstance(current_user, AccountUser):
+        sessions.end(current_user)  # the session this link replaces
     session.clear()
+    sessions.start(admin)
     login_user(admin)
     session["signed_in_by"] = client_auth.login_as_session(opener)
     return redirect(url_for("client.overview"), code=303)
@@ -100,6 +108,8 @@ def logout():
     by = session.get("signed_in_by")
     if by and isinstance(current_user, AccountUser) and current_user.is_authenticated:
         client_auth.end_login_as(g.account, by, request.remote_addr, "logout")
+    if isinstance(current_user, AccountUser):
+        sessions.end(current_user)
     logout_user()
     session.clear()
     return redirect(url_for("client.login"), code=303)

@@ -1,0 +1,24 @@
+"""Logins kept on the server: a session cookie counts only while its row is here, so logging out
+ends it even if someone kept a copy of the cookie."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Model, UTCDateTime, utcnow
+
+
+class LoginSession(Model):
+    """One login of a dashboard user or of a hosted account's user (exactly one of the two)."""
+
+    __tablename__ = "login_sessions"
+    __table_args__ = (
+        sa.CheckConstraint("(user_id IS NULL) <> (account_user_id IS NULL)", name="one_owner"),
+    )
+
+    # Random, and only ever inside the signed session cookie (the user id names it there).
+    id: Mapped[str] = mapped_column(sa.String(43), primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    account_user_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("account_users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
