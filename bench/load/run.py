@@ -138,7 +138,7 @@ class CpuMeter(threading.Thread):
     """CPU seconds used during the load by each part of the stack, read from /proc every second (a
     process killed mid-run keeps what it had used by its last reading)."""
     GROUPS = (("web (gunicorn)", "gunicorn"), ("job workers", "worker.py"), ("locust (load generator)", "locust"),
-              ("PostgreSQL", "postgres"), ("Redis", "redis-server"))
+              ("PostgreSQL", "postgres"), ("Redis", "redis-server"), ("another program (--steal)", "steal.py"))
 
     def __init__(self):
         super().__init__(daemon=True)
@@ -246,6 +246,8 @@ def main() -> int:
     parser.add_argument("--no-faults", action="store_true")
     parser.add_argument("--pace", choices=["human", "stress"], default="human",
                         help="human: each user acts every 2-8 s; stress: every 0.5-2 s")
+    parser.add_argument("--steal", type=float, default=0.0, metavar="SHARE",
+                        help="run another program taking SHARE of every core during the load (e.g. 0.33)")
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix="agencyhq-load-")
     redis_port, web_port = free_port(), free_port()
@@ -287,6 +289,9 @@ def main() -> int:
                  "--stop-timeout", "10"], cwd=ROOT, env={**env, "LOAD_FIXTURE": str(fixture_path), "LOAD_PACE": args.pace,
                                                "LOAD_SAMPLES": str(Path(work) / "samples.tsv")},
                 stdout=subprocess.DEVNULL, stderr=open(Path(work) / "locust.log", "w"))
+            stealers = [subprocess.Popen([sys.executable, str(ROOT / "bench/load/steal.py"), str(args.steal)])
+                        for _ in range(os.cpu_count() or 1)] if args.steal else []
+            procs.extend(stealers)
             started = time.time()
             fault_at = None
             meter = CpuMeter()
@@ -311,6 +316,8 @@ def main() -> int:
             locust.wait(timeout=args.seconds + 120)
             ended = time.time()
             cpu, busy = meter.stop()
+            for stealer in stealers:
+                stealer.terminate()
             # Every operation must end within 60 s of the end of the load.
             with app.app_context():
                 from webapp.extensions import db
@@ -327,7 +334,8 @@ def main() -> int:
             web_log.flush()
             five_xx = sum(1 for line in open(Path(work) / "web.log") if " status=5" in line)
             print(f"\n== load: {args.users} users for {args.seconds} s, {args.web} web processes x "
-                  f"{args.threads} threads, {args.workers} workers, {os.cpu_count()} cores, {args.pace} pace")
+                  f"{args.threads} threads, {args.workers} workers, {os.cpu_count()} cores, {args.pace} pace"
+                  + (f", another program taking {args.steal:.0%} of each core" if args.steal else ""))
             print(f"  {'endpoint':30} {'requests':>8} {'req/s':>6} {'errors':>6} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7}")
             for name in sorted(stats, key=lambda n: (n == "Aggregated", n)):
                 row = stats[name]
