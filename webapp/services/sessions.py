@@ -17,21 +17,19 @@ def lifetime() -> timedelta:
     return current_app.config["LOGIN_SESSION_LIFETIME"]
 
 
-def _owner(user: User | AccountUser):
-    return LoginSession.account_user_id if isinstance(user, AccountUser) else LoginSession.user_id
+def _owner(model: type[User] | type[AccountUser]):
+    return LoginSession.account_user_id if model is AccountUser else LoginSession.user_id
 
 
 def start(user: User | AccountUser) -> str:
     """Records a new login of `user` and returns its id, which `user.get_id()` then carries into the
     session cookie. The user's logins past their lifetime are cleared here, so rows do not pile up."""
-    owner = _owner(user)
-    now = utcnow()
+    owner, login_id, now = _owner(type(user)), secrets.token_urlsafe(32), utcnow()
     db.session.execute(sa.delete(LoginSession).where(owner == user.id, LoginSession.created_at <= now - lifetime()))
-    row = LoginSession(id=secrets.token_urlsafe(32), created_at=now, **{owner.key: user.id})
-    db.session.add(row)
+    db.session.add(LoginSession(id=login_id, created_at=now, **{owner.key: user.id}))
     db.session.commit()
-    user.login_session_id = row.id
-    return row.id
+    user.login_session_id = login_id
+    return login_id
 
 
 def end(user) -> None:
@@ -39,7 +37,7 @@ def end(user) -> None:
     login_id = getattr(user, "login_session_id", None)
     if login_id is None:
         return
-    db.session.execute(sa.delete(LoginSession).where(LoginSession.id == login_id, _owner(user) == user.id))
+    db.session.execute(sa.delete(LoginSession).where(LoginSession.id == login_id, _owner(type(user)) == user.id))
     db.session.commit()
     user.login_session_id = None
 
@@ -47,9 +45,8 @@ def end(user) -> None:
 def find(model: type[User] | type[AccountUser], user_id: int, epoch: int, login_id: str):
     """The user a session cookie names, if its login still stands: not logged out, not past its
     lifetime, and no password change since (the epoch). One query, on the two primary keys."""
-    owner = LoginSession.account_user_id if model is AccountUser else LoginSession.user_id
     user = db.session.scalar(
-        sa.select(model).join(LoginSession, owner == model.id)
+        sa.select(model).join(LoginSession, _owner(model) == model.id)
         .where(model.id == user_id, model.session_epoch == epoch, LoginSession.id == login_id,
                LoginSession.created_at > utcnow() - lifetime()))
     if user is not None:
