@@ -18,13 +18,18 @@ def lifetime() -> timedelta:
 
 
 def _owner(model: type[User] | type[AccountUser]):
-    return LoginSession.account_user_id if model is AccountUser else LoginSession.user_id
+    return LoginSession.account_user_id if issubclass(model, AccountUser) else LoginSession.user_id
+
+
+def _owner_of(user: User | AccountUser):
+    # __class__, not type(): views pass flask_login's current_user, a proxy that forwards __class__.
+    return _owner(user.__class__)
 
 
 def start(user: User | AccountUser) -> str:
     """Records a new login of `user` and returns its id, which `user.get_id()` then carries into the
     session cookie. The user's logins past their lifetime are cleared here, so rows do not pile up."""
-    owner, login_id, now = _owner(type(user)), secrets.token_urlsafe(32), utcnow()
+    owner, login_id, now = _owner_of(user), secrets.token_urlsafe(32), utcnow()
     db.session.execute(sa.delete(LoginSession).where(owner == user.id, LoginSession.created_at <= now - lifetime()))
     db.session.add(LoginSession(id=login_id, created_at=now, **{owner.key: user.id}))
     db.session.commit()
@@ -37,7 +42,7 @@ def end(user) -> None:
     login_id = getattr(user, "login_session_id", None)
     if login_id is None:
         return
-    db.session.execute(sa.delete(LoginSession).where(LoginSession.id == login_id, _owner(type(user)) == user.id))
+    db.session.execute(sa.delete(LoginSession).where(LoginSession.id == login_id, _owner_of(user) == user.id))
     db.session.commit()
     user.login_session_id = None
 
