@@ -391,3 +391,20 @@ def test_an_account_admin_logging_out_ends_every_copy_of_the_cookie(app, client,
     assert client.post("/app/logout", base_url=host, data={"csrf_token": csrf_token(html)}).status_code == 303
     assert copy.get("/app/", base_url=host).status_code == 302
     assert db.session.scalar(sa.select(sa.func.count()).select_from(LoginSession)) == 0
+
+
+def test_a_remembered_login_ends_at_logout_too(app, client, db):
+    make_agency(email="nora@agency.test")
+    page = client.get("/login")
+    client.post("/login", data={"csrf_token": csrf_token(page.get_data(as_text=True)), "email": "nora@agency.test",
+                                "password": PASSWORD, "remember": "y"})
+    remembered = client.get_cookie("remember_token")
+    assert remembered is not None
+    browser_reopened = app.test_client()  # the session cookie gone, the remember-me cookie kept
+    browser_reopened.set_cookie("remember_token", remembered.value, domain="localhost")
+    assert browser_reopened.get("/").status_code == 200
+    html = client.get("/").get_data(as_text=True)
+    client.post("/logout", data={"csrf_token": csrf_token(html)})
+    kept_copy = app.test_client()
+    kept_copy.set_cookie("remember_token", remembered.value, domain="localhost")
+    assert kept_copy.get("/").status_code == 302
