@@ -125,6 +125,8 @@ def test_change_password_needs_the_current_one_and_ends_other_sessions(app, clie
     assert ok.status_code == 303
     assert client.get("/my-account").status_code == 200  # this session goes on
     assert other.get("/my-account").status_code == 302  # the other one is over
+    from webapp.models import LoginSession
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(LoginSession)) == 1  # and its row went
     assert login(app.test_client(), "nora@agency.test", "a-new-long-passphrase").status_code == 303
     assert db.session.scalar(sa.select(AuditEvent.action)) == "password_changed"
 

@@ -138,6 +138,7 @@ def test_reset_link_single_use_expiring_from_the_stored_host_and_it_ends_other_s
     assert done.status_code == 303
     assert client.get(path, base_url=HOST).status_code == 410  # single use
     assert other.get("/app/", base_url=HOST).status_code == 302  # the other session ended
+    assert db.session.scalar(sa.text("SELECT count(*) FROM login_sessions")) == 0  # and its row went
     assert attempt(client, "brand-new-pass-9").status_code == 303
     # A link older than 60 minutes is refused.
     page = client.get("/app/forgot", base_url=HOST)

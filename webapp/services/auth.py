@@ -9,7 +9,7 @@ from flask_babel import lazy_gettext as _l
 
 from ..extensions import db
 from ..models import AccountUser, User, utcnow
-from . import audit
+from . import audit, sessions
 from .errors import ValidationFailed
 from .passwords import hash_password, password_problem, verify_password
 
@@ -50,6 +50,7 @@ def change_password(user, *, current: str, new: str, confirm: str, actor: audit.
         raise ValidationFailed(str(_l("The password was not changed.")), fields)
     user.password_hash = hash_password(new)
     user.session_epoch += 1
+    sessions.end_others(user)
     if isinstance(user, AccountUser):
         user.password_changed_at = utcnow()
     audit.record(actor, "password_changed", account_id=getattr(user, "account_id", None))

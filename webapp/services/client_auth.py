@@ -14,7 +14,7 @@ from flask_babel import lazy_gettext as _l
 
 from ..extensions import db
 from ..models import AccountUser, AuditEvent, HostedAccount, PasswordResetToken, utcnow
-from . import audit, hosts, mail
+from . import audit, hosts, mail, sessions
 from .errors import ValidationFailed
 from .passwords import hash_password, password_problem, verify_password
 
@@ -167,6 +167,7 @@ def _set(user: AccountUser, new: str) -> None:
     # A new password ends every other session of this user; the lockout window still runs (W4).
     user.password_hash, user.password_changed_at = hash_password(new), now()
     user.session_epoch += 1
+    sessions.end_others(user)
 
 
 def set_password_by_agency(user: AccountUser, new: str, confirm: str, actor: audit.Actor) -> None:

@@ -47,6 +47,14 @@ def end(user) -> None:
     user.login_session_id = None
 
 
+def end_others(user) -> None:
+    """A new password: every other login of this user goes, in the caller's transaction (the password
+    epoch in the cookie already refuses them; this also deletes their rows)."""
+    keep = getattr(user, "login_session_id", None)
+    others = sa.delete(LoginSession).where(_owner_of(user) == user.id)
+    db.session.execute(others.where(LoginSession.id != keep) if keep else others)
+
+
 def find(model: type[User] | type[AccountUser], user_id: int, epoch: int, login_id: str):
     """The user a session cookie names, if its login still stands: not logged out, not past its
     lifetime, and no password change since (the epoch). One query, on the two primary keys."""
