@@ -326,6 +326,8 @@ def test_login_as_is_audited_with_who_and_from_where_and_ends_when_a_normal_logi
     assert done.status_code == 303
     overview = tab.get("/app/", base_url=HOST)
     assert overview.status_code == 200 and "Signed in by your agency" not in overview.get_data(as_text=True)
+    # Each replaced session's login went with it: the admin has only the password login left.
+    assert db.session.scalar(sa.text("SELECT count(*) FROM login_sessions WHERE account_user_id IS NOT NULL")) == 1
     events = _login_as_events(db)
     assert [(e.action, e.detail.get("reason")) for e in events] == [
         ("login_as_link", None), ("login_as_started", None), ("login_as_link", None),

@@ -26,15 +26,14 @@ def _owner_of(user: User | AccountUser):
     return _owner(user.__class__)
 
 
-def start(user: User | AccountUser) -> str:
-    """Records a new login of `user` and returns its id, which `user.get_id()` then carries into the
-    session cookie. The user's logins past their lifetime are cleared here, so rows do not pile up."""
+def start(user: User | AccountUser) -> None:
+    """Records a new login of `user`; `user.get_id()` then carries its id into the session cookie.
+    The user's logins past their lifetime are cleared here, so rows do not pile up."""
     owner, login_id, now = _owner_of(user), secrets.token_urlsafe(32), utcnow()
     db.session.execute(sa.delete(LoginSession).where(owner == user.id, LoginSession.created_at <= now - lifetime()))
     db.session.add(LoginSession(id=login_id, created_at=now, **{owner.key: user.id}))
     db.session.commit()
     user.login_session_id = login_id
-    return login_id
 
 
 def end(user) -> None:

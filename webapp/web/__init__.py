@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 from ..extensions import db, login_manager
 from ..models import AccountUser, HostedAccount, User
 from ..services import hosts, sessions
-from . import errors, filters, navigation
+from . import errors, filters, navigation, signin
 
 request_log = logging.getLogger("agencyhq.requests")
 
@@ -57,6 +57,7 @@ def register_web(app: Flask) -> None:
     errors.register(app)
     filters.register(app)
     navigation.register(app)
+    signin.register(app)
 
 
 def _start_timer():

@@ -1,12 +1,13 @@
 """Logging in and out of the dashboard (agency users and support staff)."""
 from urllib.parse import urlsplit
 
-from flask import flash, redirect, render_template, request, session, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user
 
 from ...models import User
-from ...services import auth, sessions
+from ...services import auth
+from ..signin import sign_in, sign_out
 from . import bp
 from .forms import LoginForm
 
@@ -35,9 +36,7 @@ def login():
         user = auth.authenticate(form.email.data, form.password.data)
         if user is not None:
             next_url = _safe_next(request.args.get("next"))
-            session.clear()  # a fresh session at login: nothing from before survives
-            sessions.start(user)
-            login_user(user, remember=form.remember.data)
+            sign_in(user, remember=form.remember.data)
             return redirect(next_url or home_for(user), code=303)
         form.password.errors.append(_("Wrong e-mail or password."))
         status = 401
@@ -48,9 +47,6 @@ def login():
 
 @bp.route("/logout", methods=["POST"])
 def logout():
-    if isinstance(current_user, User):
-        sessions.end(current_user)
-    logout_user()
-    session.clear()
+    sign_out()
     flash(_("You are logged out."), "info")
     return redirect(url_for("auth.login"), code=303)

@@ -2,14 +2,15 @@
 import sqlalchemy as sa
 from flask import flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user, login_user
 
 from ...extensions import db
 from ...models import AccountUser, Branding, CreditBalance
-from ...services import accounts, audit, auth, client_auth, sessions
+from ...services import accounts, audit, auth, client_auth
 from ...services.errors import ValidationFailed
 from ..decorators import account_admin_required, current_actor
 from ..forms import apply_errors
+from ..signin import sign_in, sign_out
 from . import bp
 from .forms import AccountLoginForm, ChangePasswordForm, ForgotForm, NewPasswordForm
 
@@ -34,10 +35,7 @@ def login_as_session():
     if signed_in and not client_auth.login_as_session_over(by):
         return None
     client_auth.end_login_as(g.account, by, request.remote_addr, "expired" if signed_in else "signed_out")
-    if signed_in:
-        sessions.end(current_user)
-    logout_user()
-    session.clear()
+    sign_out()
     if not signed_in:
         return None
     flash(_("The session your agency opened has ended. Log in to continue."), "info")
@@ -70,11 +68,7 @@ def login():
         if result.outcome == "ok":
             if by_agency:
                 client_auth.end_login_as(g.account, by_agency, request.remote_addr, "replaced_by_login")
-            if isinstance(current_user, AccountUser):
-                sessions.end(current_user)  # the agency's session this login replaces
-            session.clear()
-            sessions.start(result.user)
-            login_user(result.user)
+            sign_in(result.user)  # replaces the agency's session, if it was one
             return redirect(url_for("client.overview"), code=303)
         if result.outcome in ("locked", "throttled"):
             # W4: the seed's "Failed Attempt" message, with a Back link to the login page.
@@ -94,11 +88,7 @@ def login_as():
         return render_template("client/login_as_failed.html"), 403
     if session.get("signed_in_by"):  # a second link opened in the same browser replaces the first session
         client_auth.end_login_as(g.account, session["signed_in_by"], request.remote_addr, "replaced_by_login_as")
-    if isinstance(current_user, AccountUser):
-        sessions.end(current_user)  # the session this link replaces
-    session.clear()
-    sessions.start(admin)
-    login_user(admin)
+    sign_in(admin)
     session["signed_in_by"] = client_auth.login_as_session(opener)
     return redirect(url_for("client.overview"), code=303)
 
@@ -108,10 +98,7 @@ def logout():
     by = session.get("signed_in_by")
     if by and isinstance(current_user, AccountUser) and current_user.is_authenticated:
         client_auth.end_login_as(g.account, by, request.remote_addr, "logout")
-    if isinstance(current_user, AccountUser):
-        sessions.end(current_user)
-    logout_user()
-    session.clear()
+    sign_out()
     return redirect(url_for("client.login"), code=303)
 
 
