@@ -22,3 +22,7 @@ class LoginSession(Model):
     account_user_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("account_users.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    # A10: a hosted account's login opened by login-as names the agency user who opened it and their
+    # agency, so it ends the moment the account leaves that agency (A3, A4) or that user goes.
+    opened_by_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    opened_by_agency_id: Mapped[int | None] = mapped_column(sa.ForeignKey("agencies.id", ondelete="CASCADE"))

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from ..catalog import get_catalog
 from ..extensions import db
 from ..models import AccountUser, HostedAccount, Invoice, LoginAsToken, SupportRequest, utcnow
-from . import audit, billing, hosts, operations, provisioning
+from . import audit, billing, hosts, operations, provisioning, sessions
 from .auth import timezones
 from .dates import add_months
 from .errors import Conflict, ServiceError, ValidationFailed
@@ -492,12 +492,32 @@ def redeem_login_as(account: HostedAccount, token: str, ip: str | None):
         return None, None
     from ..models import User
     opener = db.session.get(User, row.user_id)
+    if opener is None or opener.agency_id != account.agency_id:
+        # The account left the opener's agency after the link was made (A3, A4): it opens nothing.
+        db.session.rollback()
+        return None, None
     admin = db.session.scalar(sa.select(AccountUser).where(AccountUser.account_id == account.id,
                                                          AccountUser.username == "admin"))
     audit.record(audit.Actor(f"user:{opener.id}", opener.email, ip, opener.agency_id), "login_as_started",
                  agency_id=account.agency_id, account_id=account.id)
     db.session.commit()
     return admin, opener
+
+
+def end_agency_access(account: HostedAccount, agency_id: int | None, actor: audit.Actor) -> None:
+    """An account leaving an agency (transfer away, detach, any change of owner support decides):
+    in the caller's transaction, every login-as session that agency opened in the account ends and
+    every login-as link its users made and did not use dies. Without this, a former agency's open
+    tab could still set a new admin password without the current one."""
+    if agency_id is None:
+        return
+    from ..models import User
+    ended = sessions.end_opened_by_agency(account.id, agency_id)
+    links = db.session.execute(sa.delete(LoginAsToken).where(
+        LoginAsToken.account_id == account.id, LoginAsToken.used_at.is_(None),
+        LoginAsToken.user_id.in_(sa.select(User.id).where(User.agency_id == agency_id)))).rowcount
+    audit.record(actor, "agency_access_ended", agency_id=agency_id, account_id=account.id,
+                 login_as_sessions=ended, login_as_links=links)
 
 
 def new_request_key() -> str:

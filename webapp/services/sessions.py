@@ -26,12 +26,14 @@ def _owner_of(user: User | AccountUser):
     return _owner(user.__class__)
 
 
-def start(user: User | AccountUser) -> None:
+def start(user: User | AccountUser, *, opened_by: User | None = None) -> None:
     """Records a new login of `user`; `user.get_id()` then carries its id into the session cookie.
-    The user's logins past their lifetime are cleared here, so rows do not pile up."""
+    `opened_by` is the agency user of a login-as (A10), kept so that the login ends with the agency's
+    hold on the account. The user's logins past their lifetime are cleared here, so rows do not pile up."""
     owner, login_id, now = _owner_of(user), secrets.token_urlsafe(32), utcnow()
     db.session.execute(sa.delete(LoginSession).where(owner == user.id, LoginSession.created_at <= now - lifetime()))
-    db.session.add(LoginSession(id=login_id, created_at=now, **{owner.key: user.id}))
+    opener = {"opened_by_user_id": opened_by.id, "opened_by_agency_id": opened_by.agency_id} if opened_by else {}
+    db.session.add(LoginSession(id=login_id, created_at=now, **{owner.key: user.id}, **opener))
     db.session.commit()
     user.login_session_id = login_id
 
@@ -52,6 +54,14 @@ def end_others(user) -> None:
     keep = getattr(user, "login_session_id", None)
     others = sa.delete(LoginSession).where(_owner_of(user) == user.id)
     db.session.execute(others.where(LoginSession.id != keep) if keep else others)
+
+
+def end_opened_by_agency(account_id: int, agency_id: int) -> int:
+    """A3, A4: every login-as session `agency_id` opened in the account ends, in the caller's
+    transaction; its cookie then opens nothing. Returns how many there were."""
+    users = sa.select(AccountUser.id).where(AccountUser.account_id == account_id)
+    return db.session.execute(sa.delete(LoginSession).where(
+        LoginSession.account_user_id.in_(users), LoginSession.opened_by_agency_id == agency_id)).rowcount
 
 
 def find(model: type[User] | type[AccountUser], user_id: int, epoch: int, login_id: str):

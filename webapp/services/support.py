@@ -148,8 +148,9 @@ def decide(request_id, *, approve: bool, reason: str, staff: User, actor: audit.
     try:
         if approve:
             if request.kind == "transfer":
-                _move_to_agency(account, request)
+                _move_to_agency(account, request, actor)
             elif request.kind == "detach":
+                accounts.end_agency_access(account, account.agency_id, actor)
                 pushdown.release_account(account.id, account.agency_id)
                 account.agency_id, account.kind, account.detached_at = None, "standalone", utcnow()
                 account.cancelled_at = None
@@ -169,9 +170,10 @@ def decide(request_id, *, approve: bool, reason: str, staff: User, actor: audit.
     return request
 
 
-def _move_to_agency(account: HostedAccount, request: SupportRequest) -> None:
+def _move_to_agency(account: HostedAccount, request: SupportRequest, actor: audit.Actor) -> None:
     if account is None:
         raise ServiceError(str(_l("The account of this request no longer exists.")))
+    accounts.end_agency_access(account, account.agency_id, actor)
     pushdown.release_account(account.id, account.agency_id)
     account.agency_id, account.kind, account.detached_at = request.agency_id, "resold", None
     # Billing, abuse and bounce notices go to the new owner from now on, not to the previous agency.

@@ -8,10 +8,11 @@ from flask_login import login_user, logout_user, user_logged_out
 from ..services import sessions
 
 
-def sign_in(user, *, remember: bool = False) -> None:
-    """Whatever this browser was signed in as ends first; nothing of the old session survives."""
+def sign_in(user, *, remember: bool = False, opened_by=None) -> None:
+    """Whatever this browser was signed in as ends first; nothing of the old session survives.
+    `opened_by`: the agency user whose login-as this is (A10)."""
     sign_out()
-    sessions.start(user)
+    sessions.start(user, opened_by=opened_by)
     login_user(user, remember=remember)
 
 

@@ -88,7 +88,7 @@ def login_as():
         return render_template("client/login_as_failed.html"), 403
     if session.get("signed_in_by"):  # a second link opened in the same browser replaces the first session
         client_auth.end_login_as(g.account, session["signed_in_by"], request.remote_addr, "replaced_by_login_as")
-    sign_in(admin)
+    sign_in(admin, opened_by=opener)
     session["signed_in_by"] = client_auth.login_as_session(opener)
     return redirect(url_for("client.overview"), code=303)
 
