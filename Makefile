@@ -33,7 +33,14 @@ messages: install
 	$(BIN)/pybabel extract -F babel.cfg -k _l -o translations/messages.pot .
 	$(BIN)/pybabel update -i translations/messages.pot -d translations
 
-migrate: install
+# A random SECRET_KEY for this checkout, written once (instance/ is not committed); the app reads it
+# when SECRET_KEY is unset. Production sets SECRET_KEY itself.
+instance/secret_key: | $(BIN)/python
+	@mkdir -p instance
+	@umask 077 && $(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(48))' > $@
+	@echo "wrote a new random SECRET_KEY to $@"
+
+migrate: install instance/secret_key
 	$(BIN)/flask db upgrade
 
 run: translations migrate
@@ -46,7 +53,7 @@ run: translations migrate
 WORKERS ?= 3
 prod: export WEB_CONCURRENCY ?= 4
 prod: translations
-	@test -n "$$DATABASE_URL" -a -n "$$REDIS_URL" || { echo "make prod needs DATABASE_URL and REDIS_URL"; exit 2; }
+	@test -n "$$DATABASE_URL" -a -n "$$REDIS_URL" -a -n "$$SECRET_KEY" || { echo "make prod needs DATABASE_URL, REDIS_URL and SECRET_KEY"; exit 2; }
 	$(BIN)/flask db upgrade
 	@trap 'kill 0' INT TERM EXIT; \
 	for i in $$(seq $(WORKERS)); do WORKER_NAME=worker-$$i-$$$$ $(BIN)/python worker.py & done; \

@@ -10,6 +10,9 @@ from webapp.models import AccountUser, Agency, HostedAccount, User
 from webapp.services.passwords import hash_password
 
 PASSWORD = "correct-horse-battery"
+# What the tests' own app processes (gunicorn, python worker.py) are started with: they refuse a
+# missing or short SECRET_KEY, as production does.
+SUBPROCESS_SECRET_KEY = "tests-only-secret-key-0123456789abcdef"
 _seq = itertools.count(1)
 
 

@@ -12,6 +12,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from .helpers import SUBPROCESS_SECRET_KEY
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -51,7 +53,7 @@ def test_gunicorn_config_serves_the_app_from_several_processes(service_urls, tmp
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = {**os.environ, "DATABASE_URL": service_urls[0], "BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "2",
-           "WEB_THREADS": "2"}
+           "WEB_THREADS": "2", "SECRET_KEY": SUBPROCESS_SECRET_KEY}
     if service_urls[1]:
         env["REDIS_URL"] = service_urls[1]
     else:

@@ -107,3 +107,65 @@ def test_a_rejected_request_or_another_accounts_move_leaves_the_login_as_session
     support.decide(moved.id, approve=True, reason="", staff=staff, actor=staff_actor)
     assert tab.get("/app/settings", base_url=HOST).status_code == 200
     assert db.session.get(SupportRequest, rejected.id).status == "rejected"
+
+
+# ---- 2. No production run on a public secret; the welcome page is reached by the sign-up's own token ----
+
+@pytest.mark.parametrize("key, problem", [
+    (None, "SECRET_KEY is not set"), ("", "SECRET_KEY is not set"),
+    ("dev-only-secret-change-me", "public development default"), ("x" * 31, "shorter than 32 characters"),
+])
+def test_a_production_app_refuses_to_start_on_a_missing_default_or_short_secret_key(app, key, problem):
+    from webapp import InsecureConfiguration, create_app
+    from webapp.config import Config
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    with pytest.raises(InsecureConfiguration) as refused:
+        create_app(Config, SQLALCHEMY_DATABASE_URI=url, SECRET_KEY=key, EMBEDDED_WORKER=False)
+    assert problem in str(refused.value) and "secrets.token_urlsafe" in str(refused.value)
+    assert create_app(Config, SQLALCHEMY_DATABASE_URI=url, SECRET_KEY="k" * 32, EMBEDDED_WORKER=False).secret_key
+    # Debug (flask run --debug) and tests may use the development default.
+    debug = create_app(Config, SQLALCHEMY_DATABASE_URI=url, SECRET_KEY=key, DEBUG=True, EMBEDDED_WORKER=False)
+    assert debug.secret_key
+
+
+def test_the_key_make_run_writes_is_read_when_secret_key_is_unset(tmp_path, monkeypatch):
+    from webapp import config
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.setattr(config, "SECRET_KEY_FILE", tmp_path / "secret_key")
+    assert config._secret_key() is None
+    (tmp_path / "secret_key").write_text("r" * 64 + "\n")
+    assert config._secret_key() == "r" * 64
+    monkeypatch.setenv("SECRET_KEY", "from-the-environment-" + "e" * 20)
+    assert config._secret_key().startswith("from-the-environment-")
+    makefile = (config.ROOT / "Makefile").read_text()
+    assert "instance/secret_key:" in makefile and "secrets.token_urlsafe(48)" in makefile
+    assert "migrate: install instance/secret_key" in makefile
+    assert "instance/" in (config.ROOT / ".gitignore").read_text().split()
+
+
+def test_the_referral_welcome_page_needs_the_sign_ups_own_token_not_a_signed_cookie(app, client, db, run_jobs):
+    from itsdangerous import URLSafeTimedSerializer
+
+    from webapp.models import Operation
+    from .test_commission import signup_form
+    agency, _ = make_agency()
+    page = client.get(f"/r/{agency.referral_code}")
+    answer = client.post(f"/r/{agency.referral_code}", data=signup_form(page.get_data(as_text=True)))
+    welcome = answer.headers["Location"]
+    token = welcome.rsplit("/", 1)[1]
+    op = db.session.scalar(sa.select(Operation).where(Operation.kind == "provision_account"))
+    assert len(token) >= 43 and str(op.id) != token and token not in str(op.params)  # only its hash is kept
+    run_jobs()
+    # The attack of the review: a session cookie signed with a known key, naming the operation.
+    forger = app.test_client()
+    signer = URLSafeTimedSerializer(app.secret_key, salt="cookie-session", signer_kwargs={"key_derivation": "hmac",
+                                                                                          "digest_method": "sha1"})
+    forger.set_cookie("session", signer.dumps({"referral_ops": [op.id]}), domain="localhost")
+    for guess in (f"/r/{agency.referral_code}/welcome/{op.id}", f"/r/{agency.referral_code}/welcome/{'A' * 43}"):
+        assert forger.get(guess).status_code == 404
+    other, _ = make_agency("Other")
+    assert forger.get(f"/r/{other.referral_code}/welcome/{token}").status_code == 404  # another agency's link
+    shown = client.get(welcome)
+    assert shown.status_code == 200 and 'id="cred-password"' in shown.get_data(as_text=True)
+    assert shown.headers["Cache-Control"] == "no-store"
+    assert 'id="cred-password"' not in client.get(welcome).get_data(as_text=True)  # once

@@ -18,7 +18,7 @@ from webapp.adapters.queue import JobQueue
 from webapp.models import AccountUser, HostedAccount, Operation, OutboundEmail
 from webapp.services import provisioning
 
-from .helpers import make_account, make_agency
+from .helpers import SUBPROCESS_SECRET_KEY, make_account, make_agency
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,7 +75,8 @@ def _no_stray_workers():
 
 def _start_worker(db_url, redis_url, **env):
     environment = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": redis_url, "SWEEP_INTERVAL": "1",
-                   "OPERATION_STALE_SECONDS": "2", "OPERATION_REQUEUE_SECONDS": "2", "LOG_LEVEL": "WARNING", **env}
+                   "OPERATION_STALE_SECONDS": "2", "OPERATION_REQUEUE_SECONDS": "2", "LOG_LEVEL": "WARNING",
+                   "SECRET_KEY": SUBPROCESS_SECRET_KEY, **env}
     # stderr goes to a file: a pipe nobody reads would stall a chatty worker.
     log = tempfile.NamedTemporaryFile(prefix="worker-", suffix=".log", delete=False)
     proc = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=environment,

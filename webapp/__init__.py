@@ -8,7 +8,7 @@ import sqlite3
 import sqlalchemy as sa
 from flask import Flask
 
-from .config import ROOT, Config
+from .config import DEV_SECRET_KEY, ROOT, Config, secret_key_problem
 
 
 def create_app(config=None, **overrides) -> Flask:
@@ -18,6 +18,7 @@ def create_app(config=None, **overrides) -> Flask:
                 instance_path=str(ROOT / "instance"))
     app.config.from_object(config or Config)
     app.config.update(overrides)
+    _check_secret_key(app)
     os.makedirs(app.instance_path, exist_ok=True)
     logging.getLogger("agencyhq").setLevel(logging.INFO)
 
@@ -52,6 +53,21 @@ def create_app(config=None, **overrides) -> Flask:
     from .cli import register_cli
     register_cli(app)
     return app
+
+
+class InsecureConfiguration(RuntimeError):
+    """The app refuses to start as configured (a production run on a guessable secret)."""
+
+
+def _check_secret_key(app: Flask) -> None:
+    """Outside debug and testing, no start on a missing, default or short SECRET_KEY: with it, anyone
+    could sign a session cookie. In debug (`flask run --debug`) the development default stands in."""
+    if app.debug or app.testing:
+        app.config["SECRET_KEY"] = app.config.get("SECRET_KEY") or DEV_SECRET_KEY
+        return
+    problem = secret_key_problem(app.config.get("SECRET_KEY"))
+    if problem:
+        raise InsecureConfiguration(problem)
 
 
 @sa.event.listens_for(sa.engine.Engine, "connect")

@@ -25,8 +25,40 @@ def _database_url():
     return url
 
 
+DEV_SECRET_KEY = "dev-only-secret-change-me"
+# `make run` writes a random key here once (instance/ is not committed) and the app reads it when
+# SECRET_KEY is unset.
+SECRET_KEY_FILE = ROOT / "instance" / "secret_key"
+MIN_SECRET_KEY_LENGTH = 32
+
+
+def _secret_key():
+    key = os.environ.get("SECRET_KEY")
+    if key:
+        return key
+    try:
+        return SECRET_KEY_FILE.read_text().strip() or None
+    except OSError:
+        return None
+
+
+def secret_key_problem(key) -> str | None:
+    """Why a production run must not start with this SECRET_KEY (it signs sessions and CSRF tokens:
+    anyone who knows it can forge them), or None."""
+    how = ('Make one with  python -c "import secrets; print(secrets.token_urlsafe(48))"  and set it as '
+           f"SECRET_KEY in the environment (or write it to {SECRET_KEY_FILE}, as `make run` does).")
+    if not key:
+        return f"SECRET_KEY is not set. {how}"
+    if key == DEV_SECRET_KEY:
+        return f"SECRET_KEY is the public development default. {how}"
+    if len(key) < MIN_SECRET_KEY_LENGTH:
+        return f"SECRET_KEY is shorter than {MIN_SECRET_KEY_LENGTH} characters. {how}"
+    return None
+
+
 class Config:
-    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-secret-change-me")
+    # None when unset: create_app refuses to start outside debug and testing (secret_key_problem).
+    SECRET_KEY = _secret_key()
     SQLALCHEMY_DATABASE_URI = _database_url()
     # Threads of the web process, the embedded worker and the sandbox gateway (its own connection)
     # can each hold a connection at once.

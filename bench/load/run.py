@@ -17,6 +17,7 @@ import json
 import os
 import random
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -262,7 +263,7 @@ def main() -> int:
             fixture_path = Path(work) / "fixture.json"
             fixture_path.write_text(json.dumps(fixture))
             env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis_url, "PLATFORM_DOMAIN": "localhost",
-                   "PUBLIC_PORT": str(web_port), "SECRET_KEY": "load-test-secret", "LOG_LEVEL": "WARNING",
+                   "PUBLIC_PORT": str(web_port), "SECRET_KEY": secrets.token_urlsafe(48), "LOG_LEVEL": "WARNING",
                    "SWEEP_INTERVAL": "5", "OPERATION_STALE_SECONDS": "20", "OPERATION_REQUEUE_SECONDS": "10",
                    "SESSION_COOKIE_SECURE": "0",
                    # As behind a proxy: each simulated person sends its own address in X-Forwarded-For.

@@ -6,6 +6,8 @@ most one reversal) per invoice, one payout per (agency, month), and the payout s
 with `payout:<agency>:<month>` so a retry after a crash gets the first answer, never a second payout."""
 from __future__ import annotations
 
+import hashlib
+import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import date
@@ -185,6 +187,35 @@ def _receipt(account: HostedAccount, invoice: Invoice) -> None:
 
 def new_request_key() -> str:
     return uuid.uuid4().hex
+
+
+# ---- C1: the welcome page, which shows the new account's one-time password -------------------------------
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_welcome_token(op: Operation) -> str:
+    """A fresh random token for the sign-up's welcome page (256 bits; only its hash is kept). The page
+    is reached by this token, never by the operation's sequential id nor by a cookie the server signed
+    alone. A repeated sign-up request (a double click) gets a new token: the browser follows the last
+    answer, so the earlier link stops working."""
+    token = secrets.token_urlsafe(32)
+    op.params = {**(op.params or {}), "welcome_token_sha256": _token_hash(token)}
+    db.session.commit()
+    return token
+
+
+def welcome_operation(agency: Agency, token: str) -> Operation:
+    """The provisioning operation of the sign-up this welcome token was issued for, or NotFound."""
+    if not token or len(token) > 64:
+        raise NotFound()
+    op = db.session.scalar(sa.select(Operation).where(
+        Operation.agency_id == agency.id, Operation.kind == "provision_account",
+        Operation.params["welcome_token_sha256"].as_string() == _token_hash(token)))
+    if op is None:
+        raise NotFound()
+    return op
 
 
 # ---- C2: the commission ledger ----------------------------------------------------------------------

@@ -1,11 +1,11 @@
 """The Commission tab (C1-C3) and the public referral sign-up page /r/<code>."""
-from flask import abort, flash, redirect, session, url_for
+from flask import flash, redirect, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from ...catalog import get_catalog
 from ...extensions import db
-from ...models import HostedAccount, Operation
+from ...models import HostedAccount
 from ...services import commission, provisioning
 from ...services.errors import ValidationFailed
 from ..decorators import agency_required, current_actor
@@ -84,24 +84,21 @@ def referral_signup(code):
             if exc.fields and "number" in exc.fields and len(exc.fields) == 1:
                 form.form_errors.append(exc.message)
         else:
-            session.setdefault("referral_ops", [])
-            session["referral_ops"] = (session["referral_ops"] + [op.id])[-5:]
-            return redirect(url_for("commission.welcome", code=code, op_id=op.id), code=303)
+            token = commission.issue_welcome_token(op)
+            return redirect(url_for("commission.welcome", code=code, token=token), code=303)
     form.number.data = form.cvc.data = ""  # never echo a card number back
     return render("commission/signup.html", agency=agency, form=form, code=code, catalog=get_catalog()), 422
 
 
-@bp.route("/r/<code>/welcome/<int:op_id>", methods=["GET"])
-def welcome(code, op_id):
-    commission.agency_by_code(code)
-    if op_id not in session.get("referral_ops", []):
-        abort(404)  # only the browser that signed up sees its account's credentials
-    op = db.session.get(Operation, op_id)
-    if op is None or op.kind != "provision_account":
-        abort(404)
+@bp.route("/r/<code>/welcome/<token>", methods=["GET"])
+def welcome(code, token):
+    """Only the browser that signed up holds the token of its welcome page (the password is shown once)."""
+    op = commission.welcome_operation(commission.agency_by_code(code), token)
     account = db.session.get(HostedAccount, op.subject_id)
     credentials = provisioning.read_credentials(op) if op.status == "succeeded" else None
     if credentials is not None and credentials["password"] is None:
         credentials = None
-    return render("commission/welcome.html", "commission/_welcome_status.html", account=account, op=op,
-                  credentials=credentials, code=code)
+    response = render("commission/welcome.html", "commission/_welcome_status.html", account=account, op=op,
+                      credentials=credentials, code=code, token=token)
+    response.headers["Cache-Control"] = "no-store"
+    return response
