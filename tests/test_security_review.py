@@ -169,3 +169,101 @@ def test_the_referral_welcome_page_needs_the_sign_ups_own_token_not_a_signed_coo
     assert shown.status_code == 200 and 'id="cred-password"' in shown.get_data(as_text=True)
     assert shown.headers["Cache-Control"] == "no-store"
     assert 'id="cred-password"' not in client.get(welcome).get_data(as_text=True)  # once
+
+
+# ---- 3. Nothing is charged for what is not created ---------------------------------------------------
+
+def _money_rows(db):
+    from webapp.models import CreditEntry, GatewayCall, Invoice
+    return {m.__name__: _count(db, m) for m in (HostedAccount, Invoice, GatewayCall, CreditEntry)} | {
+        "charges": len(billing.gateway().history("charge"))}
+
+
+def _api(client, user):
+    from webapp.services import api_tokens
+
+    class Api:
+        headers = {"Authorization": f"Bearer {api_tokens.create(user, 'tests', Actor('system', 'tests'))[1]}"}
+
+        def post(self, path, body):
+            return client.post(f"/api/v1{path}", json=body, headers=self.headers)
+
+        def get(self, path):
+            return client.get(f"/api/v1{path}", headers=self.headers)
+    return Api()
+
+
+NEW_ACCOUNT = {"name": "fresh-bakery", "client_name": "Fresh Bakery", "client_email": "owner@fresh.test",
+               "notification_email": "ops@agency.test", "language": "en", "timezone": "Europe/Paris",
+               "plan": {"tier": "plus", "term": "monthly", "contact_limit": 1000}}
+
+
+@pytest.mark.parametrize("field, value", [
+    ("client_name", "Fresh \ud800 Bakery"), ("client_name", "Fresh\x00Bakery"), ("timezone", "Europe/Paris\x00"),
+    ("custom_domain", "mail.\udfff.test"), ("notification_email", "ops\x00@agency.test"),
+])
+def test_the_api_refuses_text_the_database_cannot_store_before_any_money_moves(client, db, field, value):
+    agency, user = make_agency()
+    _card(agency.id)
+    billing.buy_prepaid(agency.id, 5000, account=None, actor=Actor("system", "tests"))
+    api = _api(client, user)
+    before = _money_rows(db)
+    answer = api.post("/accounts", {**NEW_ACCOUNT, field: value})
+    assert answer.status_code == 422, answer.get_data(as_text=True)
+    error = answer.get_json()["error"]
+    assert error["code"] == "validation_failed" and field in error["fields"]
+    assert "cannot be stored" in error["fields"][field]
+    assert _money_rows(db) == before
+
+
+def test_every_api_string_and_query_value_is_checked_in_one_place(client, db):
+    agency, user = make_agency()
+    agency.franchise_enabled = True
+    db.session.commit()
+    api = _api(client, user)
+    answer = api.post("/pushdowns", {"automation_id": 1, "select_matching": "shop\ud800"})
+    assert answer.status_code == 422 and "select_matching" in answer.get_json()["error"]["fields"]
+    answer = api.get("/accounts?q=shop%00")
+    assert answer.status_code == 422 and "q" in answer.get_json()["error"]["fields"]
+    answer = api.post("/accounts", {**NEW_ACCOUNT, "plan": {"tier": "plus\x00", "term": "monthly", "contact_limit": 1000}})
+    assert answer.status_code == 422 and "plan.tier" in answer.get_json()["error"]["fields"]
+
+
+def test_add_new_refuses_a_nul_byte_by_the_field_before_charging(client, db):
+    from .test_accounts import form_data
+    agency, _ = make_agency(email="owner@agency.test")
+    _card(agency.id)
+    login(client, "owner@agency.test")
+    before = _money_rows(db)
+    answer = client.post("/accounts/new", data=form_data(client, client_name="Fresh\x00Bakery"))
+    assert answer.status_code == 422
+    assert re.search(r'id="client_name-error"[^>]*>[^<]*cannot be stored', answer.get_data(as_text=True))
+    assert _money_rows(db) == before
+
+
+@pytest.mark.parametrize("prepaid", [False, True])
+def test_a_failure_after_the_charge_refunds_it_and_leaves_no_paid_invoice_without_its_account(
+        app, client, db, monkeypatch, prepaid):
+    from webapp.models import Invoice
+    from webapp.services import provisioning
+    agency, user = make_agency()
+    _card(agency.id)
+    if prepaid:
+        billing.buy_prepaid(agency.id, 10000, account=None, actor=Actor("system", "tests"))
+    pool = billing.balance(agency.id, "prepaid")
+    api = _api(client, user)
+
+    def broken(account):
+        raise RuntimeError("the provisioning queue fell over")
+    monkeypatch.setattr(provisioning, "submit", broken)
+    monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)
+    answer = api.post("/accounts", NEW_ACCOUNT)
+    assert answer.status_code == 500
+    db.session.expire_all()
+    assert _count(db, HostedAccount) == 0
+    invoice = db.session.scalar(sa.select(Invoice).where(Invoice.kind == "signup"))
+    assert invoice.status == "void" and invoice.card_charged_cents == 0
+    assert billing.balance(agency.id, "prepaid") == pool  # the prepaid credit it spent is back
+    from webapp.models import GatewayCall
+    refunds = db.session.scalars(sa.select(GatewayCall.amount_cents).where(GatewayCall.op == "refund")).all()
+    assert refunds == ([] if prepaid else [7000]) and len(billing.gateway().history("refund")) == len(refunds)

@@ -10,6 +10,7 @@ from functools import lru_cache
 from flask_babel import lazy_gettext as _l
 
 from ..services.errors import ValidationFailed
+from ..services.validation import text_problem
 
 KNOWN = {"type", "properties", "required", "additionalProperties", "enum", "minLength", "maxLength", "pattern",
          "minimum", "maximum", "items", "maxItems", "maxProperties", "anyOf", "$ref", "description", "format",
@@ -58,6 +59,10 @@ class Validator:
             if not any(JSON_TYPES[t](value) for t in types):
                 names = " / ".join(str(TYPE_NAMES[t]) for t in types)
                 return {where: str(_l("Must be %(type)s.", type=names))}
+        # Every string of every request, whatever its schema: nothing the database cannot store reaches
+        # a service (a NUL or a lone surrogate once made a paid invoice with no account).
+        if isinstance(value, str) and text_problem(value):
+            return {where: text_problem(value)}
         if "enum" in schema and value not in schema["enum"]:
             shown = ", ".join(json.dumps(v) for v in schema["enum"])
             return {where: str(_l("Must be one of: %(values)s.", values=shown))}
@@ -92,7 +97,9 @@ class Validator:
                 if name not in value:
                     found[_join(path, name)] = str(_l("This field is required."))
             for name, item in value.items():
-                if name in properties:
+                if text_problem(name):
+                    found[_join(path, name.encode("utf-8", "backslashreplace").decode())] = text_problem(name)
+                elif name in properties:
                     found.update(self.errors(properties[name], item, _join(path, name)))
                 elif schema.get("additionalProperties", True) is False:
                     found[_join(path, name)] = str(_l("Unknown field."))

@@ -21,7 +21,7 @@ from . import audit, billing, hosts, operations, provisioning, sessions
 from .auth import timezones
 from .dates import add_months
 from .errors import Conflict, ServiceError, ValidationFailed
-from .validation import email_problem
+from .validation import email_problem, text_problems
 
 NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,38}[a-z0-9])$")
 RESERVED_NAMES = {
@@ -122,7 +122,11 @@ def quote(agency_id: int, tier: str, term: str, contact_limit) -> dict:
 
 
 def validate_new(data: NewAccount) -> None:
-    fields = {}
+    fields = text_problems(name=data.name, custom_domain=data.custom_domain, client_name=data.client_name,
+                           client_email=data.client_email, notification_email=data.notification_email,
+                           language=data.language, timezone=data.timezone, tier=data.tier, term=data.term)
+    if fields:  # nothing else can be checked on text the database cannot store
+        raise ValidationFailed(str(_l("The account was not created; see the fields marked.")), fields)
     problem = name_problem(data.name)
     if problem:
         fields["name"] = problem
@@ -189,20 +193,18 @@ def create(agency_id: int, data: NewAccount, *, request_key: str, actor: audit.A
         notification_email=data.notification_email, language=data.language, timezone=data.timezone,
         period_start=start, period_end=end, anchor_day=start.day)
     try:
-        db.session.add(account)
-        db.session.flush()
-        if invoice is not None:
-            invoice = db.session.get(Invoice, invoice.id)
-            invoice.account_id = account.id
-        op = provisioning.submit(account)
-        op.params = {"request_key": request_key}
-        audit.record(actor, "account_created", agency_id=agency_id, account_id=account.id, name=account.name,
-                     plan=f"{data.tier}/{data.term}/{data.contact_limit}")
-        db.session.commit()
+        with billing.refunded_on_failure(invoice, "the account could not be created"):
+            db.session.add(account)
+            db.session.flush()
+            if invoice is not None:
+                invoice = db.session.get(Invoice, invoice.id)
+                invoice.account_id = account.id
+            op = provisioning.submit(account)
+            op.params = {"request_key": request_key}
+            audit.record(actor, "account_created", agency_id=agency_id, account_id=account.id, name=account.name,
+                         plan=f"{data.tier}/{data.term}/{data.contact_limit}")
+            db.session.commit()
     except IntegrityError:
-        db.session.rollback()
-        if invoice is not None:
-            billing.refund(db.session.get(Invoice, invoice.id), reason="account name taken meanwhile")
         raise ValidationFailed(str(_l("The account was not created; see the fields marked.")),
                                {"name": str(_l("“%(name)s” was taken a moment ago; choose another name.",
                                                name=data.name))}) from None
@@ -265,11 +267,12 @@ def change_plan(account: HostedAccount, *, tier: str, term: str, contact_limit, 
                 key=f"upgrade:{account.id}:{request_key}",
                 lines=[billing.Line(f"{account.name}: upgrade to {tier} {term}, {contact_limit:,} contacts, "
                                     f"pro rata for {remaining} days", amount)])
-        account.plan_tier, account.plan_term, account.contact_limit = tier, term, contact_limit
-        account.pending_plan_tier = account.pending_plan_term = account.pending_contact_limit = None
-        audit.record(actor, "plan_upgraded", agency_id=account.agency_id, account_id=account.id,
-                     plan=f"{tier}/{term}/{contact_limit}", charged_cents=invoice.total_cents if invoice else 0)
-        db.session.commit()
+        with billing.refunded_on_failure(invoice, "the plan could not be changed"):
+            account.plan_tier, account.plan_term, account.contact_limit = tier, term, contact_limit
+            account.pending_plan_tier = account.pending_plan_term = account.pending_contact_limit = None
+            audit.record(actor, "plan_upgraded", agency_id=account.agency_id, account_id=account.id,
+                         plan=f"{tier}/{term}/{contact_limit}", charged_cents=invoice.total_cents if invoice else 0)
+            db.session.commit()
         return {"change": "upgrade", "invoice": invoice}
     account.pending_plan_tier, account.pending_plan_term, account.pending_contact_limit = tier, term, contact_limit
     audit.record(actor, "plan_downgrade_scheduled", agency_id=account.agency_id, account_id=account.id,
@@ -286,13 +289,14 @@ def _trial_to_paid(account, tier, term, contact_limit, price, request_key, actor
         agency_id=account.agency_id, kind="signup", account=account, key=f"trial-to-paid:{account.id}:{request_key}",
         period=(start, end), lines=[billing.Line(f"{account.name}: {tier} {term}, {contact_limit:,} contacts, "
                                                  f"{start} to {end}", price)])
-    account.plan_tier, account.plan_term, account.contact_limit = tier, term, contact_limit
-    account.period_start, account.period_end, account.anchor_day = start, end, start.day
-    account.status, account.expired_at, account.cancelled_at = "active", None, None
-    account.pending_plan_tier = account.pending_plan_term = account.pending_contact_limit = None
-    audit.record(actor, action, agency_id=account.agency_id, account_id=account.id,
-                 plan=f"{tier}/{term}/{contact_limit}", invoice=invoice.number)
-    db.session.commit()
+    with billing.refunded_on_failure(invoice, "the plan could not be changed"):
+        account.plan_tier, account.plan_term, account.contact_limit = tier, term, contact_limit
+        account.period_start, account.period_end, account.anchor_day = start, end, start.day
+        account.status, account.expired_at, account.cancelled_at = "active", None, None
+        account.pending_plan_tier = account.pending_plan_term = account.pending_contact_limit = None
+        audit.record(actor, action, agency_id=account.agency_id, account_id=account.id,
+                     plan=f"{tier}/{term}/{contact_limit}", invoice=invoice.number)
+        db.session.commit()
     return {"change": change, "invoice": invoice}
 
 

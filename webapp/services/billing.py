@@ -10,8 +10,10 @@ Every charge follows the same steps, each safe to repeat after a crash:
 Money is integer cents throughout."""
 from __future__ import annotations
 
+import logging
 import re
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 
@@ -29,6 +31,8 @@ from ..models import (BillingProfile, CreditBalance, CreditEntry, GatewayCall, H
 from ..models.accounts import PAID
 from . import audit
 from .errors import NotFound, ServiceError, ValidationFailed
+
+log = logging.getLogger("agencyhq.billing")
 
 PLAN_KINDS = ("signup", "renewal", "upgrade")
 # What each kind of invoice delivers once it is paid; filled in by the modules that sell it.
@@ -355,6 +359,26 @@ def charge_now(*, agency_id: int | None, kind: str, lines: list[Line], key: str,
         return settle(invoice, card)
     except PaymentDeclined:
         _void_and_refund_prepaid(invoice)
+        raise
+
+
+@contextmanager
+def refunded_on_failure(invoice: Invoice | None, reason: str):
+    """What a charge pays for is written after it (an account, a plan change). If that fails, the charge
+    is refunded and its prepaid credit returned in the same operation, so no invoice is ever paid for
+    something that was not made; then the error goes on."""
+    try:
+        yield
+    except Exception:
+        db.session.rollback()
+        paid = db.session.get(Invoice, invoice.id) if invoice is not None else None
+        if paid is not None and paid.status == "paid":
+            try:
+                refund(paid, reason=reason)
+                db.session.commit()
+            except Exception:  # the gateway is down too: the invoice stays paid and the log says so
+                db.session.rollback()
+                log.exception("invoice %s could not be refunded after a failure", paid.number)
         raise
 
 

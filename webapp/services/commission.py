@@ -147,24 +147,23 @@ def sign_up(code: str, data: Referral, *, request_key: str) -> tuple[HostedAccou
         client_email=data.client_email, notification_email=data.client_email,  # the client gets its own notices
         period_start=start, period_end=end, anchor_day=start.day)
     try:
-        db.session.add(account)
-        db.session.flush()
-        card.account_id = account.id
-        db.session.add(card)
-        invoice = db.session.get(Invoice, invoice.id)
-        invoice.account_id = account.id
-        db.session.flush()
-        record_payment(invoice)
-        op = provisioning.submit(account)
-        op.params = {"request_key": request_key, "referral": True}
-        _receipt(account, invoice)
-        audit.record(audit.Actor.system(), "commission_account_signed_up", agency_id=agency.id,
-                     account_id=account.id, name=account.name, plan=f"{data.tier}/{data.term}/{data.contact_limit}")
-        db.session.commit()
+        with billing.refunded_on_failure(invoice, "the account could not be created"):
+            db.session.add(account)
+            db.session.flush()
+            card.account_id = account.id
+            db.session.add(card)
+            invoice = db.session.get(Invoice, invoice.id)
+            invoice.account_id = account.id
+            db.session.flush()
+            record_payment(invoice)
+            op = provisioning.submit(account)
+            op.params = {"request_key": request_key, "referral": True}
+            _receipt(account, invoice)
+            audit.record(audit.Actor.system(), "commission_account_signed_up", agency_id=agency.id,
+                         account_id=account.id, name=account.name,
+                         plan=f"{data.tier}/{data.term}/{data.contact_limit}")
+            db.session.commit()
     except IntegrityError:
-        db.session.rollback()
-        billing.refund(db.session.get(Invoice, invoice.id), reason="account name taken meanwhile")
-        db.session.commit()
         raise ValidationFailed(str(_l("Your account was not created; see the fields marked.")),
                                {"name": str(_l("“%(name)s” was taken a moment ago; choose another name.",
                                                name=data.name))}) from None

@@ -8,6 +8,7 @@ from flask_wtf import FlaskForm
 from wtforms.i18n import messages_path
 
 from ..services.errors import ValidationFailed
+from ..services.validation import text_problem
 
 # WTForms' own messages ("Not a valid integer value.") per locale, read once per process. Flask-WTF
 # reads and parses the catalogue again on every request that shows a form (3 % of the account page's CPU).
@@ -27,6 +28,17 @@ class Form(FlaskForm):
                 translations = _WTFORMS_TRANSLATIONS[locale] = support.Translations.load(
                     messages_path(), [locale], domain="wtforms")
             return translations
+
+    def validate(self, extra_validators=None) -> bool:
+        """The form's own checks, and on every text field the one every service relies on: nothing the
+        database cannot store (a NUL character) goes further, whatever the field."""
+        valid = super().validate(extra_validators)
+        for field in self:
+            problem = text_problem(field.data)
+            if problem:
+                field.errors = [*field.errors, problem]
+                valid = False
+        return valid
 
 
 def apply_errors(form: Form, exc: ValidationFailed) -> None:
