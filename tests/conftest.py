@@ -123,6 +123,7 @@ def clean_state(request, app):
     yield
     _truncate(app)
     app.extensions["job_queue"].connection.flushdb()
+    app.extensions["rate_limiter"].reset()  # in memory without Redis
 
 
 @pytest.fixture(autouse=True)

@@ -63,3 +63,12 @@ def login(client, email: str, password: str = PASSWORD, base_url: str = "http://
     page = client.get("/login", base_url=base_url)
     return client.post("/login", base_url=base_url, data={
         "csrf_token": csrf_token(page.get_data(as_text=True)), "email": email, "password": password})
+
+
+def audited(db, *where) -> list[str]:
+    """The audit log's actions, oldest first, without the sign-ins that set up the test."""
+    from sqlalchemy import select
+
+    from webapp.models import AuditEvent
+    return list(db.session.scalars(select(AuditEvent.action).where(
+        AuditEvent.action.notlike("sign_in_%"), *where).order_by(AuditEvent.id)))

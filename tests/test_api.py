@@ -588,15 +588,31 @@ def test_rate_limit_per_token(app, client, api, agency, monkeypatch):
     assert Api(client, new_token(agency[1], "another")).get("/plans").status_code == 200
 
 
-def test_rate_limit_lets_requests_through_when_redis_is_down(app, api, monkeypatch):
+def test_rate_limit_lets_requests_through_when_its_storage_is_down(app, api, monkeypatch):
     import redis
 
     class Down:
-        def pipeline(self):
+        def __getattr__(self, name):
+            def fail(*args, **kwargs):
+                raise redis.exceptions.ConnectionError("down")
+            return fail
+
+    monkeypatch.setattr(app.extensions["rate_limiter"], "_limiter", Down())
+    assert api.get("/plans").status_code == 200
+
+
+def test_the_rate_limit_does_not_share_the_job_queues_connection(app, api, monkeypatch):
+    """Issue 18: a job queue whose Redis is down does not touch the API's rate limit."""
+    import redis
+
+    class Down:
+        def __getattr__(self, name):
             raise redis.exceptions.ConnectionError("down")
 
     monkeypatch.setattr(app.extensions["job_queue"], "connection", Down())
+    monkeypatch.setitem(app.config, "API_RATE_LIMIT", 1)
     assert api.get("/plans").status_code == 200
+    assert api.get("/plans").status_code == 429
 
 
 def test_two_readers_at_once_get_the_password_once(db, agency):

@@ -267,3 +267,89 @@ def test_a_failure_after_the_charge_refunds_it_and_leaves_no_paid_invoice_withou
     from webapp.models import GatewayCall
     refunds = db.session.scalars(sa.select(GatewayCall.amount_cents).where(GatewayCall.op == "refund")).all()
     assert refunds == ([] if prepaid else [7000]) and len(billing.gateway().history("refund")) == len(refunds)
+
+
+# ---- 4. The dashboard login holds -------------------------------------------------------------------
+
+def _sign_in(client, email, password, ip="10.0.0.1", agent="Tests/1.0"):
+    page = client.get("/login")
+    return client.post("/login", environ_base={"REMOTE_ADDR": ip}, headers={"User-Agent": agent}, data={
+        "csrf_token": csrf_token(page.get_data(as_text=True)), "email": email, "password": password})
+
+
+def _signed_in(client) -> bool:
+    return client.get("/").status_code == 200
+
+
+def test_fifty_wrong_passwords_then_the_right_one_do_not_sign_in(app, db):
+    import time_machine
+    make_agency(email="owner@agency.test")
+    client = app.test_client()
+    with time_machine.travel(0, tick=False) as clock:
+        clock.move_to("2026-12-02 10:00:00+00:00")
+        answers = [_sign_in(client, "owner@agency.test", f"guess-{i}", ip=f"10.0.{i // 10}.{i}").status_code
+                   for i in range(50)]
+        assert answers[:4] == [401] * 4 and set(answers[4:]) == {429}
+        right = _sign_in(client, "owner@agency.test", PASSWORD, ip="10.9.9.9")
+        assert right.status_code == 429 and not _signed_in(client)
+        assert "Too many failed sign-ins with this e-mail" in right.get_data(as_text=True)
+        assert 1 <= int(right.headers["Retry-After"]) <= 300
+        clock.shift(299)
+        assert _sign_in(client, "owner@agency.test", PASSWORD, ip="10.9.9.9").status_code == 429
+        clock.shift(2)
+        assert _sign_in(client, "owner@agency.test", PASSWORD, ip="10.9.9.9").status_code == 303
+        assert _signed_in(client)
+
+
+def test_a_success_resets_the_count_and_the_lock_answers_the_same_for_an_unknown_email(app, db):
+    make_agency(email="owner@agency.test")
+    for _ in range(4):
+        _sign_in(app.test_client(), "owner@agency.test", "wrong-password")
+    assert _sign_in(app.test_client(), "owner@agency.test", PASSWORD).status_code == 303
+    assert [_sign_in(app.test_client(), "owner@agency.test", "wrong").status_code for _ in range(4)] == [401] * 4
+
+    def answers(email):
+        out = []
+        for i in range(6):
+            response = _sign_in(app.test_client(), email, "wrong-password", ip=f"10.1.1.{i}")
+            html = re.sub(r'value="[^"]*"|"X-CSRFToken": "[^"]+"', "", response.get_data(as_text=True))
+            out.append((response.status_code, response.headers.get("Retry-After"), html))
+        return out
+    assert answers("someone@agency.test") == answers("nobody-at-all@agency.test")
+
+
+def test_an_address_that_failed_twenty_times_is_refused_before_any_password_is_checked(app, db, monkeypatch):
+    from argon2 import PasswordHasher
+    make_agency(email="owner@agency.test")
+    make_agency(email="second@agency.test")
+    for i in range(20):
+        assert _sign_in(app.test_client(), f"spray-{i}@agency.test", "guess", ip="10.6.6.6").status_code == 401
+    checks = []
+    original = PasswordHasher.verify
+    monkeypatch.setattr(PasswordHasher, "verify", lambda self, h, p: checks.append(1) or original(self, h, p))
+    refused = _sign_in(app.test_client(), "owner@agency.test", PASSWORD, ip="10.6.6.6")
+    assert refused.status_code == 429 and checks == []
+    assert "from your network" in refused.get_data(as_text=True)
+    assert 1 <= int(refused.headers["Retry-After"]) <= 900
+    assert _sign_in(app.test_client(), "second@agency.test", PASSWORD, ip="10.7.7.7").status_code == 303
+    # An unknown e-mail is checked against a dummy hash, as long as a real one takes.
+    _sign_in(app.test_client(), "nobody@agency.test", "guess", ip="10.8.8.8")
+    assert checks == [1, 1]
+
+
+def test_every_sign_in_is_in_the_audit_log_with_address_and_browser(app, db):
+    _agency, user = make_agency(email="owner@agency.test")
+    staff = make_support()
+    _sign_in(app.test_client(), "owner@agency.test", "wrong-password", ip="198.51.100.1", agent="Firefox/140")
+    _sign_in(app.test_client(), "ghost@agency.test", "wrong-password", ip="198.51.100.2", agent="Chrome/150")
+    _sign_in(app.test_client(), "owner@agency.test", PASSWORD, ip="198.51.100.3", agent="Safari/20")
+    _sign_in(app.test_client(), staff.email, PASSWORD, ip="198.51.100.4", agent="Edge/150")
+    events = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action.like("sign_in_%"))
+                                .order_by(AuditEvent.id)).all()
+    assert [(e.action, e.actor, e.ip, e.detail.get("user_agent")) for e in events] == [
+        ("sign_in_failed", "anonymous", "198.51.100.1", "Firefox/140"),
+        ("sign_in_failed", "anonymous", "198.51.100.2", "Chrome/150"),
+        ("sign_in_succeeded", f"user:{user.id}", "198.51.100.3", "Safari/20"),
+        ("sign_in_succeeded", f"user:{staff.id}", "198.51.100.4", "Edge/150"),
+    ]
+    assert events[1].detail["email"] == "ghost@agency.test"

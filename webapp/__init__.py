@@ -35,6 +35,8 @@ def create_app(config=None, **overrides) -> Flask:
     from .web import i18n
     babel.init_app(app, locale_selector=i18n.select_locale, timezone_selector=i18n.select_timezone)
 
+    _init_rate_limiter(app)
+
     from .adapters.queue import JobQueue
     app.extensions["job_queue"] = JobQueue(app.config.get("REDIS_URL"), app.config["QUEUE_NAME"],
                                            socket_timeout=app.config["REDIS_SOCKET_TIMEOUT"])
@@ -53,6 +55,20 @@ def create_app(config=None, **overrides) -> Flask:
     from .cli import register_cli
     register_cli(app)
     return app
+
+
+def _init_rate_limiter(app: Flask) -> None:
+    """Flask-Limiter, one per app: it keeps its storage on the instance, so a module-level one would
+    follow whichever app was created last. Its counters are on Redis when REDIS_URL is set (shared by
+    every process), in memory otherwise. Limits are applied by services.throttle, where the rules are."""
+    from flask_limiter import Limiter
+    from flask_limiter.util import get_remote_address
+    app.config["RATELIMIT_STORAGE_URI"] = (app.config.get("RATELIMIT_STORAGE_URI") or app.config.get("REDIS_URL")
+                                           or "memory://")
+    if app.config["RATELIMIT_STORAGE_URI"].startswith("redis"):
+        app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_timeout": 2, "socket_connect_timeout": 2})
+    app.config.setdefault("RATELIMIT_KEY_PREFIX", "agencyhq-limits")
+    app.extensions["rate_limiter"] = Limiter(get_remote_address, app=app)
 
 
 class InsecureConfiguration(RuntimeError):

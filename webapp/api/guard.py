@@ -9,11 +9,12 @@ import re
 import time
 import uuid
 
-import redis
+from functools import lru_cache
+
 from flask import current_app, g, request
 from flask_babel import gettext as _
 
-from ..services import api_tokens
+from ..services import api_tokens, throttle
 from ..services.scope import AgencyScope
 from .errors import ApiError
 from .openapi import IDEMPOTENCY_KEY
@@ -55,27 +56,26 @@ def authenticate():
     g.api_actor = api_tokens.actor_for(token, request.remote_addr)
 
 
+@lru_cache(maxsize=8)
+def _token_limit(limit: int, window: int) -> throttle.Limit:
+    return throttle.Limit("api-token", throttle.rule(limit, window))
+
+
 def rate_limit():
-    """A fixed window per token in Redis (real Redis with REDIS_URL, the in-process one without).
-    If Redis cannot be reached the request goes through: the limit protects, it must not break."""
+    """A fixed window per token, counted by Flask-Limiter's storage (Redis with REDIS_URL, memory
+    otherwise). If the storage cannot be reached the request goes through: the limit protects, it must
+    not break."""
     token_id = g.get("api_token_id")
     if token_id is None:
         return
-    limit, window = current_app.config["API_RATE_LIMIT"], current_app.config["API_RATE_WINDOW"]
-    now = time.time()
-    start = int(now // window) * window
-    key = f"agencyhq:api-rate:{token_id}:{start}"
-    try:
-        pipe = current_app.extensions["job_queue"].connection.pipeline()
-        pipe.incr(key)
-        pipe.expire(key, window + 5)
-        count = int(pipe.execute()[0])
-    except (redis.exceptions.RedisError, OSError) as exc:
-        log.warning("API rate limit not checked (Redis: %s)", exc)
-        return
-    g.api_rate = (limit, max(0, limit - count), int(start + window))
-    if count > limit:
-        retry_after = max(1, int(start + window - now + 0.999))
+    limit, seconds = current_app.config["API_RATE_LIMIT"], current_app.config["API_RATE_WINDOW"]
+    rule = _token_limit(limit, seconds)
+    allowed = throttle.hit(rule, str(token_id))
+    window = throttle.window(rule, str(token_id))
+    if window is not None:
+        g.api_rate = (limit, window.remaining, window.reset_at)
+    if not allowed:
+        retry_after = min(seconds, max(1, window.reset_at - int(time.time()))) if window is not None else seconds
         raise ApiError(429, "rate_limited", _("Too many requests with this token; try again in %(n)s seconds.",
                                               n=retry_after), headers={"Retry-After": str(retry_after)})
 

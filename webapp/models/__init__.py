@@ -10,7 +10,7 @@ from .branding import Branding
 from .commission import CommissionEntry, Payout
 from .mail import OutboundEmail
 from .operations import Operation
-from .sessions import LoginSession
+from .sessions import LoginSession, SignInFailures
 from .support import SupportMessage, SupportRequest
 from .templates import EmailTemplate, TemplateShareLink
 from .tokens import ApiIdempotencyRecord, ApiToken, LoginAsToken, PasswordResetToken
@@ -20,5 +20,5 @@ __all__ = [
     "AutomationVersion", "BillingProfile", "Branding", "CommissionEntry", "CreditBalance",
     "CreditEntry", "EmailTemplate", "GatewayCall", "HostedAccount", "Invoice", "InvoiceLine",
     "LoginAsToken", "LoginSession", "Operation", "OutboundEmail", "PasswordResetToken", "Payout", "Pushdown",
-    "PushdownCopy", "SupportMessage", "SupportRequest", "TemplateShareLink", "User", "utcnow",
+    "PushdownCopy", "SignInFailures", "SupportMessage", "SupportRequest", "TemplateShareLink", "User", "utcnow",
 ]

@@ -26,3 +26,15 @@ class LoginSession(Model):
     # agency, so it ends the moment the account leaves that agency (A3, A4) or that user goes.
     opened_by_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
     opened_by_agency_id: Mapped[int | None] = mapped_column(sa.ForeignKey("agencies.id", ondelete="CASCADE"))
+
+
+class SignInFailures(Model):
+    """Failed dashboard sign-ins in a row for one e-mail, known or not (the answer must be the same):
+    five lock it for a while (services.auth). Keyed by a hash of the e-mail as typed, lower-cased."""
+
+    __tablename__ = "sign_in_failures"
+
+    email_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[object | None] = mapped_column(UTCDateTime)
+    last_failed_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)

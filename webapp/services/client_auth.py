@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
 from ..extensions import db
-from ..models import AccountUser, AuditEvent, HostedAccount, PasswordResetToken, utcnow
-from . import audit, hosts, mail, sessions
+from ..models import AccountUser, HostedAccount, PasswordResetToken, utcnow
+from . import audit, hosts, mail, sessions, throttle
 from .errors import ValidationFailed
 from .passwords import hash_password, password_problem, verify_password
 
@@ -22,8 +22,7 @@ MAX_FAILURES = 5
 LOCK_MINUTES = 5
 # One client address may fail this many logins (on any accounts) in the window before it is
 # refused outright, so it cannot lock out many accounts.
-ADDRESS_FAILURES = 20
-ADDRESS_WINDOW = timedelta(minutes=15)
+ADDRESS_FAILURES = throttle.Limit("client-login-failures", "20 per 15 minutes")
 RESET_MINUTES = 60
 # A10: a session the agency opened with login-as ends after this long, even while it is in use.
 LOGIN_AS_SESSION = timedelta(hours=8)
@@ -47,18 +46,10 @@ def _actor(ip: str | None, account: HostedAccount) -> audit.Actor:
     return audit.Actor("client", f"admin@{account.name}", ip, account.agency_id)
 
 
-def _address_failures(ip: str | None) -> int:
-    if not ip:
-        return 0
-    return db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(
-        AuditEvent.ip == ip, AuditEvent.action.in_(("client_login_failed", "client_login_locked_out")),
-        AuditEvent.at >= now() - ADDRESS_WINDOW)) or 0
-
-
-def login(account: HostedAccount, username: str, password: str, ip: str | None) -> LoginResult:
-    actor = _actor(ip, account)
-    if _address_failures(ip) >= ADDRESS_FAILURES:
-        audit.record(actor, "client_login_throttled", account_id=account.id)
+def login(account: HostedAccount, username: str, password: str, ip: str | None, user_agent: str = "") -> LoginResult:
+    actor, agent = _actor(ip, account), (user_agent or "")[:300]
+    if throttle.retry_after(ADDRESS_FAILURES, ip or "-"):
+        audit.record(actor, "client_login_throttled", account_id=account.id, user_agent=agent)
         db.session.commit()
         return LoginResult(None, "throttled")
     user = db.session.scalar(sa.select(AccountUser).where(AccountUser.account_id == account.id,
@@ -67,15 +58,17 @@ def login(account: HostedAccount, username: str, password: str, ip: str | None) 
     if user is not None and user.locked_until and user.locked_until > current:
         # W4: during the lockout every attempt fails, even with the right (or a just-reset) password.
         verify_password(user.password_hash, password or "")
-        audit.record(actor, "client_login_locked_out", account_id=account.id)
+        throttle.hit(ADDRESS_FAILURES, ip or "-")
+        audit.record(actor, "client_login_locked_out", account_id=account.id, user_agent=agent)
         db.session.commit()
         return LoginResult(None, "locked")
     if verify_password(user.password_hash if user else None, password or ""):
         user.failed_logins, user.locked_until, user.last_login_at = 0, None, current
-        audit.record(actor, "client_login_succeeded", account_id=account.id)
+        audit.record(actor, "client_login_succeeded", account_id=account.id, user_agent=agent)
         db.session.commit()
         return LoginResult(user, "ok")
     outcome = "wrong"
+    throttle.hit(ADDRESS_FAILURES, ip or "-")
     if user is not None:
         db.session.execute(sa.update(AccountUser).where(AccountUser.id == user.id)
                            .values(failed_logins=AccountUser.failed_logins + 1))
@@ -84,7 +77,7 @@ def login(account: HostedAccount, username: str, password: str, ip: str | None) 
             user.failed_logins, user.locked_until = 0, current + timedelta(minutes=LOCK_MINUTES)
             audit.record(actor, "client_account_locked", account_id=account.id, until=user.locked_until.isoformat())
             outcome = "locked"
-    audit.record(actor, "client_login_failed", account_id=account.id)
+    audit.record(actor, "client_login_failed", account_id=account.id, user_agent=agent)
     db.session.commit()
     return LoginResult(None, outcome)
 

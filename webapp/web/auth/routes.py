@@ -31,18 +31,29 @@ def login():
     if isinstance(current_user, User) and current_user.is_authenticated:
         return redirect(home_for(current_user))
     form = LoginForm()
-    status = 200
+    status, headers = 200, {}
     if form.validate_on_submit():
-        user = auth.authenticate(form.email.data, form.password.data)
-        if user is not None:
+        result = auth.sign_in(form.email.data, form.password.data, ip=request.remote_addr,
+                              user_agent=request.user_agent.string)
+        if result.outcome == "ok":
             next_url = _safe_next(request.args.get("next"))
-            sign_in(user, remember=form.remember.data)
-            return redirect(next_url or home_for(user), code=303)
-        form.password.errors.append(_("Wrong e-mail or password."))
-        status = 401
+            sign_in(result.user, remember=form.remember.data)
+            return redirect(next_url or home_for(result.user), code=303)
+        if result.outcome == "wrong":
+            form.password.errors.append(_("Wrong e-mail or password."))
+            status = 401
+        else:
+            minutes = max(1, -(-result.retry_after // 60))
+            if result.outcome == "locked":
+                form.form_errors.append(_("Too many failed sign-ins with this e-mail. Try again in %(n)s minutes, "
+                                          "or reset your password.", n=minutes))
+            else:
+                form.form_errors.append(_("Too many failed sign-ins from your network. Try again in %(n)s "
+                                          "minutes.", n=minutes))
+            status, headers = 429, {"Retry-After": str(result.retry_after)}
     elif request.method == "POST":
         status = 400
-    return render_template("auth/login.html", form=form), status
+    return render_template("auth/login.html", form=form), status, headers
 
 
 @bp.route("/logout", methods=["POST"])

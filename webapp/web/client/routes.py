@@ -64,7 +64,8 @@ def login():
     form = AccountLoginForm()
     status = 200
     if form.validate_on_submit():
-        result = client_auth.login(g.account, form.username.data, form.password.data, request.remote_addr)
+        result = client_auth.login(g.account, form.username.data, form.password.data, request.remote_addr,
+                                   request.user_agent.string)
         if result.outcome == "ok":
             if by_agency:
                 client_auth.end_login_as(g.account, by_agency, request.remote_addr, "replaced_by_login")
