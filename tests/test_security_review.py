@@ -353,3 +353,113 @@ def test_every_sign_in_is_in_the_audit_log_with_address_and_browser(app, db):
         ("sign_in_succeeded", f"user:{staff.id}", "198.51.100.4", "Edge/150"),
     ]
     assert events[1].detail["email"] == "ghost@agency.test"
+
+
+# ---- 5. Reset links die with the password; reset e-mails are throttled --------------------------------
+
+def _links(db):
+    from webapp.models import OutboundEmail
+    bodies = db.session.scalars(sa.select(OutboundEmail.body_text).where(OutboundEmail.kind == "client_password_reset")
+                                .order_by(OutboundEmail.id)).all()
+    return [re.search(r"(/app/reset/\S+)", b).group(1) for b in bodies]
+
+
+@pytest.fixture
+def acme(db):
+    agency, _ = make_agency(email="owner@agency.test")
+    return make_account(agency, "acme", admin_password="client-pass-1", client_email="boss@acme.test")
+
+
+def _client_signed_in(app):
+    tab = app.test_client()
+    page = tab.get("/app/login", base_url=HOST)
+    tab.post("/app/login", base_url=HOST, data={"csrf_token": csrf_token(page.get_data(as_text=True)),
+                                                "username": "admin", "password": "client-pass-1"})
+    return tab
+
+
+@pytest.mark.parametrize("how", ["settings", "agency", "reset"])
+def test_setting_a_password_ends_every_other_reset_link_and_login(app, client, db, acme, how):
+    from webapp.services import client_auth
+    admin = acme.users[0]
+    for _ in range(2):
+        client_auth.send_reset(acme, admin)
+    first, second = _links(db)
+    other = _client_signed_in(app)
+    if how == "settings":
+        tab = _client_signed_in(app)
+        page = tab.get("/app/settings", base_url=HOST)
+        assert tab.post("/app/settings", base_url=HOST, data={
+            "csrf_token": csrf_token(page.get_data(as_text=True)), "current_password": "client-pass-1",
+            "new_password": "brand-new-pass-9", "confirm_password": "brand-new-pass-9"}).status_code == 303
+    elif how == "agency":
+        client_auth.set_password_by_agency(admin, "brand-new-pass-9", "brand-new-pass-9", Actor("user:1", "agency"))
+    else:
+        form = client.get(first, base_url=HOST)
+        assert client.post(first, base_url=HOST, data={
+            "csrf_token": csrf_token(form.get_data(as_text=True)), "new_password": "brand-new-pass-9",
+            "confirm_password": "brand-new-pass-9"}).status_code == 303
+    for link in (first, second):
+        assert client.get(link, base_url=HOST).status_code == 410
+    assert other.get("/app/", base_url=HOST).status_code == 302
+
+
+def test_reset_emails_are_throttled_per_account_and_per_address_with_the_same_answer(app, db, acme, run_jobs):
+    agency = acme.agency
+    others = [make_account(agency, f"shop-{i}", admin_password="client-pass-1", client_email=f"boss@shop{i}.test")
+              for i in range(4)]
+
+    def ask(account, email, ip):
+        tab = app.test_client()
+        host = f"http://{account.name}.localhost"
+        page = tab.get("/app/forgot", base_url=host)
+        answer = tab.post("/app/forgot", base_url=host, environ_base={"REMOTE_ADDR": ip},
+                          data={"csrf_token": csrf_token(page.get_data(as_text=True)), "email": email})
+        return answer.status_code, "reset-sent" in answer.get_data(as_text=True)
+    answers = [ask(acme, "boss@acme.test", f"10.2.0.{i}") for i in range(5)]
+    assert answers == [(200, True)] * 5
+    run_jobs()
+    assert len(_links(db)) == 3  # three an hour for one account
+    # One address: ten requests an hour, whatever the accounts.
+    for i in range(12):
+        ask(others[i % 4], f"boss@shop{i % 4}.test", "10.3.3.3")
+    run_jobs()
+    assert len(_links(db)) == 3 + 10
+    throttled = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(
+        AuditEvent.action == "client_password_reset_throttled"))
+    assert throttled == 2 + 2
+
+
+def test_the_agency_cannot_flood_an_admin_with_reset_emails(client, db, acme):
+    login(client, "owner@agency.test")
+    token = csrf_token(client.get(f"/accounts/{acme.id}").get_data(as_text=True))
+    for _ in range(4):
+        answer = client.post(f"/accounts/{acme.id}/send-reset", data={"csrf_token": token})
+    assert "Enough reset e-mails went to this account" in client.get(answer.headers["Location"]).get_data(as_text=True)
+    assert len(_links(db)) == 3
+
+
+# ---- 6. Forgot-password takes the same time whether or not the e-mail exists ---------------------------
+
+def test_forgot_password_takes_the_same_time_for_a_known_and_an_unknown_email(app, db, acme, monkeypatch):
+    import statistics
+    import time
+    monkeypatch.setitem(app.config, "RESET_EMAILS_PER_ACCOUNT", 1000)
+    monkeypatch.setitem(app.config, "RESET_REQUESTS_PER_ADDRESS", 1000)
+    tab = app.test_client()
+    token = csrf_token(tab.get("/app/forgot", base_url=HOST).get_data(as_text=True))
+
+    def timed(email):
+        started = time.perf_counter()
+        answer = tab.post("/app/forgot", base_url=HOST, data={"csrf_token": token, "email": email})
+        assert answer.status_code == 200
+        return (time.perf_counter() - started) * 1000
+    for _ in range(5):  # warm up both paths
+        timed("boss@acme.test"), timed("nobody@acme.test")
+    known, unknown = [], []
+    for i in range(40):  # interleaved, alternating which goes first
+        pair = ("boss@acme.test", "nobody@acme.test") if i % 2 == 0 else ("nobody@acme.test", "boss@acme.test")
+        for email in pair:
+            (known if email == "boss@acme.test" else unknown).append(timed(email))
+    gap = abs(statistics.median(known) - statistics.median(unknown))
+    assert gap <= 3, f"known {statistics.median(known):.2f} ms, unknown {statistics.median(unknown):.2f} ms"

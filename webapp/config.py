@@ -100,6 +100,9 @@ class Config:
     API_RATE_LIMIT = int(os.environ.get("API_RATE_LIMIT", "120"))
     API_RATE_WINDOW = int(os.environ.get("API_RATE_WINDOW", "60"))
     API_MAX_BODY_BYTES = 64 * 1024
+    # Password-reset e-mails per hosted account, and reset requests per address, each per hour (W5, W6).
+    RESET_EMAILS_PER_ACCOUNT = int(os.environ.get("RESET_EMAILS_PER_ACCOUNT", "3"))
+    RESET_REQUESTS_PER_ADDRESS = int(os.environ.get("RESET_REQUESTS_PER_ADDRESS", "10"))
 
     BABEL_DEFAULT_LOCALE = "en"
     BABEL_DEFAULT_TIMEZONE = "UTC"

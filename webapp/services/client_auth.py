@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from ..extensions import db
-from ..models import AccountUser, HostedAccount, PasswordResetToken, utcnow
-from . import audit, hosts, mail, sessions, throttle
-from .errors import ValidationFailed
+from ..models import AccountUser, HostedAccount, OutboundEmail, PasswordResetToken, utcnow
+from . import audit, hosts, mail, operations, sessions, throttle
+from .errors import Conflict, RateLimited, ValidationFailed
 from .passwords import hash_password, password_problem, verify_password
 
 MAX_FAILURES = 5
@@ -82,28 +84,55 @@ def login(account: HostedAccount, username: str, password: str, ip: str | None, 
     return LoginResult(None, outcome)
 
 
+def _reset_limits() -> tuple[throttle.Limit, throttle.Limit]:
+    cfg = current_app.config
+    return (throttle.Limit("reset-emails-per-account", f"{cfg['RESET_EMAILS_PER_ACCOUNT']} per hour"),
+            throttle.Limit("reset-requests-per-address", f"{cfg['RESET_REQUESTS_PER_ADDRESS']} per hour"))
+
+
 def request_reset(account: HostedAccount, email: str, *, actor: audit.Actor) -> None:
-    """W5: e-mails a reset link if `email` is the admin's. The caller says the same thing either way;
-    both paths read the same rows and write to the audit log, so they take about the same time."""
-    admin = db.session.scalar(sa.select(AccountUser).where(AccountUser.account_id == account.id,
-                                                         AccountUser.username == "admin"))
-    matches = admin is not None and admin.email.strip().lower() == (email or "").strip().lower()
-    token = secrets.token_urlsafe(32)  # 256 bits
-    audit.record(actor, "client_password_reset_requested", account_id=account.id)
-    if not matches:
+    """W5: e-mails a reset link if `email` is the admin's. The request does the same work whatever the
+    e-mail (the audit log, a job with the e-mail's hash, one commit), so neither its answer nor its time
+    says whether the e-mail is the admin's: the job compares and sends. Throttled per account and per
+    address, with the same answer."""
+    typed = hashlib.sha256((email or "").strip().lower().encode("utf-8", "backslashreplace")).hexdigest()
+    per_account, per_address = _reset_limits()
+    account_ok = throttle.hit(per_account, str(account.id))
+    address_ok = throttle.hit(per_address, actor.ip or "-")
+    if not (account_ok and address_ok):
+        audit.record(actor, "client_password_reset_throttled", account_id=account.id)
         db.session.commit()
         return
-    send_reset(account, admin, token)
+    audit.record(actor, "client_password_reset_requested", account_id=account.id)
+    op = operations.submit("send_password_reset", key=f"password-reset:{uuid.uuid4().hex}",
+                           agency_id=account.agency_id, subject=("account", account.id),
+                           params={"email_sha256": typed})
+    db.session.commit()
+    operations.enqueue(op)
 
 
-def send_reset(account: HostedAccount, admin: AccountUser, token: str | None = None) -> None:
-    token = token or secrets.token_urlsafe(32)
+@operations.handler("send_password_reset")
+def send_password_reset(ctx: operations.OperationContext):
+    """The job behind W5: sends the link when the e-mail asked for is the admin's, once per request."""
+    account = db.session.get(HostedAccount, ctx.operation.subject_id)
+    admin = db.session.scalar(sa.select(AccountUser).where(AccountUser.account_id == account.id,
+                                                         AccountUser.username == "admin")) if account else None
+    if admin is None or hashlib.sha256(admin.email.strip().lower().encode()).hexdigest() != ctx.params["email_sha256"]:
+        return {"sent": False}
+    send_reset(account, admin, dedupe_key=f"password-reset:{ctx.operation.id}")
+    return {"sent": True}
+
+
+def send_reset(account: HostedAccount, admin: AccountUser, *, dedupe_key: str | None = None) -> None:
+    if dedupe_key and db.session.scalar(sa.select(OutboundEmail.id).where(OutboundEmail.dedupe_key == dedupe_key)):
+        return  # a rerun of the job that already sent it
+    token = secrets.token_urlsafe(32)  # 256 bits
     db.session.add(PasswordResetToken(account_user_id=admin.id, token_hash=_hash(token),
                                       expires_at=now() + timedelta(minutes=RESET_MINUTES)))
     # Built from the account's stored host, never from the request's Host header.
     link = hosts.account_url(account, f"/app/reset/{token}")
     email = mail.queue_email(
-        to=admin.email, kind="client_password_reset", agency_id=account.agency_id,
+        to=admin.email, kind="client_password_reset", agency_id=account.agency_id, dedupe_key=dedupe_key,
         subject="Reset your password",
         body=(f"Someone asked to reset the password of the account {account.name}.\n\n"
               f"Choose a new password here (the link works once, for {RESET_MINUTES} minutes):\n{link}\n\n"
@@ -112,15 +141,19 @@ def send_reset(account: HostedAccount, admin: AccountUser, token: str | None = N
     mail.enqueue_pending(email)
 
 
-def agency_sends_reset(account: HostedAccount, actor: audit.Actor) -> bool:
-    """W6: the agency sends the same reset e-mail to the account's admin."""
+def agency_sends_reset(account: HostedAccount, actor: audit.Actor) -> None:
+    """W6: the agency sends the same reset e-mail to the account's admin (within the per-account limit)."""
     admin = db.session.scalar(sa.select(AccountUser).where(AccountUser.account_id == account.id,
                                                          AccountUser.username == "admin"))
     if admin is None:
-        return False
+        raise Conflict(str(_l("This account has no admin yet; wait until it is ready.")))
+    per_account, _per_address = _reset_limits()
+    if not throttle.hit(per_account, str(account.id)):
+        wait = throttle.retry_after(per_account, str(account.id)) or 3600
+        raise RateLimited(str(_l("Enough reset e-mails went to this account's admin for now; try again in "
+                                 "%(n)s minutes.", n=max(1, -(-wait // 60)))), wait)
     audit.record(actor, "client_password_reset_sent_by_agency", account_id=account.id)
     send_reset(account, admin)
-    return True
 
 
 def reset_token_user(account: HostedAccount, token: str) -> AccountUser | None:

@@ -47,7 +47,8 @@ def periodic(fn):
 
 def _load_handlers() -> None:
     # Importing the modules registers their handlers.
-    from . import api_tokens, billing, branding, commission, mail, provisioning, pushdown, renewals  # noqa: F401
+    from . import (api_tokens, billing, branding, client_auth, commission, mail, provisioning, pushdown,  # noqa: F401
+                   renewals)
 
 
 class OperationContext:

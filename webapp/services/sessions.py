@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from ..extensions import db
-from ..models import AccountUser, LoginSession, User, utcnow
+from ..models import AccountUser, LoginSession, PasswordResetToken, User, utcnow
 
 
 def lifetime() -> timedelta:
@@ -50,10 +50,15 @@ def end(user) -> None:
 
 def end_others(user) -> None:
     """A new password: every other login of this user goes, in the caller's transaction (the password
-    epoch in the cookie already refuses them; this also deletes their rows)."""
+    epoch in the cookie already refuses them; this also deletes their rows), and so does every reset
+    link of the user not used yet, whichever way the password was set (reset, Settings, the agency)."""
     keep = getattr(user, "login_session_id", None)
     others = sa.delete(LoginSession).where(_owner_of(user) == user.id)
     db.session.execute(others.where(LoginSession.id != keep) if keep else others)
+    if issubclass(user.__class__, AccountUser):
+        db.session.execute(sa.update(PasswordResetToken).where(
+            PasswordResetToken.account_user_id == user.id, PasswordResetToken.used_at.is_(None))
+            .values(used_at=utcnow()))
 
 
 def end_opened_by_agency(account_id: int, agency_id: int) -> int:

@@ -341,8 +341,10 @@ def send_reset(account_id):
     """W6: the same reset e-mail the client would ask for, sent to the account's admin."""
     account = current_scope().account(account_id)
     from ...services import client_auth
-    if client_auth.agency_sends_reset(account, current_actor()):
-        flash(_("A password reset e-mail went to the account's admin."), "success")
+    try:
+        client_auth.agency_sends_reset(account, current_actor())
+    except ServiceError as exc:
+        flash(exc.message, "danger")
     else:
-        flash(_("This account has no admin yet; wait until it is ready."), "danger")
+        flash(_("A password reset e-mail went to the account's admin."), "success")
     return redirect(url_for("accounts.show", account_id=account.id), code=303)
