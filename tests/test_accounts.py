@@ -559,21 +559,22 @@ def test_a_dns_lookup_failure_says_so_and_leaves_the_domain_unverified(client, a
 
 
 def test_a_custom_domain_already_used_is_refused_with_a_message(client, db):
-    """A9: unique platform-wide, at Add New and on the account page; nothing charged, nothing changed."""
+    """A9: a verified domain is unique platform-wide, at Add New and on the account page; nothing charged,
+    nothing changed, and the message does not say who holds it."""
     agency, _ = agency_with_card()
     other, _ = make_agency(email="rival@agency.test")
-    make_account(other, "first-owner", custom_domain="mail.shared.test")
+    make_account(other, "first-owner", custom_domain="mail.shared.test", custom_domain_verified_at=utcnow())
     mine = make_account(agency, "second-owner")
     login(client, "owner@agency.test")
     response = client.post("/accounts/new", data=form_data(client, custom_domain="MAIL.shared.test."))
     assert response.status_code == 422
-    assert "This domain is already used by another account." in response.get_data(as_text=True)
+    assert "This domain is already in use on the platform." in response.get_data(as_text=True)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Invoice)) == 0
     assert db.session.scalar(sa.select(HostedAccount.id).where(HostedAccount.name == "fresh-bakery")) is None
     token = csrf_token(client.get(f"/accounts/{mine.id}").get_data(as_text=True))
     client.post(f"/accounts/{mine.id}/domain", data={"csrf_token": token, "domain-domain": "mail.shared.test",
                                                      "action": "save"})
-    assert "This domain is already used by another account." in client.get(f"/accounts/{mine.id}").get_data(as_text=True)
+    assert "This domain is already in use on the platform." in client.get(f"/accounts/{mine.id}").get_data(as_text=True)
     db.session.refresh(mine)
     assert mine.custom_domain is None
 

@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from webapp.catalog import CatalogError, load_catalog
-from webapp.models import Agency, HostedAccount, Operation
+from webapp.models import Agency, HostedAccount, Operation, utcnow
 from webapp.services.dates import add_months
 
 from .helpers import make_account, make_agency
@@ -78,12 +78,13 @@ def _dialect_search_objects() -> set[str]:
 def test_names_and_domains_are_unique_platform_wide(app_ctx, db):
     a, _ = make_agency("A")
     b, _ = make_agency("B")
-    make_account(a, "shared-name", custom_domain="mail.example.com")
+    make_account(a, "shared-name", custom_domain="mail.example.com", custom_domain_verified_at=utcnow())
     with pytest.raises(sa.exc.IntegrityError):
         make_account(b, "shared-name")
     db.session.rollback()
+    make_account(b, "waiting-name", custom_domain="mail.example.com")  # unverified: it claims nothing
     with pytest.raises(sa.exc.IntegrityError):
-        make_account(b, "other-name", custom_domain="mail.example.com")
+        make_account(b, "other-name", custom_domain="mail.example.com", custom_domain_verified_at=utcnow())
     db.session.rollback()
 
 

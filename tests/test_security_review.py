@@ -463,3 +463,60 @@ def test_forgot_password_takes_the_same_time_for_a_known_and_an_unknown_email(ap
             (known if email == "boss@acme.test" else unknown).append(timed(email))
     gap = abs(statistics.median(known) - statistics.median(unknown))
     assert gap <= 3, f"known {statistics.median(known):.2f} ms, unknown {statistics.median(unknown):.2f} ms"
+
+
+# ---- 7. An unverified custom domain claims nothing ---------------------------------------------------
+
+def _save_domain(client, account, domain, action="save"):
+    token = csrf_token(client.get(f"/accounts/{account.id}").get_data(as_text=True))
+    client.post(f"/accounts/{account.id}/domain", data={"csrf_token": token, "domain-domain": domain, "action": action})
+    return client.get(f"/accounts/{account.id}").get_data(as_text=True)
+
+
+def test_an_unverified_domain_does_not_block_the_account_that_really_owns_it(app, client, db, dns_server):
+    squatter_agency, _ = make_agency(email="squatter@agency.test")
+    squatter = make_account(squatter_agency, "squatter")
+    owner_agency, _ = make_agency(email="owner@agency.test")
+    owner = make_account(owner_agency, "real-owner")
+    squatting = app.test_client()
+    login(squatting, "squatter@agency.test")
+    assert "Not verified" in _save_domain(squatting, squatter, "mail.owner.test")
+    login(client, "owner@agency.test")
+    page = _save_domain(client, owner, "mail.owner.test")  # the unverified claim does not block it
+    assert "Not verified" in page and "already in use" not in page
+    dns_server.records["mail.owner.test"] = "real-owner.localhost"
+    page = _save_domain(client, owner, "mail.owner.test", action="verify")
+    assert "is verified" in page
+    db.session.expire_all()
+    released = db.session.get(HostedAccount, squatter.id)
+    assert released.custom_domain is None and released.custom_domain_released == "mail.owner.test"
+    notice = squatting.get(f"/accounts/{squatter.id}").get_data(as_text=True)
+    assert 'id="domain-released"' in notice and "mail.owner.test was verified by another account" in notice
+    assert "agency" not in re.search(r'id="domain-released"[^>]*>([^<]*)<', notice).group(1).lower()
+    # Now it is held: the squatter cannot take it back, and is not told by whom.
+    again = _save_domain(squatting, squatter, "mail.owner.test")
+    assert "This domain is already in use on the platform." in again and "Owner" not in again
+    assert app.test_client().get("/app/login", base_url="http://mail.owner.test").status_code == 200
+    event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "custom_domain_released"))
+    assert (event.account_id, event.agency_id) == (squatter.id, squatter_agency.id)
+
+
+def test_a_second_verification_of_a_held_domain_is_refused(app, client, db, dns_server):
+    from webapp.models import utcnow
+    from webapp.services import accounts
+    first_agency, _ = make_agency()
+    first = make_account(first_agency, "first", custom_domain="mail.both.test")
+    second = make_account(first_agency, "second", custom_domain="mail.both.test")
+    dns_server.records["mail.both.test"] = "first.localhost"
+    accounts.verify_domain(first, Actor("system", "tests"))
+    db.session.expire_all()
+    assert db.session.get(HostedAccount, second.id).custom_domain is None
+    # Had it been set again meanwhile (a stale page), verifying it is refused.
+    row = db.session.get(HostedAccount, second.id)
+    row.custom_domain = "mail.both.test"
+    db.session.commit()
+    dns_server.records["mail.both.test"] = "second.localhost"
+    from webapp.services.errors import ServiceError
+    with pytest.raises(ServiceError, match="already in use"):
+        accounts.verify_domain(row, Actor("system", "tests"))
+    assert db.session.get(HostedAccount, first.id).custom_domain_verified_at <= utcnow()

@@ -40,6 +40,10 @@ class HostedAccount(Model):
         sa.Index("ix_hosted_accounts_resold_created", "agency_id", "kind", "created_at", "id", "status", "plan_term"),
         sa.Index("ix_hosted_accounts_resold_expires", "agency_id", "kind", "period_end", "id", "status", "plan_term"),
         sa.CheckConstraint("contact_limit > 0", name="contact_limit_positive"),
+        # A9: only a verified domain is held; any number of accounts may be waiting to verify one.
+        sa.Index("uq_hosted_accounts_verified_domain", "custom_domain", unique=True,
+                 sqlite_where=sa.text("custom_domain_verified_at IS NOT NULL"),
+                 postgresql_where=sa.text("custom_domain_verified_at IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -48,8 +52,10 @@ class HostedAccount(Model):
     kind: Mapped[str] = mapped_column(enum(*ACCOUNT_KINDS, name="account_kind"), default="resold")
     # The subdomain: <name>.<PLATFORM_DOMAIN>; unique platform-wide.
     name: Mapped[str] = mapped_column(sa.String(40), unique=True)
-    custom_domain: Mapped[str | None] = mapped_column(sa.String(253), unique=True)
+    custom_domain: Mapped[str | None] = mapped_column(sa.String(253), index=True)
     custom_domain_verified_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    # A9: the domain this account was waiting to verify when another account verified it first.
+    custom_domain_released: Mapped[str | None] = mapped_column(sa.String(253))
     status: Mapped[str] = mapped_column(enum(*ACCOUNT_STATUSES, name="account_status"), default="provisioning")
     plan_tier: Mapped[str] = mapped_column(enum(*PLAN_TIERS, name="plan_tier"))
     plan_term: Mapped[str] = mapped_column(enum(*PLAN_TERMS, name="plan_term"))

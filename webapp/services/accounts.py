@@ -64,10 +64,16 @@ def domain_problem(domain: str, account_id: int | None = None) -> str | None:
     platform = current_app.config["PLATFORM_DOMAIN"]
     if domain == platform or domain.endswith("." + platform):
         return str(_l("Use a domain of your own, not one under %(domain)s.", domain=platform))
-    taken = db.session.scalar(sa.select(HostedAccount.id).where(HostedAccount.custom_domain == domain))
-    if taken and taken != account_id:
-        return str(_l("This domain is already used by another account."))
+    if _verified_elsewhere(domain, account_id):
+        # Only a verified domain is held (A9); the message does not say by whom.
+        return str(_l("This domain is already in use on the platform."))
     return None
+
+
+def _verified_elsewhere(domain: str, account_id: int | None) -> bool:
+    held = db.session.scalar(sa.select(HostedAccount.id).where(
+        HostedAccount.custom_domain == domain, HostedAccount.custom_domain_verified_at.is_not(None)))
+    return held is not None and held != account_id
 
 
 @dataclass
@@ -426,6 +432,7 @@ def set_domain(account: HostedAccount, domain: str, actor: audit.Actor) -> Hoste
             raise ValidationFailed(problem, {"domain": problem})
     if domain != (account.custom_domain or ""):
         account.custom_domain, account.custom_domain_verified_at = domain or None, None
+        account.custom_domain_released = None
         audit.record(actor, "custom_domain_set", agency_id=account.agency_id, account_id=account.id,
                      domain=domain or None)
         db.session.commit()
@@ -455,10 +462,23 @@ def verify_domain(account: HostedAccount, actor: audit.Actor) -> bool:
         raise ServiceError(str(_l("%(domain)s points to %(found)s, not to %(expected)s. DNS changes can take a while "
                                   "to spread; try again later.", domain=account.custom_domain, found=found,
                                   expected=expected)))
+    if _verified_elsewhere(account.custom_domain, account.id):
+        raise ServiceError(str(_l("This domain is already in use on the platform.")))
     account.custom_domain_verified_at = utcnow()
+    # Whoever was only waiting to verify the same domain loses the claim, and its page says so.
+    for waiting in db.session.scalars(sa.select(HostedAccount).where(
+            HostedAccount.custom_domain == account.custom_domain, HostedAccount.id != account.id,
+            HostedAccount.custom_domain_verified_at.is_(None))):
+        waiting.custom_domain, waiting.custom_domain_released = None, account.custom_domain
+        audit.record(audit.Actor.system(), "custom_domain_released", agency_id=waiting.agency_id,
+                     account_id=waiting.id, domain=account.custom_domain)
     audit.record(actor, "custom_domain_verified", agency_id=account.agency_id, account_id=account.id,
                  domain=account.custom_domain)
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:  # another account verified it at the same moment
+        db.session.rollback()
+        raise ServiceError(str(_l("This domain is already in use on the platform."))) from None
     return True
 
 
