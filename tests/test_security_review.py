@@ -520,3 +520,55 @@ def test_a_second_verification_of_a_held_domain_is_refused(app, client, db, dns_
     with pytest.raises(ServiceError, match="already in use"):
         accounts.verify_domain(row, Actor("system", "tests"))
     assert db.session.get(HostedAccount, first.id).custom_domain_verified_at <= utcnow()
+
+
+# ---- 8. Secrets are not cached or shown in passing --------------------------------------------------
+
+def test_pages_that_show_a_password_or_a_token_are_not_stored_by_any_cache(app, client, db, run_jobs):
+    from webapp.models import Operation
+    from webapp.services import accounts
+    agency, user = make_agency(email="owner@agency.test")
+    account, op = accounts.create(agency.id, accounts.NewAccount(
+        name="fresh-trial", client_name="Fresh", client_email="boss@fresh.test", notification_email="ops@agency.test",
+        language="en", timezone="UTC", tier="plus", term="trial", contact_limit=500), request_key="k",
+        actor=Actor("system", "tests"))
+    login(client, "owner@agency.test")
+    assert client.get(f"/accounts/{account.id}").headers["Cache-Control"] == "no-store"
+    progress = client.get(f"/accounts/{account.id}/progress", headers={"HX-Request": "true"})
+    assert progress.headers["Cache-Control"] == "no-store"
+    run_jobs()
+    shown = client.get(f"/accounts/{account.id}")
+    assert 'id="cred-password"' in shown.get_data(as_text=True) and shown.headers["Cache-Control"] == "no-store"
+    token = csrf_token(shown.get_data(as_text=True))
+    created = client.post("/settings/api", data={"csrf_token": token, "name": "crm"})
+    assert created.status_code == 201 and created.headers["Cache-Control"] == "no-store"
+    link = client.post(f"/accounts/{account.id}/login-as", data={"csrf_token": token})
+    assert "token=" in link.headers["Location"] and link.headers["Cache-Control"] == "no-store"
+    assert db.session.get(Operation, op.id)
+
+
+def test_the_outbox_hides_live_links_and_opening_an_email_is_audited(app, client, db, acme):
+    from webapp.models import OutboundEmail
+    from webapp.services import client_auth
+    client_auth.send_reset(acme, acme.users[0])
+    email = db.session.scalar(sa.select(OutboundEmail).where(OutboundEmail.kind == "client_password_reset"))
+    token = re.search(r"/app/reset/(\S+)", email.body_text).group(1)
+    staff = make_support()
+    login(client, staff.email)
+    listing = client.get("/support/outbox")
+    html = listing.get_data(as_text=True)
+    assert listing.headers["Cache-Control"] == "no-store"
+    assert token not in html and "/app/reset/••••••••" in html
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(
+        AuditEvent.action == "outbox_email_opened")) == 0
+    opened = client.get(f"/support/outbox/{email.id}")
+    assert opened.status_code == 200 and token in opened.get_data(as_text=True)
+    assert opened.headers["Cache-Control"] == "no-store"
+    event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "outbox_email_opened"))
+    assert (event.actor, event.detail["email"], event.detail["kind"]) == (
+        f"user:{staff.id}", email.id, "client_password_reset")
+    assert client.get("/support/outbox/999999").status_code == 404
+    # Only support reaches it.
+    agency_client = app.test_client()
+    login(agency_client, "owner@agency.test")
+    assert agency_client.get(f"/support/outbox/{email.id}").status_code == 403

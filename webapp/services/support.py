@@ -3,6 +3,7 @@ console's searches (S6). Every decision is written to the audit log."""
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
 from ..extensions import db
-from ..models import AccountUser, AuditEvent, HostedAccount, SupportRequest, User, utcnow
+from ..models import AccountUser, AuditEvent, HostedAccount, OutboundEmail, SupportRequest, User, utcnow
 from . import accounts, audit, branding, hosts, mail, pushdown
 from .errors import Conflict, NotFound, ServiceError, ValidationFailed
 
@@ -209,6 +210,36 @@ def _tell_agency(request: SupportRequest, account: HostedAccount | None):
                             dedupe_key=f"request-decided:{request.id}",
                             subject=f"{what[request.kind]} {name} was {request.status}",
                             body=f"{what[request.kind]} {name} was {outcome}.\n")
+
+
+# ---- S6: the outbox ---------------------------------------------------------------------------------------
+
+# A token in a link: a path segment or a query value of 20 or more URL-safe characters (reset, transfer,
+# login-as and invitation links all carry one of 32 bytes).
+_LINK_SECRET = re.compile(r"(https?://\S*?[/=])([A-Za-z0-9_-]{20,})")
+MASK = "••••••••"
+
+
+def mask_secrets(text: str) -> str:
+    """The text with the tokens of its links hidden: that a link was sent shows, the link does not."""
+    return _LINK_SECRET.sub(lambda m: m.group(1) + MASK, text or "")
+
+
+def outbox(limit: int = 100) -> list[OutboundEmail]:
+    """The newest e-mails, for the console's list (which shows them with mask_secrets)."""
+    return list(db.session.scalars(sa.select(OutboundEmail).order_by(OutboundEmail.id.desc()).limit(limit)))
+
+
+def open_outbox_email(email_id, actor: audit.Actor) -> OutboundEmail:
+    """One e-mail in full, its live links included; who opened it is written to the audit log."""
+    from .scope import parse_id
+    email = db.session.get(OutboundEmail, parse_id(email_id))
+    if email is None:
+        raise NotFound()
+    audit.record(actor, "outbox_email_opened", agency_id=email.agency_id, email=email.id, kind=email.kind,
+                 to=email.to_address)
+    db.session.commit()
+    return email
 
 
 def search_accounts(q: str, limit: int = 50) -> list:

@@ -137,11 +137,19 @@ def show(account_id):
     plan_form.term.choices = [c for c in plan_form.term.choices if c[0] != "trial"]
     plan_form.request_key.data = accounts.new_request_key()
     domain_form = DomainForm(prefix="domain", data={"domain": account.custom_domain or ""})
-    return render("accounts/show.html", account=account, operation=operation,
-                  login_url=hosts.account_login_url(account), balances=billing_history.account_balances(account),
-                  sms_allowed=billing.sms_allowed(account), plan_form=plan_form, domain_form=domain_form,
-                  cname_target=accounts.cname_target(account), queue_up=_queue_up(operation),
-                  steps=provisioning.STEP_LABELS)
+    return _no_store(render("accounts/show.html", account=account, operation=operation,
+                            login_url=hosts.account_login_url(account),
+                            balances=billing_history.account_balances(account),
+                            sms_allowed=billing.sms_allowed(account), plan_form=plan_form, domain_form=domain_form,
+                            cname_target=accounts.cname_target(account), queue_up=_queue_up(operation),
+                            steps=provisioning.STEP_LABELS))
+
+
+def _no_store(response):
+    """The account page and its progress show the generated password until it is dismissed: no cache
+    (the browser's, a proxy's, Back after logging out) may keep a copy."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _queue_up(operation) -> bool:
@@ -171,8 +179,8 @@ def progress(account_id):
         response = make_response("", 200)
         response.headers["HX-Refresh"] = "true"
         return response
-    return render("accounts/_progress.html", account=account, operation=operation,
-                  queue_up=_queue_up(operation), steps=provisioning.STEP_LABELS)
+    return _no_store(render("accounts/_progress.html", account=account, operation=operation,
+                            queue_up=_queue_up(operation), steps=provisioning.STEP_LABELS))
 
 
 @bp.route("/accounts/<account_id>/retry", methods=["POST"])
@@ -274,7 +282,7 @@ def login_as(account_id):
     except ServiceError as exc:
         flash(exc.message, "danger")
         return redirect(url_for("accounts.show", account_id=account.id), code=303)
-    return redirect(link, code=303)
+    return _no_store(redirect(link, code=303))  # the single-use token is in the Location
 
 
 @bp.route("/accounts/<account_id>/credentials/dismiss", methods=["POST"])

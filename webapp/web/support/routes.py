@@ -43,10 +43,16 @@ def decide(request_id):
 @bp.route("/support/outbox")
 @support_required
 def outbox():
-    """Every e-mail the platform sent or keeps (without SMTP_HOST, as with `make run`, they stay here)."""
-    import sqlalchemy as sa
+    """Every e-mail the platform sent or keeps (without SMTP_HOST, as with `make run`, they stay here).
+    The tokens of their links are hidden here; opening one e-mail shows it in full and is audited."""
+    response = render("support/outbox.html", emails=support.outbox(), mask=support.mask_secrets)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
-    from ...extensions import db
-    from ...models import OutboundEmail
-    emails = db.session.scalars(sa.select(OutboundEmail).order_by(OutboundEmail.id.desc()).limit(100)).all()
-    return render("support/outbox.html", emails=emails)
+
+@bp.route("/support/outbox/<email_id>")
+@support_required
+def outbox_email(email_id):
+    response = render("support/outbox_email.html", email=support.open_outbox_email(email_id, current_actor()))
+    response.headers["Cache-Control"] = "no-store"
+    return response
