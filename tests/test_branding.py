@@ -3,6 +3,7 @@ with a live preview and a reset, logos (type, size, SVG sanitized), stored conte
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -103,7 +104,9 @@ def test_pages_preview_and_the_branded_login(client, app, db):
     login_page = client.get("/app/login", base_url="http://acme.localhost").get_data(as_text=True)
     assert "Acme Own" in login_page and "AgencyHQ" not in login_page
     assert "&lt;b&gt;Hi&lt;/b&gt; {{7*7}}" in login_page and "49" not in login_page
-    assert "#00aa00" in login_page
+    sheet = re.search(r'<link rel="stylesheet" href="(/app/brand\.css\?v=\d+)">', login_page).group(1)
+    brand_css = client.get(sheet, base_url="http://acme.localhost")
+    assert brand_css.mimetype == "text/css" and brand_css.get_data(as_text=True) == ":root { --brand: #00aa00; }\n"
     logo = client.get("/app/logo", base_url="http://acme.localhost")
     assert logo.status_code == 200 and logo.mimetype == "image/svg+xml" and b"script" not in logo.data
     assert "sandbox" in logo.headers["Content-Security-Policy"]

@@ -572,3 +572,34 @@ def test_the_outbox_hides_live_links_and_opening_an_email_is_audited(app, client
     agency_client = app.test_client()
     login(agency_client, "owner@agency.test")
     assert agency_client.get(f"/support/outbox/{email.id}").status_code == 403
+
+
+# ---- 9. A Content-Security-Policy on every page (the browser test loads them all: tests/browser/test_csp.py) --
+
+def test_every_answer_carries_a_strict_policy_and_previews_keep_their_own(client, db, acme):
+    dashboard = client.get("/login").headers["Content-Security-Policy"]
+    directives = dict(d.strip().split(" ", 1) for d in dashboard.split(";"))
+    assert directives["default-src"] == directives["script-src"] == directives["style-src"] == "'self'"
+    assert (directives["object-src"], directives["base-uri"], directives["frame-ancestors"]) == (
+        "'none'", "'self'", "'self'")
+    assert directives["form-action"] == "'self' http://*.localhost"  # Login leads to an account's host
+    assert "unsafe" not in dashboard
+    account_site = client.get("/app/login", base_url=HOST).headers["Content-Security-Policy"]
+    assert "form-action 'self';" in account_site and "unsafe" not in account_site
+    assert "Content-Security-Policy" in client.get("/api/v1/openapi.json").headers
+    login(client, "owner@agency.test")
+    token = csrf_token(client.get("/settings/templates/new").get_data(as_text=True))
+    preview = client.post("/settings/templates/preview", data={"csrf_token": token, "basic-html": "<p>Hi</p>"})
+    assert preview.headers["Content-Security-Policy"].startswith("sandbox; default-src 'none'")
+
+
+def test_no_template_has_an_inline_script_handler_or_style():
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1] / "templates"
+    found = []
+    for path in root.rglob("*.html"):
+        text = path.read_text()
+        for pattern in (r"<script(?![^>]*\bsrc=)(?![^>]*type=\"application/json\")[^>]*>", r"\son[a-z]+\s*=",
+                        r"\sstyle\s*=", r"<style[\s>]", r"javascript:"):
+            found += [f"{path.relative_to(root)}: {m.group(0)}" for m in re.finditer(pattern, text)]
+    assert found == []

@@ -13,6 +13,56 @@
     });
   });
 
+  // A colour picker beside a text field (data-colour-for="id") writes its value there, as if typed.
+  document.addEventListener("input", function (event) {
+    var picker = event.target;
+    if (!picker.getAttribute || !picker.getAttribute("data-colour-for")) return;
+    var field = document.getElementById(picker.getAttribute("data-colour-for"));
+    if (!field) return;
+    field.value = picker.value;
+    field.dispatchEvent(new Event("input", { bubbles: true }));
+  });
+
+  // Branding previews take their colour from data-brand (the pages' policy allows no inline style;
+  // setting it from a script is allowed).
+  function paintBrands(root) {
+    (root.querySelectorAll ? root : document).querySelectorAll("[data-brand]").forEach(function (el) {
+      if (/^#[0-9a-fA-F]{6}$/.test(el.getAttribute("data-brand"))) el.style.setProperty("--brand", el.getAttribute("data-brand"));
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { paintBrands(document); });
+  document.addEventListener("htmx:afterSettle", function (event) { paintBrands(event.target.parentNode || document); });
+
+  // A template's HTML field (data-live-preview="#button") shows its preview as you type: the button
+  // posts the form into the preview frame.
+  var previewTimers = new WeakMap();
+  function showPreview(field) {
+    var button = document.querySelector(field.getAttribute("data-live-preview"));
+    if (button && field.form && field.form.requestSubmit) field.form.requestSubmit(button);
+  }
+  document.addEventListener("input", function (event) {
+    var field = event.target;
+    if (!field.getAttribute || !field.getAttribute("data-live-preview")) return;
+    clearTimeout(previewTimers.get(field));
+    previewTimers.set(field, setTimeout(function () { showPreview(field); }, 500));
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-live-preview]").forEach(function (field) {
+      if (field.value.trim()) showPreview(field);
+    });
+  });
+
+  // <a data-back> goes back in the history when there is one (its href is the fallback).
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("a[data-back]");
+    if (link && window.history.length > 1) { event.preventDefault(); window.history.back(); }
+  });
+
+  // <button data-print> opens the browser's print dialog.
+  document.addEventListener("click", function (event) {
+    if (event.target.closest && event.target.closest("[data-print]")) window.print();
+  });
+
   // Forms with data-confirm ask first (deleting, revoking); without JavaScript they just submit.
   document.addEventListener("submit", function (event) {
     var message = event.target.getAttribute && event.target.getAttribute("data-confirm");

@@ -47,7 +47,7 @@ def test_add_basic_template_with_live_preview(page, app):
     page.get_by_label("Name").fill("Welcome")
     page.get_by_label("HTML").fill('<h1 style="color:#0b6e4f">Hello {{7*7}}</h1><script>alert("pasted")</script>'
                                    '<img src=x onerror=alert("img")>')
-    frame = page.frame_locator("#live-preview iframe")
+    frame = page.frame_locator("#live-preview iframe")  # shown as you type (static/js/app.js)
     expect(frame.locator("h1")).to_have_text("Hello {{7*7}}")  # sanitized, shown, never evaluated
     expect(page.locator("#live-preview iframe")).to_have_attribute("sandbox", "")
     page.get_by_role("button", name="Add template").click()

@@ -501,7 +501,9 @@ def login_as_link(account: HostedAccount, user_id: int, actor: audit.Actor) -> s
                                 expires_at=utcnow() + timedelta(seconds=LOGIN_AS_SECONDS)))
     audit.record(actor, "login_as_link", agency_id=account.agency_id, account_id=account.id)
     db.session.commit()
-    return hosts.account_url(account, f"/app/login-as?token={token}")
+    # On the account's platform host, also when it has a custom domain: the dashboard's policy lets its
+    # forms lead to the platform's hosts only, and the session opened is the agency's, not the client's.
+    return hosts.platform_url(account, f"/app/login-as?token={token}")
 
 
 def redeem_login_as(account: HostedAccount, token: str, ip: str | None):

@@ -93,6 +93,10 @@ def account_url(account: HostedAccount, path: str = "/") -> str:
     return _origin(account_host(account)) + path
 
 
+def platform_url(account: HostedAccount, path: str = "/") -> str:
+    return _origin(platform_host(account)) + path
+
+
 def account_login_url(account: HostedAccount) -> str:
     return account_url(account, "/app/login")
 

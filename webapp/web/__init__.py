@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import lru_cache
 
-from flask import Flask, abort, g, redirect, request, url_for
+from flask import Flask, abort, current_app, g, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
 
 from ..extensions import db, login_manager
@@ -138,6 +139,26 @@ def _unauthorized():
     return redirect(location)
 
 
+def _content_security_policy() -> str:
+    """As strict as the pages allow: scripts, styles and everything else from this site only, no inline
+    script or style, no plugins, framed only by this site. Bootstrap's form controls draw their arrows
+    from data: images. The dashboard's forms may lead to a hosted account's host (Login opens it by a
+    redirect after the POST, which form-action also governs)."""
+    cfg, site = current_app.config, g.get("site")
+    return _policy(site is not None and site.kind == "dashboard", cfg.get("PREFERRED_URL_SCHEME", "http"),
+                   cfg["PLATFORM_DOMAIN"], cfg.get("PUBLIC_PORT"))
+
+
+@lru_cache(maxsize=16)
+def _policy(dashboard: bool, scheme: str, domain: str, port) -> str:
+    form_action = "'self'"
+    if dashboard:
+        form_action += f" {scheme}://*.{domain}" + (f":{port}" if port else "")
+    return ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+            f"connect-src 'self'; frame-src 'self'; object-src 'none'; base-uri 'self'; form-action {form_action}; "
+            "frame-ancestors 'self'")
+
+
 def _start_embedded_queue(app: Flask):
     started = {"done": False}
 
@@ -152,6 +173,8 @@ def _start_embedded_queue(app: Flask):
 
 
 def _security_headers(response):
+    # A response with a policy of its own (a template preview's, stricter) keeps it.
+    response.headers.setdefault("Content-Security-Policy", _content_security_policy())
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
     response.headers.setdefault("Referrer-Policy", "same-origin")

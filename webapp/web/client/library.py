@@ -71,7 +71,7 @@ def template_new():
 @account_admin_required
 def template_live_preview():
     raw = (request.form.get("html") or "")[:templates.MAX_HTML_CHARS]
-    return render_template("whitelabel/_template_frame.html", html=templates.sanitize_html(raw), title=_("Preview"))
+    return preview_response(templates.sanitize_html(raw))
 
 
 @bp.route("/app/templates/<template_id>")

@@ -1,6 +1,6 @@
 """The hosted account's own pages, on its host: its branded login and its overview."""
 import sqlalchemy as sa
-from flask import flash, g, redirect, render_template, request, session, url_for
+from flask import flash, g, make_response, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user
 
@@ -43,7 +43,7 @@ def login_as_session():
 
 
 # What a closed account still serves: its logo (the closed page shows it) and logging out.
-OPEN_WHEN_CLOSED = {"client.logo", "client.logout"}
+OPEN_WHEN_CLOSED = {"client.logo", "client.brand_css", "client.logout"}
 
 
 @bp.before_request
@@ -166,6 +166,19 @@ def settings():
     elif request.method == "POST":
         status = 422
     return render_template("client/settings.html", form=form, by_agency=by_agency), status
+
+
+@bp.route("/app/brand.css")
+def brand_css():
+    """The account's colour as a style sheet: the pages' policy allows no inline style. The link carries
+    the branding's version, so a change shows at once while an unchanged one stays cached."""
+    from ...services.branding import COLOR_RE
+    brand = db.session.scalar(sa.select(Branding).where(Branding.account_id == g.account.id))
+    colour = brand.primary_color if brand is not None and COLOR_RE.match(brand.primary_color or "") else None
+    response = make_response(f":root {{ --brand: {colour}; }}\n" if colour else "")
+    response.mimetype = "text/css"
+    response.headers["Cache-Control"] = "private, max-age=86400"
+    return response
 
 
 @bp.route("/app/logo")

@@ -77,8 +77,7 @@ def _add(kind, basic, by_link):
 def templates_live_preview():
     """The pasted HTML as it will be kept (sanitized), in a sandboxed frame: nothing saved."""
     raw = (request.form.get("basic-html") or "")[:templates.MAX_HTML_CHARS]
-    return render_template("whitelabel/_template_frame.html", html=templates.sanitize_html(raw),
-                           title=_("Preview"))
+    return preview_response(templates.sanitize_html(raw))
 
 
 @bp.route("/settings/templates/<template_id>")
