@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -603,3 +604,138 @@ def test_no_template_has_an_inline_script_handler_or_style():
                         r"\sstyle\s*=", r"<style[\s>]", r"javascript:"):
             found += [f"{path.relative_to(root)}: {m.group(0)}" for m in re.finditer(pattern, text)]
     assert found == []
+
+
+# ---- 10. Smaller holes found in the code -------------------------------------------------------------
+
+@pytest.fixture
+def tls_smtp(app, tmp_path, monkeypatch):
+    """aiosmtpd requiring STARTTLS, with a certificate for localhost signed by a CA of the test's own."""
+    import socket
+    import ssl
+    import subprocess
+
+    from aiosmtpd.controller import Controller
+
+    def openssl(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=tmp_path)
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+            "-subj", "/CN=Test CA")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+            "-subj", "/CN=localhost")
+    (tmp_path / "san.cnf").write_text("subjectAltName=DNS:localhost\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "server.pem", "-days", "2", "-extfile", "san.cnf")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tmp_path / "server.pem", tmp_path / "server.key")
+
+    class Sink:
+        messages = []
+
+        async def handle_DATA(self, server, session, envelope):
+            self.messages.append(envelope.rcpt_tos)
+            return "250 OK"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sink = Sink()
+    controller = Controller(sink, hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True,
+                            server_hostname="localhost")
+    controller.start()
+    monkeypatch.setitem(app.config, "SMTP_HOST", "localhost")
+    monkeypatch.setitem(app.config, "SMTP_PORT", port)
+    monkeypatch.setitem(app.config, "SMTP_STARTTLS", True)
+    yield SimpleNamespace(sink=sink, ca=str(tmp_path / "ca.pem"))
+    controller.stop()
+
+
+def test_starttls_checks_the_servers_certificate_unless_told_not_to(app, db, tls_smtp, monkeypatch):
+    from webapp.models import OutboundEmail
+    from webapp.services import mail, operations
+
+    def deliver(to):
+        email = mail.queue_email(to=to, subject="Hello", body="Hi", kind="test")
+        db.session.commit()
+        op = db.session.scalar(sa.select(Operation).where(Operation.idempotency_key == f"email:{email.id}"))
+        operations.run(op.id)
+        db.session.expire_all()
+        return db.session.get(OutboundEmail, email.id)
+    from webapp.models import Operation
+    refused = deliver("one@example.test")  # a certificate no authority of this machine signed
+    assert refused.status == "pending" and "CERTIFICATE_VERIFY_FAILED" in refused.last_error
+    assert tls_smtp.sink.messages == []
+    monkeypatch.setenv("SSL_CERT_FILE", tls_smtp.ca)  # the authority is trusted: the same server is accepted
+    assert deliver("two@example.test").status == "sent"
+    monkeypatch.delenv("SSL_CERT_FILE")
+    monkeypatch.setitem(app.config, "SMTP_VERIFY", False)  # the explicit opt-out
+    assert deliver("three@example.test").status == "sent"
+    assert tls_smtp.sink.messages == [["two@example.test"], ["three@example.test"]]
+
+
+@pytest.mark.parametrize("svg, message", [
+    (b'<svg xmlns="http://www.w3.org/2000/svg">' + b"<g>" * 1200 + b"</g>" * 1200 + b"</svg>", "nested too deeply"),
+    (b'<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+     b'<svg xmlns="http://www.w3.org/2000/svg"><text>&b;</text></svg>', "cannot be read"),
+    (b'<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+     b'<svg xmlns="http://www.w3.org/2000/svg"><text>&x;</text></svg>', "cannot be read"),
+])
+def test_a_hostile_svg_logo_answers_422_by_the_field(client, db, svg, message):
+    import io
+    make_agency(email="owner@agency.test")
+    login(client, "owner@agency.test")
+    token = csrf_token(client.get("/settings/branding").get_data(as_text=True))
+    answer = client.post("/settings/branding", content_type="multipart/form-data", data={
+        "csrf_token": token, "product_name": "Logo test", "primary_color": "#2454a6",
+        "logo": (io.BytesIO(svg), "logo.svg")})
+    assert answer.status_code == 422 and message in answer.get_data(as_text=True)
+    from webapp.models import Branding
+    assert _count(db, Branding) == 0
+
+
+def test_a_plain_deep_logo_is_kept_and_cleaned():
+    from webapp.services.branding import sanitize_svg
+    nested = b'<svg xmlns="http://www.w3.org/2000/svg">' + b"<g>" * 60 + b'<path d="M0 0" onclick="x()"/>' + \
+        b"</g>" * 60 + b"<script>alert(1)</script></svg>"
+    clean = sanitize_svg(nested)
+    assert clean.count(b"<g") + clean.count(b":g") == 60 and b"onclick" not in clean and b"script" not in clean
+
+
+def test_a_referred_accounts_plan_renewal_and_trial_are_not_the_agencys_to_charge(app, client, db):
+    from webapp.models import GatewayCall, Invoice
+    agency, user = make_agency(email="owner@agency.test")
+    _card(agency.id)
+    referred = make_account(agency, "referred", kind="commission", plan_tier="plus", plan_term="monthly")
+    lapsed = make_account(agency, "lapsed", kind="commission", status="expired")
+    trial = make_account(agency, "referred-trial", kind="commission", plan_term="trial", contact_limit=500)
+    before = (_count(db, Invoice), _count(db, GatewayCall), len(billing.gateway().history("charge")))
+    api = _api(client, user)
+    plan = {"tier": "professional", "term": "annual", "contact_limit": 5000}
+    for path, body in ((f"/accounts/{referred.id}/plan", plan), (f"/accounts/{lapsed.id}/renew", plan),
+                       (f"/accounts/{trial.id}/extend-trial", None)):
+        answer = api.post(path, body)
+        assert answer.status_code == 409, (path, answer.get_data(as_text=True))
+        assert "billed to its client" in answer.get_json()["error"]["message"]
+    login(client, "owner@agency.test")
+    page = client.get(f"/accounts/{referred.id}")
+    assert 'id="billed-to-client"' in page.get_data(as_text=True)
+    assert 'action="/accounts/%d/plan"' % referred.id not in page.get_data(as_text=True)
+    token = csrf_token(page.get_data(as_text=True))
+    refused = client.post(f"/accounts/{referred.id}/plan", data={"csrf_token": token, "plan-tier": "professional",
+                                                                 "plan-term": "annual", "plan-contact_limit": "5000"})
+    assert "billed to its client" in client.get(refused.headers["Location"]).get_data(as_text=True)
+    client.post(f"/accounts/{trial.id}/extend-trial", data={"csrf_token": token})
+    db.session.expire_all()
+    assert (_count(db, Invoice), _count(db, GatewayCall), len(billing.gateway().history("charge"))) == before
+    assert db.session.get(HostedAccount, referred.id).plan_tier == "plus"
+    assert db.session.get(HostedAccount, trial.id).trial_extensions == 0
+
+
+def test_a_disabled_accounts_row_offers_no_login(client, db):
+    agency, _ = make_agency(email="owner@agency.test")
+    make_account(agency, "closed-shop", status="disabled")
+    make_account(agency, "open-shop")
+    login(client, "owner@agency.test")
+    html = client.get("/?status=all", headers={"HX-Request": "true"}).get_data(as_text=True)
+    rows = dict(re.findall(r'<tr data-account="([^"]+)">(.*?)</tr>', html, re.S))
+    assert ">Login<" in rows["open-shop"] and ">Login<" not in rows["closed-shop"]
+    assert "Why disabled?" in rows["closed-shop"]

@@ -114,6 +114,9 @@ class Config:
     SMTP_USERNAME = os.environ.get("SMTP_USERNAME") or None
     SMTP_PASSWORD = os.environ.get("SMTP_PASSWORD") or None
     SMTP_STARTTLS = _bool("SMTP_STARTTLS")
+    # STARTTLS checks the server's certificate; SMTP_VERIFY=0 turns that off (a server you trust on a
+    # private network with a self-signed certificate), and says so in the configuration.
+    SMTP_VERIFY = _bool("SMTP_VERIFY", True)
     # Accept addresses at .test and .localhost (demo data, tests); turn off in production.
     ALLOW_TEST_EMAIL_DOMAINS = _bool("ALLOW_TEST_EMAIL_DOMAINS", True)
     MAIL_FROM = os.environ.get("MAIL_FROM", "AgencyHQ <no-reply@agencyhq.localhost>")

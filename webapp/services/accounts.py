@@ -248,6 +248,7 @@ def _per_day(tier: str, term: str, limit: int) -> float:
 def change_plan(account: HostedAccount, *, tier: str, term: str, contact_limit, request_key: str,
                 actor: audit.Actor) -> dict:
     """An upgrade is charged pro rata at once; a downgrade waits for the next renewal (A8)."""
+    _refuse_if_billed_to_its_client(account)
     if account.status == "expired":
         # The green Renew of the Resold tab leads here for every expired account (A5).
         return renew(account, tier=tier, term=term, contact_limit=contact_limit, request_key=request_key, actor=actor)
@@ -310,6 +311,7 @@ def renew(account: HostedAccount, *, tier: str, term: str, contact_limit, reques
           actor: audit.Actor) -> dict:
     """A5, A7: "Renew" on an expired account (a trial, or a paid plan that was cancelled or lapsed):
     a paid plan from today, its first period charged now."""
+    _refuse_if_billed_to_its_client(account)
     if account.status != "expired":
         raise Conflict(str(_l("Only an expired account can be renewed; change its plan instead.")))
     if term == "trial":
@@ -321,6 +323,14 @@ def renew(account: HostedAccount, *, tier: str, term: str, contact_limit, reques
         return _trial_to_paid(account, tier, term, contact_limit, price, request_key, actor)
     return _trial_to_paid(account, tier, term, contact_limit, price, request_key, actor, action="account_renewed",
                           change="renewed")
+
+
+def _refuse_if_billed_to_its_client(account: HostedAccount) -> None:
+    """C1: a referred account pays its own way on its client's card; nothing about its plan or period is
+    the agency's to change, and nothing of it may be charged to the agency's card."""
+    if account.kind == "commission":
+        raise Conflict(str(_l("%(name)s was referred through your link and is billed to its client: its plan and "
+                              "renewals are the client's to change.", name=account.name)))
 
 
 # ---- A7: cancel ---------------------------------------------------------------------------------------
@@ -375,6 +385,7 @@ def _refuse_if_closed(account: HostedAccount) -> None:
 
 def extend_trial(account: HostedAccount, actor: audit.Actor) -> dict:
     """The agency may extend a trial once; a further extension is a request to support."""
+    _refuse_if_billed_to_its_client(account)
     if account.plan_term != "trial":
         raise ServiceError(str(_l("Only a trial can be extended.")))
     # The one extension the agency may give is claimed with a conditional UPDATE: two clicks at once

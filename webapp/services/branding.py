@@ -8,7 +8,9 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import defusedxml.ElementTree as DefusedET
 import sqlalchemy as sa
+from defusedxml import DefusedXmlException
 from flask_babel import lazy_gettext as _l
 
 from ..extensions import db
@@ -44,23 +46,27 @@ class BrandingInput:
     remove_logo: bool = False
 
 
-def sanitize_svg(data: bytes) -> bytes:
-    """The SVG rebuilt from an allowlist of drawing elements and attributes; anything else goes."""
-    try:
-        root = ET.fromstring(data)
-    except ET.ParseError:
-        raise ValidationFailed(str(_l("This SVG file cannot be read.")), {"logo": str(_l("This SVG file cannot be read."))}) from None
+# Deeper than any real logo; a file nested deeper is refused rather than walked.
+MAX_SVG_DEPTH = 64
 
-    def local(tag: str) -> str:
-        return tag.rsplit("}", 1)[-1].lower()
+
+def sanitize_svg(data: bytes) -> bytes:
+    """The SVG rebuilt from an allowlist of drawing elements and attributes; anything else goes. Parsed
+    with defusedxml (no entity expansion, no external references) and walked without recursion."""
+    unreadable = str(_l("This SVG file cannot be read."))
+    try:
+        root = DefusedET.fromstring(data)
+    except (ET.ParseError, DefusedXmlException):
+        raise ValidationFailed(unreadable, {"logo": unreadable}) from None
+
+    def local(tag) -> str:
+        return tag.rsplit("}", 1)[-1].lower() if isinstance(tag, str) else ""
 
     if local(root.tag) != "svg":
         raise ValidationFailed(str(_l("This is not an SVG image.")), {"logo": str(_l("This is not an SVG image."))})
 
-    def clean(element) -> ET.Element | None:
+    def copy(element) -> ET.Element:
         name = local(element.tag)
-        if name not in SVG_ELEMENTS:
-            return None
         out = ET.Element(f"{{{SVG_NS}}}{name}")
         for key, value in element.attrib.items():
             attr = local(key)
@@ -69,15 +75,23 @@ def sanitize_svg(data: bytes) -> bytes:
                 out.set(attr if attr != "viewbox" else "viewBox", value)
         if name in ("text", "tspan", "title", "desc"):
             out.text = element.text
-        for child in element:
-            cleaned = clean(child)
-            if cleaned is not None:
-                out.append(cleaned)
-                cleaned.tail = None
         return out
 
+    clean_root = copy(root)
+    stack = [(root, clean_root, 1)]
+    while stack:
+        source, target, depth = stack.pop()
+        for child in source:
+            if local(child.tag) not in SVG_ELEMENTS:
+                continue
+            if depth >= MAX_SVG_DEPTH:
+                too_deep = str(_l("This SVG file is nested too deeply to be a logo."))
+                raise ValidationFailed(too_deep, {"logo": too_deep})
+            cleaned = copy(child)
+            target.append(cleaned)
+            stack.append((child, cleaned, depth + 1))
     ET.register_namespace("", SVG_NS)
-    return ET.tostring(clean(root), encoding="utf-8")
+    return ET.tostring(clean_root, encoding="utf-8")
 
 
 def logo_type(data: bytes) -> str:

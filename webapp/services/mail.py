@@ -56,6 +56,7 @@ def deliver_email(ctx: operations.OperationContext):
         smtp.send(host=cfg["SMTP_HOST"], port=cfg["SMTP_PORT"], sender=cfg["MAIL_FROM"], to=email.to_address,
                   subject=email.subject, body=email.body_text, username=cfg.get("SMTP_USERNAME"),
                   password=cfg.get("SMTP_PASSWORD"), starttls=cfg.get("SMTP_STARTTLS", False),
+                  verify=cfg.get("SMTP_VERIFY", True),
                   message_id=f"<outbox-{email.id}@agencyhq>")
     except (smtplib.SMTPException, OSError) as exc:
         email.last_error = str(exc)[:300]
