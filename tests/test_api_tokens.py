@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from webapp.models import ApiToken, AuditEvent
 
-from .helpers import csrf_token, login, make_agency
+from .helpers import audited, csrf_token, login, make_agency
 
 
 def _create(client, name="CRM sync"):
@@ -38,7 +38,7 @@ def test_a_token_is_shown_once_and_stored_hashed(db, client):
     page = client.get("/settings/api").get_data(as_text=True)
     assert raw not in page and f"{row.prefix}…" in page and "CRM sync" in page and "Never" in page
     assert client.get("/api/v1/plans", headers={"Authorization": f"Bearer {raw}"}).status_code == 200
-    assert db.session.scalar(sa.select(AuditEvent.action)) == "api_token_created"
+    assert audited(db) == ["api_token_created"]
 
 
 def test_a_token_needs_a_name(db, client):
