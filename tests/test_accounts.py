@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from webapp.models import (AccountUser, AuditEvent, HostedAccount, Invoice, LoginAsToken, Operation, OutboundEmail,
                            SupportRequest, utcnow)
 from webapp.services import accounts, billing
+from webapp.jobs import sweeper
 from webapp.services.audit import Actor
 
 from .helpers import audited, csrf_token, login, make_account, make_agency, make_support
@@ -200,8 +201,8 @@ def test_redis_down_at_add_and_pay_now_for_a_paid_plan_delays_it_then_it_complet
     assert account.status == "provisioning" and account.plan_term == "monthly"
     assert db.session.scalar(sa.select(Invoice.status)) == "paid" and len(_charges(billing.gateway())) == 1
     monkeypatch.undo()  # Redis is back: the sweeper hands the operation over (a second pass changes nothing)
-    operations.sweep()
-    operations.sweep()
+    sweeper.sweep()
+    sweeper.sweep()
     run_jobs()
     db.session.refresh(account)
     assert account.status == "active"
@@ -288,7 +289,7 @@ def test_a_trial_is_free_and_redis_down_only_delays_it(client, db, run_jobs, app
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Invoice)) == 0
     monkeypatch.undo()
     from webapp.services import operations
-    operations.sweep()
+    sweeper.sweep()
     run_jobs()
     account = db.session.scalar(sa.select(HostedAccount))
     db.session.refresh(account)

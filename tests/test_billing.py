@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from webapp.models import (AuditEvent, BillingProfile, CreditBalance, CreditEntry, GatewayCall, HostedAccount,
                            Invoice, Operation, OutboundEmail)
 from webapp.services import accounts, billing, operations, renewals
+from webapp.jobs import sweeper
 from webapp.services.audit import Actor
 from webapp.services.errors import ValidationFailed
 
@@ -301,7 +302,7 @@ def test_due_accounts_renew_once_on_their_own_day(app, db, run_jobs):
     charges = len(gateway_ops(app, "charge"))
     # A second sweep the same day charges nothing.
     renewals.sweep_renewals()
-    operations.sweep()
+    sweeper.sweep()
     run_jobs()
     assert len(gateway_ops(app, "charge")) == charges
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Invoice)) == 3
@@ -381,7 +382,7 @@ def test_redis_down_when_a_renewal_is_due_loses_nothing(app, db, run_jobs, monke
     assert db.session.scalar(sa.select(Operation.status).where(Operation.kind == "renew_account")) == "queued"
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Invoice)) == 0
     monkeypatch.undo()
-    operations.sweep()  # Redis is back: the queued renewal goes out
+    sweeper.sweep()  # Redis is back: the queued renewal goes out
     run_jobs()
     db.session.expire_all()
     assert db.session.scalar(sa.select(Invoice.status)) == "paid"

@@ -134,7 +134,7 @@ def test_commission_renewal_sweep_bills_the_client(app, db, run_jobs):
     run_jobs()  # provisioned: active
     db.session.execute(sa.update(HostedAccount).values(period_end=date.today()))
     db.session.commit()
-    commission.sweep_commission_renewals()
+    renewals.sweep_commission_renewals()
     run_jobs()
     db.session.expire_all()
     assert db.session.get(HostedAccount, account.id).period_end > date.today()

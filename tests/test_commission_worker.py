@@ -7,7 +7,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from webapp.adapters.queue import JobQueue
+from webapp.jobs import registry
 from webapp.models import CommissionEntry, Invoice, Operation, OutboundEmail, Payout
 from webapp.services import commission
 
@@ -29,7 +29,7 @@ def test_worker_killed_between_payout_and_commit_pays_once(app, db, service_urls
     db.session.commit()
     op_ids = commission.submit_payouts()
     assert len(op_ids) == 1
-    JobQueue(process_redis_url, app.config["QUEUE_NAME"]).enqueue_operation(op_ids[0])
+    registry.make_queue(process_redis_url, app.config["QUEUE_NAME"]).enqueue_operation(op_ids[0])
 
     crashing = _start_worker(service_urls[0], process_redis_url, AGENCYHQ_CRASH_AT="payout.after_adapter",
                              AGENCYHQ_CRASH_ONCE_FILE=str(tmp_path / "crashed"))

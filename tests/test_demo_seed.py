@@ -7,6 +7,7 @@ import re
 
 from webapp.models import Agency, Automation, HostedAccount, Invoice, Operation, User
 from webapp.services import billing, demo
+from webapp.jobs import sweeper
 
 from .helpers import csrf_token, login
 
@@ -30,8 +31,7 @@ def test_seed_demo_makes_every_status_plan_type_and_tier(runner, db, run_jobs, c
     pending = db.session.scalars(sa.select(Operation).where(Operation.status == "queued",
                                                             Operation.kind == "provision_account")).all()
     assert len(pending) == 2
-    from webapp.services import operations
-    operations.sweep()
+    sweeper.sweep()
     run_jobs()
     db.session.expire_all()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(HostedAccount)

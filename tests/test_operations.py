@@ -7,6 +7,7 @@ import sqlalchemy as sa
 
 from webapp.models import AccountUser, Branding, CreditBalance, EmailTemplate, HostedAccount, Operation, OutboundEmail, utcnow
 from webapp.services import operations, provisioning
+from webapp.jobs import sweeper
 
 from .helpers import csrf_token, make_account, make_agency
 
@@ -106,7 +107,7 @@ def test_a_worker_killed_mid_job_is_resumed_with_nothing_done_twice(app, db, run
     # ...and once the heartbeat is stale, the sweeper re-enqueues and a worker finishes the job.
     db.session.execute(sa.update(Operation).values(heartbeat_at=utcnow() - timedelta(minutes=10)))
     db.session.commit()
-    assert operations.sweep() == 1
+    assert sweeper.sweep() == 1
     run_jobs()
     db.session.expire_all()
     op = db.session.get(Operation, op.id)
@@ -123,11 +124,11 @@ def test_enqueue_failure_loses_nothing_the_sweeper_sends_it_later(app, db, run_j
     queue = app.extensions["job_queue"]
     monkeypatch.setattr(queue, "enqueue_operation", lambda op_id: False)  # Redis is down
     assert operations.enqueue(op) is False
-    assert operations.sweep() == 0
+    assert sweeper.sweep() == 0
     db.session.expire_all()
     assert db.session.get(Operation, op.id).status == "queued"
     monkeypatch.undo()  # Redis is back
-    assert operations.sweep() == 1
+    assert sweeper.sweep() == 1
     run_jobs()
     db.session.expire_all()
     assert db.session.get(Operation, op.id).status == "succeeded"
@@ -148,13 +149,13 @@ def test_a_redis_restart_loses_the_message_and_the_sweeper_sends_it_again(app, d
     db.session.expire_all()
     assert db.session.get(Operation, op.id).status == "queued"
     # Just enqueued as far as the database knows: the sweeper waits before sending it again.
-    assert operations.sweep() == 0
+    assert sweeper.sweep() == 0
     window = app.config["OPERATION_REQUEUE_SECONDS"]
     db.session.execute(sa.update(Operation).where(Operation.id == op.id)
                        .values(enqueued_at=utcnow() - timedelta(seconds=window + 1)))
     db.session.commit()
-    assert operations.sweep() == 1
-    assert operations.sweep() == 0  # sent once, not on every pass
+    assert sweeper.sweep() == 1
+    assert sweeper.sweep() == 0  # sent once, not on every pass
     run_jobs()
     db.session.expire_all()
     op = db.session.get(Operation, op.id)
@@ -168,30 +169,29 @@ def test_a_failing_handler_is_retried_then_marked_failed_with_its_reason(app, db
     monkeypatch.setitem(app.config, "OPERATION_MAX_ATTEMPTS", 2)
     calls = []
 
-    @operations.handler("test_always_fails")
     def always_fails(ctx):
         calls.append(ctx.operation.attempts)
         raise RuntimeError("boom")
+    # Handlers come from the app's registry (webapp/jobs/registry.py); this test adds one for itself.
+    monkeypatch.setitem(app.extensions, "operation_handlers",
+                        {**app.extensions["operation_handlers"], "test_always_fails": always_fails})
 
-    try:
-        op = operations.submit("test_always_fails", key="fail-1")
-        db.session.commit()
-        assert operations.run(op.id) == "queued"
-        db.session.expire_all()
-        op = db.session.get(Operation, op.id)
-        assert op.error == "RuntimeError: boom" and op.run_after > utcnow()
-        db.session.execute(sa.update(Operation).values(run_after=None))
-        db.session.commit()
-        assert operations.run(op.id) == "failed"
-        db.session.expire_all()
-        op = db.session.get(Operation, op.id)
-        assert op.status == "failed" and op.error == "RuntimeError: boom (gave up after 2 attempts)"
-        assert calls == [1, 2]
-        operations.retry(op)
-        db.session.expire_all()
-        assert db.session.get(Operation, op.id).status in ("queued", "running", "failed")
-    finally:
-        operations.HANDLERS.pop("test_always_fails", None)
+    op = operations.submit("test_always_fails", key="fail-1")
+    db.session.commit()
+    assert operations.run(op.id) == "queued"
+    db.session.expire_all()
+    op = db.session.get(Operation, op.id)
+    assert op.error == "RuntimeError: boom" and op.run_after > utcnow()
+    db.session.execute(sa.update(Operation).values(run_after=None))
+    db.session.commit()
+    assert operations.run(op.id) == "failed"
+    db.session.expire_all()
+    op = db.session.get(Operation, op.id)
+    assert op.status == "failed" and op.error == "RuntimeError: boom (gave up after 2 attempts)"
+    assert calls == [1, 2]
+    operations.retry(op)
+    db.session.expire_all()
+    assert db.session.get(Operation, op.id).status in ("queued", "running", "failed")
 
 
 def test_sweeper_lock_lets_one_process_sweep_per_interval(app, db):

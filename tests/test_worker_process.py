@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from webapp.adapters.queue import JobQueue
+from webapp.jobs import registry
 from webapp.models import AccountUser, HostedAccount, Operation, OutboundEmail
 from webapp.services import provisioning
 
@@ -108,7 +108,7 @@ def test_an_idle_worker_keeps_waiting_for_jobs_past_the_enqueue_timeout(app, db,
     try:
         time.sleep(4)
         assert worker.poll() is None, Path(worker.log_path).read_text()[-3000:]
-        JobQueue(process_redis_url, app.config["QUEUE_NAME"]).enqueue_operation(op.id)
+        registry.make_queue(process_redis_url, app.config["QUEUE_NAME"]).enqueue_operation(op.id)
 
         def done():
             db.session.expire_all()
@@ -126,7 +126,7 @@ def test_worker_killed_mid_provisioning_resumes_with_one_admin(app, db, service_
     account = make_account(agency, "crashy", status="provisioning")
     op = provisioning.submit(account)
     db.session.commit()
-    JobQueue(process_redis_url, app.config["QUEUE_NAME"]).enqueue_operation(op.id)
+    registry.make_queue(process_redis_url, app.config["QUEUE_NAME"]).enqueue_operation(op.id)
 
     def status():
         db.session.expire_all()
@@ -177,10 +177,10 @@ def test_worker_killed_during_renewals_charges_every_account_exactly_once(app, d
     today = date.today()
     accounts = [make_account(agency, period_start=today - timedelta(days=30), period_end=today, anchor_day=today.day)
                 for _ in range(3)]
-    queue = JobQueue(process_redis_url, app.config["QUEUE_NAME"])
+    queue = registry.make_queue(process_redis_url, app.config["QUEUE_NAME"])
     op_ids = renewals.submit_due(today)
     if batched:
-        queue.enqueue_calls("webapp.jobs.tasks.run_renewal_batch", [(op_ids,)])
+        queue.enqueue_calls("renewal_batch", [(op_ids,)])
     else:
         for op_id in op_ids:
             queue.enqueue_operation(op_id)
@@ -232,7 +232,7 @@ def test_account_added_and_paid_then_worker_killed_ends_active_once_charged_once
     data = accounts.NewAccount(name="paid-and-killed", client_name="C", client_email="c@client.test",
                                notification_email="n@agency.test", language="en", timezone="UTC", tier="plus",
                                term="monthly", contact_limit=1000)
-    app.extensions["job_queue"], real = JobQueue(process_redis_url, app.config["QUEUE_NAME"]), \
+    app.extensions["job_queue"], real = registry.make_queue(process_redis_url, app.config["QUEUE_NAME"]), \
         app.extensions["job_queue"]
     try:
         account, op = accounts.create(agency.id, data, request_key="k1", actor=actor)
@@ -284,7 +284,7 @@ def test_worker_killed_twice_during_a_publish_to_2000_sub_accounts_copies_each_o
         "Ten steps", "subscribes", "News", [{"type": "add_tag", "tag": f"t{i}"} for i in range(10)]), actor)
     row = pushdown.create_draft(agency.id, [automation.id], actor)
     assert pushdown.select_matching(row, "fault-") == 2000
-    app.extensions["job_queue"], real = JobQueue(process_redis_url, app.config["QUEUE_NAME"]), \
+    app.extensions["job_queue"], real = registry.make_queue(process_redis_url, app.config["QUEUE_NAME"]), \
         app.extensions["job_queue"]
     try:
         op = pushdown.publish(row, pushdown.ActivationInput("on_push"), actor)

@@ -32,14 +32,15 @@ def create_app(config=None, **overrides) -> Flask:
     htmx.init_app(app)
     login_manager.init_app(app)
 
-    from .web import i18n
+    from . import errors, i18n
     babel.init_app(app, locale_selector=i18n.select_locale, timezone_selector=i18n.select_timezone)
+    errors.register(app)
 
     _init_rate_limiter(app)
 
-    from .adapters.queue import JobQueue
-    app.extensions["job_queue"] = JobQueue(app.config.get("REDIS_URL"), app.config["QUEUE_NAME"],
-                                           socket_timeout=app.config["REDIS_SOCKET_TIMEOUT"])
+    # Every job kind, periodic task, job function and billing hook, from one table.
+    from .jobs import registry
+    registry.init_app(app)
 
     if app.config.get("TRUSTED_PROXIES"):
         from werkzeug.middleware.proxy_fix import ProxyFix

@@ -53,8 +53,8 @@ def register_cli(app: Flask) -> None:
     @app.cli.command("sweep")
     def sweep():
         """One sweeper pass: re-enqueue lost operations and run the periodic tasks."""
-        from .services import operations
-        click.echo(f"re-enqueued {operations.sweep()} operation(s)")
+        from .jobs import sweeper
+        click.echo(f"re-enqueued {sweeper.sweep()} operation(s)")
 
 
 def _print_logins(demo, hosts) -> None:

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Callable
 
 import redis
 import rq
 from rq.timeouts import TimerDeathPenalty
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("agencyhq.queue")
 
-JOB_FUNCTION = "webapp.jobs.tasks.run_operation"
 TRANSPORT_ERRORS = (redis.exceptions.RedisError, OSError)
 
 
@@ -27,7 +27,13 @@ class ThreadWorker(rq.SimpleWorker):
 
 
 class JobQueue:
-    def __init__(self, redis_url: str | None, name: str, *, socket_timeout: float = 10):
+    """`jobs` names the functions a worker runs ({"operation": run_operation, ...}, given by
+    webapp/jobs/registry.py): callers ask for a job by its name, never by a dotted path."""
+
+    def __init__(self, redis_url: str | None, name: str, *, jobs: dict[str, Callable], socket_timeout: float = 10):
+        if "operation" not in jobs:
+            raise ValueError("a job queue needs the 'operation' job")
+        self.jobs = dict(jobs)
         self.embedded = not redis_url
         self.redis_url = redis_url
         if redis_url:
@@ -43,7 +49,8 @@ class JobQueue:
     def enqueue_operation(self, operation_id: int) -> bool:
         """Hands the operation to a worker; False when the transport is down (the sweeper retries)."""
         try:
-            self.queue.enqueue(JOB_FUNCTION, operation_id, job_timeout=900, result_ttl=600, failure_ttl=86400)
+            self.queue.enqueue(self.jobs["operation"], operation_id, job_timeout=900, result_ttl=600,
+                               failure_ttl=86400)
             return True
         except TRANSPORT_ERRORS as exc:
             log.warning("enqueue of operation %s failed: %s", operation_id, exc)
@@ -55,19 +62,20 @@ class JobQueue:
             return True
         try:
             with self.connection.pipeline() as pipe:
-                self.queue.enqueue_many([rq.Queue.prepare_data(JOB_FUNCTION, (op_id,), timeout=900, result_ttl=600,
-                                                               failure_ttl=86400) for op_id in operation_ids],
-                                        pipeline=pipe)
+                self.queue.enqueue_many([rq.Queue.prepare_data(self.jobs["operation"], (op_id,), timeout=900,
+                                                               result_ttl=600, failure_ttl=86400)
+                                         for op_id in operation_ids], pipeline=pipe)
                 pipe.execute()
             return True
         except TRANSPORT_ERRORS as exc:
             log.warning("enqueue of %s operations failed: %s", len(operation_ids), exc)
             return False
 
-    def enqueue_calls(self, function: str, argument_lists: list[tuple]) -> bool:
-        """Several jobs of one function in one Redis round trip (the sweeper's renewal batches)."""
+    def enqueue_calls(self, job: str, argument_lists: list[tuple]) -> bool:
+        """Several jobs of one named kind in one Redis round trip (the sweeper's renewal batches)."""
         if not argument_lists:
             return True
+        function = self.jobs[job]
         try:
             with self.connection.pipeline() as pipe:
                 self.queue.enqueue_many([rq.Queue.prepare_data(function, args, timeout=900, result_ttl=600,
@@ -76,7 +84,7 @@ class JobQueue:
                 pipe.execute()
             return True
         except TRANSPORT_ERRORS as exc:
-            log.warning("enqueue of %s %s jobs failed: %s", len(argument_lists), function, exc)
+            log.warning("enqueue of %s %s jobs failed: %s", len(argument_lists), job, exc)
             return False
 
     def ping(self) -> bool:

@@ -11,7 +11,7 @@ from ..services import resold
 from ..services.scope import MAX_ID
 
 API_VERSION = "1.0.0"
-PREFIX = "/api/v1"
+from ..sites import API_PREFIX as PREFIX
 # No control characters (NUL above all): they mean nothing in these fields and break SQL drivers.
 PRINTABLE = "^[^\\u0000-\\u001F\\u007F]*$"
 CURSOR = "^[A-Za-z0-9_-]{1,200}$"

@@ -17,7 +17,8 @@ from ..extensions import db
 from ..models import Automation, HostedAccount, Invoice, Operation, Pushdown
 from ..services import accounts, billing, billing_history, client_auth, provisioning, pushdown, resold
 from ..services.errors import NotFound, ValidationFailed
-from . import bp, serializers
+from . import serializers
+from .blueprint import bp
 from .guard import request_key
 from .openapi import operation as find_operation
 from .validation import Validator, check_body, check_query

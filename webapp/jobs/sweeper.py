@@ -1,21 +1,36 @@
-"""The sweeper's clock: every SWEEP_INTERVAL seconds one process runs services.operations.sweep.
-With several workers, a Redis lock per interval makes the pass run once across all of them."""
+"""The sweeper: every SWEEP_INTERVAL seconds one process re-enqueues the operations whose job was lost
+and runs the periodic tasks of webapp/jobs/registry.py. With several workers, a Redis lock per interval
+makes the pass run once across all of them."""
 from __future__ import annotations
 
 import logging
 import threading
-import time
+
+from flask import current_app
 
 from ..adapters.queue import TRANSPORT_ERRORS
+from ..extensions import db
+from ..services import operations
 
 log = logging.getLogger("agencyhq.sweeper")
 LOCK_KEY = "agencyhq:sweeper:lock"
 
 
+def sweep() -> int:
+    """One pass, in the current app context: lost operations go back to the queue, then every periodic
+    task runs (one failing does not stop the others). Returns how many operations were re-enqueued."""
+    sent = operations.requeue_lost()
+    for task in current_app.extensions["periodic_tasks"]:
+        try:
+            task()
+        except Exception:  # one failing task must not stop the others
+            db.session.rollback()
+            log.exception("periodic task %s failed", task.__name__)
+    return sent
+
+
 def run_once(app) -> int | None:
     """One pass if this process wins the interval's lock; None if another process has it."""
-    from ..extensions import db
-    from ..services import operations
     queue = app.extensions["job_queue"]
     interval = app.config["SWEEP_INTERVAL"]
     try:
@@ -26,7 +41,7 @@ def run_once(app) -> int | None:
         return None
     with app.app_context():
         try:
-            return operations.sweep()
+            return sweep()
         except Exception:
             log.exception("sweeper pass failed")
             return 0

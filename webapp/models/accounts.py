@@ -14,6 +14,9 @@ ACCOUNT_STATUSES = ("provisioning", "active", "cancelled", "disabled", "expired"
 ACCOUNT_KINDS = ("resold", "parent", "commission", "standalone")
 PLAN_TIERS = ("lite", "plus", "professional", "enterprise")
 PLAN_TERMS = ("monthly", "annual", "trial")
+# Terms that renew (a trial expires); paid and disabled accounts alike are charged on their day (B2).
+RECURRING = ("monthly", "annual")
+RENEWING_STATUSES = ("active", "disabled")
 # Paid accounts count toward the discount (B5): resold, paid for the current period, trials excepted.
 PAID_STATUSES = ("provisioning", "active", "cancelled", "disabled")
 PAID_WHERE = ("kind = 'resold' AND plan_term <> 'trial' AND status IN ("

@@ -361,15 +361,6 @@ def closed_reason(account: HostedAccount | None) -> str | None:
     return account.status if account is not None and account.status in CLOSED_STATUSES else None
 
 
-def support_contact(account: HostedAccount) -> dict:
-    """Whom the client of a closed account should contact: the support e-mail and link of the account's
-    branding, else of its agency's defaults (a white-labelled account never names anyone else)."""
-    from . import branding
-    brand = branding.of_account(account) or (branding.defaults_of(account.agency_id) if account.agency_id else None)
-    return {"email": brand.support_email if brand else None, "url": brand.support_url if brand else None,
-            "name": (brand.product_name if brand else None) or None}
-
-
 def _refuse_if_closed(account: HostedAccount) -> None:
     reason = closed_reason(account)
     if reason == "expired":

@@ -141,7 +141,6 @@ def finish_request(record_id: int, status_code: int | None, body: str | None) ->
     db.session.commit()
 
 
-@operations.periodic
 def purge_idempotency_records() -> int:
     """Answers are replayed for 24 hours; older ones are deleted on the sweeper's passes."""
     result = db.session.execute(sa.delete(ApiIdempotencyRecord).where(

@@ -16,6 +16,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
+from typing import Callable, Mapping
 
 import sqlalchemy as sa
 from flask import current_app
@@ -35,14 +36,24 @@ from .errors import NotFound, ServiceError, ValidationFailed
 log = logging.getLogger("agencyhq.billing")
 
 PLAN_KINDS = ("signup", "renewal", "upgrade")
-# What each kind of invoice delivers once it is paid; filled in by the modules that sell it.
-ON_PAID: dict[str, callable] = {}
-# Called for every invoice paid (in the paying transaction) and every refund (before its commit):
-# the commission ledger (C2) listens here, whatever the kind of invoice.
-AFTER_PAID: list = []
-AFTER_REFUND: list = []
-# Called with the agency's id after its card is saved: unpaid renewals are tried on it (B8).
-ON_CARD_SAVED: list = []
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """What happens around a payment, wired by webapp/jobs/registry.py."""
+
+    # Invoice kind -> what that kind delivers once it is paid, in the paying transaction.
+    on_paid: Mapping[str, Callable]
+    # Called for every invoice paid (in the paying transaction) and every refund (before its commit):
+    # the commission ledger (C2) listens here, whatever the kind of invoice.
+    after_paid: tuple = ()
+    after_refund: tuple = ()
+    # Called with the agency's id after its card is saved: unpaid renewals are tried on it (B8).
+    on_card_saved: tuple = ()
+
+
+def _hooks() -> Hooks:
+    return current_app.extensions["billing_hooks"]
 
 
 class PaymentDeclined(ServiceError):
@@ -119,7 +130,7 @@ def save_card(agency_id: int, *, number: str, exp_month, exp_year, cvc: str, act
     _log_call(agency_id, None, "tokenize", None, key, "succeeded", card.token[:12], None)
     audit.record(actor, "billing_card_saved", agency_id=agency_id, brand=card.brand, last4=card.last4)
     db.session.commit()
-    for hook in ON_CARD_SAVED:
+    for hook in _hooks().on_card_saved:
         hook(agency_id)
     return profile
 
@@ -332,10 +343,11 @@ def settle(invoice: Invoice, card: BillingProfile | None = None) -> Invoice:
         invoice.card_charged_cents = remaining
     invoice.status, invoice.paid_at, invoice.last_error, invoice.next_attempt_at = "paid", utcnow(), None, None
     invoice.attempts += 1
-    deliver = ON_PAID.get(invoice.kind)
+    hooks = _hooks()
+    deliver = hooks.on_paid.get(invoice.kind)
     if deliver:
         deliver(invoice)
-    for hook in AFTER_PAID:
+    for hook in hooks.after_paid:
         hook(invoice)
     db.session.commit()
     return invoice
@@ -401,16 +413,13 @@ def _void_and_refund_prepaid(invoice: Invoice) -> None:
 
 # ---- B3, B6, B7: buying credit ----------------------------------------------------------------------
 
-def _deliver_credit(invoice: Invoice) -> None:
+def deliver_credit(invoice: Invoice) -> None:
+    """What a paid purchase of credit delivers: the credit, once."""
     meta = invoice.lines[0].description if invoice.lines else ""
     kind = {"prepaid": "prepaid", "sms_pack": "sms", "compatibility_pack": "compatibility"}[invoice.kind]
     amount = invoice.list_price_cents if kind == "prepaid" else int(meta.split(" ", 1)[0].replace(",", ""))
     add_credit(invoice.agency_id, kind, amount, reason=f"Bought with invoice {invoice.number}",
                key=f"purchase:{invoice.id}", account_id=invoice.account_id, invoice_id=invoice.id)
-
-
-for _kind in ("prepaid", "sms_pack", "compatibility_pack"):
-    ON_PAID[_kind] = _deliver_credit
 
 
 def buy_prepaid(agency_id: int, amount_cents: int, *, account: HostedAccount | None, actor: audit.Actor,
@@ -482,7 +491,7 @@ def refund(invoice: Invoice, *, reason: str) -> Invoice:
     the prepaid credit returned, the invoice void."""
     if invoice.status != "paid":
         return invoice
-    for hook in AFTER_REFUND:  # committed with the refund below, or rolled back with a failed one
+    for hook in _hooks().after_refund:  # committed with the refund below, or rolled back with a failed one
         hook(invoice)
     if invoice.card_charged_cents and invoice.gateway_charge_id:
         key = f"refund:invoice:{invoice.id}"

@@ -156,6 +156,14 @@ def of_account(account: HostedAccount) -> Branding | None:
     return db.session.scalar(sa.select(Branding).where(Branding.account_id == account.id))
 
 
+def support_contact(account: HostedAccount) -> dict:
+    """Whom the client of a closed account should contact: the support e-mail and link of the account's
+    branding, else of its agency's defaults (a white-labelled account never names anyone else)."""
+    brand = of_account(account) or (defaults_of(account.agency_id) if account.agency_id else None)
+    return {"email": brand.support_email if brand else None, "url": brand.support_url if brand else None,
+            "name": (brand.product_name if brand else None) or None}
+
+
 def save_defaults(agency_id: int, data: BrandingInput, *, update_existing: bool, actor: audit.Actor):
     """W1: the defaults for accounts created from now on; with update_existing, a background
     operation copies them (not templates) into every existing account that has no override."""
@@ -227,7 +235,6 @@ def _copy_defaults(account: HostedAccount, defaults: Branding | None) -> None:
         setattr(row, field, getattr(defaults, field))
 
 
-@operations.handler("apply_branding")
 def apply_branding(ctx: operations.OperationContext):
     """Copies the defaults into every account of the agency without an override, 200 at a time.
     Safe to resume: copying the same values twice changes nothing."""

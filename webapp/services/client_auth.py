@@ -111,7 +111,6 @@ def request_reset(account: HostedAccount, email: str, *, actor: audit.Actor) -> 
     operations.enqueue(op)
 
 
-@operations.handler("send_password_reset")
 def send_password_reset(ctx: operations.OperationContext):
     """The job behind W5: sends the link when the e-mail asked for is the admin's, once per request."""
     account = db.session.get(HostedAccount, ctx.operation.subject_id)

@@ -273,10 +273,6 @@ def reverse_payment(invoice: Invoice) -> CommissionEntry | None:
     return entry
 
 
-billing.AFTER_PAID.append(record_payment)
-billing.AFTER_REFUND.append(reverse_payment)
-
-
 def referred_accounts(agency_id: int) -> list[dict]:
     """The agency's commission accounts with what each paid and earned."""
     paid = (sa.select(Invoice.account_id, sa.func.sum(Invoice.card_charged_cents).label("paid"))
@@ -371,7 +367,6 @@ def submit_payouts(today: date | None = None) -> list[int]:
          "subject_id": agency_id, "params": {"month": month}} for agency_id in agency_ids])
 
 
-@operations.periodic
 def sweep_payouts() -> None:
     operations.enqueue_many(submit_payouts())
 
@@ -430,30 +425,8 @@ def _tell_agency(agency: Agency, payout: Payout):
               f"(reference {payout.reference}).\n\nCommission: {hosts.dashboard_url('/commission')}\n"))
 
 
-@operations.handler("commission_payout")
 def commission_payout(ctx: operations.OperationContext):
     payout = pay_month(ctx.operation.subject_id, ctx.params["month"])
     if payout is None:
         return {"paid": False}
     return {"paid": True, "payout_id": payout.id, "amount_cents": payout.amount_cents}
-
-
-# ---- C1: a referred account renews on the client's own card ---------------------------------------------
-
-@operations.periodic
-def sweep_commission_renewals() -> None:
-    """Referred accounts renew one by one through `renewals.renew`, which bills the client's card,
-    never the agency's (the sweeper's batch path is for agency-billed accounts only)."""
-    from .renewals import RECURRING, RENEWING_STATUSES
-    today = date.today()
-    due = db.session.execute(
-        sa.select(HostedAccount.id, HostedAccount.agency_id, HostedAccount.period_end)
-        .where(HostedAccount.kind == "commission", HostedAccount.plan_term.in_(RECURRING),
-               HostedAccount.status.in_(RENEWING_STATUSES), HostedAccount.cancelled_at.is_(None),
-               HostedAccount.period_end <= today)
-        .order_by(HostedAccount.period_end, HostedAccount.id).limit(5000)).all()
-    operations.enqueue_many(operations.submit_many("renew_account", [
-        {"key": f"renew:{account_id}:{period_end.isoformat()}", "subject_type": "account", "subject_id": account_id,
-         "agency_id": agency_id, "params": {"period_start": period_end.isoformat(), "discount_percent": 0,
-                                            "priced_on": today.isoformat()}}
-        for account_id, agency_id, period_end in due]))

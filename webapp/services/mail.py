@@ -41,7 +41,6 @@ def enqueue_pending(email: OutboundEmail) -> None:
         operations.enqueue(op)
 
 
-@operations.handler("deliver_email")
 def deliver_email(ctx: operations.OperationContext):
     email = db.session.get(OutboundEmail, ctx.operation.subject_id)
     if email is None or email.status in ("sent", "local"):

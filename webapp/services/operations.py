@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Callable
+from typing import Callable, Mapping
 
 import sqlalchemy as sa
 from flask import current_app
@@ -18,11 +18,7 @@ from ..extensions import db
 from ..models import Operation, utcnow
 from .errors import ServiceError
 
-log = logging.getLogger(__name__)
-
-HANDLERS: dict[str, Callable] = {}
-# Functions run on every sweeper pass (renewals due, scheduled publishes...). Each is idempotent.
-PERIODIC: list[Callable] = []
+log = logging.getLogger("agencyhq.operations")
 
 
 class RetryLater(Exception):
@@ -33,22 +29,9 @@ class RetryLater(Exception):
         self.delay = delay
 
 
-def handler(kind: str):
-    def register(fn):
-        HANDLERS[kind] = fn
-        return fn
-    return register
-
-
-def periodic(fn):
-    PERIODIC.append(fn)
-    return fn
-
-
-def _load_handlers() -> None:
-    # Importing the modules registers their handlers.
-    from . import (api_tokens, billing, branding, client_auth, commission, mail, provisioning, pushdown,  # noqa: F401
-                   renewals)
+def handlers() -> Mapping[str, Callable]:
+    """Operation kind -> its handler, as webapp/jobs/registry.py wired them into this app."""
+    return current_app.extensions["operation_handlers"]
 
 
 class OperationContext:
@@ -218,11 +201,10 @@ def _finish(op_id: int, **values) -> None:
 
 def run(operation_id: int) -> str:
     """Runs one operation to its end (or to its next retry). Returns the status it ended in."""
-    _load_handlers()
     if not claim(operation_id):
         return "skipped"
     op = db.session.get(Operation, operation_id)
-    fn = HANDLERS.get(op.kind)
+    fn = handlers().get(op.kind)
     max_attempts = current_app.config["OPERATION_MAX_ATTEMPTS"]
     if fn is None:
         _finish(op.id, status="failed", error=f"No handler for operation kind {op.kind!r}.")
@@ -284,10 +266,9 @@ def retry(op: Operation) -> Operation:
     return op
 
 
-def sweep(limit: int = 500) -> int:
-    """Finds operations whose job was lost (Redis restarted, worker killed, enqueue failed)
-    and enqueues them again; then runs the periodic tasks. Safe to run anywhere, any number of times."""
-    _load_handlers()
+def requeue_lost(limit: int = 500) -> int:
+    """Finds operations whose job was lost (Redis restarted, worker killed, enqueue failed) and enqueues
+    them again. Safe to run anywhere, any number of times. Returns how many went to the queue."""
     now = utcnow()
     cfg = current_app.config
     requeue_before = now - timedelta(seconds=cfg["OPERATION_REQUEUE_SECONDS"])
@@ -308,12 +289,6 @@ def sweep(limit: int = 500) -> int:
         db.session.execute(sa.update(Operation).where(Operation.id == op_id).values(enqueued_at=now))
         sent += 1
     db.session.commit()
-    for task in PERIODIC:
-        try:
-            task()
-        except Exception:  # one failing task must not stop the others
-            db.session.rollback()
-            log.exception("periodic task %s failed", task.__name__)
     return sent
 
 

@@ -119,7 +119,6 @@ def _notify(account: HostedAccount) -> None:
     return email
 
 
-@operations.handler("provision_account")
 def provision_account(ctx: operations.OperationContext):
     op = ctx.operation
     account = db.session.get(HostedAccount, op.subject_id)

@@ -503,8 +503,8 @@ def delete_draft(row: Pushdown, actor: audit.Actor) -> None:
 
 # ---- P4: the publish operation --------------------------------------------------------------------
 
-@operations.handler("publish_pushdown")
-def _publish_handler(ctx: operations.OperationContext):
+def publish_operation(ctx: operations.OperationContext):
+    """The publish_pushdown operation: copies the automation into every selected sub-account once."""
     row = db.session.get(Pushdown, ctx.params["pushdown_id"])
     if row is None:
         return {"copied": 0}
@@ -636,7 +636,6 @@ def _switch(row: Pushdown, active: bool) -> None:
     row.active = active
 
 
-@operations.periodic
 def run_due() -> None:
     """Publishes scheduled pushdowns and fires scheduled activations whose instant has come."""
     now = utcnow()

@@ -16,13 +16,11 @@ from ..catalog import get_catalog
 from ..extensions import db
 from ..adapters.payments import GatewayError
 from ..models import CreditBalance, HostedAccount, Invoice, Operation, utcnow
+from ..models.accounts import RECURRING, RENEWING_STATUSES
 from . import billing, hosts, mail, operations
 from .dates import add_months
 from .money import format_money
 
-RECURRING = ("monthly", "annual")
-# Paid and disabled accounts alike are charged on their day (B2).
-RENEWING_STATUSES = ("active", "disabled")
 
 
 def next_period(account: HostedAccount, start: date, term: str | None = None) -> tuple[date, date]:
@@ -54,6 +52,25 @@ def submit_due(today: date | None = None) -> list[int]:
                       "params": {"period_start": period_end.isoformat(), "discount_percent": discounts[agency_id],
                                  "priced_on": today.isoformat()}})
     return operations.submit_many("renew_account", items)
+
+
+# ---- C1: a referred account renews on the client's own card ---------------------------------------------
+
+def sweep_commission_renewals() -> None:
+    """Referred accounts renew one by one through `renewals.renew`, which bills the client's card,
+    never the agency's (the sweeper's batch path is for agency-billed accounts only)."""
+    today = date.today()
+    due = db.session.execute(
+        sa.select(HostedAccount.id, HostedAccount.agency_id, HostedAccount.period_end)
+        .where(HostedAccount.kind == "commission", HostedAccount.plan_term.in_(RECURRING),
+               HostedAccount.status.in_(RENEWING_STATUSES), HostedAccount.cancelled_at.is_(None),
+               HostedAccount.period_end <= today)
+        .order_by(HostedAccount.period_end, HostedAccount.id).limit(5000)).all()
+    operations.enqueue_many(operations.submit_many("renew_account", [
+        {"key": f"renew:{account_id}:{period_end.isoformat()}", "subject_type": "account", "subject_id": account_id,
+         "agency_id": agency_id, "params": {"period_start": period_end.isoformat(), "discount_percent": 0,
+                                            "priced_on": today.isoformat()}}
+        for account_id, agency_id, period_end in due]))
 
 
 def _retry_wanted():
@@ -96,9 +113,6 @@ def retry_after_card_saved(agency_id: int) -> int:
     db.session.commit()
     operations.enqueue_many(submit_retries(now, agency_id=agency_id, params={"card_saved": True}))
     return len(due)
-
-
-billing.ON_CARD_SAVED.append(retry_after_card_saved)
 
 
 def unpaid_renewals(agency_id: int) -> int:
@@ -148,13 +162,12 @@ def enqueue_batches(op_ids: list[int]) -> bool:
     from flask import current_app
     queue = current_app.extensions["job_queue"]
     chunks = [(op_ids[i:i + BATCH_SIZE],) for i in range(0, len(op_ids), BATCH_SIZE)]
-    if not queue.enqueue_calls("webapp.jobs.tasks.run_renewal_batch", chunks):
+    if not queue.enqueue_calls("renewal_batch", chunks):
         return False
     operations.mark_enqueued(op_ids)
     return True
 
 
-@operations.periodic
 def sweep_renewals() -> None:
     today = date.today()
     expire_ended(today)
@@ -163,16 +176,14 @@ def sweep_renewals() -> None:
     disable_after_grace()
 
 
-def _advance(invoice: Invoice) -> None:
-    """Paid renewal: the account moves to its new period (and is enabled again after a decline)."""
+def advance_period(invoice: Invoice) -> None:
+    """What a paid renewal delivers: the account moves to its new period (and is enabled again after a
+    decline)."""
     account = db.session.get(HostedAccount, invoice.account_id)
     if account.period_end == invoice.period_start:
         account.period_start, account.period_end = invoice.period_start, invoice.period_end
     if account.status == "disabled":
         account.status, account.disabled_at = "active", None
-
-
-billing.ON_PAID["renewal"] = _advance
 
 
 def renew(account_id: int, period_start: date, discount_percent: int | None = None) -> Invoice | None:
@@ -255,7 +266,6 @@ def _notify(account: HostedAccount, invoice: Invoice, what: str) -> None:
     mail.enqueue_pending(email)
 
 
-@operations.handler("renew_account")
 def renew_account(ctx: operations.OperationContext):
     params = ctx.params
     # The discount worked out by the sweep holds for the day it was worked out on (B5).
@@ -266,7 +276,6 @@ def renew_account(ctx: operations.OperationContext):
     return {"invoice_id": invoice.id, "status": invoice.status}
 
 
-@operations.handler("retry_renewal")
 def retry_renewal(ctx: operations.OperationContext):
     invoice = db.session.get(Invoice, ctx.operation.subject_id)
     if invoice is None or invoice.status == "paid":

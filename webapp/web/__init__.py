@@ -12,7 +12,8 @@ from flask_babel import lazy_gettext as _l
 from ..extensions import db, login_manager
 from ..models import AccountUser, HostedAccount, User
 from ..services import hosts, sessions
-from . import errors, filters, navigation, signin
+from ..errors import bad_host
+from . import filters, navigation, signin
 
 request_log = logging.getLogger("agencyhq.requests")
 
@@ -52,10 +53,8 @@ def register_web(app: Flask) -> None:
     # Next, before CSRF checks and host routing: both may answer with a page that builds URLs.
     app.before_request_funcs[None].insert(1, _reject_bad_host)
     app.before_request(_route_by_host)
-    app.before_request(_start_embedded_queue(app))
     app.after_request(_security_headers)
     app.after_request(_log_request)
-    errors.register(app)
     filters.register(app)
     navigation.register(app)
     signin.register(app)
@@ -80,7 +79,7 @@ def _log_request(response):
 
 def _reject_bad_host():
     if not hosts.is_valid_host(request.host):
-        return errors.bad_host()
+        return bad_host()
     return None
 
 
@@ -157,19 +156,6 @@ def _policy(dashboard: bool, scheme: str, domain: str, port) -> str:
     return ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
             f"connect-src 'self'; frame-src 'self'; object-src 'none'; base-uri 'self'; form-action {form_action}; "
             "frame-ancestors 'self'")
-
-
-def _start_embedded_queue(app: Flask):
-    started = {"done": False}
-
-    def start():
-        if started["done"] or app.config.get("REDIS_URL") or not app.config.get("EMBEDDED_WORKER"):
-            return
-        started["done"] = True
-        from ..jobs import sweeper
-        app.extensions["job_queue"].start_in_thread(app)
-        sweeper.start_in_thread(app)
-    return start
 
 
 def _security_headers(response):

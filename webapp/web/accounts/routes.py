@@ -17,7 +17,7 @@ from ..decorators import agency_required, current_actor, current_scope
 from ..filters import label, money
 from ..forms import apply_errors
 from ..rendering import render, wants_fragment
-from . import bp
+from .blueprint import bp
 from .forms import ChangePlanForm, DomainForm, NewAccountForm
 
 

@@ -9,7 +9,8 @@ from ...services.errors import ServiceError, ValidationFailed
 from ..decorators import agency_required, current_actor, current_scope
 from ..forms import apply_errors
 from ..rendering import render, wants_fragment
-from . import bp, docs
+from . import docs
+from .blueprint import bp
 from .forms import TokenForm
 
 

@@ -8,7 +8,7 @@ from flask_login import current_user
 from ...models import User
 from ...services import auth
 from ..signin import sign_in, sign_out
-from . import bp
+from .blueprint import bp
 from .forms import LoginForm
 
 

@@ -8,7 +8,7 @@ from ...services.errors import ServiceError
 from ..decorators import account_admin_required, current_actor
 from ..forms import apply_errors
 from ..whitelabel.template_routes import preview_response
-from . import bp
+from .blueprint import bp
 from .forms import ClientTemplateForm, ImportTemplateForm
 
 

@@ -6,17 +6,17 @@ from flask_login import current_user, login_user
 
 from ...extensions import db
 from ...models import AccountUser, Branding, CreditBalance
-from ...services import accounts, audit, auth, client_auth
+from ...services import accounts, audit, auth, branding, client_auth
 from ...services.errors import ValidationFailed
 from ..decorators import account_admin_required, current_actor
 from ..forms import apply_errors
 from ..signin import sign_in, sign_out
-from . import bp
+from .blueprint import bp
 from .forms import AccountLoginForm, ChangePasswordForm, ForgotForm, NewPasswordForm
 
 
 @bp.app_context_processor
-def branding():
+def brand_context():
     account = g.get("account")
     if account is None:
         return {}
@@ -52,7 +52,7 @@ def closed_account():
     reason = accounts.closed_reason(g.get("account"))
     if reason is None or request.endpoint in OPEN_WHEN_CLOSED:
         return None
-    return render_template("client/closed.html", reason=reason, contact=accounts.support_contact(g.account)), 403
+    return render_template("client/closed.html", reason=reason, contact=branding.support_contact(g.account)), 403
 
 
 @bp.route("/app/login", methods=["GET", "POST"])

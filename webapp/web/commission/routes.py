@@ -11,7 +11,7 @@ from ...services.errors import ValidationFailed
 from ..decorators import agency_required, current_actor
 from ..forms import apply_errors
 from ..rendering import render
-from . import bp
+from .blueprint import bp
 from .forms import PaypalForm, ReferralForm
 
 

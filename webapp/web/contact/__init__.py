@@ -1,5 +1,4 @@
-from flask import Blueprint
+from .blueprint import bp
+from . import routes  # noqa: F401  (their views register on bp)
 
-bp = Blueprint("contact", __name__)
-
-from . import routes  # noqa: E402,F401
+__all__ = ["bp"]

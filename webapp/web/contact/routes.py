@@ -9,7 +9,8 @@ from ...services.errors import ValidationFailed
 from ..decorators import agency_required, current_actor, current_scope
 from ..forms import apply_errors
 from ..rendering import render
-from . import bp, chat
+from . import chat
+from .blueprint import bp
 from .forms import TicketForm
 
 SIDE = chat.Side(page="contact.ticket", messages="contact.messages", template="contact/ticket.html")

@@ -1,7 +1,6 @@
 """Probes for a load balancer or an orchestrator: /healthz (the process answers) and /readyz (it can
 reach its database and Redis). They answer on any Host, carry no session and need no login."""
-from flask import Blueprint
+from .blueprint import bp
+from . import routes  # noqa: F401  (their views register on bp)
 
-bp = Blueprint("health", __name__)
-
-from . import routes  # noqa: E402,F401
+__all__ = ["bp"]

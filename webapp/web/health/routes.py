@@ -2,7 +2,7 @@ import sqlalchemy as sa
 from flask import current_app, jsonify
 
 from ...extensions import csrf, db
-from . import bp
+from .blueprint import bp
 
 
 @bp.get("/healthz")

@@ -6,7 +6,8 @@ from markupsafe import Markup, escape
 
 from ..decorators import dashboard_user_required
 from ..rendering import render
-from . import bp, faq
+from . import faq
+from .blueprint import bp
 
 
 def links_of(entry: faq.Question) -> list[tuple[str, str]]:

@@ -8,7 +8,7 @@ from ...services.errors import ValidationFailed
 from ..decorators import current_actor, dashboard_user_required
 from ..forms import apply_errors
 from ..rendering import render
-from . import bp
+from .blueprint import bp
 from .forms import PasswordForm, PreferencesForm
 
 

@@ -1,5 +1,4 @@
-from flask import Blueprint
+from .blueprint import bp
+from . import library, routes  # noqa: F401  (their views register on bp)
 
-bp = Blueprint("pushdown", __name__)
-
-from . import library, routes  # noqa: E402,F401
+__all__ = ["bp"]

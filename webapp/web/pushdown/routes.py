@@ -14,7 +14,7 @@ from ...services.errors import ServiceError
 from ..decorators import agency_required, current_actor
 from ..forms import apply_errors
 from ..rendering import render, wants_fragment
-from . import bp
+from .blueprint import bp
 from .forms import PublishForm
 
 

@@ -6,7 +6,7 @@ from flask import request, session, url_for
 from ...services import hosts, resold
 from ..decorators import agency_required, current_scope
 from ..rendering import render, wants_fragment
-from . import bp
+from .blueprint import bp
 from .rows import render_rows, row_of
 
 # Counting an agency's paid accounts takes about 20 ms at 100 000 accounts (SQLite and PostgreSQL),

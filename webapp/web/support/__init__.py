@@ -1,5 +1,4 @@
-from flask import Blueprint
+from .blueprint import bp
+from . import agencies, routes, tickets  # noqa: F401  (their views register on bp)
 
-bp = Blueprint("support", __name__)
-
-from . import agencies, routes, tickets  # noqa: E402,F401
+__all__ = ["bp"]

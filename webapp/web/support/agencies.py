@@ -8,7 +8,7 @@ from ...models import Agency
 from ...services import pushdown
 from ..decorators import current_actor, support_required
 from ..rendering import render
-from . import bp
+from .blueprint import bp
 
 
 @bp.route("/support/agencies")

@@ -8,7 +8,7 @@ from ...services.errors import ServiceError
 from ...services.scope import parse_page
 from ..decorators import current_actor, support_required
 from ..rendering import render
-from . import bp
+from .blueprint import bp
 
 
 @bp.route("/support")

@@ -12,7 +12,7 @@ from ...services.errors import Conflict
 from ..contact import chat
 from ..decorators import current_actor, support_required
 from ..rendering import render, wants_fragment
-from . import bp
+from .blueprint import bp
 
 SIDE = chat.Side(page="support.contact_ticket", messages="support.contact_messages",
                  template="support/contact_ticket.html")

@@ -11,7 +11,7 @@ from ...services.errors import ValidationFailed
 from ..decorators import agency_required, current_actor, current_scope
 from ..forms import apply_errors
 from ..rendering import render
-from . import bp
+from .blueprint import bp
 from .forms import BrandingForm, DefaultsForm
 
 FIELDS = ("product_name", "primary_color", "support_email", "support_url", "login_headline", "login_text")

@@ -9,7 +9,7 @@ from ...services.errors import ServiceError
 from ..decorators import agency_required, current_actor
 from ..forms import Form, apply_errors
 from ..rendering import render
-from . import bp
+from .blueprint import bp
 from .forms import ShareLinkForm, TemplateForm
 
 KINDS = ("basic", "designer", "copy")

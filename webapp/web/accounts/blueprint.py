@@ -1,0 +1,4 @@
+"""The accounts blueprint; its views are in the modules __init__ imports."""
+from flask import Blueprint
+
+bp = Blueprint("accounts", __name__)

@@ -1,0 +1,4 @@
+"""The auth blueprint; its views are in the modules __init__ imports."""
+from flask import Blueprint
+
+bp = Blueprint("auth", __name__)

@@ -1,0 +1,4 @@
+"""The help blueprint; its views are in the modules __init__ imports."""
+from flask import Blueprint
+
+bp = Blueprint("help", __name__)

@@ -1,0 +1,4 @@
+"""The support blueprint; its views are in the modules __init__ imports."""
+from flask import Blueprint
+
+bp = Blueprint("support", __name__)
