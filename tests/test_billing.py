@@ -309,12 +309,14 @@ def test_due_accounts_renew_once_on_their_own_day(app, db, run_jobs):
     check_ledger_invariant(db, agency.id)
 
 
-def test_the_sweepers_batch_renews_accounts_with_large_ids(app, db, run_jobs):
+def test_the_sweepers_batch_renews_accounts_with_large_ids(app, db, run_jobs, monkeypatch):
     """B2: the batch path's temporary invoice number fits invoices.number (32 characters) whatever
     the account id; PostgreSQL refused `pending-renewal:<id>:<date>` from id 100 000 on."""
     agency, _ = make_agency()
     card(agency)
     big = [_due_account(agency, id=123456), _due_account(agency, id=2_147_483_647)]
+    one_by_one = []
+    monkeypatch.setattr(renewals, "renew", lambda *args, **kw: one_by_one.append(args))
     renewals.sweep_renewals()
     run_jobs()
     db.session.expire_all()
@@ -324,9 +326,10 @@ def test_the_sweepers_batch_renews_accounts_with_large_ids(app, db, run_jobs):
     assert all(db.session.get(HostedAccount, a.id).period_end > date.today() for a in big)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Operation).where(
         Operation.kind == "renew_account", Operation.status != "succeeded")) == 0
-    # They went the batch way: written by it, not one by one.
+    # They went the batch way, not one by one, and recorded that no prepaid credit was there to spend.
+    assert one_by_one == []
     assert db.session.scalar(sa.select(sa.func.count()).select_from(CreditEntry).where(
-        CreditEntry.reason == "No prepaid credit for this renewal")) == 2
+        CreditEntry.delta == 0, CreditEntry.reason.like("No prepaid credit for invoice INV-%"))) == 2
     assert len(gateway_ops(app, "charge")) == 2
     check_ledger_invariant(db, agency.id)
 

@@ -412,7 +412,8 @@ def test_branding_fields_and_template_names_with_payloads_render_inert(app, clie
             product_name=text[:80], login_headline=text[:120], login_text=text[:1000]), ACTOR)
         login_page = client.get("/app/login", base_url=ACME).get_data(as_text=True)
         assert_inert(login_page, own_scripts=_own_scripts(login_page))
-        assert "{{7*7}}" not in text or "49" not in login_page
+        visible = re.sub(r'brand\.css\?v=\d+|value="[^"]*"|"X-CSRFToken": "[^"]*"', "", login_page)
+        assert "{{7*7}}" not in text or "49" not in visible  # random tokens and versions left out
     for payload in XSS_PAYLOADS:
         templates.create_in_account(account, templates.TemplateInput(payload[:120], payload[:500],
                                                                      "<p>ok</p>" + payload), ACTOR)

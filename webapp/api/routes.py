@@ -15,7 +15,7 @@ from werkzeug.datastructures import MultiDict
 from ..catalog import get_catalog
 from ..extensions import db
 from ..models import Automation, HostedAccount, Invoice, Operation, Pushdown
-from ..services import accounts, billing, billing_history, client_auth, provisioning, pushdown, resold
+from ..services import accounts, billing, billing_history, client_auth, keys, provisioning, pushdown, resold
 from ..services.errors import NotFound, ValidationFailed
 from . import serializers
 from .blueprint import bp
@@ -222,7 +222,7 @@ def buy_credits(account_id):
     account = scope().account(account_id)
     data = body("buyCredits")
     invoice = billing.buy_credits(scope().agency_id, account, data["kind"], data["amount"], actor=actor(),
-                                  key=f"api-credits:{request_key()}")
+                                  key=keys.api_credits_invoice(request_key()))
     return jsonify({"invoice": serializers.invoice(invoice, account.name),
                     "credits": serializers.credits(billing_history.account_balances(account))}), 201
 

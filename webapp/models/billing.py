@@ -62,6 +62,8 @@ class Invoice(Model):
     total_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     prepaid_applied_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     card_charged_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    # What a pack of SMS or compatibility credits delivers once paid (B6, B7); NULL for anything else.
+    credits: Mapped[int | None] = mapped_column(sa.BigInteger)
     # The gateway charge is made with this key, so a retried charge is never taken twice.
     idempotency_key: Mapped[str] = mapped_column(sa.String(80), unique=True)
     gateway_charge_id: Mapped[str | None] = mapped_column(sa.String(64))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -17,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from ..catalog import get_catalog
 from ..extensions import db
 from ..models import AccountUser, HostedAccount, Invoice, LoginAsToken, SupportRequest, utcnow
-from . import audit, billing, hosts, operations, provisioning, sessions
+from . import audit, billing, hosts, keys, operations, provisioning, sessions
 from .auth import timezones
 from .dates import add_months
 from .errors import Conflict, ServiceError, ValidationFailed
@@ -168,7 +167,7 @@ def create(agency_id: int, data: NewAccount, *, request_key: str, actor: audit.A
     click, a retried API call) gives the same account and one charge."""
     data.name, data.custom_domain = (data.name or "").strip(), normalize_domain(data.custom_domain)
     data.client_email, data.notification_email = data.client_email.strip(), data.notification_email.strip()
-    key = f"signup:{agency_id}:{request_key}"
+    key = keys.signup_invoice(agency_id, request_key)
     earlier = db.session.scalar(sa.select(Invoice).where(Invoice.idempotency_key == key))
     if earlier is not None and earlier.account_id:
         account = db.session.get(HostedAccount, earlier.account_id)
@@ -271,7 +270,7 @@ def change_plan(account: HostedAccount, *, tier: str, term: str, contact_limit, 
         if amount > 0:
             invoice = billing.charge_now(
                 agency_id=account.agency_id, kind="upgrade", account=account,
-                key=f"upgrade:{account.id}:{request_key}",
+                key=keys.upgrade_invoice(account.id, request_key),
                 lines=[billing.Line(f"{account.name}: upgrade to {tier} {term}, {contact_limit:,} contacts, "
                                     f"pro rata for {remaining} days", amount)])
         with billing.refunded_on_failure(invoice, "the plan could not be changed"):
@@ -293,7 +292,7 @@ def _trial_to_paid(account, tier, term, contact_limit, price, request_key, actor
     """A5: the green Renew of a trial: a paid plan from today, charged now."""
     start, end = _first_period(term, date.today())
     invoice = billing.charge_now(
-        agency_id=account.agency_id, kind="signup", account=account, key=f"trial-to-paid:{account.id}:{request_key}",
+        agency_id=account.agency_id, kind="signup", account=account, key=keys.trial_to_paid_invoice(account.id, request_key),
         period=(start, end), lines=[billing.Line(f"{account.name}: {tier} {term}, {contact_limit:,} contacts, "
                                                  f"{start} to {end}", price)])
     with billing.refunded_on_failure(invoice, "the plan could not be changed"):
@@ -549,4 +548,4 @@ def end_agency_access(account: HostedAccount, agency_id: int | None, actor: audi
 
 
 def new_request_key() -> str:
-    return uuid.uuid4().hex
+    return keys.fresh()

@@ -10,9 +10,9 @@ Every charge follows the same steps, each safe to repeat after a crash:
 Money is integer cents throughout."""
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
-import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -21,6 +21,7 @@ from typing import Callable, Mapping
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from .. import faults
@@ -30,7 +31,7 @@ from ..extensions import db
 from ..models import (BillingProfile, CreditBalance, CreditEntry, GatewayCall, HostedAccount, Invoice, InvoiceLine,
                       utcnow)
 from ..models.accounts import PAID
-from . import audit
+from . import audit, keys
 from .errors import NotFound, ServiceError, ValidationFailed
 
 log = logging.getLogger("agencyhq.billing")
@@ -114,7 +115,7 @@ def validate_card(number: str, exp_month, exp_year, cvc: str, today: date | None
 def save_card(agency_id: int, *, number: str, exp_month, exp_year, cvc: str, actor: audit.Actor) -> BillingProfile:
     """Adds or replaces the agency's card. Only the token, brand, last 4 and expiry are kept."""
     digits, month, year, cvc = validate_card(number, exp_month, exp_year, cvc)
-    key = f"tokenize:{agency_id}:{uuid.uuid4().hex}"
+    key = keys.card_token(f"{agency_id}:{keys.fresh()}")
     try:
         card = gateway().tokenize(digits, month, year, cvc, idempotency_key=key)
     except GatewayError as exc:
@@ -157,6 +158,40 @@ class Line:
     description: str
     unit_cents: int
     quantity: int = 1
+    # A pack's credits (SMS or compatibility): what the paid invoice delivers (Invoice.credits).
+    credits: int | None = None
+
+
+def invoice_number(invoice_id: int, when) -> str:
+    return f"INV-{when:%Y%m}-{invoice_id:06d}"
+
+
+def pending_number(key: str) -> str:
+    """Stands in for the invoice number until the id is known: unique per key, 32 characters at most."""
+    return "pending-" + hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def invoice_values(*, agency_id: int | None, kind: str, lines: list[Line], key: str, account_id: int | None = None,
+                   period: tuple[date, date] | None = None, discount_percent: int | None = None) -> dict:
+    """The columns of a new open invoice: its price from its lines, less the discount (the agency's in
+    force, for a plan, unless one is given). The one way invoices are priced, one at a time or many."""
+    catalog = get_catalog()
+    listed = sum(line.unit_cents * line.quantity for line in lines)
+    if discount_percent is None:
+        discount_percent = discount_in_force(agency_id) if kind in PLAN_KINDS else 0
+    total = catalog.apply_discount(listed, discount_percent)
+    return {"agency_id": agency_id, "account_id": account_id, "kind": kind, "status": "open",
+            "number": pending_number(key), "currency": catalog.currency,
+            "period_key": period[0].isoformat() if period and kind == "renewal" else None,
+            "period_start": period[0] if period else None, "period_end": period[1] if period else None,
+            "list_price_cents": listed, "discount_percent": discount_percent, "discount_cents": listed - total,
+            "total_cents": total, "prepaid_applied_cents": 0, "card_charged_cents": 0, "idempotency_key": key,
+            "attempts": 0, "credits": next((line.credits for line in lines if line.credits is not None), None)}
+
+
+def line_values(invoice_id: int, lines: list[Line]) -> list[dict]:
+    return [{"invoice_id": invoice_id, "description": line.description[:200], "quantity": line.quantity,
+             "unit_cents": line.unit_cents, "amount_cents": line.unit_cents * line.quantity} for line in lines]
 
 
 def create_invoice(*, agency_id: int, kind: str, lines: list[Line], key: str, account: HostedAccount | None = None,
@@ -166,26 +201,15 @@ def create_invoice(*, agency_id: int, kind: str, lines: list[Line], key: str, ac
     existing = db.session.scalar(sa.select(Invoice).where(Invoice.idempotency_key == key))
     if existing is not None:
         return existing
-    catalog = get_catalog()
-    listed = sum(line.unit_cents * line.quantity for line in lines)
-    if discount_percent is None:
-        discount_percent = discount_in_force(agency_id) if kind in PLAN_KINDS else 0
-    total = catalog.apply_discount(listed, discount_percent)
-    invoice = Invoice(agency_id=agency_id, account_id=account.id if account else None, kind=kind, status="open",
-                      number=f"pending-{uuid.uuid4().hex[:20]}", currency=catalog.currency,
-                      period_key=period[0].isoformat() if period and kind == "renewal" else None,
-                      period_start=period[0] if period else None, period_end=period[1] if period else None,
-                      list_price_cents=listed, discount_percent=discount_percent, discount_cents=listed - total,
-                      total_cents=total, idempotency_key=key)
+    invoice = Invoice(**invoice_values(agency_id=agency_id, kind=kind, lines=lines, key=key,
+                                       account_id=account.id if account else None, period=period,
+                                       discount_percent=discount_percent))
     try:
         with db.session.begin_nested():
             db.session.add(invoice)
             db.session.flush()
-            invoice.number = f"INV-{utcnow():%Y%m}-{invoice.id:06d}"
-            for line in lines:
-                db.session.add(InvoiceLine(invoice_id=invoice.id, description=line.description[:200],
-                                           quantity=line.quantity, unit_cents=line.unit_cents,
-                                           amount_cents=line.unit_cents * line.quantity))
+            invoice.number = invoice_number(invoice.id, utcnow())
+            db.session.add_all(InvoiceLine(**values) for values in line_values(invoice.id, lines))
     except IntegrityError:
         # The same key, or the same (account, period), was invoiced by someone else meanwhile.
         db.session.rollback()
@@ -198,6 +222,28 @@ def create_invoice(*, agency_id: int, kind: str, lines: list[Line], key: str, ac
         return existing
     db.session.commit()
     return invoice
+
+
+def create_invoices(new: list[tuple[dict, list[Line]]]) -> tuple[dict[str, Invoice], list[Invoice]]:
+    """Many invoices at once (the sweeper's renewals), as create_invoice makes them one by one: `new` is
+    (invoice_values(...), lines) pairs. Existing keys (and (account, period) pairs) are kept as they are.
+    Returns every invoice asked for, by key, and those made now. The caller commits, before any money
+    moves."""
+    if not new:
+        return {}, []
+    dialect = db.session.get_bind().dialect.name
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Invoice).on_conflict_do_nothing()
+    now = utcnow()
+    db.session.execute(insert, [{**values, "created_at": now} for values, _lines in new])
+    lines = {values["idempotency_key"]: invoice_lines for values, invoice_lines in new}
+    invoices = {i.idempotency_key: i for i in db.session.scalars(sa.select(Invoice).where(
+        Invoice.idempotency_key.in_(list(lines))))}
+    made = [i for i in invoices.values() if i.number.startswith("pending-")]
+    for invoice in made:
+        invoice.number = invoice_number(invoice.id, now)
+    if made:
+        db.session.execute(sa.insert(InvoiceLine), [row for i in made for row in line_values(i.id, lines[i.idempotency_key])])
+    return invoices, made
 
 
 def _balance_row(agency_id: int, kind: str, scope: str, account_id: int | None) -> CreditBalance:
@@ -243,18 +289,13 @@ def spend_credit(row_id: int, amount: int) -> bool:
     return result.rowcount == 1
 
 
-def _attempt_suffix(attempt: int) -> str:
-    """Keys of the first attempt at an invoice have no suffix (as they always had); a retry's carry its number."""
-    return "" if attempt == 1 else f":attempt-{attempt}"
-
-
 def _apply_prepaid(invoice: Invoice, attempt: int) -> int:
     """Spends prepaid credit on the invoice once per attempt, the account's own credit first, then the
     agency's pool: a retry spends credit bought since the last attempt. Returns what this attempt
     spent (also when it runs again after a crash, which spends nothing more)."""
     if invoice.kind == "prepaid" or invoice.total_cents == 0 or invoice.agency_id is None:
         return 0  # a commission account's invoice is the client's: the agency's credit is not spent on it
-    key = f"prepaid:invoice:{invoice.id}{_attempt_suffix(attempt)}"
+    key = keys.prepaid_spent(invoice.id, attempt)
     scopes = ([f"account:{invoice.account_id}"] if invoice.account_id else []) + ["agency"]
     done = db.session.scalars(sa.select(CreditEntry.delta).where(
         CreditEntry.idempotency_key.in_([key] + [f"{key}:{scope}" for scope in scopes]))).all()
@@ -281,19 +322,51 @@ def _apply_prepaid(invoice: Invoice, attempt: int) -> int:
                                    reason=f"Applied to invoice {invoice.number}",
                                    idempotency_key=key if i == 0 else f"{key}:{scope}"))
     if not entries:
-        # Record that this attempt looked, so its rerun (whose card charge has the same key and must
-        # ask the same amount) never spends credit bought in between.
-        row = _balance_row(invoice.agency_id, "prepaid", "agency", None)
-        db.session.add(CreditEntry(balance_id=row.id, delta=0, invoice_id=invoice.id,
-                                   reason=f"No prepaid credit for invoice {invoice.number}", idempotency_key=key))
+        record_no_prepaid([invoice], attempt)
     invoice.prepaid_applied_cents += applied
     db.session.commit()
     return applied
 
 
-def _log_call(agency_id, invoice_id, op, amount, key, outcome, reference, error_code):
-    db.session.add(GatewayCall(agency_id=agency_id, invoice_id=invoice_id, op=op, amount_cents=amount,
-                               idempotency_key=key, outcome=outcome, reference=reference, error_code=error_code))
+def record_no_prepaid(invoices: list[Invoice], attempt: int = 1) -> None:
+    """Records that this attempt at each invoice looked for prepaid credit and found none, so its rerun
+    (whose card charge has the same key and must ask the same amount) never spends credit bought in
+    between. Part of the caller's transaction."""
+    if not invoices:
+        return
+    pools = {agency_id: _balance_row(agency_id, "prepaid", "agency", None).id
+             for agency_id in {i.agency_id for i in invoices}}
+    db.session.execute(sa.insert(CreditEntry), [
+        {"balance_id": pools[i.agency_id], "delta": 0, "invoice_id": i.id, "created_at": utcnow(),
+         "reason": f"No prepaid credit for invoice {i.number}", "idempotency_key": keys.prepaid_spent(i.id, attempt)}
+        for i in invoices])
+
+
+def gateway_call(agency_id, invoice_id, op, amount, key, outcome, reference, error_code) -> dict:
+    """One row of the gateway-call log (GatewayCall), as every call to the gateway is written."""
+    return {"agency_id": agency_id, "invoice_id": invoice_id, "op": op, "amount_cents": amount,
+            "idempotency_key": key, "outcome": outcome, "reference": reference, "error_code": error_code,
+            "created_at": utcnow()}
+
+
+def _log_call(*args):
+    db.session.add(GatewayCall(**gateway_call(*args)))
+
+
+def paid_values(invoice: Invoice, *, card_cents: int, reference: str | None) -> dict:
+    """What an invoice becomes once paid, the card having paid `card_cents` of it."""
+    values = {"status": "paid", "paid_at": utcnow(), "last_error": None, "next_attempt_at": None,
+              "attempts": invoice.attempts + 1}
+    if card_cents:
+        values.update(card_charged_cents=card_cents, gateway_charge_id=reference)
+    return values
+
+
+def declined_values(invoice: Invoice, message: str) -> dict:
+    """What an invoice becomes when its charge is declined: failed, with the reason; the first decline
+    starts the grace period (B8)."""
+    return {"status": "failed", "last_error": message[:300], "attempts": invoice.attempts + 1,
+            "first_declined_at": invoice.first_declined_at or utcnow()}
 
 
 def settle(invoice: Invoice, card: BillingProfile | None = None) -> Invoice:
@@ -313,8 +386,7 @@ def settle(invoice: Invoice, card: BillingProfile | None = None) -> Invoice:
     if profile is None and invoice.agency_id is None and invoice.account_id:
         profile = db.session.scalar(sa.select(BillingProfile).where(BillingProfile.account_id == invoice.account_id))
     gw = gateway()
-    suffix = _attempt_suffix(attempt)
-    auth_key, void_key = f"auth:invoice:{invoice.id}{suffix}", f"void:invoice:{invoice.id}{suffix}"
+    auth_key, void_key = keys.authorization(invoice.id, attempt), keys.authorization_release(invoice.id, attempt)
     if spent and profile and db.session.scalar(sa.select(GatewayCall.id).where(
             GatewayCall.invoice_id == invoice.id, GatewayCall.idempotency_key == auth_key).limit(1)) is None:
         # B3: prepaid spent (by this attempt) -> a 1.00 authorization on the card, released at once, never captured.
@@ -331,7 +403,7 @@ def settle(invoice: Invoice, card: BillingProfile | None = None) -> Invoice:
     if remaining > 0:
         if profile is None:
             _record_decline(invoice, "no_card", str(_l("There is no card on file: add one in Billing profile.")))
-        key = f"{invoice.idempotency_key}:attempt-{attempt}"
+        key = keys.charge(invoice.idempotency_key, attempt)
         try:
             result = gw.charge(profile.gateway_token, remaining, invoice.currency, idempotency_key=key)
         except GatewayError as exc:
@@ -339,10 +411,9 @@ def settle(invoice: Invoice, card: BillingProfile | None = None) -> Invoice:
             _record_decline(invoice, exc.code, exc.message)
         faults.point("billing.after_charge")  # charged at the gateway, nothing committed here yet
         _log_call(invoice.agency_id, invoice.id, "charge", remaining, key, "succeeded", result.reference, None)
-        invoice.gateway_charge_id = result.reference
-        invoice.card_charged_cents = remaining
-    invoice.status, invoice.paid_at, invoice.last_error, invoice.next_attempt_at = "paid", utcnow(), None, None
-    invoice.attempts += 1
+    for name, value in paid_values(invoice, card_cents=max(remaining, 0),
+                                   reference=result.reference if remaining > 0 else None).items():
+        setattr(invoice, name, value)
     hooks = _hooks()
     deliver = hooks.on_paid.get(invoice.kind)
     if deliver:
@@ -354,9 +425,8 @@ def settle(invoice: Invoice, card: BillingProfile | None = None) -> Invoice:
 
 
 def _record_decline(invoice: Invoice, code: str, message: str):
-    invoice.status, invoice.last_error = "failed", message[:300]
-    invoice.attempts += 1
-    invoice.first_declined_at = invoice.first_declined_at or utcnow()
+    for name, value in declined_values(invoice, message).items():
+        setattr(invoice, name, value)
     db.session.commit()
     raise PaymentDeclined(message, code, invoice)
 
@@ -405,7 +475,7 @@ def _void_and_refund_prepaid(invoice: Invoice) -> None:
                                .values(balance=CreditBalance.balance - entry.delta))
             db.session.add(CreditEntry(balance_id=entry.balance_id, delta=-entry.delta, invoice_id=invoice.id,
                                        reason=f"Returned from voided invoice {invoice.number}",
-                                       idempotency_key=f"refund:{entry.id}"))
+                                       idempotency_key=keys.prepaid_returned(entry.id)))
         invoice.prepaid_applied_cents = 0
     invoice.status = "void"
     db.session.commit()
@@ -414,12 +484,11 @@ def _void_and_refund_prepaid(invoice: Invoice) -> None:
 # ---- B3, B6, B7: buying credit ----------------------------------------------------------------------
 
 def deliver_credit(invoice: Invoice) -> None:
-    """What a paid purchase of credit delivers: the credit, once."""
-    meta = invoice.lines[0].description if invoice.lines else ""
+    """What a paid purchase of credit delivers: the credit, once (prepaid credit is its price in cents)."""
     kind = {"prepaid": "prepaid", "sms_pack": "sms", "compatibility_pack": "compatibility"}[invoice.kind]
-    amount = invoice.list_price_cents if kind == "prepaid" else int(meta.split(" ", 1)[0].replace(",", ""))
+    amount = invoice.list_price_cents if kind == "prepaid" else invoice.credits
     add_credit(invoice.agency_id, kind, amount, reason=f"Bought with invoice {invoice.number}",
-               key=f"purchase:{invoice.id}", account_id=invoice.account_id, invoice_id=invoice.id)
+               key=keys.credit_bought(invoice.id), account_id=invoice.account_id, invoice_id=invoice.id)
 
 
 def buy_prepaid(agency_id: int, amount_cents: int, *, account: HostedAccount | None, actor: audit.Actor,
@@ -428,7 +497,7 @@ def buy_prepaid(agency_id: int, amount_cents: int, *, account: HostedAccount | N
         raise ValidationFailed(str(_l("Choose one of the amounts offered.")),
                                {"amount": str(_l("Choose one of the amounts offered."))})
     invoice = charge_now(agency_id=agency_id, kind="prepaid", account=account,
-                         key=key or f"prepaid:{agency_id}:{uuid.uuid4().hex}",
+                         key=key or keys.prepaid_invoice(agency_id),
                          lines=[Line(f"Prepaid credit{' for ' + account.name if account else ''}", amount_cents)])
     audit.record(actor, "prepaid_bought", agency_id=agency_id, account_id=account.id if account else None,
                  amount_cents=amount_cents, invoice=invoice.number)
@@ -458,8 +527,9 @@ def buy_pack(agency_id: int, account: HostedAccount, kind: str, pack_key: str, *
                                {"account": str(_l("SMS credits cannot be given to Lite accounts; change the plan first."))})
     what = "SMS credits" if kind == "sms" else "compatibility credits"
     invoice = charge_now(agency_id=agency_id, kind=f"{'sms' if kind == 'sms' else 'compatibility'}_pack",
-                         account=account, key=key or f"{kind}-pack:{agency_id}:{uuid.uuid4().hex}",
-                         lines=[Line(f"{pack.credits:,} {what} for {account.name}", pack.price_cents)])
+                         account=account, key=key or keys.pack_invoice(kind, agency_id),
+                         lines=[Line(f"{pack.credits:,} {what} for {account.name}", pack.price_cents,
+                                     credits=pack.credits)])
     audit.record(actor, f"{kind}_credits_bought", agency_id=agency_id, account_id=account.id,
                  credits=pack.credits, invoice=invoice.number)
     db.session.commit()
@@ -494,7 +564,7 @@ def refund(invoice: Invoice, *, reason: str) -> Invoice:
     for hook in _hooks().after_refund:  # committed with the refund below, or rolled back with a failed one
         hook(invoice)
     if invoice.card_charged_cents and invoice.gateway_charge_id:
-        key = f"refund:invoice:{invoice.id}"
+        key = keys.refund(invoice.id)
         result = gateway().refund(invoice.gateway_charge_id, invoice.card_charged_cents, idempotency_key=key)
         _log_call(invoice.agency_id, invoice.id, "refund", invoice.card_charged_cents, key, "refunded",
                   result.reference, None)

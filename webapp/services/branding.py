@@ -3,7 +3,6 @@ to the existing ones by a background operation; per-account overrides and their 
 from __future__ import annotations
 
 import re
-import uuid
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -15,7 +14,7 @@ from flask_babel import lazy_gettext as _l
 
 from ..extensions import db
 from ..models import Branding, HostedAccount
-from . import audit, operations
+from . import audit, keys, operations
 from .errors import ValidationFailed
 from .provisioning import BRANDING_FIELDS
 from .validation import email_problem
@@ -177,7 +176,7 @@ def save_defaults(agency_id: int, data: BrandingInput, *, update_existing: bool,
     op = None
     if update_existing:
         # Each save that asks for it is its own run: a new key per request.
-        op = operations.submit("apply_branding", key=f"apply-branding:{agency_id}:{uuid.uuid4().hex}",
+        op = operations.submit("apply_branding", key=keys.branding_run(agency_id),
                                agency_id=agency_id, subject=("agency", agency_id))
     audit.record(actor, "branding_defaults_saved", agency_id=agency_id, update_existing=update_existing)
     db.session.commit()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -16,7 +15,7 @@ from flask_babel import lazy_gettext as _l
 
 from ..extensions import db
 from ..models import AccountUser, HostedAccount, OutboundEmail, PasswordResetToken, utcnow
-from . import audit, hosts, mail, operations, sessions, throttle
+from . import audit, hosts, keys, mail, operations, sessions, throttle
 from .errors import Conflict, RateLimited, ValidationFailed
 from .passwords import hash_password, password_problem, verify_password
 
@@ -104,7 +103,7 @@ def request_reset(account: HostedAccount, email: str, *, actor: audit.Actor) -> 
         db.session.commit()
         return
     audit.record(actor, "client_password_reset_requested", account_id=account.id)
-    op = operations.submit("send_password_reset", key=f"password-reset:{uuid.uuid4().hex}",
+    op = operations.submit("send_password_reset", key=keys.password_reset_request(),
                            agency_id=account.agency_id, subject=("account", account.id),
                            params={"email_sha256": typed})
     db.session.commit()
@@ -118,7 +117,7 @@ def send_password_reset(ctx: operations.OperationContext):
                                                          AccountUser.username == "admin")) if account else None
     if admin is None or hashlib.sha256(admin.email.strip().lower().encode()).hexdigest() != ctx.params["email_sha256"]:
         return {"sent": False}
-    send_reset(account, admin, dedupe_key=f"password-reset:{ctx.operation.id}")
+    send_reset(account, admin, dedupe_key=keys.password_reset_email(ctx.operation.id))
     return {"sent": True}
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import uuid
 from dataclasses import dataclass
 from datetime import date
 
@@ -24,7 +23,7 @@ from ..catalog import get_catalog
 from ..extensions import db
 from ..models import (Agency, BillingProfile, CommissionEntry, HostedAccount, Invoice, Operation, Payout, User,
                       utcnow)
-from . import accounts, audit, billing, hosts, mail, operations, provisioning
+from . import accounts, audit, billing, hosts, keys, mail, operations, provisioning
 from .dates import add_months
 from .errors import NotFound, ValidationFailed
 from .money import format_money
@@ -111,20 +110,20 @@ def sign_up(code: str, data: Referral, *, request_key: str) -> tuple[HostedAccou
     the account is the agency's, of kind "commission", and never billed to the agency. A declined
     card creates nothing. The same request_key twice (a double click) gives the same account."""
     agency = agency_by_code(code)
-    key = f"referral:{agency.id}:{request_key}"
+    key = keys.referral_invoice(agency.id, request_key)
     earlier = db.session.scalar(sa.select(Invoice).where(Invoice.idempotency_key == key))
     if earlier is not None and earlier.account_id:
         account = db.session.get(HostedAccount, earlier.account_id)
         return account, provisioning.submit(account)
     if earlier is not None and earlier.status == "void":
-        key = f"{key}:{uuid.uuid4().hex[:8]}"  # an earlier try was declined: this one is a new payment
+        key = keys.another_try(key)  # an earlier try was declined: this one is a new payment
     data.name, data.client_email = (data.name or "").strip(), (data.client_email or "").strip()
     fields = _validate(data)
     if fields:
         raise ValidationFailed(str(_l("Your account was not created; see the fields marked.")), fields)
     digits, month, year, cvc = billing.validate_card(data.number, data.exp_month, data.exp_year, data.cvc)
     try:
-        token = billing.gateway().tokenize(digits, month, year, cvc, idempotency_key=f"tokenize:{key}")
+        token = billing.gateway().tokenize(digits, month, year, cvc, idempotency_key=keys.card_token(key))
     except GatewayError as exc:
         raise ValidationFailed(exc.message, {"number": exc.message}) from None
     card = BillingProfile(gateway=billing.gateway().name, gateway_token=token.token, brand=token.brand,
@@ -175,7 +174,7 @@ def _receipt(account: HostedAccount, invoice: Invoice) -> None:
     """The client's own billing e-mail: the platform bills it directly (C1)."""
     mail.queue_email(
         to=account.client_email, kind="commission_receipt", agency_id=account.agency_id,
-        dedupe_key=f"receipt:{invoice.id}",
+        dedupe_key=keys.receipt_email(invoice.id),
         subject=f"Receipt {invoice.number}: {format_money(invoice.total_cents, invoice.currency)}",
         body=(f"Thank you. We charged {format_money(invoice.card_charged_cents, invoice.currency)} to your card "
               f"for the hosted account {account.name}, from {invoice.period_start} to {invoice.period_end}.\n\n"
@@ -185,7 +184,7 @@ def _receipt(account: HostedAccount, invoice: Invoice) -> None:
 
 
 def new_request_key() -> str:
-    return uuid.uuid4().hex
+    return keys.fresh()
 
 
 # ---- C1: the welcome page, which shows the new account's one-time password -------------------------------
@@ -336,7 +335,7 @@ def payout_history(agency_id: int) -> list[Payout]:
 
 
 def payout_operation(agency_id: int, month: str) -> Operation | None:
-    return db.session.scalar(sa.select(Operation).where(Operation.idempotency_key == f"payout:{agency_id}:{month}"))
+    return db.session.scalar(sa.select(Operation).where(Operation.idempotency_key == keys.payout(agency_id, month)))
 
 
 def status_for(agency: Agency, today: date | None = None) -> dict:
@@ -363,7 +362,7 @@ def submit_payouts(today: date | None = None) -> list[int]:
         Agency, Agency.id == CommissionEntry.agency_id).where(
         CommissionEntry.month <= month, Agency.paypal_email.is_not(None), Agency.paypal_email != "")).all()
     return operations.submit_many("commission_payout", [
-        {"key": f"payout:{agency_id}:{month}", "agency_id": agency_id, "subject_type": "agency",
+        {"key": keys.payout(agency_id, month), "agency_id": agency_id, "subject_type": "agency",
          "subject_id": agency_id, "params": {"month": month}} for agency_id in agency_ids])
 
 
@@ -397,7 +396,7 @@ def pay_month(agency_id: int, month: str) -> Payout | None:
             return payout
     try:
         result = payouts().send(payout.paypal_email, payout.amount_cents, agency.currency,
-                                idempotency_key=f"payout:{agency_id}:{month}")
+                                idempotency_key=keys.payout(agency_id, month))
     except PayoutError as exc:
         payout.status, payout.error = "failed", exc.message[:300]
         db.session.commit()
@@ -419,7 +418,7 @@ def _tell_agency(agency: Agency, payout: Payout):
         return None
     amount = format_money(payout.amount_cents, agency.currency)
     return mail.queue_email(
-        to=user.email, kind="commission_payout", agency_id=agency.id, dedupe_key=f"payout-paid:{payout.id}",
+        to=user.email, kind="commission_payout", agency_id=agency.id, dedupe_key=keys.payout_email(payout.id),
         subject=f"Commission payout for {payout.month}: {amount}",
         body=(f"We sent {amount} of commission for {payout.month} to your PayPal account {payout.paypal_email} "
               f"(reference {payout.reference}).\n\nCommission: {hosts.dashboard_url('/commission')}\n"))

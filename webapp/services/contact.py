@@ -14,7 +14,7 @@ from flask_babel import lazy_gettext as _l
 
 from ..extensions import db
 from ..models import Agency, HostedAccount, SupportMessage, SupportRequest, User, utcnow
-from . import audit, hosts, mail
+from . import audit, hosts, keys, mail
 from .errors import Conflict, NotFound, ValidationFailed
 from .scope import AgencyScope, parse_id
 
@@ -119,7 +119,7 @@ def _email_support(ticket: SupportRequest, user: User, account: HostedAccount | 
         lines.append(f"Account: {account.name}")
     lines += ["", message, "", f"Answer in the live chat: {hosts.dashboard_url(f'/support/contact/{ticket.id}')}"]
     return mail.queue_email(to=current_app.config["SUPPORT_EMAIL"], kind="contact_ticket", agency_id=ticket.agency_id,
-                            dedupe_key=f"contact-opened:{ticket.id}", subject=f"[Ticket {ticket.id}] {ticket.subject}",
+                            dedupe_key=keys.ticket_opened_email(ticket.id), subject=f"[Ticket {ticket.id}] {ticket.subject}",
                             body="\n".join(lines) + "\n")
 
 

@@ -12,7 +12,7 @@ from flask import current_app
 from ..adapters import smtp
 from ..extensions import db
 from ..models import OutboundEmail, utcnow
-from . import operations
+from . import keys, operations
 from .operations import RetryLater
 
 
@@ -28,7 +28,7 @@ def queue_email(*, to: str, subject: str, body: str, kind: str, agency_id: int |
                           agency_id=agency_id, dedupe_key=dedupe_key)
     db.session.add(email)
     db.session.flush()
-    operations.submit("deliver_email", key=f"email:{email.id}", agency_id=agency_id,
+    operations.submit("deliver_email", key=keys.email_delivery(email.id), agency_id=agency_id,
                       subject=("email", email.id))
     return email
 
@@ -36,7 +36,7 @@ def queue_email(*, to: str, subject: str, body: str, kind: str, agency_id: int |
 def enqueue_pending(email: OutboundEmail) -> None:
     """After the caller's commit: hand the delivery to the queue."""
     from ..models import Operation
-    op = db.session.scalar(sa.select(Operation).where(Operation.idempotency_key == f"email:{email.id}"))
+    op = db.session.scalar(sa.select(Operation).where(Operation.idempotency_key == keys.email_delivery(email.id)))
     if op is not None:
         operations.enqueue(op)
 

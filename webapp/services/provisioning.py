@@ -9,7 +9,7 @@ from flask_babel import lazy_gettext as _l
 from .. import faults
 from ..extensions import db
 from ..models import AccountUser, AuditEvent, Branding, CreditBalance, EmailTemplate, HostedAccount, utcnow
-from . import audit, hosts, mail, operations
+from . import audit, hosts, keys, mail, operations
 from .errors import ServiceError
 from .passwords import generate_password, hash_generated_password
 
@@ -30,7 +30,7 @@ BRANDING_FIELDS = ("product_name", "logo", "logo_mime", "primary_color", "suppor
 
 def submit(account: HostedAccount):
     """The provisioning operation of an account (one per account, whatever calls it)."""
-    return operations.submit("provision_account", key=f"provision:{account.id}", agency_id=account.agency_id,
+    return operations.submit("provision_account", key=keys.provisioning(account.id), agency_id=account.agency_id,
                              subject=("account", account.id), total=len(STEPS))
 
 
@@ -109,7 +109,7 @@ def _notify(account: HostedAccount) -> None:
                   f"  {account.custom_domain}.  CNAME  {hosts.platform_host(account)}.\n")
     email = mail.queue_email(
         to=account.notification_email, kind="account_ready", agency_id=account.agency_id,
-        dedupe_key=f"account-ready:{account.id}",
+        dedupe_key=keys.account_ready_email(account.id),
         subject=f"Hosted account {account.name} is ready",
         body=(f"The hosted account {account.name} ({account.client_name}) is ready.\n\n"
               f"Login URL: {hosts.account_login_url(account)}\nUsername: admin\n{domain}\n"

@@ -21,7 +21,7 @@ from .. import faults
 from ..extensions import db
 from ..models import Agency, Automation, AutomationVersion, HostedAccount, Pushdown, PushdownCopy, User, utcnow
 from ..models.automations import TRIGGER_KINDS
-from . import audit, operations
+from . import audit, keys, operations
 from .errors import Conflict, Forbidden, NotFound, ValidationFailed
 from .scope import AgencyScope, parse_id
 from .validation import email_problem
@@ -476,7 +476,7 @@ def retry_failed(row: Pushdown, actor: audit.Actor):
 
 def _submit_publish(row: Pushdown):
     row.publish_count += 1
-    op = operations.submit("publish_pushdown", key=f"pushdown:{row.id}:publish:{row.publish_count}",
+    op = operations.submit("publish_pushdown", key=keys.pushdown_publish(row.id, row.publish_count),
                            agency_id=row.agency_id, subject=("pushdown", row.id),
                            params={"pushdown_id": row.id}, total=max(1, selected_count(row)))
     db.session.commit()

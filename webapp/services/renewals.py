@@ -6,7 +6,6 @@ The sweeper hands each due (account, period) to its own operation, keyed by both
 sweep, a second sweeper or a restarted worker never renews anything twice."""
 from __future__ import annotations
 
-import hashlib
 from datetime import date, datetime, time, timedelta, timezone
 
 import sqlalchemy as sa
@@ -17,7 +16,7 @@ from ..extensions import db
 from ..adapters.payments import GatewayError
 from ..models import CreditBalance, HostedAccount, Invoice, Operation, utcnow
 from ..models.accounts import RECURRING, RENEWING_STATUSES
-from . import billing, hosts, mail, operations
+from . import billing, hosts, keys, mail, operations
 from .dates import add_months
 from .money import format_money
 
@@ -47,7 +46,7 @@ def submit_due(today: date | None = None) -> list[int]:
     for account_id, agency_id, period_end in due:
         if agency_id not in discounts:
             discounts[agency_id] = billing.discount_in_force(agency_id)
-        items.append({"key": f"renew:{account_id}:{period_end.isoformat()}", "subject_type": "account",
+        items.append({"key": keys.renewal(account_id, period_end), "subject_type": "account",
                       "subject_id": account_id, "agency_id": agency_id,
                       "params": {"period_start": period_end.isoformat(), "discount_percent": discounts[agency_id],
                                  "priced_on": today.isoformat()}})
@@ -67,7 +66,7 @@ def sweep_commission_renewals() -> None:
                HostedAccount.period_end <= today)
         .order_by(HostedAccount.period_end, HostedAccount.id).limit(5000)).all()
     operations.enqueue_many(operations.submit_many("renew_account", [
-        {"key": f"renew:{account_id}:{period_end.isoformat()}", "subject_type": "account", "subject_id": account_id,
+        {"key": keys.renewal(account_id, period_end), "subject_type": "account", "subject_id": account_id,
          "agency_id": agency_id, "params": {"period_start": period_end.isoformat(), "discount_percent": 0,
                                             "priced_on": today.isoformat()}}
         for account_id, agency_id, period_end in due]))
@@ -96,7 +95,7 @@ def submit_retries(now: datetime | None = None, *, agency_id: int | None = None,
         query = query.where(Invoice.agency_id == agency_id)
     invoices = db.session.execute(query).all()
     return operations.submit_many("retry_renewal", [
-        {"key": f"retry:{i.id}:{i.attempts}", "agency_id": i.agency_id, "subject_type": "invoice", "subject_id": i.id,
+        {"key": keys.renewal_retry(i.id, i.attempts), "agency_id": i.agency_id, "subject_type": "invoice", "subject_id": i.id,
          "params": params}
         for i in invoices])
 
@@ -180,10 +179,17 @@ def advance_period(invoice: Invoice) -> None:
     """What a paid renewal delivers: the account moves to its new period (and is enabled again after a
     decline)."""
     account = db.session.get(HostedAccount, invoice.account_id)
+    for name, value in advanced_values(account, invoice).items():
+        setattr(account, name, value)
+
+
+def advanced_values(account: HostedAccount, invoice: Invoice) -> dict:
+    values = {}
     if account.period_end == invoice.period_start:
-        account.period_start, account.period_end = invoice.period_start, invoice.period_end
+        values.update(period_start=invoice.period_start, period_end=invoice.period_end)
     if account.status == "disabled":
-        account.status, account.disabled_at = "active", None
+        values.update(status="active", disabled_at=None)
+    return values
 
 
 def renew(account_id: int, period_start: date, discount_percent: int | None = None) -> Invoice | None:
@@ -201,16 +207,12 @@ def renew(account_id: int, period_start: date, discount_percent: int | None = No
         account.pending_plan_tier = account.pending_plan_term = account.pending_contact_limit = None
         db.session.commit()
     start, end = next_period(account, period_start)
-    catalog = get_catalog()
-    price = catalog.list_price_cents(account.plan_tier, account.plan_term, account.contact_limit)
     # C1: a referred account is billed to its client's own card, never to the agency (no agency discount).
     referred = account.kind == "commission"
     invoice = billing.create_invoice(
         agency_id=None if referred else account.agency_id, kind="renewal", account=account, period=(start, end),
-        discount_percent=0 if referred else discount_percent,
-        key=f"renewal:{account.id}:{start.isoformat()}",
-        lines=[billing.Line(f"{account.name}: {catalog.tier_by_key[account.plan_tier].label} "
-                            f"{account.plan_term}, {account.contact_limit:,} contacts, {start} to {end}", price)])
+        discount_percent=0 if referred else discount_percent, key=keys.renewal_invoice(account.id, start),
+        lines=[renewal_line(account, start, end)])
     faults.point("renewal.before_charge")
     try:
         billing.settle(invoice)
@@ -219,6 +221,14 @@ def renew(account_id: int, period_start: date, discount_percent: int | None = No
         return invoice
     faults.point("renewal.after_commit")
     return invoice
+
+
+def renewal_line(account: HostedAccount, start: date, end: date) -> billing.Line:
+    """The one line of a renewal invoice: the account's plan for the period, at the catalog's price."""
+    catalog = get_catalog()
+    price = catalog.list_price_cents(account.plan_tier, account.plan_term, account.contact_limit)
+    return billing.Line(f"{account.name}: {catalog.tier_by_key[account.plan_tier].label} {account.plan_term}, "
+                        f"{account.contact_limit:,} contacts, {start} to {end}", price)
 
 
 def _schedule_retry(invoice: Invoice, *, card_saved: bool = False) -> None:
@@ -261,7 +271,7 @@ def _notify(account: HostedAccount, invoice: Invoice, what: str) -> None:
                 f"{amount}) is still unpaid. It is enabled again as soon as a charge succeeds: we try {later}. "
                 f"{fix}\n{profile}")
     email = mail.queue_email(to=account.notification_email, subject=subject, body=body, kind=f"renewal_{what}",
-                             agency_id=account.agency_id, dedupe_key=f"renewal-{what}:{invoice.id}:{invoice.attempts}")
+                             agency_id=account.agency_id, dedupe_key=keys.renewal_notice(what, invoice.id, invoice.attempts))
     db.session.commit()
     mail.enqueue_pending(email)
 
@@ -296,27 +306,18 @@ def start_of_day(day: date) -> datetime:
 
 # ---- many renewals at once ----------------------------------------------------------------------
 
-def _pending_number(key: str) -> str:
-    """Stands in for the invoice number until the id is known: unique per key, and 32 characters
-    whatever the account id (invoices.number is a String(32))."""
-    return "pending-" + hashlib.sha256(key.encode()).hexdigest()[:24]
-
-
 def renew_batch(op_ids: list[int]) -> dict:
-    """The sweeper's renewals, a batch at a time, with the same rules and keys as `renew` but a
-    handful of statements for the whole batch: the invoices are written (and committed) first,
-    then each card is charged with its invoice's key, then every outcome is written at once.
-    A crash anywhere leaves open invoices whose charges the gateway answers again by key, so a
-    rerun (of the batch, or of any of its operations alone) charges nothing twice. Accounts that
-    need more care (prepaid credit to spend, a pending downgrade, no card) take `renew`."""
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    from ..models import BillingProfile, CreditEntry, GatewayCall, InvoiceLine
+    """The sweeper's renewals, a batch at a time, with the same rules, prices, keys and rows as `renew`
+    (billing's own builders) but a handful of statements for the whole batch: the invoices are written
+    (and committed) first, then each card is charged with its invoice's key, then every outcome is written
+    at once. A crash anywhere leaves open invoices whose charges the gateway answers again by key, so a
+    rerun (of the batch, or of any of its operations alone) charges nothing twice. Accounts that need
+    more care (prepaid credit to spend, a pending downgrade, no card, a referred account) take `renew`."""
+    from ..models import BillingProfile, GatewayCall
     ops = operations.claim_many(op_ids)
     if not ops:
         return {"renewed": 0}
-    today, now = date.today(), utcnow()
-    catalog = get_catalog()
+    today = date.today()
     accounts = {a.id: a for a in db.session.scalars(sa.select(HostedAccount).where(
         HostedAccount.id.in_([op.subject_id for op in ops])))}
     agencies = {a.agency_id for a in accounts.values()}
@@ -343,70 +344,43 @@ def renew_batch(op_ids: list[int]) -> dict:
                                                 else billing.discount_in_force(account.agency_id))
             fast.append((op, account, start))
 
-    # 1. The invoices, committed before any money moves (existing ones are kept as they are).
-    dialect = db.session.get_bind().dialect.name
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Invoice).on_conflict_do_nothing()
-    rows, lines = [], {}
-    for op, account, start in fast:
+    # 1. The invoices, committed before any money moves (existing ones are kept as they are). Prepaid
+    # was looked at (none to spend): a later settle() of these never spends any on them.
+    new = []
+    for _op, account, start in fast:
         _, end = next_period(account, start)
-        price = catalog.list_price_cents(account.plan_tier, account.plan_term, account.contact_limit)
-        percent = discounts[account.agency_id]
-        total = catalog.apply_discount(price, percent)
-        key = f"renewal:{account.id}:{start.isoformat()}"
-        rows.append({"agency_id": account.agency_id, "account_id": account.id, "kind": "renewal", "status": "open",
-                     "number": _pending_number(key), "currency": catalog.currency, "period_key": start.isoformat(),
-                     "period_start": start, "period_end": end, "list_price_cents": price,
-                     "discount_percent": percent, "discount_cents": price - total, "total_cents": total,
-                     "prepaid_applied_cents": 0, "card_charged_cents": 0, "idempotency_key": key, "attempts": 0,
-                     "created_at": now})
-        lines[key] = (f"{account.name}: {catalog.tier_by_key[account.plan_tier].label} {account.plan_term}, "
-                      f"{account.contact_limit:,} contacts, {start} to {end}", price)
-    invoices = {}
-    if rows:
-        db.session.execute(insert, rows)
-        invoices = {i.idempotency_key: i for i in db.session.scalars(sa.select(Invoice).where(
-            Invoice.idempotency_key.in_(list(lines))))}
-        new = [i for i in invoices.values() if i.number.startswith("pending-")]
-        if new:
-            db.session.execute(sa.update(Invoice), [
-                {"id": i.id, "number": f"INV-{now:%Y%m}-{i.id:06d}"} for i in new])
-            db.session.execute(sa.insert(InvoiceLine), [
-                {"invoice_id": i.id, "description": lines[i.idempotency_key][0][:200], "quantity": 1,
-                 "unit_cents": lines[i.idempotency_key][1], "amount_cents": lines[i.idempotency_key][1]}
-                for i in new])
-            # Prepaid was looked at (none to spend): a later settle() of these never spends any on them.
-            pools = {a: billing._balance_row(a, "prepaid", "agency", None).id for a in {i.agency_id for i in new}}
-            db.session.execute(sa.insert(CreditEntry), [
-                {"balance_id": pools[i.agency_id], "delta": 0, "invoice_id": i.id, "created_at": now,
-                 "reason": "No prepaid credit for this renewal", "idempotency_key": f"prepaid:invoice:{i.id}"}
-                for i in new])
-        db.session.commit()
+        lines = [renewal_line(account, start, end)]
+        new.append((billing.invoice_values(
+            agency_id=account.agency_id, kind="renewal", account_id=account.id, period=(start, end),
+            discount_percent=discounts[account.agency_id], key=keys.renewal_invoice(account.id, start),
+            lines=lines), lines))
+    invoices, made = billing.create_invoices(new)
+    billing.record_no_prepaid(made)
+    db.session.commit()
     faults.point("renewal.batch_before_charges")
 
     # 2. The charges, each with its invoice's key: the gateway answers a repeat with the first answer.
     gw = billing.gateway()
     paid, declined, calls = [], [], []
     for op, account, start in fast:
-        invoice = invoices[f"renewal:{account.id}:{start.isoformat()}"]
+        invoice = invoices[keys.renewal_invoice(account.id, start)]
         if invoice.status == "paid":
             results[op.id] = {"invoice_id": invoice.id, "status": "paid"}
             continue
         if invoice.status != "open" or invoice.prepaid_applied_cents:
             careful.append((op, account, start))
             continue
-        key = f"{invoice.idempotency_key}:attempt-{invoice.attempts + 1}"
+        key = keys.charge(invoice.idempotency_key, invoice.attempts + 1)
         try:
             result = gw.charge(cards[account.agency_id].gateway_token, invoice.total_cents, invoice.currency,
                                idempotency_key=key)
         except GatewayError as exc:
-            calls.append({"agency_id": invoice.agency_id, "invoice_id": invoice.id, "op": "charge", "created_at": now,
-                          "amount_cents": invoice.total_cents, "idempotency_key": key, "outcome": "declined",
-                          "reference": None, "error_code": exc.code})
+            calls.append(billing.gateway_call(invoice.agency_id, invoice.id, "charge", invoice.total_cents, key,
+                                              "declined", None, exc.code))
             declined.append((op, account, invoice, exc))
             continue
-        calls.append({"agency_id": invoice.agency_id, "invoice_id": invoice.id, "op": "charge", "created_at": now,
-                      "amount_cents": invoice.total_cents, "idempotency_key": key, "outcome": "succeeded",
-                      "reference": result.reference, "error_code": None})
+        calls.append(billing.gateway_call(invoice.agency_id, invoice.id, "charge", invoice.total_cents, key,
+                                          "succeeded", result.reference, None))
         paid.append((op, account, invoice, result.reference))
         faults.point("renewal.batch_after_one_charge")
     faults.point("renewal.batch_after_charges")
@@ -416,14 +390,11 @@ def renew_batch(op_ids: list[int]) -> dict:
         db.session.execute(sa.insert(GatewayCall), calls)
     if paid:
         db.session.execute(sa.update(Invoice), [
-            {"id": inv.id, "status": "paid", "paid_at": now, "card_charged_cents": inv.total_cents,
-             "gateway_charge_id": reference, "attempts": inv.attempts + 1, "last_error": None, "next_attempt_at": None}
+            {"id": inv.id, **billing.paid_values(inv, card_cents=inv.total_cents, reference=reference)}
             for _op, _account, inv, reference in paid])
-        db.session.execute(sa.update(HostedAccount), [
-            {"id": account.id, "period_start": inv.period_start, "period_end": inv.period_end,
-             "status": "active" if account.status == "disabled" else account.status,
-             "disabled_at": None if account.status == "disabled" else account.disabled_at}
-            for _op, account, inv, _ref in paid])
+        moved = [{"id": account.id, **advanced_values(account, inv)} for _op, account, inv, _ref in paid]
+        if any(len(values) > 1 for values in moved):
+            db.session.execute(sa.update(HostedAccount), [values for values in moved if len(values) > 1])
         for op, _account, inv, _ref in paid:
             results[op.id] = {"invoice_id": inv.id, "status": "paid"}
     operations.finish_many({op_id: result for op_id, result in results.items()})
@@ -432,9 +403,8 @@ def renew_batch(op_ids: list[int]) -> dict:
     # Declines and the accounts that need more care go the one-by-one way (same keys, same rules).
     for op, account, invoice, exc in declined:
         db.session.refresh(invoice)
-        invoice.status, invoice.last_error = "failed", exc.message[:300]
-        invoice.attempts += 1
-        invoice.first_declined_at = invoice.first_declined_at or now
+        for name, value in billing.declined_values(invoice, exc.message).items():
+            setattr(invoice, name, value)
         db.session.commit()
         _schedule_retry(invoice)
         operations.finish_many({op.id: {"invoice_id": invoice.id, "status": "failed"}})

@@ -13,7 +13,7 @@ from flask_babel import lazy_gettext as _l
 
 from ..extensions import db
 from ..models import AccountUser, AuditEvent, HostedAccount, OutboundEmail, SupportRequest, User, utcnow
-from . import accounts, audit, branding, hosts, mail, pushdown
+from . import accounts, audit, branding, hosts, keys, mail, pushdown
 from .errors import Conflict, NotFound, ServiceError, ValidationFailed
 
 QUEUE_KINDS = ("transfer", "detach", "trial_extension")
@@ -49,7 +49,7 @@ def request_transfer(agency_id: int, user: User, *, account_name: str, admin_ema
     if request.account_id:
         confirm_url = hosts.dashboard_url(f"/transfer/confirm/{token}")
         email_row = mail.queue_email(
-            to=admin.email, kind="transfer_confirm", agency_id=agency_id, dedupe_key=f"transfer-confirm:{request.id}",
+            to=admin.email, kind="transfer_confirm", agency_id=agency_id, dedupe_key=keys.transfer_confirmation_email(request.id),
             subject=f"Confirm moving {account.name} to a new agency",
             body=(f"An agency asked to manage your account {account.name}. If you agree, confirm here:\n\n"
                   f"{confirm_url}\n\nIf you did not ask for this, ignore this e-mail: nothing changes.\n"))
@@ -207,7 +207,7 @@ def _tell_agency(request: SupportRequest, account: HostedAccount | None):
     name = account.name if account is not None else request.payload.get("account_name", "")
     outcome = "approved" if request.status == "approved" else f"rejected: {request.decision_reason}"
     return mail.queue_email(to=to, kind=f"{request.kind}_decided", agency_id=request.agency_id,
-                            dedupe_key=f"request-decided:{request.id}",
+                            dedupe_key=keys.request_decided_email(request.id),
                             subject=f"{what[request.kind]} {name} was {request.status}",
                             body=f"{what[request.kind]} {name} was {outcome}.\n")
 
