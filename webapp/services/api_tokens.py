@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import ApiIdempotencyRecord, ApiToken, User, utcnow
-from . import audit, operations
+from . import audit
 from .errors import Conflict, ValidationFailed
 from .scope import AgencyScope
 

@@ -14,7 +14,7 @@ from .. import faults
 from ..catalog import get_catalog
 from ..extensions import db
 from ..adapters.payments import GatewayError
-from ..models import CreditBalance, HostedAccount, Invoice, Operation, utcnow
+from ..models import CreditBalance, HostedAccount, Invoice, utcnow
 from ..models.accounts import RECURRING, RENEWING_STATUSES
 from . import billing, hosts, keys, mail, operations
 from .dates import add_months

@@ -1,6 +1,6 @@
 """W8 in the dashboard: the agency's templates for new accounts ("Add my templates", "Manage
 templates"), of three kinds: basic (pasted HTML), designer (a share link), copy (from an account)."""
-from flask import Response, flash, redirect, render_template, request, url_for
+from flask import Response, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 

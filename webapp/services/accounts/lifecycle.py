@@ -1,158 +1,21 @@
-"""An account's life (A1-A10): creation and its first charge, plan changes, cancel, trials,
-custom domains and login-as. The money goes through services.billing, never around it."""
+"""An account's life (A2, A5, A7, A8, B8): creation and its first charge, plan changes, renewal of an
+expired account, cancel, trials, and the states that close it to its client. The money goes through
+services.billing, never around it."""
 from __future__ import annotations
 
-import hashlib
-import re
-import secrets
-from dataclasses import dataclass
 from datetime import date, timedelta
 
 import sqlalchemy as sa
-from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
-from ..catalog import get_catalog
-from ..extensions import db
-from ..models import AccountUser, HostedAccount, Invoice, LoginAsToken, SupportRequest, utcnow
-from . import audit, billing, hosts, keys, operations, provisioning, sessions
-from .auth import timezones
-from .dates import add_months
-from .errors import Conflict, ServiceError, ValidationFailed
-from .validation import email_problem, text_problems
-
-NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,38}[a-z0-9])$")
-RESERVED_NAMES = {
-    "www", "admin", "administrator", "api", "app", "apps", "mail", "smtp", "imap", "pop", "ftp", "support", "help",
-    "billing", "dashboard", "status", "static", "assets", "cdn", "login", "logout", "signup", "register", "root",
-    "agencyhq", "agency", "account", "accounts", "security", "abuse", "postmaster", "webmaster", "hostmaster",
-    "ns1", "ns2", "dns", "test", "demo", "staging", "dev", "internal", "system", "null", "undefined",
-}
-HOST_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-LANGUAGES = {"en": "English", "fr": "Français", "de": "Deutsch", "es": "Español", "it": "Italiano",
-             "nl": "Nederlands", "pt": "Português", "zh": "中文"}
-
-
-def name_problem(name: str) -> str | None:
-    """Why an account name cannot be used, or None when it is free."""
-    name = (name or "").strip()
-    if not 3 <= len(name) <= 40:
-        return str(_l("Use 3 to 40 characters."))
-    if name != name.lower():
-        return str(_l("Use lowercase letters only."))
-    if not NAME_RE.match(name) or "--" in name:
-        return str(_l("Use lowercase letters, digits and single hyphens, not at the start or the end."))
-    if name in RESERVED_NAMES:
-        return str(_l("“%(name)s” is reserved; choose another name.", name=name))
-    if db.session.scalar(sa.select(HostedAccount.id).where(HostedAccount.name == name)):
-        return str(_l("“%(name)s” is already taken; choose another name.", name=name))
-    return None
-
-
-def normalize_domain(domain: str) -> str:
-    return (domain or "").strip().lower().rstrip(".")
-
-
-def domain_problem(domain: str, account_id: int | None = None) -> str | None:
-    domain = normalize_domain(domain)
-    labels = domain.split(".")
-    if len(domain) > 253 or len(labels) < 2 or not all(HOST_LABEL_RE.match(label) for label in labels) \
-            or not re.fullmatch(r"[a-z]{2,63}", labels[-1]):
-        return str(_l("Enter a host name such as mail.example.com."))
-    platform = current_app.config["PLATFORM_DOMAIN"]
-    if domain == platform or domain.endswith("." + platform):
-        return str(_l("Use a domain of your own, not one under %(domain)s.", domain=platform))
-    if _verified_elsewhere(domain, account_id):
-        # Only a verified domain is held (A9); the message does not say by whom.
-        return str(_l("This domain is already in use on the platform."))
-    return None
-
-
-def _verified_elsewhere(domain: str, account_id: int | None) -> bool:
-    held = db.session.scalar(sa.select(HostedAccount.id).where(
-        HostedAccount.custom_domain == domain, HostedAccount.custom_domain_verified_at.is_not(None)))
-    return held is not None and held != account_id
-
-
-@dataclass
-class NewAccount:
-    name: str
-    client_name: str
-    client_email: str
-    notification_email: str
-    language: str
-    timezone: str
-    tier: str
-    term: str
-    contact_limit: int
-    custom_domain: str = ""
-
-
-def plan_problems(tier: str, term: str, contact_limit) -> dict[str, str]:
-    """What is wrong with a plan, per field, in the catalog's words (A1, A8); {} when it is offered."""
-    catalog = get_catalog()
-    fields = {}
-    if tier not in catalog.tier_by_key:
-        fields["tier"] = str(_l("Choose a plan tier."))
-    if term not in catalog.term_keys:
-        fields["term"] = str(_l("Choose monthly, annual or trial."))
-    if fields:
-        return fields
-    try:
-        catalog.list_price_cents(tier, term, int(contact_limit))
-    except (KeyError, ValueError, TypeError):
-        if term == "trial":
-            fields["contact_limit"] = str(_l("A trial goes up to %(n)s contacts.",
-                                             n=f"{int(catalog.trial['max_contacts']):,}"))
-        else:
-            fields["contact_limit"] = str(_l("Choose one of the contact limits offered: %(limits)s.",
-                                             limits=", ".join(f"{c:,}" for c in catalog.contact_limits)))
-    return fields
-
-
-def price_of(tier: str, term: str, contact_limit: int) -> int:
-    fields = plan_problems(tier, term, contact_limit)
-    if fields:
-        raise ValidationFailed(str(_l("Choose a plan from the catalog.")), fields)
-    return get_catalog().list_price_cents(tier, term, int(contact_limit))
-
-
-def quote(agency_id: int, tier: str, term: str, contact_limit) -> dict:
-    """A1: the list price and what the agency pays after its discount, for the live price."""
-    listed = price_of(tier, term, contact_limit)
-    percent = billing.discount_in_force(agency_id) if term != "trial" else 0
-    return {"list_cents": listed, "discount_percent": percent,
-            "price_cents": get_catalog().apply_discount(listed, percent), "term": term}
-
-
-def validate_new(data: NewAccount) -> None:
-    fields = text_problems(name=data.name, custom_domain=data.custom_domain, client_name=data.client_name,
-                           client_email=data.client_email, notification_email=data.notification_email,
-                           language=data.language, timezone=data.timezone, tier=data.tier, term=data.term)
-    if fields:  # nothing else can be checked on text the database cannot store
-        raise ValidationFailed(str(_l("The account was not created; see the fields marked.")), fields)
-    problem = name_problem(data.name)
-    if problem:
-        fields["name"] = problem
-    if data.custom_domain:
-        problem = domain_problem(data.custom_domain)
-        if problem:
-            fields["custom_domain"] = problem
-    for name in ("client_email", "notification_email"):
-        problem = email_problem(getattr(data, name))
-        if problem:
-            fields[name] = problem
-    if not (data.client_name or "").strip():
-        fields["client_name"] = str(_l("Enter the client's name."))
-    if data.language not in LANGUAGES:
-        fields["language"] = str(_l("Choose a language from the list."))
-    if data.timezone not in timezones():
-        fields["timezone"] = str(_l("Choose a time zone from the list (for example Europe/Paris)."))
-    fields.update(plan_problems(data.tier, data.term, data.contact_limit))
-    if fields:
-        raise ValidationFailed(str(_l("The account was not created; see the fields marked.")), fields)
-
+from ...catalog import get_catalog
+from ...extensions import db
+from ...models import HostedAccount, Invoice, Operation, SupportRequest, utcnow
+from .. import audit, billing, keys, operations, provisioning
+from ..dates import add_months
+from ..errors import Conflict, ServiceError, ValidationFailed
+from .validation import NewAccount, price_of, validate_new, normalize_domain
 
 def _first_period(term: str, today: date) -> tuple[date, date]:
     catalog = get_catalog()
@@ -219,7 +82,6 @@ def create(agency_id: int, data: NewAccount, *, request_key: str, actor: audit.A
 
 def _account_of_request(agency_id: int, request_key: str) -> HostedAccount | None:
     """A trial made with this request key (trials have no invoice to find it by)."""
-    from ..models import Operation
     op = db.session.scalar(sa.select(Operation).where(Operation.kind == "provision_account",
                                                       Operation.agency_id == agency_id,
                                                       Operation.params["request_key"].as_string() == request_key))
@@ -360,7 +222,7 @@ def closed_reason(account: HostedAccount | None) -> str | None:
     return account.status if account is not None and account.status in CLOSED_STATUSES else None
 
 
-def _refuse_if_closed(account: HostedAccount) -> None:
+def refuse_if_closed(account: HostedAccount) -> None:
     reason = closed_reason(account)
     if reason == "expired":
         raise Conflict(str(_l("%(name)s has expired, so it cannot be opened: renew it first. Until then its client "
@@ -417,135 +279,3 @@ def apply_trial_extension(account: HostedAccount, days: int) -> None:
     account.trial_extensions += 1
     if account.status == "expired":
         account.status, account.expired_at = "active", None
-
-
-# ---- A9: custom domain ---------------------------------------------------------------------------------
-
-def cname_target(account: HostedAccount) -> str:
-    return hosts.platform_host(account)
-
-
-def set_domain(account: HostedAccount, domain: str, actor: audit.Actor) -> HostedAccount:
-    domain = normalize_domain(domain)
-    if domain:
-        problem = domain_problem(domain, account.id)
-        if problem:
-            raise ValidationFailed(problem, {"domain": problem})
-    if domain != (account.custom_domain or ""):
-        account.custom_domain, account.custom_domain_verified_at = domain or None, None
-        account.custom_domain_released = None
-        audit.record(actor, "custom_domain_set", agency_id=account.agency_id, account_id=account.id,
-                     domain=domain or None)
-        db.session.commit()
-    return account
-
-
-def verify_domain(account: HostedAccount, actor: audit.Actor) -> bool:
-    """Looks the CNAME up with a real DNS query; only a match makes the account answer there."""
-    from ..adapters import dns
-    if not account.custom_domain:
-        raise ServiceError(str(_l("Set a custom domain first.")))
-    try:
-        targets = dns.cname_targets(account.custom_domain, current_app.config.get("DNS_NAMESERVERS"),
-                                    timeout=current_app.config["DNS_TIMEOUT"])
-    except dns.LookupFailed as exc:
-        # Nothing was learnt about the record: the domain stays as it was (unverified), and the agency is told why.
-        if exc.reason == "timeout":
-            raise ServiceError(str(_l("The DNS servers did not answer about %(domain)s in time, so it is not "
-                                      "verified yet. Try Verify again in a few minutes.",
-                                      domain=account.custom_domain))) from None
-        raise ServiceError(str(_l("The DNS servers could not look up %(domain)s (they answered with an error), so "
-                                  "it is not verified yet. Check the domain at its DNS provider, then try Verify "
-                                  "again.", domain=account.custom_domain))) from None
-    expected = cname_target(account)
-    if expected not in targets:
-        found = ", ".join(targets) if targets else str(_l("no CNAME record"))
-        raise ServiceError(str(_l("%(domain)s points to %(found)s, not to %(expected)s. DNS changes can take a while "
-                                  "to spread; try again later.", domain=account.custom_domain, found=found,
-                                  expected=expected)))
-    if _verified_elsewhere(account.custom_domain, account.id):
-        raise ServiceError(str(_l("This domain is already in use on the platform.")))
-    account.custom_domain_verified_at = utcnow()
-    # Whoever was only waiting to verify the same domain loses the claim, and its page says so.
-    for waiting in db.session.scalars(sa.select(HostedAccount).where(
-            HostedAccount.custom_domain == account.custom_domain, HostedAccount.id != account.id,
-            HostedAccount.custom_domain_verified_at.is_(None))):
-        waiting.custom_domain, waiting.custom_domain_released = None, account.custom_domain
-        audit.record(audit.Actor.system(), "custom_domain_released", agency_id=waiting.agency_id,
-                     account_id=waiting.id, domain=account.custom_domain)
-    audit.record(actor, "custom_domain_verified", agency_id=account.agency_id, account_id=account.id,
-                 domain=account.custom_domain)
-    try:
-        db.session.commit()
-    except IntegrityError:  # another account verified it at the same moment
-        db.session.rollback()
-        raise ServiceError(str(_l("This domain is already in use on the platform."))) from None
-    return True
-
-
-# ---- A10: login-as -------------------------------------------------------------------------------------
-
-LOGIN_AS_SECONDS = 60
-
-
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def login_as_link(account: HostedAccount, user_id: int, actor: audit.Actor) -> str:
-    """A single-use link, good for a minute, that opens the account as `admin` on its own host."""
-    if account.status == "provisioning":
-        raise ServiceError(str(_l("Wait until the account is ready.")))
-    _refuse_if_closed(account)
-    token = secrets.token_urlsafe(32)
-    db.session.add(LoginAsToken(account_id=account.id, user_id=user_id, token_hash=_hash(token),
-                                expires_at=utcnow() + timedelta(seconds=LOGIN_AS_SECONDS)))
-    audit.record(actor, "login_as_link", agency_id=account.agency_id, account_id=account.id)
-    db.session.commit()
-    # On the account's platform host, also when it has a custom domain: the dashboard's policy lets its
-    # forms lead to the platform's hosts only, and the session opened is the agency's, not the client's.
-    return hosts.platform_url(account, f"/app/login-as?token={token}")
-
-
-def redeem_login_as(account: HostedAccount, token: str, ip: str | None):
-    """Exchanges the token on the account's host: the admin user and who opened it, or None."""
-    row = db.session.scalar(sa.select(LoginAsToken).where(LoginAsToken.token_hash == _hash(token or "")))
-    if row is None or row.account_id != account.id or row.used_at is not None or row.expires_at < utcnow():
-        return None, None
-    used = db.session.execute(sa.update(LoginAsToken).where(LoginAsToken.id == row.id, LoginAsToken.used_at.is_(None))
-                              .values(used_at=utcnow()))
-    if used.rowcount != 1:
-        db.session.rollback()
-        return None, None
-    from ..models import User
-    opener = db.session.get(User, row.user_id)
-    if opener is None or opener.agency_id != account.agency_id:
-        # The account left the opener's agency after the link was made (A3, A4): it opens nothing.
-        db.session.rollback()
-        return None, None
-    admin = db.session.scalar(sa.select(AccountUser).where(AccountUser.account_id == account.id,
-                                                         AccountUser.username == "admin"))
-    audit.record(audit.Actor(f"user:{opener.id}", opener.email, ip, opener.agency_id), "login_as_started",
-                 agency_id=account.agency_id, account_id=account.id)
-    db.session.commit()
-    return admin, opener
-
-
-def end_agency_access(account: HostedAccount, agency_id: int | None, actor: audit.Actor) -> None:
-    """An account leaving an agency (transfer away, detach, any change of owner support decides):
-    in the caller's transaction, every login-as session that agency opened in the account ends and
-    every login-as link its users made and did not use dies. Without this, a former agency's open
-    tab could still set a new admin password without the current one."""
-    if agency_id is None:
-        return
-    from ..models import User
-    ended = sessions.end_opened_by_agency(account.id, agency_id)
-    links = db.session.execute(sa.delete(LoginAsToken).where(
-        LoginAsToken.account_id == account.id, LoginAsToken.used_at.is_(None),
-        LoginAsToken.user_id.in_(sa.select(User.id).where(User.agency_id == agency_id)))).rowcount
-    audit.record(actor, "agency_access_ended", agency_id=agency_id, account_id=account.id,
-                 login_as_sessions=ended, login_as_links=links)
-
-
-def new_request_key() -> str:
-    return keys.fresh()

@@ -1,0 +1,77 @@
+"""A10: the agency opens an account as its admin, through a one-minute single-use link on the
+account's own host; and the end of that way in when the account leaves the agency (A3, A4)."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+
+from ...extensions import db
+from ...models import AccountUser, HostedAccount, LoginAsToken, User, utcnow
+from .. import audit, hosts, sessions
+from ..errors import ServiceError
+from .lifecycle import refuse_if_closed
+
+# ---- A10: login-as -------------------------------------------------------------------------------------
+
+LOGIN_AS_SECONDS = 60
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def login_as_link(account: HostedAccount, user_id: int, actor: audit.Actor) -> str:
+    """A single-use link, good for a minute, that opens the account as `admin` on its own host."""
+    if account.status == "provisioning":
+        raise ServiceError(str(_l("Wait until the account is ready.")))
+    refuse_if_closed(account)
+    token = secrets.token_urlsafe(32)
+    db.session.add(LoginAsToken(account_id=account.id, user_id=user_id, token_hash=_hash(token),
+                                expires_at=utcnow() + timedelta(seconds=LOGIN_AS_SECONDS)))
+    audit.record(actor, "login_as_link", agency_id=account.agency_id, account_id=account.id)
+    db.session.commit()
+    # On the account's platform host, also when it has a custom domain: the dashboard's policy lets its
+    # forms lead to the platform's hosts only, and the session opened is the agency's, not the client's.
+    return hosts.platform_url(account, f"/app/login-as?token={token}")
+
+
+def redeem_login_as(account: HostedAccount, token: str, ip: str | None):
+    """Exchanges the token on the account's host: the admin user and who opened it, or None."""
+    row = db.session.scalar(sa.select(LoginAsToken).where(LoginAsToken.token_hash == _hash(token or "")))
+    if row is None or row.account_id != account.id or row.used_at is not None or row.expires_at < utcnow():
+        return None, None
+    used = db.session.execute(sa.update(LoginAsToken).where(LoginAsToken.id == row.id, LoginAsToken.used_at.is_(None))
+                              .values(used_at=utcnow()))
+    if used.rowcount != 1:
+        db.session.rollback()
+        return None, None
+    opener = db.session.get(User, row.user_id)
+    if opener is None or opener.agency_id != account.agency_id:
+        # The account left the opener's agency after the link was made (A3, A4): it opens nothing.
+        db.session.rollback()
+        return None, None
+    admin = db.session.scalar(sa.select(AccountUser).where(AccountUser.account_id == account.id,
+                                                         AccountUser.username == "admin"))
+    audit.record(audit.Actor(f"user:{opener.id}", opener.email, ip, opener.agency_id), "login_as_started",
+                 agency_id=account.agency_id, account_id=account.id)
+    db.session.commit()
+    return admin, opener
+
+
+def end_agency_access(account: HostedAccount, agency_id: int | None, actor: audit.Actor) -> None:
+    """An account leaving an agency (transfer away, detach, any change of owner support decides):
+    in the caller's transaction, every login-as session that agency opened in the account ends and
+    every login-as link its users made and did not use dies. Without this, a former agency's open
+    tab could still set a new admin password without the current one."""
+    if agency_id is None:
+        return
+    ended = sessions.end_opened_by_agency(account.id, agency_id)
+    links = db.session.execute(sa.delete(LoginAsToken).where(
+        LoginAsToken.account_id == account.id, LoginAsToken.used_at.is_(None),
+        LoginAsToken.user_id.in_(sa.select(User.id).where(User.agency_id == agency_id)))).rowcount
+    audit.record(actor, "agency_access_ended", agency_id=agency_id, account_id=account.id,
+                 login_as_sessions=ended, login_as_links=links)
