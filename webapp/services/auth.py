@@ -5,8 +5,6 @@ import hashlib
 import math
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import lru_cache
-from zoneinfo import available_timezones
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
@@ -14,13 +12,9 @@ from flask_babel import lazy_gettext as _l
 from ..extensions import db
 from ..models import AccountUser, SignInFailures, User, utcnow
 from . import audit, sessions, throttle
+from .dates import timezone_set
 from .errors import ValidationFailed
 from .passwords import hash_password, password_problem, verify_password
-
-
-@lru_cache(maxsize=1)
-def timezones() -> tuple[str, ...]:
-    return tuple(sorted(tz for tz in available_timezones() if "/" in tz or tz == "UTC"))
 
 
 def normalize_email(email: str) -> str:
@@ -127,7 +121,7 @@ def update_preferences(user: User, *, language: str, timezone: str, languages) -
     fields = {}
     if language not in languages:
         fields["language"] = str(_l("Pick one of the languages offered."))
-    if timezone not in timezones():
+    if timezone not in timezone_set():
         fields["timezone"] = str(_l("Pick a time zone from the list (for example Europe/Paris)."))
     if fields:
         raise ValidationFailed(str(_l("Your preferences were not saved.")), fields)

@@ -163,6 +163,11 @@ def support_contact(account: HostedAccount) -> dict:
             "name": (brand.product_name if brand else None) or None}
 
 
+def last_run(agency_id: int):
+    """The agency's latest "apply the defaults to every account" operation (W1), for its progress."""
+    return operations.latest("apply_branding", agency_id=agency_id)
+
+
 def save_defaults(agency_id: int, data: BrandingInput, *, update_existing: bool, actor: audit.Actor):
     """W1: the defaults for accounts created from now on; with update_existing, a background
     operation copies them (not templates) into every existing account that has no override."""

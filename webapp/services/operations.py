@@ -70,6 +70,16 @@ def commit_keeping_state() -> None:
         session.expire_on_commit = True
 
 
+def latest(kind: str, *, agency_id: int | None = None, subject: tuple[str, int] | None = None) -> Operation | None:
+    """The newest operation of `kind`, of an agency or about one subject: the one its page shows."""
+    stmt = sa.select(Operation).where(Operation.kind == kind)
+    if agency_id is not None:
+        stmt = stmt.where(Operation.agency_id == agency_id)
+    if subject is not None:
+        stmt = stmt.where(Operation.subject_type == subject[0], Operation.subject_id == subject[1])
+    return db.session.scalar(stmt.order_by(Operation.id.desc()).limit(1))
+
+
 def submit(kind: str, *, key: str, agency_id: int | None = None, subject=None, params=None,
            total: int = 1, run_after=None) -> Operation:
     """The operation for `key`, created if new. Adds to the caller's transaction; call

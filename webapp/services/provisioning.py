@@ -34,6 +34,18 @@ def submit(account: HostedAccount):
                              subject=("account", account.id), total=len(STEPS))
 
 
+def operation_of(account: HostedAccount):
+    """The account's provisioning operation, or None (an account made before, or by the demo data)."""
+    return operations.latest("provision_account", subject=("account", account.id))
+
+
+def dismiss_credentials(op) -> None:
+    """The agency has handed the password over: it is shown no more, and no longer kept (A2)."""
+    if op.result and "password" in op.result:
+        op.result = {k: v for k, v in op.result.items() if k != "password"}
+        db.session.commit()
+
+
 def _ensure_records(account: HostedAccount) -> None:
     for kind in ("sms", "compatibility"):
         scope = f"account:{account.id}"

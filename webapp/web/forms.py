@@ -1,13 +1,16 @@
 """Form helpers shared by the areas."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any, Callable
+
 from babel import support
-from flask import current_app
+from flask import current_app, request
 from flask_babel import get_locale
 from flask_wtf import FlaskForm
 from wtforms.i18n import messages_path
 
-from ..services.errors import ValidationFailed
+from ..services.errors import ServiceError, ValidationFailed
 from ..services.validation import text_problem
 
 # WTForms' own messages ("Not a valid integer value.") per locale, read once per process. Flask-WTF
@@ -51,3 +54,27 @@ def apply_errors(form: Form, exc: ValidationFailed) -> None:
             form.form_errors.append(message)
     if not exc.fields:
         form.form_errors.append(exc.message)
+
+
+@dataclass(frozen=True)
+class Submission:
+    """How a form view's POST went: `done` with the service's answer in `value`, or not, with the status
+    the page is shown with (200 when nothing was posted, 422 (or the service's 409) when refused)."""
+
+    done: bool
+    status: int = 200
+    value: Any = None
+
+
+def submit(form: Form, action: Callable[[], Any], *, refusals: type[ServiceError] = ValidationFailed) -> Submission:
+    """The form views' one pattern: on a POST, the form's own checks, then the service (`action`); what
+    the service refuses is shown by the fields (apply_errors)."""
+    if request.method != "POST":
+        return Submission(False, 200)
+    if not form.validate_on_submit():
+        return Submission(False, 422)
+    try:
+        return Submission(True, 303, action())
+    except refusals as exc:
+        apply_errors(form, exc)
+        return Submission(False, exc.status if exc.status in (409, 422) else 422)

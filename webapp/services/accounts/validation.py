@@ -13,7 +13,7 @@ from ...catalog import get_catalog
 from ...extensions import db
 from ...models import HostedAccount
 from .. import billing, keys
-from ..auth import timezones
+from ..dates import timezone_set
 from ..errors import ValidationFailed
 from ..validation import email_problem, text_problems
 
@@ -142,7 +142,7 @@ def validate_new(data: NewAccount) -> None:
         fields["client_name"] = str(_l("Enter the client's name."))
     if data.language not in LANGUAGES:
         fields["language"] = str(_l("Choose a language from the list."))
-    if data.timezone not in timezones():
+    if data.timezone not in timezone_set():
         fields["timezone"] = str(_l("Choose a time zone from the list (for example Europe/Paris)."))
     fields.update(plan_problems(data.tier, data.term, data.contact_limit))
     if fields:

@@ -1,7 +1,6 @@
 """A hosted account in the dashboard: Add New, its page, and what can be done to it (A1-A10)."""
 from functools import lru_cache
 
-import sqlalchemy as sa
 from flask import abort, current_app, flash, make_response, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_htmx import make_response as htmx_response
@@ -9,9 +8,7 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 
 from ...catalog import get_catalog
-from ...extensions import db
-from ...models import Operation
-from ...services import accounts, auth, billing, billing_history, hosts, provisioning, support
+from ...services import accounts, billing, billing_history, dates, hosts, provisioning, support
 from ...services.errors import ServiceError, ValidationFailed
 from ..decorators import agency_required, current_actor, current_scope
 from ..filters import label, money
@@ -92,7 +89,7 @@ def _new_account(form) -> accounts.NewAccount:
 @lru_cache(maxsize=1)
 def _timezone_options() -> Markup:
     """The time-zone datalist's <option>s, built once: 600 of them cost each form 2 ms to render."""
-    return Markup("".join(f'<option value="{escape(tz)}">' for tz in auth.timezones()))
+    return Markup("".join(f'<option value="{escape(tz)}">' for tz in dates.timezones()))
 
 
 def _quote(form):
@@ -161,8 +158,7 @@ def _queue_up(operation) -> bool:
 
 
 def _provisioning(account):
-    return db.session.scalar(sa.select(Operation).where(
-        Operation.subject_type == "account", Operation.subject_id == account.id, Operation.kind == "provision_account"))
+    return provisioning.operation_of(account)
 
 
 @bp.route("/accounts/<account_id>/progress")
@@ -292,8 +288,7 @@ def dismiss_credentials(account_id):
     op = _provisioning(account)
     if op is None or op.result is None:
         abort(404)
-    op.result = {k: v for k, v in op.result.items() if k != "password"}
-    db.session.commit()
+    provisioning.dismiss_credentials(op)
     return redirect(url_for("accounts.show", account_id=account.id), code=303)
 
 

@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from ...services import audit, automations, hosts, templates
 from ...services.errors import ServiceError
 from ..decorators import account_admin_required, current_actor
-from ..forms import apply_errors
+from ..forms import submit
 from ..whitelabel.template_routes import preview_response
 from .blueprint import bp
 from .forms import ClientTemplateForm, ImportTemplateForm
@@ -29,42 +29,25 @@ def share_url(token: str) -> str:
 def templates_index():
     """The list, and "Import template" (a share link made in another account)."""
     form = ImportTemplateForm()
-    status = 200
-    if request.method == "POST":
-        if form.validate_on_submit():
-            try:
-                row = templates.import_into_account(g.account, form.link.data or "", _actor())
-            except ServiceError as exc:
-                apply_errors(form, exc)
-                status = exc.status if exc.status in (409, 422) else 422
-            else:
-                flash(_("“%(name)s” was imported.", name=row.name), "success")
-                return redirect(url_for("client.template_show", template_id=row.id), code=303)
-        else:
-            status = 422
+    sent = submit(form, lambda: templates.import_into_account(g.account, form.link.data or "", _actor()),
+                  refusals=ServiceError)
+    if sent.done:
+        flash(_("“%(name)s” was imported.", name=sent.value.name), "success")
+        return redirect(url_for("client.template_show", template_id=sent.value.id), code=303)
     return render_template("client/templates.html", rows=templates.account_templates(g.account),
-                           form=form), status
+                           form=form), sent.status
 
 
 @bp.route("/app/templates/new", methods=["GET", "POST"])
 @account_admin_required
 def template_new():
     form = ClientTemplateForm()
-    status = 200
-    if request.method == "POST":
-        if form.validate_on_submit():
-            try:
-                row = templates.create_in_account(g.account, templates.TemplateInput(
-                    form.name.data or "", form.tags.data or "", form.html.data or ""), _actor())
-            except ServiceError as exc:
-                apply_errors(form, exc)
-                status = 422
-            else:
-                flash(_("“%(name)s” was saved.", name=row.name), "success")
-                return redirect(url_for("client.template_show", template_id=row.id), code=303)
-        else:
-            status = 422
-    return render_template("client/template_new.html", form=form), status
+    sent = submit(form, lambda: templates.create_in_account(g.account, templates.TemplateInput(
+        form.name.data or "", form.tags.data or "", form.html.data or ""), _actor()), refusals=ServiceError)
+    if sent.done:
+        flash(_("“%(name)s” was saved.", name=sent.value.name), "success")
+        return redirect(url_for("client.template_show", template_id=sent.value.id), code=303)
+    return render_template("client/template_new.html", form=form), sent.status
 
 
 @bp.route("/app/templates/preview", methods=["POST"])

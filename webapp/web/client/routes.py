@@ -1,12 +1,10 @@
 """The hosted account's own pages, on its host: its branded login and its overview."""
-import sqlalchemy as sa
 from flask import flash, g, make_response, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user
 
-from ...extensions import db
-from ...models import AccountUser, Branding, CreditBalance
-from ...services import accounts, audit, auth, branding, client_auth
+from ...models import AccountUser
+from ...services import accounts, audit, auth, billing_history, branding, client_auth
 from ...services.errors import ValidationFailed
 from ..decorators import account_admin_required, current_actor
 from ..forms import apply_errors
@@ -20,7 +18,7 @@ def brand_context():
     account = g.get("account")
     if account is None:
         return {}
-    brand = db.session.scalar(sa.select(Branding).where(Branding.account_id == account.id))
+    brand = branding.of_account(account)
     return {"brand": brand, "signed_in_by": session.get("signed_in_by")}
 
 
@@ -106,9 +104,8 @@ def logout():
 @bp.route("/app/")
 @account_admin_required
 def overview():
-    balances = {b.kind: b.balance for b in db.session.scalars(
-        sa.select(CreditBalance).where(CreditBalance.account_id == g.account.id))}
-    return render_template("client/overview.html", account=g.account, balances=balances)
+    return render_template("client/overview.html", account=g.account,
+                           balances=billing_history.account_balances(g.account))
 
 
 @bp.route("/app/forgot", methods=["GET", "POST"])
@@ -173,7 +170,7 @@ def brand_css():
     """The account's colour as a style sheet: the pages' policy allows no inline style. The link carries
     the branding's version, so a change shows at once while an unchanged one stays cached."""
     from ...services.branding import COLOR_RE
-    brand = db.session.scalar(sa.select(Branding).where(Branding.account_id == g.account.id))
+    brand = branding.of_account(g.account)
     colour = brand.primary_color if brand is not None and COLOR_RE.match(brand.primary_color or "") else None
     response = make_response(f":root {{ --brand: {colour}; }}\n" if colour else "")
     response.mimetype = "text/css"
@@ -185,4 +182,4 @@ def brand_css():
 def logo():
     """The account's logo, for its branded pages (no login needed: the login page shows it)."""
     from ..whitelabel.routes import logo_response
-    return logo_response(db.session.scalar(sa.select(Branding).where(Branding.account_id == g.account.id)))
+    return logo_response(branding.of_account(g.account))

@@ -9,7 +9,7 @@ from ...models import HostedAccount
 from ...services import commission, provisioning
 from ...services.errors import ValidationFailed
 from ..decorators import agency_required, current_actor
-from ..forms import apply_errors
+from ..forms import apply_errors, submit
 from ..rendering import render
 from .blueprint import bp
 from .forms import PaypalForm, ReferralForm
@@ -36,14 +36,10 @@ def index():
 @agency_required
 def settings():
     form = PaypalForm()
-    if form.validate_on_submit():
-        try:
-            commission.set_paypal_email(current_user.agency_id, form.paypal_email.data, actor=current_actor())
-        except ValidationFailed as exc:
-            apply_errors(form, exc)
-        else:
-            flash(_("Your PayPal e-mail was saved. Payouts go to it from now on."), "success")
-            return redirect(url_for("commission.index"), code=303)
+    if submit(form, lambda: commission.set_paypal_email(current_user.agency_id, form.paypal_email.data,
+                                                        actor=current_actor())).done:
+        flash(_("Your PayPal e-mail was saved. Payouts go to it from now on."), "success")
+        return redirect(url_for("commission.index"), code=303)
     return _tab(form), 422
 
 

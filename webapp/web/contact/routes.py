@@ -5,9 +5,8 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from ...services import contact
-from ...services.errors import ValidationFailed
 from ..decorators import agency_required, current_actor, current_scope
-from ..forms import apply_errors
+from ..forms import submit
 from ..rendering import render
 from . import chat
 from .blueprint import bp
@@ -23,20 +22,15 @@ def index():
     status = 200
     if request.method == "GET" and request.args.get("account"):
         form.account.data = request.args["account"][:40]
-    if form.validate_on_submit():  # the CSRF token; the rules are the service's
-        try:
-            ticket = contact.open_ticket(current_scope(), current_user, subject=form.subject.data,
-                                         message=form.message.data, account_name=form.account.data,
-                                         actor=current_actor())
-        except ValidationFailed as exc:
-            apply_errors(form, exc)
-            status = 422
-        else:
-            flash(_("Ticket %(id)s is open and support has been e-mailed. You can chat with them here.",
-                    id=ticket.id), "success")
-            return redirect(url_for("contact.ticket", ticket_id=ticket.id), code=303)
-    elif request.method == "POST":
-        status = 422
+    # The form checks the CSRF token; the rules are the service's.
+    sent = submit(form, lambda: contact.open_ticket(current_scope(), current_user, subject=form.subject.data,
+                                                    message=form.message.data, account_name=form.account.data,
+                                                    actor=current_actor()))
+    if sent.done:
+        flash(_("Ticket %(id)s is open and support has been e-mailed. You can chat with them here.",
+                id=sent.value.id), "success")
+        return redirect(url_for("contact.ticket", ticket_id=sent.value.id), code=303)
+    status = sent.status
     return render("contact/index.html", form=form, tickets=contact.agency_tickets(current_scope())), status
 
 

@@ -1,15 +1,11 @@
 """White label in the dashboard (W1, W2): the agency's defaults and one account's override."""
-import sqlalchemy as sa
 from flask import Response, abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from ...extensions import db
-from ...models import Operation
 from ...services import branding
-from ...services.errors import ValidationFailed
 from ..decorators import agency_required, current_actor, current_scope
-from ..forms import apply_errors
+from ..forms import submit
 from ..rendering import render
 from .blueprint import bp
 from .forms import BrandingForm, DefaultsForm
@@ -45,25 +41,18 @@ def logo_response(row) -> Response:
 def defaults():
     form = DefaultsForm()
     row = branding.defaults_of(current_user.agency_id)
-    status = 200
-    if form.validate_on_submit():
-        try:
-            _row, op = branding.save_defaults(current_user.agency_id, _input(form),
-                                              update_existing=bool(form.update_existing.data), actor=current_actor())
-        except ValidationFailed as exc:
-            apply_errors(form, exc)
-            status = 422
-        else:
-            flash(_("Saved. Accounts created from now on get this branding.") if op is None else
-                  _("Saved. Existing accounts are being updated in the background."), "success")
-            return redirect(url_for("whitelabel.defaults"), code=303)
-    elif request.method == "POST":
-        status = 422
-    else:
+    sent = submit(form, lambda: branding.save_defaults(current_user.agency_id, _input(form),
+                                                       update_existing=bool(form.update_existing.data),
+                                                       actor=current_actor()))
+    if sent.done:
+        _row, op = sent.value
+        flash(_("Saved. Accounts created from now on get this branding.") if op is None else
+              _("Saved. Existing accounts are being updated in the background."), "success")
+        return redirect(url_for("whitelabel.defaults"), code=303)
+    status = sent.status
+    if request.method == "GET":
         _fill(form, row)
-    last = db.session.scalar(sa.select(Operation).where(Operation.kind == "apply_branding",
-                                                        Operation.agency_id == current_user.agency_id)
-                             .order_by(Operation.id.desc()))
+    last = branding.last_run(current_user.agency_id)
     return render("whitelabel/defaults.html", form=form, row=row, operation=last,
                   logo_url=url_for("whitelabel.defaults_logo") if row is not None and row.logo else None), status
 
@@ -71,9 +60,7 @@ def defaults():
 @bp.route("/settings/branding/progress")
 @agency_required
 def progress():
-    last = db.session.scalar(sa.select(Operation).where(Operation.kind == "apply_branding",
-                                                        Operation.agency_id == current_user.agency_id)
-                             .order_by(Operation.id.desc()))
+    last = branding.last_run(current_user.agency_id)
     return render("whitelabel/_progress.html", operation=last)
 
 
@@ -99,19 +86,11 @@ def account(account_id):
     account = current_scope().account(account_id)
     form = BrandingForm()
     row = branding.of_account(account)
-    status = 200
-    if form.validate_on_submit():
-        try:
-            branding.override(account, _input(form), current_actor())
-        except ValidationFailed as exc:
-            apply_errors(form, exc)
-            status = 422
-        else:
-            flash(_("%(name)s now shows its own branding.", name=account.name), "success")
-            return redirect(url_for("whitelabel.account", account_id=account.id), code=303)
-    elif request.method == "POST":
-        status = 422
-    else:
+    if submit(form, lambda: branding.override(account, _input(form), current_actor())).done:
+        flash(_("%(name)s now shows its own branding.", name=account.name), "success")
+        return redirect(url_for("whitelabel.account", account_id=account.id), code=303)
+    status = 422 if request.method == "POST" else 200
+    if request.method == "GET":
         _fill(form, row)
     return render("whitelabel/account.html", form=form, account=account, row=row,
                   logo_url=url_for("whitelabel.account_logo", account_id=account.id) if row is not None and row.logo
