@@ -19,7 +19,7 @@ from ..services.scope import AgencyScope
 from .errors import ApiError
 from .openapi import IDEMPOTENCY_KEY
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("agencyhq.api")
 
 PUBLIC_ENDPOINTS = {"api.openapi_json"}
 KEY_RE = re.compile(IDEMPOTENCY_KEY)
