@@ -30,7 +30,7 @@ def prepare(app):
         agency = Agency(name="Bench Agency", referral_code="bench")
         db.session.add(agency)
         db.session.flush()
-        db.session.add(User(email="b@agency.test", name="B", password_hash="x", role="agency", agency_id=agency.id))
+        db.session.add(User(email="b@agency.test", name="B", password_hash="x", role="agency", team_role="owner", agency_id=agency.id))
         db.session.commit()
         billing.save_card(agency.id, number="4242424242424242", exp_month=12, exp_year=date.today().year + 2,
                           cvc="123", actor=Actor("system", "bench"))

@@ -41,7 +41,7 @@ def seed(app, accounts: int):
         agency = Agency(name="Franchise Agency", referral_code="franchise", franchise_enabled=True)
         db.session.add(agency)
         db.session.flush()
-        db.session.add(User(email="f@agency.test", name="F", password_hash="x", role="agency", agency_id=agency.id))
+        db.session.add(User(email="f@agency.test", name="F", password_hash="x", role="agency", team_role="owner", agency_id=agency.id))
         db.session.commit()
         rows = []
         for i in range(accounts):

@@ -43,7 +43,7 @@ def seed(app, accounts: int, due: int):
         agency = Agency(name="Renewing Agency", referral_code="renew")
         db.session.add(agency)
         db.session.flush()
-        db.session.add(User(email="r@agency.test", name="R", password_hash="x", role="agency", agency_id=agency.id))
+        db.session.add(User(email="r@agency.test", name="R", password_hash="x", role="agency", team_role="owner", agency_id=agency.id))
         db.session.commit()
         billing.save_card(agency.id, number="4242424242424242", exp_month=12, exp_year=today.year + 2, cvc="123",
                           actor=Actor("system", "bench"))

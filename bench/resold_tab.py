@@ -91,7 +91,7 @@ def seed(app, measured: int, others: int, other_agencies: int, rng: random.Rando
         db.session.add_all(agencies)
         db.session.flush()
         user = User(email="bench@agency.test", name="Bench", password_hash=hash_password("bench-password-1"),
-                    role="agency", agency_id=agencies[0].id)
+                    role="agency", team_role="owner", agency_id=agencies[0].id)
         db.session.add(user)
         db.session.commit()
         plan = [(agencies[0].id, measured)] + [(a.id, others // other_agencies) for a in agencies[1:]]

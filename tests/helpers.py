@@ -22,7 +22,7 @@ def make_agency(name: str = "Acme Agency", email: str | None = None, password: s
     db.session.add(agency)
     db.session.flush()
     user = User(email=email or f"agent{n}@agency.test", name=f"Agent {n}", password_hash=hash_password(password),
-                role="agency", agency_id=agency.id)
+                role="agency", team_role="owner", agency_id=agency.id)
     db.session.add(user)
     db.session.commit()
     return agency, user

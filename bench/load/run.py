@@ -82,7 +82,7 @@ def seed(app, accounts: int) -> dict:
         db.session.add(agency)
         db.session.flush()
         db.session.add(User(email="load@agency.test", name="Load", password_hash=hash_password(PASSWORD),
-                            role="agency", agency_id=agency.id))
+                            role="agency", team_role="owner", agency_id=agency.id))
         db.session.commit()
         actor = Actor("system:load", "load test")
         billing.save_card(agency.id, number="4242424242424242", exp_month=12, exp_year=today.year + 2, cvc="123",

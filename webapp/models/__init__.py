@@ -13,12 +13,12 @@ from .operations import Operation
 from .sessions import LoginSession, SignInFailures
 from .support import SupportMessage, SupportRequest
 from .templates import EmailTemplate, TemplateShareLink
-from .tokens import ApiIdempotencyRecord, ApiToken, LoginAsToken, PasswordResetToken
+from .tokens import ApiIdempotencyRecord, ApiToken, LoginAsToken, PasswordResetToken, RecoveryCode, UserLink
 
 __all__ = [
     "AccountUser", "Agency", "ApiIdempotencyRecord", "ApiToken", "AuditEvent", "Automation",
     "AutomationVersion", "BillingProfile", "Branding", "CommissionEntry", "CreditBalance",
     "CreditEntry", "EmailTemplate", "GatewayCall", "HostedAccount", "Invoice", "InvoiceLine",
     "LoginAsToken", "LoginSession", "Operation", "OutboundEmail", "PasswordResetToken", "Payout", "Pushdown",
-    "PushdownCopy", "SignInFailures", "SupportMessage", "SupportRequest", "TemplateShareLink", "User", "utcnow",
+    "PushdownCopy", "RecoveryCode", "SignInFailures", "SupportMessage", "SupportRequest", "TemplateShareLink", "User", "UserLink", "utcnow",
 ]

@@ -26,6 +26,12 @@ class LoginSession(Model):
     # agency, so it ends the moment the account leaves that agency (A3, A4) or that user goes.
     opened_by_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
     opened_by_agency_id: Mapped[int | None] = mapped_column(sa.ForeignKey("agencies.id", ondelete="CASCADE"))
+    # When the person last gave their password (and code): re-authentication asks again after 10 minutes.
+    authenticated_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    # "Where you're signed in": the device and address it was opened from, and when it was last used.
+    ip: Mapped[str | None] = mapped_column(sa.String(45))
+    user_agent: Mapped[str | None] = mapped_column(sa.String(300))
+    last_seen_at: Mapped[object | None] = mapped_column(UTCDateTime)
 
 
 class SignInFailures(Model):

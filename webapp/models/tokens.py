@@ -4,7 +4,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Model, UTCDateTime, utcnow
+from .agencies import TEAM_ROLES
+from .base import Model, UTCDateTime, enum, utcnow
+
+LINK_PURPOSES = ("confirm_email", "set_password", "reset_password", "invite", "change_email")
 
 
 class ApiToken(Model):
@@ -59,4 +62,40 @@ class LoginAsToken(Model):
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[object] = mapped_column(UTCDateTime)
+    used_at: Mapped[object | None] = mapped_column(UTCDateTime)
+
+
+class UserLink(Model):
+    """A single-use link e-mailed to a dashboard user (or a person invited to become one): confirm a
+    sign-up's e-mail, set or reset a password, accept an invitation, confirm a new e-mail. Hashed; it
+    works once, until it expires, unless revoked."""
+
+    __tablename__ = "user_links"
+    __table_args__ = (sa.Index("ix_user_links_user_purpose", "user_id", "purpose"),
+                      sa.Index("ix_user_links_agency_purpose", "agency_id", "purpose"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    purpose: Mapped[str] = mapped_column(enum(*LINK_PURPOSES, name="link_purpose"))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    agency_id: Mapped[int | None] = mapped_column(sa.ForeignKey("agencies.id", ondelete="CASCADE"))
+    # An invitation's address and role; a change of e-mail's new address.
+    email: Mapped[str | None] = mapped_column(sa.String(254))
+    team_role: Mapped[str | None] = mapped_column(enum(*TEAM_ROLES, name="link_team_role"))
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[object] = mapped_column(UTCDateTime)
+    used_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[object | None] = mapped_column(UTCDateTime)
+
+
+class RecoveryCode(Model):
+    """One of a user's ten two-factor recovery codes, hashed; each works once."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
     used_at: Mapped[object | None] = mapped_column(UTCDateTime)

@@ -72,7 +72,7 @@ def seed(rng: random.Random | None = None) -> dict:
     db.session.flush()
     db.session.add_all([
         User(email=AGENCY_EMAIL, name="Nora Northwind", password_hash=hash_password(AGENCY_PASSWORD),
-             role="agency", agency_id=agency.id, timezone="Europe/Paris"),
+             role="agency", team_role="owner", agency_id=agency.id, timezone="Europe/Paris"),
         User(email=SUPPORT_EMAIL, name="Sam Support", password_hash=hash_password(SUPPORT_PASSWORD),
              role="support"),
         Branding(agency_id=agency.id, product_name="Northwind Mail", primary_color="#0b6e4f",
