@@ -120,6 +120,11 @@ def from_environment(env: Mapping | None = None) -> dict:
         # Seconds a custom-domain check waits for the DNS servers before saying they did not answer.
         "DNS_TIMEOUT": float(env.get("DNS_TIMEOUT", "3")),
         "CATALOG_PATH": env.get("CATALOG_PATH", DEFAULT_CATALOG_PATH),
+        # Who may join (issue 19): open (anyone confirms an e-mail), approval (support approves each
+        # application) or closed (support or the CLI create agencies).
+        "AGENCY_SIGNUP": env.get("AGENCY_SIGNUP", "open").strip().lower(),
+        # Support staff sign in with a second factor (`make run`'s demo turns it off, and says so).
+        "SUPPORT_REQUIRE_2FA": _flag(env, "SUPPORT_REQUIRE_2FA", True),
     }
 
 

@@ -133,8 +133,10 @@ class AccountUser(UserMixin, Model):
 
     account = relationship("HostedAccount", back_populates="users")
 
-    # Which login this object was loaded for (services.sessions); not a column.
+    # Which login this object was loaded for, and when that login was last seen (services.sessions);
+    # not columns.
     login_session_id = None
+    login_last_seen = None
 
     def get_id(self) -> str:
         return f"h:{self.id}:{self.session_epoch}:{self.login_session_id}"

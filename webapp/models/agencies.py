@@ -76,8 +76,10 @@ class User(UserMixin, Model):
 
     agency = relationship("Agency", back_populates="users")
 
-    # Which login this object was loaded for (services.sessions); not a column.
+    # Which login this object was loaded for, and when that login was last seen (services.sessions);
+    # not columns.
     login_session_id = None
+    login_last_seen = None
 
     def get_id(self) -> str:
         # The epoch in the session id ends every session when the password changes; the login's id

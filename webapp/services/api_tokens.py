@@ -85,8 +85,12 @@ def authenticate(raw: str) -> ApiToken | None:
 
 
 def actor_for(token: ApiToken, ip: str | None) -> audit.Actor:
-    """Who the audit log says acted, for a request made with this token."""
-    return audit.Actor(f"api_token:{token.id}", f"API token {token.name} ({token.prefix}…)", ip, token.agency_id)
+    """Who the audit log says acted, for a request made with this token: the token, with its creator's
+    role in the team (never more; a token whose creator left the team can do nothing)."""
+    creator = db.session.get(User, token.user_id) if token.user_id else None
+    role = creator.team_role if creator is not None and creator.agency_id == token.agency_id else None
+    return audit.Actor(f"api_token:{token.id}", f"API token {token.name} ({token.prefix}…)", ip, token.agency_id,
+                       team_role=role)
 
 
 # ---- idempotency keys (X1) --------------------------------------------------------------------------

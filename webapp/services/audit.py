@@ -15,6 +15,8 @@ class Actor:
     label: str
     ip: str | None = None
     agency_id: int | None = None
+    # An agency user's role in the team (or an API token's creator's): what services.permissions allows.
+    team_role: str | None = None
 
     @classmethod
     def system(cls) -> "Actor":

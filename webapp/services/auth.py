@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 
 from ..extensions import db
 from ..models import AccountUser, SignInFailures, User, utcnow
-from . import audit, sessions, throttle
+from . import audit, sessions, throttle, two_factor
 from .dates import timezone_set
 from .errors import ValidationFailed
 from .passwords import hash_password, password_problem, verify_password
@@ -91,6 +91,20 @@ def _count_failure(key: str, now) -> int:
     stmt = stmt.on_conflict_do_update(index_elements=["email_hash"], set_={
         "failures": SignInFailures.failures + 1, "last_failed_at": now}).returning(SignInFailures.failures)
     return db.session.execute(stmt).scalar_one()
+
+
+def reauthenticate(user: User, *, password: str, code: str, ip: str | None) -> None:
+    """The password (and the code, when two-factor sign-in is on) again, for what needs a recent one."""
+    problems = {}
+    if not verify_password(user.password_hash, password or ""):
+        problems["password"] = str(_l("This is not your password."))
+    elif user.has_2fa and two_factor.check(user, code or "") is None:
+        problems["code"] = str(_l("This code does not match, or was used already."))
+    if problems:
+        audit.record(audit.Actor(f"user:{user.id}", user.email, ip, user.agency_id), "reauthentication_failed")
+        db.session.commit()
+        raise ValidationFailed(str(_l("Confirm it is you.")), problems)
+    sessions.mark_authenticated(user)
 
 
 def change_password(user, *, current: str, new: str, confirm: str, actor: audit.Actor) -> None:

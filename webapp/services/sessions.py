@@ -11,6 +11,7 @@ from flask import current_app
 
 from ..extensions import db
 from ..models import AccountUser, LoginSession, PasswordResetToken, User, utcnow
+from . import links
 
 
 def lifetime() -> timedelta:
@@ -26,14 +27,16 @@ def _owner_of(user: User | AccountUser):
     return _owner(user.__class__)
 
 
-def start(user: User | AccountUser, *, opened_by: User | None = None) -> None:
+def start(user: User | AccountUser, *, opened_by: User | None = None, ip: str | None = None,
+          user_agent: str = "") -> None:
     """Records a new login of `user`; `user.get_id()` then carries its id into the session cookie.
     `opened_by` is the agency user of a login-as (A10), kept so that the login ends with the agency's
     hold on the account. The user's logins past their lifetime are cleared here, so rows do not pile up."""
     owner, login_id, now = _owner_of(user), secrets.token_urlsafe(32), utcnow()
     db.session.execute(sa.delete(LoginSession).where(owner == user.id, LoginSession.created_at <= now - lifetime()))
     opener = {"opened_by_user_id": opened_by.id, "opened_by_agency_id": opened_by.agency_id} if opened_by else {}
-    db.session.add(LoginSession(id=login_id, created_at=now, **{owner.key: user.id}, **opener))
+    db.session.add(LoginSession(id=login_id, created_at=now, authenticated_at=now, last_seen_at=now, ip=ip,
+                                user_agent=(user_agent or "")[:300] or None, **{owner.key: user.id}, **opener))
     db.session.commit()
     user.login_session_id = login_id
 
@@ -59,6 +62,8 @@ def end_others(user) -> None:
         db.session.execute(sa.update(PasswordResetToken).where(
             PasswordResetToken.account_user_id == user.id, PasswordResetToken.used_at.is_(None))
             .values(used_at=utcnow()))
+    else:
+        links.revoke(user_id=user.id, purposes=("reset_password", "set_password"))
 
 
 def end_opened_by_agency(account_id: int, agency_id: int) -> int:
@@ -72,10 +77,70 @@ def end_opened_by_agency(account_id: int, agency_id: int) -> int:
 def find(model: type[User] | type[AccountUser], user_id: int, epoch: int, login_id: str):
     """The user a session cookie names, if its login still stands: not logged out, not past its
     lifetime, and no password change since (the epoch). One query, on the two primary keys."""
-    user = db.session.scalar(
-        sa.select(model).join(LoginSession, _owner(model) == model.id)
+    row = db.session.execute(
+        sa.select(model, LoginSession.last_seen_at).join(LoginSession, _owner(model) == model.id)
         .where(model.id == user_id, model.session_epoch == epoch, LoginSession.id == login_id,
-               LoginSession.created_at > utcnow() - lifetime()))
-    if user is not None:
-        user.login_session_id = login_id
+               LoginSession.created_at > utcnow() - lifetime())).first()
+    if row is None:
+        return None
+    user, user.login_last_seen = row
+    user.login_session_id = login_id
     return user
+
+
+# ---- re-authentication and "Where you're signed in" (dashboard users) ---------------------------------
+
+REAUTH_AFTER = timedelta(minutes=10)
+# A login's last use is written at most this often, so browsing does not write on every request.
+SEEN_RESOLUTION = timedelta(minutes=5)
+
+
+def recently_authenticated(user) -> bool:
+    """Whether this login gave the password (and code) in the last 10 minutes: what saving a card,
+    changing an e-mail or password, team changes, API tokens and turning 2FA off ask for."""
+    login_id = getattr(user, "login_session_id", None)
+    if login_id is None:
+        return False
+    at = db.session.scalar(sa.select(LoginSession.authenticated_at).where(LoginSession.id == login_id))
+    return at is not None and at > utcnow() - REAUTH_AFTER
+
+
+def mark_authenticated(user) -> None:
+    db.session.execute(sa.update(LoginSession).where(LoginSession.id == user.login_session_id)
+                       .values(authenticated_at=utcnow()))
+    db.session.commit()
+
+
+def seen(user) -> None:
+    """Records that this login is in use (now), at most every few minutes (most requests write nothing)."""
+    now = utcnow()
+    last = getattr(user, "login_last_seen", None)
+    if last is not None and last >= now - SEEN_RESOLUTION:
+        return
+    user.login_last_seen = now
+    db.session.execute(sa.update(LoginSession).where(
+        LoginSession.id == user.login_session_id,
+        sa.or_(LoginSession.last_seen_at.is_(None), LoginSession.last_seen_at < now - SEEN_RESOLUTION))
+        .values(last_seen_at=now))
+    db.session.commit()
+
+
+def logins_of(user: User) -> list[LoginSession]:
+    """The user's logins that still stand, the newest use first."""
+    return list(db.session.scalars(sa.select(LoginSession).where(
+        _owner_of(user) == user.id, LoginSession.created_at > utcnow() - lifetime())
+        .order_by(LoginSession.last_seen_at.desc().nulls_last(), LoginSession.created_at.desc())))
+
+
+def end_one(user, login_id: str) -> bool:
+    """Signs out one of the user's own logins (not another user's)."""
+    ended = db.session.execute(sa.delete(LoginSession).where(LoginSession.id == login_id,
+                                                             _owner_of(user) == user.id)).rowcount
+    db.session.commit()
+    return ended == 1
+
+
+def end_all(user) -> int:
+    """Every login of the user ends (removed from a team, an agency suspended, 2FA reset by support)."""
+    ended = db.session.execute(sa.delete(LoginSession).where(_owner_of(user) == user.id)).rowcount
+    return ended

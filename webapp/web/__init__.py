@@ -117,7 +117,10 @@ def _load_user(session_id: str):
     if site is None:
         return None
     if kind == "u" and site.kind == "dashboard":
-        return sessions.find(User, ident, epoch, login_id)
+        user = sessions.find(User, ident, epoch, login_id)
+        if user is not None:
+            sessions.seen(user)  # "Where you're signed in" (written at most every few minutes)
+        return user
     if kind == "h" and site.kind == "account":
         user = sessions.find(AccountUser, ident, epoch, login_id)
         return user if user is not None and user.account_id == site.account_id else None

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import abort, g
+from flask import abort, g, redirect, request, url_for
 from flask_login import current_user, login_required
 
 from ..models import AccountUser, User
@@ -30,6 +30,28 @@ account_admin_required = _role(lambda u: isinstance(u, AccountUser) and g.get("a
                                and u.account_id == g.account.id)
 
 
+def recent_login_required(view):
+    """The password (and code) given in the last 10 minutes, before what a stolen session must not do:
+    saving a card, changing an e-mail or a password, team changes, API tokens, turning 2FA off. Otherwise
+    the person confirms it is them and comes back here (a form posted meanwhile is shown again)."""
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        from ..services import sessions
+        if not sessions.recently_authenticated(current_user):
+            back = request.full_path if request.method == "GET" else _same_site_referrer()
+            return redirect(url_for("auth.reauth", next=back), code=303)
+        return view(*args, **kwargs)
+    return wrapped
+
+
+def _same_site_referrer() -> str:
+    from urllib.parse import urlsplit
+    referrer = urlsplit(request.referrer or "")
+    if referrer.netloc and referrer.netloc != request.host:
+        return "/"
+    return (referrer.path or "/") + (f"?{referrer.query}" if referrer.query else "")
+
+
 def current_scope() -> AgencyScope:
     """The agency-scoped query helper for the logged-in agency user."""
     return AgencyScope(current_user.agency_id)
@@ -39,7 +61,8 @@ def current_actor() -> Actor:
     from flask import request
     ip = request.remote_addr
     if isinstance(current_user, User):
-        return Actor(f"user:{current_user.id}", current_user.email, ip, current_user.agency_id)
+        return Actor(f"user:{current_user.id}", current_user.email, ip, current_user.agency_id,
+                     team_role=current_user.team_role)
     if isinstance(current_user, AccountUser):
         return Actor(f"account_user:{current_user.id}", f"{current_user.username}@{g.account.name}", ip,
                      g.account.agency_id)

@@ -2,7 +2,7 @@
 and a login kept on the server (services.sessions) that every logout ends."""
 from __future__ import annotations
 
-from flask import Flask, session
+from flask import Flask, request, session
 from flask_login import login_user, logout_user, user_logged_out
 
 from ..services import sessions
@@ -12,7 +12,7 @@ def sign_in(user, *, remember: bool = False, opened_by=None) -> None:
     """Whatever this browser was signed in as ends first; nothing of the old session survives.
     `opened_by`: the agency user whose login-as this is (A10)."""
     sign_out()
-    sessions.start(user, opened_by=opened_by)
+    sessions.start(user, opened_by=opened_by, ip=request.remote_addr, user_agent=request.user_agent.string)
     login_user(user, remember=remember)
 
 

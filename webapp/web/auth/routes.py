@@ -7,9 +7,12 @@ from flask_login import current_user
 
 from ...models import User
 from ...services import auth
+from ...services.errors import ValidationFailed
+from ..decorators import dashboard_user_required
+from ..forms import apply_errors
 from ..signin import sign_in, sign_out
 from .blueprint import bp
-from .forms import LoginForm
+from .forms import LoginForm, ReauthForm
 
 
 def home_for(user: User) -> str:
@@ -61,3 +64,24 @@ def logout():
     sign_out()
     flash(_("You are logged out."), "info")
     return redirect(url_for("auth.login"), code=303)
+
+
+@bp.route("/reauth", methods=["GET", "POST"])
+@dashboard_user_required
+def reauth():
+    """Confirm it is you: the password (and code) again, then back where you were."""
+    form = ReauthForm()
+    next_url = _safe_next(request.args.get("next")) or home_for(current_user)
+    status = 200
+    if form.validate_on_submit():
+        try:
+            auth.reauthenticate(current_user, password=form.password.data, code=form.code.data,
+                                ip=request.remote_addr)
+        except ValidationFailed as exc:
+            apply_errors(form, exc)
+            status = 422
+        else:
+            return redirect(next_url, code=303)
+    elif request.method == "POST":
+        status = 422
+    return render_template("auth/reauth.html", form=form, next_url=next_url), status
