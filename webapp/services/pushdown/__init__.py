@@ -17,14 +17,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
-from .. import faults
-from ..extensions import db
-from ..models import Agency, Automation, AutomationVersion, HostedAccount, Pushdown, PushdownCopy, User, utcnow
-from ..models.automations import TRIGGER_KINDS
-from . import audit, keys, operations
-from .errors import Conflict, Forbidden, NotFound, ValidationFailed
-from .scope import AgencyScope, parse_id
-from .validation import email_problem
+from ... import faults
+from ...extensions import db
+from ...models import Agency, Automation, AutomationVersion, HostedAccount, Pushdown, PushdownCopy, User, utcnow
+from ...models.automations import TRIGGER_KINDS
+from .. import audit, keys, operations
+from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
+from ..scope import AgencyScope, parse_id
+from ..validation import email_problem
 
 STEP_TYPES = ("send_email", "wait", "add_tag", "remove_tag", "condition", "notify")
 MAX_STEPS = 50
@@ -485,7 +485,7 @@ def _submit_publish(row: Pushdown):
 
 
 def last_operation(row: Pushdown):
-    from ..models import Operation
+    from ...models import Operation
     return db.session.scalar(sa.select(Operation).where(Operation.subject_type == "pushdown",
                                                         Operation.subject_id == row.id)
                              .order_by(Operation.id.desc()))
