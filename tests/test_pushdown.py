@@ -208,20 +208,25 @@ def test_scheduled_publish_and_activation_fire_at_the_instant_across_dst(app, db
     assert pd.status == "scheduled"
     assert pd.publish_at == datetime(2030, 11, 3, 3, 0, tzinfo=timezone.utc)  # EDT, UTC-4
     assert pd.activate_at == datetime(2030, 11, 3, 14, 0, tzinfo=timezone.utc)  # EST, UTC-5 after the change
-    import webapp.services.pushdown as module
-    monkeypatch.setattr(module, "utcnow", lambda: datetime(2030, 11, 3, 2, 59, tzinfo=timezone.utc))
+    from webapp.services.pushdown import publishing, scheduled, switching, wizard
+
+    def clock(instant):  # the pushdown service's clock: run_due, and the publish and switch it fires
+        for module in (wizard, switching, publishing, scheduled):
+            monkeypatch.setattr(module, "utcnow", lambda: instant)
+
+    clock(datetime(2030, 11, 3, 2, 59, tzinfo=timezone.utc))
     pushdown.run_due()
     assert db.session.get(Pushdown, pd.id).status == "scheduled"
-    monkeypatch.setattr(module, "utcnow", lambda: datetime(2030, 11, 3, 3, 0, tzinfo=timezone.utc))
+    clock(datetime(2030, 11, 3, 3, 0, tzinfo=timezone.utc))
     pushdown.run_due()
     run_jobs()
     db.session.expire_all()
     assert db.session.get(Pushdown, pd.id).status == "published"
     assert pushdown.counts([pd.id])[pd.id]["inactive"] == 1
-    monkeypatch.setattr(module, "utcnow", lambda: datetime(2030, 11, 3, 13, 59, tzinfo=timezone.utc))
+    clock(datetime(2030, 11, 3, 13, 59, tzinfo=timezone.utc))
     pushdown.run_due()
     assert pushdown.counts([pd.id])[pd.id]["active"] == 0
-    monkeypatch.setattr(module, "utcnow", lambda: datetime(2030, 11, 3, 14, 0, tzinfo=timezone.utc))
+    clock(datetime(2030, 11, 3, 14, 0, tzinfo=timezone.utc))
     pushdown.run_due()
     db.session.expire_all()
     assert pushdown.counts([pd.id])[pd.id]["active"] == 1 and db.session.get(Pushdown, pd.id).activated_at

@@ -1,0 +1,76 @@
+"""P2/P9: exact counts per pushdown (active, inactive, missing in the sub-accounts), the listing and
+the report of the View page."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from ...extensions import db
+from ...models import Automation, HostedAccount, Pushdown, PushdownCopy
+from ..scope import AgencyScope
+
+
+# ---- P2/P9: exact counts, the report ------------------------------------------------------------
+
+def _state_columns():
+    a = Automation.__table__
+    present = sa.and_(PushdownCopy.status == "copied", a.c.id.is_not(None), a.c.deleted_at.is_(None))
+    state = sa.case((sa.and_(present, a.c.active), "active"), (present, "inactive"), else_="missing")
+    return a, state
+
+
+def counts(pushdown_ids: list[int]) -> dict[int, dict[str, int]]:
+    """{pushdown id: {active, inactive, missing, selected, failed, pending}} in one query."""
+    if not pushdown_ids:
+        return {}
+    a, state = _state_columns()
+    rows = db.session.execute(
+        sa.select(PushdownCopy.pushdown_id, state.label("state"), PushdownCopy.status, sa.func.count())
+        .select_from(PushdownCopy).outerjoin(a, a.c.id == PushdownCopy.automation_id)
+        .where(PushdownCopy.pushdown_id.in_(pushdown_ids))
+        .group_by(PushdownCopy.pushdown_id, state, PushdownCopy.status)).all()
+    out = {i: {"active": 0, "inactive": 0, "missing": 0, "selected": 0, "failed": 0, "pending": 0}
+           for i in pushdown_ids}
+    for pushdown_id, st, copy_status, n in rows:
+        out[pushdown_id][st] += n
+        out[pushdown_id]["selected"] += n
+        if copy_status in ("failed", "pending"):
+            out[pushdown_id][copy_status] += n
+    return out
+
+
+def listing(agency_id: int) -> list[dict]:
+    rows = db.session.scalars(AgencyScope(agency_id).select(Pushdown).order_by(Pushdown.id.desc())).all()
+    automations = {a.id: a for a in db.session.scalars(sa.select(Automation).where(
+        Automation.id.in_({r.automation_id for r in rows})))}
+    numbers = counts([r.id for r in rows])
+    out = []
+    for r in rows:
+        automation = automations.get(r.automation_id)
+        out.append({"row": r, "automation": automation, "counts": numbers[r.id],
+                    "parent_changed": r.status == "published" and automation is not None
+                    and automation.current_version != r.version_number})
+    return out
+
+
+REPORT_STATES = ("active", "inactive", "missing")
+
+
+def report(row: Pushdown, state: str = "", q: str = "", after_name: str = "", limit: int = 50):
+    """The View page: per sub-account, its state, the version it holds and its last change. Keyset
+    pages by account name."""
+    a, st = _state_columns()
+    stmt = (sa.select(HostedAccount.id, HostedAccount.name, HostedAccount.client_name, st.label("state"),
+                      PushdownCopy.version_number, PushdownCopy.status, PushdownCopy.error,
+                      sa.func.coalesce(a.c.updated_at, PushdownCopy.updated_at).label("changed"))
+            .select_from(PushdownCopy).join(HostedAccount, HostedAccount.id == PushdownCopy.account_id)
+            .outerjoin(a, a.c.id == PushdownCopy.automation_id)
+            .where(PushdownCopy.pushdown_id == row.id))
+    if state in REPORT_STATES:
+        stmt = stmt.where(st == state)
+    q = (q or "").strip().lower()[:100]
+    if q:
+        stmt = stmt.where(HostedAccount.search_text.contains(q, autoescape=True))
+    if after_name:
+        stmt = stmt.where(HostedAccount.name > after_name)
+    rows = db.session.execute(stmt.order_by(HostedAccount.name).limit(limit + 1)).all()
+    return rows[:limit], (rows[limit - 1].name if len(rows) > limit else None)

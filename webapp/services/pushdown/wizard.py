@@ -1,0 +1,219 @@
+"""P2/P3: a pushdown while it is prepared, the wizard - its one automation, the sub-accounts chosen
+(its PushdownCopy rows), when it becomes active, and its schedule. A published pushdown is no longer
+edited here."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timezone
+from zoneinfo import ZoneInfo, available_timezones
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+
+from ...extensions import db
+from ...models import HostedAccount, Pushdown, PushdownCopy, User, utcnow
+from .. import audit
+from ..errors import Conflict, NotFound, ValidationFailed
+from ..scope import AgencyScope, parse_id
+from .automations import parent_automation
+from .franchise import require_franchise
+
+
+ELIGIBLE_STATUSES = ("active",)
+
+
+def _fail(field_name: str, message) -> ValidationFailed:
+    return ValidationFailed(str(message), {field_name: str(message)})
+
+
+# ---- P2/P3: pushdowns, the wizard ---------------------------------------------------------------
+
+def pushdown(agency_id: int, pushdown_id) -> Pushdown:
+    return AgencyScope(agency_id).get(Pushdown, pushdown_id)
+
+
+def create_draft(agency_id: int, automation_ids: list, actor: audit.Actor) -> Pushdown:
+    """P3 step 1: exactly one automation of the parent account."""
+    require_franchise(agency_id)
+    ids = [a for a in automation_ids if str(a).strip()]
+    if len(ids) != 1:
+        raise _fail("automation_id", _l("Choose exactly one automation: a pushdown pushes one automation."))
+    automation = parent_automation(agency_id, ids[0])
+    user_id = int(actor.ref.split(":")[1]) if actor.ref.startswith("user:") else None
+    row = Pushdown(agency_id=agency_id, automation_id=automation.id, status="draft",
+                   created_by_id=user_id if user_id and db.session.get(User, user_id) else None)
+    db.session.add(row)
+    db.session.flush()
+    audit.record(actor, "pushdown_created", agency_id=agency_id, **{"pushdown_id": row.id})
+    db.session.commit()
+    return row
+
+
+def _editable(row: Pushdown) -> None:
+    if row.status == "published":
+        raise Conflict(str(_l("This pushdown is published: it cannot be edited. Use “Push update” or a new pushdown.")))
+
+
+def change_automation(row: Pushdown, automation_ids: list) -> Pushdown:
+    _editable(row)
+    ids = [a for a in automation_ids if str(a).strip()]
+    if len(ids) != 1:
+        raise _fail("automation_id", _l("Choose exactly one automation: a pushdown pushes one automation."))
+    row.automation_id = parent_automation(row.agency_id, ids[0]).id
+    db.session.commit()
+    return row
+
+
+def _eligible(agency_id: int):
+    return AgencyScope(agency_id).accounts().where(HostedAccount.kind == "resold",
+                                                   HostedAccount.status.in_(ELIGIBLE_STATUSES))
+
+
+def _matching(agency_id: int, q: str):
+    stmt = _eligible(agency_id)
+    q = (q or "").strip().lower()[:100]
+    if q:
+        stmt = stmt.where(HostedAccount.search_text.contains(q, autoescape=True))
+    return stmt
+
+
+def candidates(row: Pushdown, q: str, limit: int = 50) -> tuple[list[tuple[HostedAccount, bool]], int]:
+    """P3 step 2: accounts matching `q` (first `limit`), each with whether it is selected; and how
+    many match in all."""
+    stmt = _matching(row.agency_id, q)
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery()))
+    accounts = db.session.scalars(stmt.order_by(HostedAccount.name).limit(limit)).all()
+    chosen = set(db.session.scalars(sa.select(PushdownCopy.account_id).where(
+        PushdownCopy.pushdown_id == row.id, PushdownCopy.account_id.in_([a.id for a in accounts]))))
+    return [(a, a.id in chosen) for a in accounts], total
+
+
+def selected_count(row: Pushdown) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(PushdownCopy)
+                             .where(PushdownCopy.pushdown_id == row.id))
+
+
+def select(row: Pushdown, account_ids: list) -> int:
+    """Adds accounts by id. Another agency's account is not found (nothing written); one that is
+    not active cannot be chosen."""
+    _editable(row)
+    ids = {parse_id(a) for a in account_ids}
+    if not ids:
+        return selected_count(row)
+    found = set(db.session.scalars(AgencyScope(row.agency_id).accounts()
+                                   .with_only_columns(HostedAccount.id).where(HostedAccount.id.in_(ids))))
+    if found != ids:
+        raise NotFound()
+    eligible = set(db.session.scalars(_eligible(row.agency_id).with_only_columns(HostedAccount.id)
+                                      .where(HostedAccount.id.in_(ids))))
+    if eligible != ids:
+        raise _fail("accounts", _l("Only active sub-accounts can get a pushdown."))
+    _insert_copies(row, sa.select(HostedAccount.id).where(HostedAccount.id.in_(ids)))
+    db.session.commit()
+    return selected_count(row)
+
+
+def select_matching(row: Pushdown, q: str) -> int:
+    """"Select all matching": one INSERT ... SELECT, however many accounts match."""
+    _editable(row)
+    _insert_copies(row, _matching(row.agency_id, q).with_only_columns(HostedAccount.id))
+    db.session.commit()
+    return selected_count(row)
+
+
+def _insert_copies(row: Pushdown, account_ids_select) -> None:
+    already = sa.select(PushdownCopy.id).where(PushdownCopy.pushdown_id == row.id,
+                                                PushdownCopy.account_id == HostedAccount.id).exists()
+    source = account_ids_select.add_columns(sa.literal(row.id), sa.literal("pending"), sa.literal(utcnow(),
+                                            PushdownCopy.__table__.c.updated_at.type)).where(~already)
+    db.session.execute(sa.insert(PushdownCopy).from_select(
+        ["account_id", "pushdown_id", "status", "updated_at"], source))
+
+
+def unselect(row: Pushdown, account_ids: list | None) -> int:
+    """Removes accounts by id, or all of them (None)."""
+    _editable(row)
+    stmt = sa.delete(PushdownCopy).where(PushdownCopy.pushdown_id == row.id)
+    if account_ids is not None:
+        stmt = stmt.where(PushdownCopy.account_id.in_({parse_id(a) for a in account_ids}))
+    db.session.execute(stmt)
+    db.session.commit()
+    return selected_count(row)
+
+
+def local_instant(day: str, at: str, tz_name: str, field_prefix: str) -> datetime:
+    """A date, time and zone as typed → an aware UTC datetime; refuses unknown zones, times that do
+    not exist (the hour skipped when clocks go forward) and the past."""
+    tz_name = (tz_name or "").strip()
+    if tz_name not in _zones():
+        raise _fail(f"{field_prefix}_tz", _l("Unknown time zone."))
+    try:
+        local = datetime.combine(date.fromisoformat((day or "").strip()), time.fromisoformat((at or "").strip()))
+    except ValueError:
+        raise _fail(f"{field_prefix}_date", _l("Enter a date and a time.")) from None
+    zone = ZoneInfo(tz_name)
+    instant = local.replace(tzinfo=zone).astimezone(timezone.utc)
+    if instant.astimezone(zone).replace(tzinfo=None) != local:
+        raise _fail(f"{field_prefix}_time", _l("That time does not exist in %(tz)s (the clocks change).", tz=tz_name))
+    if instant <= utcnow():
+        raise _fail(f"{field_prefix}_date", _l("Choose a moment in the future."))
+    return instant
+
+
+_ZONES: set[str] | None = None
+
+
+def _zones() -> set[str]:
+    global _ZONES
+    if _ZONES is None:
+        _ZONES = set(available_timezones()) | {"UTC"}
+    return _ZONES
+
+
+@dataclass
+class ActivationInput:
+    mode: str = "none"  # none | at | on_push
+    day: str = ""
+    at: str = ""
+    tz: str = ""
+
+
+def set_activation(row: Pushdown, data: ActivationInput) -> Pushdown:
+    _editable(row)
+    if data.mode not in ("none", "at", "on_push"):
+        raise _fail("activation", _l("Choose when the automation becomes active."))
+    row.activation_mode = data.mode
+    if data.mode == "at":
+        row.activate_at = local_instant(data.day, data.at, data.tz, "activate")
+        row.activate_tz = data.tz.strip()
+    else:
+        row.activate_at, row.activate_tz = None, None
+    db.session.commit()
+    return row
+
+
+def save_draft(row: Pushdown, activation: ActivationInput, actor: audit.Actor) -> Pushdown:
+    """"Save as draft": keeps the choices; a scheduled pushdown goes back to draft."""
+    set_activation(row, activation)
+    row.status, row.publish_at, row.publish_tz = "draft", None, None
+    db.session.commit()
+    return row
+
+
+def schedule(row: Pushdown, activation: ActivationInput, day: str, at: str, tz: str, actor: audit.Actor) -> Pushdown:
+    """P3 "Schedule": published by the sweeper at that instant."""
+    _editable(row)
+    _need_accounts(row)
+    publish_at = local_instant(day, at, tz, "publish")
+    set_activation(row, activation)
+    if row.activation_mode == "at" and row.activate_at < publish_at:
+        raise _fail("activate_date", _l("The activation cannot come before the publish."))
+    row.status, row.publish_at, row.publish_tz = "scheduled", publish_at, tz.strip()
+    audit.record(actor, "pushdown_scheduled", agency_id=row.agency_id, **{"pushdown_id": row.id})
+    db.session.commit()
+    return row
+
+
+def _need_accounts(row: Pushdown) -> None:
+    if not selected_count(row):
+        raise _fail("accounts", _l("Select at least one sub-account."))
