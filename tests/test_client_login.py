@@ -135,7 +135,7 @@ def test_reset_link_single_use_expiring_from_the_stored_host_and_it_ends_other_s
     form = client.get(path, base_url=HOST)
     weak = client.post(path, base_url=HOST, data={"csrf_token": csrf_token(form.get_data(as_text=True)),
                                                   "new_password": "short", "confirm_password": "short"})
-    assert "at least 10 characters" in weak.get_data(as_text=True)
+    assert "at least 12 characters" in weak.get_data(as_text=True)
     done = client.post(path, base_url=HOST, data={"csrf_token": csrf_token(form.get_data(as_text=True)),
                                                   "new_password": "brand-new-pass-9", "confirm_password": "brand-new-pass-9"})
     assert done.status_code == 303

@@ -14,7 +14,7 @@ from ..models import AccountUser, SignInFailures, User, utcnow
 from . import audit, sessions, throttle, two_factor
 from .dates import timezone_set
 from .errors import ValidationFailed
-from .passwords import hash_password, password_problem, verify_password
+from .passwords import hash_password, needs_rehash, password_problem, verify_password
 
 
 def normalize_email(email: str) -> str:
@@ -62,6 +62,8 @@ def sign_in(email: str, password: str, *, ip: str | None, user_agent: str = "") 
     if verify_password(user.password_hash if user else None, password or ""):
         if failures is not None:
             db.session.delete(failures)
+        if needs_rehash(user.password_hash):  # the cost settings rose since it was hashed
+            user.password_hash = hash_password(password)
         user.last_login_at = now
         audit.record(audit.Actor(f"user:{user.id}", user.email, ip, user.agency_id), "sign_in_succeeded",
                      user_agent=agent)

@@ -78,10 +78,7 @@ def _submit_publish(row: Pushdown):
 
 
 def last_operation(row: Pushdown):
-    from ...models import Operation
-    return db.session.scalar(sa.select(Operation).where(Operation.subject_type == "pushdown",
-                                                        Operation.subject_id == row.id)
-                             .order_by(Operation.id.desc()))
+    return operations.latest("publish_pushdown", subject=("pushdown", row.id))
 
 
 def delete_draft(row: Pushdown, actor: audit.Actor) -> None:

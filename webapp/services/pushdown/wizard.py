@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
@@ -13,6 +13,7 @@ from flask_babel import lazy_gettext as _l
 from ...extensions import db
 from ...models import HostedAccount, Pushdown, PushdownCopy, User, utcnow
 from .. import audit
+from ..dates import timezone_set
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..scope import AgencyScope, parse_id
 from .automations import parent_automation
@@ -145,7 +146,7 @@ def local_instant(day: str, at: str, tz_name: str, field_prefix: str) -> datetim
     """A date, time and zone as typed → an aware UTC datetime; refuses unknown zones, times that do
     not exist (the hour skipped when clocks go forward) and the past."""
     tz_name = (tz_name or "").strip()
-    if tz_name not in _zones():
+    if tz_name not in timezone_set():  # the zones offered everywhere
         raise _fail(f"{field_prefix}_tz", _l("Unknown time zone."))
     try:
         local = datetime.combine(date.fromisoformat((day or "").strip()), time.fromisoformat((at or "").strip()))
@@ -158,16 +159,6 @@ def local_instant(day: str, at: str, tz_name: str, field_prefix: str) -> datetim
     if instant <= utcnow():
         raise _fail(f"{field_prefix}_date", _l("Choose a moment in the future."))
     return instant
-
-
-_ZONES: set[str] | None = None
-
-
-def _zones() -> set[str]:
-    global _ZONES
-    if _ZONES is None:
-        _ZONES = set(available_timezones()) | {"UTC"}
-    return _ZONES
 
 
 @dataclass
