@@ -23,14 +23,14 @@ from bench._common import fresh_database, make_app, summarize  # noqa: E402
 
 def prepare(app):
     from webapp.extensions import db
-    from webapp.models import Agency, User
+    from webapp.models import Agency, User, utcnow
     from webapp.services import billing
     from webapp.services.audit import Actor
     with app.app_context():
         agency = Agency(name="Bench Agency", referral_code="bench")
         db.session.add(agency)
         db.session.flush()
-        db.session.add(User(email="b@agency.test", name="B", password_hash="x", role="agency", team_role="owner", agency_id=agency.id))
+        db.session.add(User(email="b@agency.test", name="B", password_hash="x", role="agency", team_role="owner", agency_id=agency.id, email_confirmed_at=utcnow()))
         db.session.commit()
         billing.save_card(agency.id, number="4242424242424242", exp_month=12, exp_year=date.today().year + 2,
                           cvc="123", actor=Actor("system", "bench"))

@@ -31,7 +31,7 @@ STEPS = [{"type": "send_email", "subject": f"Mail {i}"} if i % 2 == 0 else {"typ
 
 def seed(app, accounts: int):
     from webapp.extensions import db
-    from webapp.models import Agency, HostedAccount, User
+    from webapp.models import Agency, HostedAccount, User, utcnow
     from webapp.models.accounts import search_text_for
     from webapp.services import pushdown
     from webapp.services.audit import Actor
@@ -41,7 +41,7 @@ def seed(app, accounts: int):
         agency = Agency(name="Franchise Agency", referral_code="franchise", franchise_enabled=True)
         db.session.add(agency)
         db.session.flush()
-        db.session.add(User(email="f@agency.test", name="F", password_hash="x", role="agency", team_role="owner", agency_id=agency.id))
+        db.session.add(User(email="f@agency.test", name="F", password_hash="x", role="agency", team_role="owner", agency_id=agency.id, email_confirmed_at=utcnow()))
         db.session.commit()
         rows = []
         for i in range(accounts):

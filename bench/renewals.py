@@ -32,7 +32,7 @@ TARGET = 200  # renewals/s with 2 workers (issue 4)
 
 def seed(app, accounts: int, due: int):
     from webapp.extensions import db
-    from webapp.models import Agency, HostedAccount, User
+    from webapp.models import Agency, HostedAccount, User, utcnow
     from webapp.models.accounts import search_text_for
     from webapp.services import billing
     from webapp.services.audit import Actor
@@ -43,7 +43,7 @@ def seed(app, accounts: int, due: int):
         agency = Agency(name="Renewing Agency", referral_code="renew")
         db.session.add(agency)
         db.session.flush()
-        db.session.add(User(email="r@agency.test", name="R", password_hash="x", role="agency", team_role="owner", agency_id=agency.id))
+        db.session.add(User(email="r@agency.test", name="R", password_hash="x", role="agency", team_role="owner", agency_id=agency.id, email_confirmed_at=utcnow()))
         db.session.commit()
         billing.save_card(agency.id, number="4242424242424242", exp_month=12, exp_year=today.year + 2, cvc="123",
                           actor=Actor("system", "bench"))

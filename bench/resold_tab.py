@@ -80,7 +80,7 @@ VIEWS += [(deep_label(sort), f"{query}&page=1000") for sort, _, query in DEEP_PA
 
 def seed(app, measured: int, others: int, other_agencies: int, rng: random.Random):
     from webapp.extensions import db
-    from webapp.models import Agency, HostedAccount, User
+    from webapp.models import Agency, HostedAccount, User, utcnow
     from webapp.models.accounts import search_text_for
     from webapp.services.passwords import hash_password
     table = HostedAccount.__table__
@@ -91,7 +91,7 @@ def seed(app, measured: int, others: int, other_agencies: int, rng: random.Rando
         db.session.add_all(agencies)
         db.session.flush()
         user = User(email="bench@agency.test", name="Bench", password_hash=hash_password("bench-password-1"),
-                    role="agency", team_role="owner", agency_id=agencies[0].id)
+                    role="agency", team_role="owner", agency_id=agencies[0].id, email_confirmed_at=utcnow())
         db.session.add(user)
         db.session.commit()
         plan = [(agencies[0].id, measured)] + [(a.id, others // other_agencies) for a in agencies[1:]]

@@ -6,7 +6,7 @@ import re
 from datetime import date, timedelta
 
 from webapp.extensions import db
-from webapp.models import AccountUser, Agency, HostedAccount, User
+from webapp.models import AccountUser, Agency, HostedAccount, User, utcnow
 from webapp.services.passwords import hash_password
 
 PASSWORD = "correct-horse-battery"
@@ -22,14 +22,14 @@ def make_agency(name: str = "Acme Agency", email: str | None = None, password: s
     db.session.add(agency)
     db.session.flush()
     user = User(email=email or f"agent{n}@agency.test", name=f"Agent {n}", password_hash=hash_password(password),
-                role="agency", team_role="owner", agency_id=agency.id)
+                role="agency", team_role="owner", agency_id=agency.id, email_confirmed_at=utcnow())
     db.session.add(user)
     db.session.commit()
     return agency, user
 
 
 def make_support(email: str = "staff@agencyhq.test", password: str = PASSWORD) -> User:
-    user = User(email=email, name="Staff", password_hash=hash_password(password), role="support")
+    user = User(email=email, name="Staff", password_hash=hash_password(password), role="support", email_confirmed_at=utcnow())
     db.session.add(user)
     db.session.commit()
     return user

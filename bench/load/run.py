@@ -69,7 +69,7 @@ def start_redis(port: int, workdir: str) -> subprocess.Popen:
 
 def seed(app, accounts: int) -> dict:
     from webapp.extensions import db
-    from webapp.models import AccountUser, Agency, HostedAccount, SupportRequest, User
+    from webapp.models import AccountUser, Agency, HostedAccount, SupportRequest, User, utcnow
     from webapp.services import api_tokens as api_tokens_service
     from webapp.models.accounts import search_text_for
     from webapp.services import billing, pushdown
@@ -82,7 +82,7 @@ def seed(app, accounts: int) -> dict:
         db.session.add(agency)
         db.session.flush()
         db.session.add(User(email="load@agency.test", name="Load", password_hash=hash_password(PASSWORD),
-                            role="agency", team_role="owner", agency_id=agency.id))
+                            role="agency", team_role="owner", agency_id=agency.id, email_confirmed_at=utcnow()))
         db.session.commit()
         actor = Actor("system:load", "load test")
         billing.save_card(agency.id, number="4242424242424242", exp_month=12, exp_year=today.year + 2, cvc="123",
@@ -112,7 +112,7 @@ def seed(app, accounts: int) -> dict:
         # Support staff and their queue: trials the agency already extended once, each with a request
         # for a further extension (A5) that the support journey approves.
         db.session.add(User(email=SUPPORT_EMAIL, name="Load support", password_hash=hash_password(PASSWORD),
-                            role="support"))
+                            role="support", email_confirmed_at=utcnow()))
         trials = [i for i, name in ids[40:] if int(name.split("-")[1]) % 3 == 2][:SUPPORT_REQUESTS]
         db.session.execute(sa.update(HostedAccount).where(HostedAccount.id.in_(trials)).values(
             plan_term="trial", trial_extensions=1))

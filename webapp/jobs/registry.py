@@ -13,7 +13,7 @@ from types import MappingProxyType
 from flask import Flask
 
 from ..adapters.queue import JobQueue
-from ..services import (api_tokens, billing, branding, client_auth, commission, mail, provisioning, pushdown,
+from ..services import (api_tokens, auth, billing, branding, client_auth, commission, mail, provisioning, pushdown,
                         renewals)
 from . import sweeper, tasks
 
@@ -22,6 +22,7 @@ OPERATIONS = MappingProxyType({
     "provision_account": provisioning.provision_account,
     "deliver_email": mail.deliver_email,
     "send_password_reset": client_auth.send_password_reset,
+    "send_dashboard_reset": auth.send_dashboard_reset,
     "renew_account": renewals.renew_account,
     "retry_renewal": renewals.retry_renewal,
     "apply_branding": branding.apply_branding,

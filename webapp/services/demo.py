@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from ..catalog import get_catalog
 from ..extensions import db
-from ..models import AccountUser, Agency, Automation, AutomationVersion, Branding, EmailTemplate, HostedAccount, User
+from ..models import AccountUser, Agency, Automation, AutomationVersion, Branding, EmailTemplate, HostedAccount, User, utcnow
 from . import billing, operations, provisioning
 from .audit import Actor
 from .dates import add_months
@@ -72,9 +72,9 @@ def seed(rng: random.Random | None = None) -> dict:
     db.session.flush()
     db.session.add_all([
         User(email=AGENCY_EMAIL, name="Nora Northwind", password_hash=hash_password(AGENCY_PASSWORD),
-             role="agency", team_role="owner", agency_id=agency.id, timezone="Europe/Paris"),
+             role="agency", team_role="owner", agency_id=agency.id, timezone="Europe/Paris", email_confirmed_at=utcnow()),
         User(email=SUPPORT_EMAIL, name="Sam Support", password_hash=hash_password(SUPPORT_PASSWORD),
-             role="support"),
+             role="support", email_confirmed_at=utcnow()),
         Branding(agency_id=agency.id, product_name="Northwind Mail", primary_color="#0b6e4f",
                  support_email="help@northwind.test", support_url="https://northwind.test/help",
                  login_headline="Welcome back", login_text="Sign in to send your next campaign."),

@@ -161,3 +161,9 @@ def transfer_confirmation_email(request_id: int) -> str:
 
 def request_decided_email(request_id: int) -> str:
     return f"request-decided:{request_id}"
+
+
+def agency_notice(what: str, agency) -> str:
+    """An agency's owner told of a change of its state (approved, rejected, suspended, reactivated): once
+    per change."""
+    return f"agency-{what}:{agency.id}:{agency.state_changed_at:%Y%m%d%H%M%S%f}"
