@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import statistics
 import tempfile
 import time
@@ -9,6 +10,9 @@ import uuid
 from contextlib import contextmanager
 
 import sqlalchemy as sa
+
+# The worker and web processes a benchmark starts refuse to run on no key (issue 17): one for the run.
+os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(48))
 
 
 def percentile(values: list[float], p: float) -> float:

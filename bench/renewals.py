@@ -128,6 +128,8 @@ def run_workers(app, url, redis_url, workers: int, due: int) -> tuple[float, int
             renewals.sweep_renewals()
         swept = time.perf_counter()
         while paid_count(app) < due:
+            if any(p.poll() is not None for p in procs):
+                raise RuntimeError("a worker exited before the renewals were done (its error is above)")
             if time.perf_counter() - started > 600:
                 raise RuntimeError(f"only {paid_count(app)} of {due} renewed after 10 minutes")
             time.sleep(0.1)
