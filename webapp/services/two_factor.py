@@ -148,3 +148,22 @@ def reset_by_support(user: User, actor: audit.Actor) -> None:
               "If you did not ask for this, reply to this e-mail at once.\n"))
     disable(user, actor, action="two_factor_reset_by_support")
     mail.enqueue_pending(email)
+
+
+def pending_secret(user: User) -> str:
+    """The secret being enrolled: kept on the user (not in a cookie) until the first code turns 2FA on,
+    so reloading the page shows the same QR code."""
+    if user.has_2fa:
+        raise Conflict(str(_l("Two-factor sign-in is already on.")))
+    if not user.totp_secret:
+        user.totp_secret = new_secret()
+        db.session.commit()
+    return user.totp_secret
+
+
+def turn_off(user: User, actor: audit.Actor) -> None:
+    """The user turns it off (after re-authentication), unless their login requires it."""
+    if required_for(user):
+        raise Conflict(str(_l("Two-factor sign-in is required for your login: it cannot be turned off. "
+                              "If you lost your phone, ask support to reset it.")))
+    disable(user, actor)

@@ -8,7 +8,7 @@ from datetime import timezone
 
 from babel import dates, numbers
 from flask import g
-from flask_babel import get_locale, get_timezone
+from flask_babel import get_locale, get_timezone, gettext
 from flask_babel import lazy_gettext as _l
 
 from ..catalog import get_catalog
@@ -107,3 +107,17 @@ def register(app) -> None:
     app.jinja_env.filters["number"] = number
     app.jinja_env.filters["datetime"] = format_datetime
     app.jinja_env.filters["date"] = format_date
+    app.jinja_env.filters["user_agent_label"] = user_agent_label
+
+
+def user_agent_label(agent: str | None) -> str:
+    """"Chrome on Linux" for a login's User-Agent ("Where you're signed in")."""
+    if not agent:
+        return gettext("Unknown browser")
+    from ua_parser import parse
+    parsed = parse(agent)
+    browser = parsed.user_agent.family if parsed.user_agent else None
+    system = parsed.os.family if parsed.os else None
+    if browser and system and browser != "Other" and system != "Other":
+        return gettext("%(browser)s on %(system)s", browser=browser, system=system)
+    return (browser if browser and browser != "Other" else None) or agent[:60]

@@ -77,7 +77,7 @@ def _signed_in(result, *, remember: bool, next_url: str | None):
         # Two-factor sign-in is required of this login and not set up: enrolment before anything else.
         session["enrol_2fa"] = True
         flash(_("Set up two-factor sign-in to go on: it is required for your login."), "info")
-        return redirect(url_for("myaccount.two_factor"), code=303)
+        return redirect(url_for("myaccount.two_factor_setup"), code=303)
     return redirect(next_url or home_for(result.user), code=303)
 
 

@@ -1,5 +1,5 @@
 from flask_babel import lazy_gettext as _l
-from wtforms import PasswordField, SelectField
+from wtforms import PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
 from ..forms import Form
@@ -14,3 +14,20 @@ class PasswordForm(Form):
 class PreferencesForm(Form):
     language = SelectField(_l("Language"), validators=[DataRequired()])
     timezone = SelectField(_l("Time zone"), validators=[DataRequired()])
+
+
+class NameForm(Form):
+    name = StringField(_l("Your name"), validators=[DataRequired(_l("Enter your name.")), Length(max=120)])
+
+
+class EmailForm(Form):
+    email = StringField(_l("New e-mail"), validators=[DataRequired(_l("Enter the new e-mail.")), Length(max=254)])
+
+
+class TwoFactorForm(Form):
+    code = StringField(_l("Code from the app"), validators=[DataRequired(_l("Enter the 6-digit code the app shows.")),
+                                                           Length(max=20)])
+
+
+class ButtonForm(Form):
+    """A POST button: only its CSRF token."""
