@@ -43,6 +43,8 @@ instance/secret_key: | $(BIN)/python
 migrate: install instance/secret_key
 	$(BIN)/flask db upgrade
 
+# The demo lets support staff in with a password alone (production requires 2FA); seed-demo says so.
+run: export SUPPORT_REQUIRE_2FA ?= 0
 run: translations migrate
 	@$(BIN)/flask seed-demo --if-empty
 	@echo "AgencyHQ is starting at http://localhost:$(PORT)/  (Ctrl-C stops it)"

@@ -16,6 +16,8 @@ def test_seed_demo_makes_every_status_plan_type_and_tier(runner, db, run_jobs, c
     result = runner.invoke(args=["seed-demo"])
     assert result.exit_code == 0, result.output
     assert demo.AGENCY_EMAIL in result.output and demo.SUPPORT_PASSWORD in result.output
+    # The demo lets support in without a second factor, and says so beside the login (make run sets it).
+    assert "SUPPORT_REQUIRE_2FA=0" in result.output
     agency = db.session.scalar(sa.select(Agency))
     accounts = db.session.scalars(sa.select(HostedAccount).where(HostedAccount.agency_id == agency.id,
                                                                  HostedAccount.kind == "resold")).all()

@@ -280,3 +280,23 @@ def test_where_you_are_signed_in_lists_each_login_and_signs_them_out(app, db, cl
     assert third.get("/").status_code == 302 and laptop.get("/").status_code == 200
     assert len(ids) == 3
     assert "signed_out_elsewhere" in audited(db)
+
+
+def test_saving_a_card_and_creating_an_api_token_ask_for_a_recent_login(app, db, clock):
+    make_agency(email="owner@agency.test")
+    client = app.test_client()
+    login(client, "owner@agency.test")
+    assert client.get("/billing/profile").status_code == 200
+    api_page = client.get("/settings/api").get_data(as_text=True)
+    clock.shift(11 * 60)
+    card = client.get("/billing/profile")
+    assert card.status_code == 303 and "/reauth?next=/billing/profile" in card.headers["Location"]
+    token = client.post("/settings/api", data={"csrf_token": csrf_token(api_page), "name": "CI"},
+                        headers={"Referer": "http://localhost/settings/api"})
+    assert token.status_code == 303 and "/reauth?next=/settings/api" in token.headers["Location"]
+    from webapp.models import ApiToken
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ApiToken)) == 0
+    reauth = client.get(card.headers["Location"]).get_data(as_text=True)
+    back = client.post(card.headers["Location"], data={"csrf_token": csrf_token(reauth), "password": PASSWORD})
+    assert back.status_code == 303 and back.headers["Location"].endswith("/billing/profile")
+    assert client.get("/billing/profile").status_code == 200

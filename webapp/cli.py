@@ -64,6 +64,11 @@ def _print_logins(demo, hosts) -> None:
     click.echo(f"  Dashboard:      {hosts.dashboard_url('/login')}")
     click.echo(f"  Agency user:    {demo.AGENCY_EMAIL} / {demo.AGENCY_PASSWORD}")
     click.echo(f"  Support staff:  {demo.SUPPORT_EMAIL} / {demo.SUPPORT_PASSWORD}")
+    if not current_app.config["SUPPORT_REQUIRE_2FA"]:
+        click.echo("                  (two-factor sign-in for support is off in this demo: SUPPORT_REQUIRE_2FA=0;"
+                   " production requires it)")
+    else:
+        click.echo("                  (support must set up two-factor sign-in at the first sign-in)")
     acme = db.session.scalar(sa.select(HostedAccount).where(HostedAccount.name == demo.CLIENT_ACCOUNT))
     if acme is not None:
         click.echo(f"  Hosted account: {hosts.account_login_url(acme)}  admin / {demo.CLIENT_PASSWORD}")

@@ -266,3 +266,27 @@ def price_after_discount(account: HostedAccount, discount_percent: int) -> int |
     except (KeyError, ValueError):
         return None
     return catalog.apply_discount(listed, discount_percent)
+
+
+@dataclass(frozen=True)
+class FirstSteps:
+    """What a new agency still has to do before its dashboard is of use (issue 19): the greeting on the
+    Resold tab lists the three steps until the card is on file and the first account exists."""
+
+    has_card: bool
+    has_account: bool
+    has_branding: bool
+
+    @property
+    def show(self) -> bool:
+        return not (self.has_card and self.has_account)
+
+
+def first_steps(scope: AgencyScope) -> FirstSteps:
+    from ..models import BillingProfile, Branding
+    has_card = db.session.scalar(scope.select(BillingProfile, BillingProfile.id)) is not None
+    has_account = db.session.scalar(scope.select(HostedAccount, HostedAccount.id).limit(1)) is not None
+    has_branding = db.session.scalar(scope.select(Branding, Branding.id).where(
+        Branding.account_id.is_(None),
+        sa.or_(Branding.product_name != "", Branding.logo.is_not(None)))) is not None
+    return FirstSteps(has_card, has_account, has_branding)

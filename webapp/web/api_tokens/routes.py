@@ -6,7 +6,7 @@ from flask_login import current_user
 
 from ...services import api_tokens, hosts
 from ...services.errors import ServiceError, ValidationFailed
-from ..decorators import agency_required, current_actor, current_scope
+from ..decorators import agency_required, current_actor, current_scope, recent_login_required
 from ..forms import apply_errors
 from ..rendering import render, wants_fragment
 from . import docs
@@ -30,6 +30,7 @@ def index():
 
 @bp.route("/settings/api", methods=["POST"])
 @agency_required
+@recent_login_required
 def create():
     """The new token is in this answer and nowhere else (not even the session): the page a POST
     answers with shows it once, instead of a redirect that would need it stored to show it."""

@@ -13,7 +13,7 @@ from ...extensions import db
 from ...models import HostedAccount, Invoice
 from ...services import billing, billing_history, renewals
 from ...services.errors import ValidationFailed
-from ..decorators import agency_required, current_actor, current_scope
+from ..decorators import agency_required, current_actor, current_scope, recent_login_required
 from ..filters import money
 from ..forms import apply_errors
 from ..rendering import render, wants_fragment
@@ -35,6 +35,7 @@ def _purchase(form, buy):
 
 @bp.route("/profile", methods=["GET", "POST"])
 @agency_required
+@recent_login_required  # asked before the card is typed, so it is not typed twice
 def profile():
     form = CardForm()
     status = 200

@@ -30,9 +30,10 @@ def index():
         row_of(a, price_cents=resold.price_after_discount(a, summary.discount_percent),
                login_url=hosts.account_login_url(a), account_path=account_path)
         for a in result.rows])
+    steps = None if fragment else resold.first_steps(scope)
     return render("resold/index.html", "resold/_results.html", page=result, view=result.view,
                   summary=summary, rows_html=rows_html, is_fragment=fragment, plan_types=resold.PLAN_TYPES,
-                  results_path=url_for("resold.index"))
+                  results_path=url_for("resold.index"), first_steps=steps)
 
 
 def _discount_summary(scope, *, reuse_count: bool) -> resold.Summary:
