@@ -7,6 +7,8 @@ from datetime import date, timedelta
 
 from webapp.extensions import db
 from webapp.models import AccountUser, Agency, HostedAccount, User, utcnow
+from webapp.services import billing
+from webapp.services.audit import Actor
 from webapp.services.passwords import hash_password
 
 PASSWORD = "correct-horse-battery"
@@ -72,3 +74,27 @@ def audited(db, *where) -> list[str]:
     from webapp.models import AuditEvent
     return list(db.session.scalars(select(AuditEvent.action).where(
         AuditEvent.action.notlike("sign_in_%"), *where).order_by(AuditEvent.id)))
+
+
+CARD = "4242424242424242"
+CARD_YEAR = date.today().year + 1
+
+
+def add_card(agency, number: str = CARD):
+    """Saves a card on the agency (an Agency or its id) through billing and the sandbox gateway, as the
+    billing profile does; returns the billing profile."""
+    return billing.save_card(getattr(agency, "id", agency), number=number, exp_month=12, exp_year=CARD_YEAR,
+                             cvc="123", actor=Actor("system", "tests"))
+
+
+def browser_login(page, email: str, password: str = PASSWORD, *, lands: str | None = r"/(support)?$"):
+    """Signs a Playwright page in on the dashboard login; waits for the page it lands on (a regex of the
+    URL's end, or only for the load when None)."""
+    page.goto("/login")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    if lands is None:
+        page.wait_for_load_state()
+    else:
+        page.wait_for_url(re.compile(lands))

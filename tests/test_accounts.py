@@ -14,7 +14,7 @@ from webapp.services import accounts, billing
 from webapp.jobs import sweeper
 from webapp.services.audit import Actor
 
-from .helpers import audited, csrf_token, login, make_account, make_agency, make_support
+from .helpers import add_card, audited, csrf_token, login, make_account, make_agency, make_support
 
 ACTOR = Actor("user:0", "tests")
 YEAR = date.today().year + 1
@@ -22,7 +22,7 @@ YEAR = date.today().year + 1
 
 def agency_with_card(email="owner@agency.test", number="4242424242424242"):
     agency, user = make_agency(email=email)
-    billing.save_card(agency.id, number=number, exp_month=12, exp_year=YEAR, cvc="123", actor=ACTOR)
+    add_card(agency, number)
     return agency, user
 
 

@@ -13,7 +13,7 @@ from webapp.models import (AccountUser, ApiIdempotencyRecord, ApiToken, AuditEve
 from webapp.services import api_tokens, billing
 from webapp.services.audit import Actor
 
-from .helpers import login, make_account, make_agency
+from .helpers import add_card, login, make_account, make_agency
 
 ACTOR = Actor("user:0", "tests")
 YEAR = date.today().year + 1
@@ -22,9 +22,6 @@ YEAR = date.today().year + 1
 def new_token(user, name="tests"):
     return api_tokens.create(user, name, ACTOR)[1]
 
-
-def add_card(agency, number="4242424242424242"):
-    billing.save_card(agency.id, number=number, exp_month=12, exp_year=YEAR, cvc="123", actor=ACTOR)
 
 
 class Api:

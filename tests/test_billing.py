@@ -17,15 +17,12 @@ from webapp.jobs import sweeper
 from webapp.services.audit import Actor
 from webapp.services.errors import ValidationFailed
 
-from .helpers import csrf_token, login, make_account, make_agency
+from .helpers import add_card, csrf_token, login, make_account, make_agency
 
 ACTOR = Actor("user:0", "tests")
 GOOD, DECLINED, NO_FUNDS = "4242 4242 4242 4242", "4000000000000002", "4000000000009995"
 NEXT_YEAR = date.today().year + 1
 
-
-def card(agency, number=GOOD):
-    return billing.save_card(agency.id, number=number, exp_month=12, exp_year=NEXT_YEAR, cvc="123", actor=ACTOR)
 
 
 def gateway_ops(app, op):
@@ -86,10 +83,10 @@ def test_only_token_brand_last4_and_expiry_are_kept(app, db, client, caplog):
     assert client.post("/billing/profile", data={"csrf_token": token, "number": GOOD, "exp_month": 12,
                                                  "exp_year": NEXT_YEAR, "cvc": "123"}).status_code == 303
     profile = db.session.scalar(sa.select(BillingProfile))
-    replaced = card(agency, "5555555555554444")
+    replaced = add_card(agency, "5555555555554444")
     assert replaced.id == profile.id and replaced.brand == "mastercard" and replaced.last4 == "4444"
     assert billing.settle(_renewal_invoice(agency, make_account(agency), key="paid")).status == "paid"
-    card(agency, NO_FUNDS)
+    add_card(agency, NO_FUNDS)
     with pytest.raises(billing.PaymentDeclined):
         billing.settle(_renewal_invoice(agency, make_account(agency), key="declined"))
     dump = []
@@ -130,7 +127,7 @@ def _renewal_invoice(agency, account, key="k1", price=7000):
 
 def test_prepaid_is_spent_first_with_a_released_authorization(app, db):
     agency, _ = make_agency()
-    card(agency)
+    add_card(agency)
     account = make_account(agency)
     billing.buy_prepaid(agency.id, 10000, account=None, actor=ACTOR)
     assert billing.balance(agency.id, "prepaid") == 10000
@@ -148,7 +145,7 @@ def test_prepaid_is_spent_first_with_a_released_authorization(app, db):
 
 def test_credit_assigned_to_an_account_is_spent_on_it_first(app, db):
     agency, _ = make_agency()
-    card(agency)
+    add_card(agency)
     mine, other = make_account(agency), make_account(agency)
     billing.buy_prepaid(agency.id, 5000, account=mine, actor=ACTOR)
     billing.buy_prepaid(agency.id, 5000, account=None, actor=ACTOR)
@@ -161,7 +158,7 @@ def test_credit_assigned_to_an_account_is_spent_on_it_first(app, db):
 
 def test_prepaid_amounts_come_from_the_catalog(db):
     agency, _ = make_agency()
-    card(agency)
+    add_card(agency)
     with pytest.raises(ValidationFailed):
         billing.buy_prepaid(agency.id, 1234, account=None, actor=ACTOR)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Invoice)) == 0
@@ -169,7 +166,7 @@ def test_prepaid_amounts_come_from_the_catalog(db):
 
 def test_discount_tier_in_force_on_the_day_of_the_charge(app, db):
     agency, _ = make_agency()
-    card(agency)
+    add_card(agency)
     accounts = [make_account(agency) for _ in range(4)]
     assert billing.create_invoice(agency_id=agency.id, kind="renewal", account=accounts[0], key="a",
                                   period=(date.today(), date.today()), lines=[billing.Line("x", 10000)]).total_cents == 10000
@@ -183,7 +180,7 @@ def test_discount_tier_in_force_on_the_day_of_the_charge(app, db):
 
 def test_twenty_concurrent_spends_never_take_the_balance_below_zero(app, db):
     agency, _ = make_agency()
-    card(agency)
+    add_card(agency)
     billing.buy_prepaid(agency.id, 10000, account=None, actor=ACTOR)
     accounts = [make_account(agency) for _ in range(20)]
     invoices = [_renewal_invoice(agency, a, key=f"c{i}", price=700).id for i, a in enumerate(accounts)]
@@ -217,7 +214,7 @@ def test_twenty_concurrent_spends_never_take_the_balance_below_zero(app, db):
 
 def test_sms_packs_for_plus_accounts_never_lite(app, db):
     agency, _ = make_agency()
-    card(agency)
+    add_card(agency)
     plus = make_account(agency, plan_tier="plus")
     lite = make_account(agency, plan_tier="lite")
     invoice = billing.buy_pack(agency.id, plus, "sms", "sms-500", actor=ACTOR)
@@ -234,10 +231,10 @@ def test_sms_packs_for_plus_accounts_never_lite(app, db):
 
 def test_a_declined_purchase_charges_nothing_and_gives_nothing(app, db):
     agency, _ = make_agency()
-    card(agency)
+    add_card(agency)
     account = make_account(agency)
     billing.buy_prepaid(agency.id, 5000, account=None, actor=ACTOR)
-    card(agency, DECLINED)
+    add_card(agency, DECLINED)
     with pytest.raises(billing.PaymentDeclined):
         billing.buy_pack(agency.id, account, "sms", "sms-10000", actor=ACTOR)  # 300.00: more than the prepaid
     assert billing.balance(agency.id, "sms", account.id) == 0
@@ -248,7 +245,7 @@ def test_a_declined_purchase_charges_nothing_and_gives_nothing(app, db):
 
 def test_credit_pages_and_balances_on_the_account_page(client, db):
     agency, _ = make_agency(email="credits@agency.test")
-    card(agency)
+    add_card(agency)
     account = make_account(agency, "bakery", plan_tier="plus")
     make_account(agency, "tiny", plan_tier="lite")
     login(client, "credits@agency.test")
@@ -281,7 +278,7 @@ def _due_account(agency, **fields):
 
 def test_due_accounts_renew_once_on_their_own_day(app, db, run_jobs):
     agency, _ = make_agency()
-    card(agency)
+    add_card(agency)
     due = _due_account(agency)
     annual = _due_account(agency, plan_term="annual")
     disabled = _due_account(agency, status="disabled")
@@ -313,7 +310,7 @@ def test_the_sweepers_batch_renews_accounts_with_large_ids(app, db, run_jobs, mo
     """B2: the batch path's temporary invoice number fits invoices.number (32 characters) whatever
     the account id; PostgreSQL refused `pending-renewal:<id>:<date>` from id 100 000 on."""
     agency, _ = make_agency()
-    card(agency)
+    add_card(agency)
     big = [_due_account(agency, id=123456), _due_account(agency, id=2_147_483_647)]
     one_by_one = []
     monkeypatch.setattr(renewals, "renew", lambda *args, **kw: one_by_one.append(args))
@@ -336,7 +333,7 @@ def test_the_sweepers_batch_renews_accounts_with_large_ids(app, db, run_jobs, mo
 
 def test_one_invoice_and_one_capture_per_account_and_period(app, db):
     agency, _ = make_agency()
-    card(agency)
+    add_card(agency)
     account = _due_account(agency)
     start = account.period_end
     first = renewals.renew(account.id, start)
@@ -354,7 +351,7 @@ def test_one_invoice_and_one_capture_per_account_and_period(app, db):
 
 def test_two_sweepers_at_once_make_one_operation_per_renewal(app, db):
     agency, _ = make_agency()
-    card(agency)
+    add_card(agency)
     accounts = [_due_account(agency) for _ in range(10)]
 
     def sweep():
@@ -376,7 +373,7 @@ def test_two_sweepers_at_once_make_one_operation_per_renewal(app, db):
 
 def test_redis_down_when_a_renewal_is_due_loses_nothing(app, db, run_jobs, monkeypatch):
     agency, _ = make_agency()
-    card(agency)
+    add_card(agency)
     account = _due_account(agency)
     queue = app.extensions["job_queue"]
     redis_down(monkeypatch, queue)
@@ -437,7 +434,7 @@ def test_declined_renewal_timeline_retries_tells_disables_and_a_new_card_pays_it
     the catalog's days 1, 3 and 5 (the agency told each time, never the client), disabled after the
     grace period, and charged once, at once, when the agency saves a good card: enabled again."""
     agency, _ = make_agency()
-    card(agency, NO_FUNDS)
+    add_card(agency, NO_FUNDS)
     account = _due_account(agency, name="bakery", notification_email="ops@agency.test",
                            client_email="client@example.test")
     gone = _due_account(agency, name="closing", notification_email="ops@agency.test")
@@ -467,7 +464,7 @@ def test_declined_renewal_timeline_retries_tells_disables_and_a_new_card_pays_it
     # Day 8: the agency saves a good card; the unpaid renewal is charged to it at once, once.
     clock.at(8)
     declined_before = _charges(succeeded=False)
-    card(agency)
+    add_card(agency)
     run_jobs()
     db.session.expire_all()
     invoice = db.session.get(Invoice, invoice.id)
@@ -479,7 +476,7 @@ def test_declined_renewal_timeline_retries_tells_disables_and_a_new_card_pays_it
     # Later sweeps, and the card saved again, charge nothing more.
     emails = len(smtp_server.messages)
     _sweep(clock, run_jobs, db, 9)
-    card(agency, "5555555555554444")
+    add_card(agency, "5555555555554444")
     _sweep(clock, run_jobs, db, 10)
     assert _charges(succeeded=True) == 1 and _charges(succeeded=False) == declined_before
     assert len(smtp_server.messages) == emails
@@ -505,7 +502,7 @@ def test_a_disabled_accounts_renewal_is_tried_every_day_until_paid_or_cancelled(
     disabled meanwhile; the day a charge goes through it is enabled again. A cancelled account's
     renewal is not tried any more."""
     agency, _ = make_agency()
-    profile = card(agency, NO_FUNDS)
+    profile = add_card(agency, NO_FUNDS)
     account = _due_account(agency, name="bakery", notification_email="ops@agency.test")
     quits = _due_account(agency, name="quitter", notification_email="ops@agency.test")
     for day in (0, 1, 3, 5):
@@ -545,8 +542,8 @@ def test_saving_a_card_retries_only_the_agencys_own_live_unpaid_renewals(app, db
     so; not another agency's, not an account renewed afresh or detached since; twice is once."""
     agency, _ = make_agency(email="saver@agency.test")
     other, _ = make_agency()
-    card(agency, DECLINED)
-    card(other, DECLINED)
+    add_card(agency, DECLINED)
+    add_card(other, DECLINED)
     mine = _due_account(agency)
     renewed_since = _due_account(agency)
     theirs = _due_account(other)
@@ -563,7 +560,7 @@ def test_saving_a_card_retries_only_the_agencys_own_live_unpaid_renewals(app, db
     saved = client.post("/billing/profile", data={"csrf_token": token, "number": GOOD, "exp_month": 12,
                                                   "exp_year": NEXT_YEAR, "cvc": "123"})
     assert saved.status_code == 303
-    card(agency)  # saved again before the worker ran: the same retry, not a second one
+    add_card(agency)  # saved again before the worker ran: the same retry, not a second one
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Operation)
                              .where(Operation.kind == "retry_renewal")) == 1
     run_jobs()
@@ -584,7 +581,7 @@ def test_a_retry_spends_prepaid_credit_bought_since_once_per_attempt(app, db, ru
     Sum of invoice totals = prepaid applied + card captures throughout."""
     from webapp import faults
     agency, _ = make_agency()
-    card(agency, DECLINED)
+    add_card(agency, DECLINED)
     account = _due_account(agency, plan_tier="professional")  # 187.00
     _sweep(clock, run_jobs, db, 0)
     invoice = db.session.scalar(sa.select(Invoice))
@@ -593,9 +590,9 @@ def test_a_retry_spends_prepaid_credit_bought_since_once_per_attempt(app, db, ru
     # 50.00 of credit bought with a good card, which the agency then swaps back: the retry (attempt 2)
     # spends the credit, and only the rest goes to the card, declined.
     clock.at(0, minutes=10)
-    card(agency)
+    add_card(agency)
     billing.buy_prepaid(agency.id, 5000, account=None, actor=ACTOR)
-    card(agency, DECLINED)
+    add_card(agency, DECLINED)
     run_jobs()
     db.session.expire_all()
     invoice = db.session.get(Invoice, invoice.id)
@@ -613,7 +610,7 @@ def test_a_retry_spends_prepaid_credit_bought_since_once_per_attempt(app, db, ru
     # A good card and 50.00 for this account. Attempt 4 (its operation queued by the card save; run by
     # hand here) spends the 50.00 and charges 87.00 to the card; the worker dies before the commit.
     clock.at(3, minutes=10)
-    card(agency)
+    add_card(agency)
     billing.buy_prepaid(agency.id, 5000, account=account, actor=ACTOR)
 
     def killed(name):
@@ -646,8 +643,8 @@ def test_a_retry_spends_prepaid_credit_bought_since_once_per_attempt(app, db, ru
 def test_billing_history_filters_pages_csv_invoice_and_print(client, app, db):
     agency, _ = make_agency(email="hist@agency.test")
     other, _ = make_agency(email="other@agency.test")
-    card(agency)
-    card(other)
+    add_card(agency)
+    add_card(other)
     a = make_account(agency, "alpha-shop")
     b = make_account(agency, "beta-shop")
     billing.settle(_renewal_invoice(agency, a, key="h1"))
@@ -677,7 +674,7 @@ def test_a_discount_is_shown_on_the_invoice_its_print_the_history_and_the_csv(cl
     """B4, B5: a renewal charged in the 10 % tier (five paid accounts) shows the discount wherever the
     invoice is shown or exported."""
     agency, _ = make_agency(email="tier@agency.test")
-    card(agency)
+    add_card(agency)
     due = _due_account(agency, name="discounted-shop")  # Plus, 1,000 contacts: 70.00 listed
     for _ in range(4):
         make_account(agency)

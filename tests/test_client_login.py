@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from webapp.models import AuditEvent, OutboundEmail, utcnow
 from webapp.services import client_auth
 
-from .helpers import csrf_token, login, make_account, make_agency
+from .helpers import add_card, csrf_token, login, make_account, make_agency
 
 HOST = "http://acme.localhost"
 
@@ -204,13 +204,6 @@ def test_settings_change_password_needs_the_current_one(client, acme):
 
 # ---- A7, B8: an expired or disabled account is closed to its client ------------------------------------
 
-def _card(agency_id, number="4242424242424242"):
-    from datetime import date
-    from webapp.services import billing
-    from webapp.services.audit import Actor
-    billing.save_card(agency_id, number=number, exp_month=12, exp_year=date.today().year + 1, cvc="123",
-                      actor=Actor("user:0", "tests"))
-
 
 def _login_as(client, account):
     """The agency presses Login on the account: the one-minute link, or the account page with why not."""
@@ -222,7 +215,7 @@ def test_an_expired_account_shows_its_client_a_branded_closed_page_until_it_is_r
     from webapp.models import Branding, LoginAsToken
     from webapp.services import accounts, renewals
     from webapp.services.audit import Actor
-    _card(acme.agency_id)
+    add_card(acme.agency_id)
     db.session.add(Branding(agency_id=acme.agency_id, account_id=acme.id, product_name="Acme Mail",
                             support_email="help@agency.test", support_url="https://agency.test/help"))
     db.session.commit()
@@ -268,7 +261,7 @@ def test_an_expired_account_shows_its_client_a_branded_closed_page_until_it_is_r
 def test_a_disabled_account_is_closed_to_its_client_until_a_charge_succeeds(app, client, acme, db):
     from datetime import date
     from webapp.services import renewals
-    _card(acme.agency_id, "4000000000000002")
+    add_card(acme.agency_id, "4000000000000002")
     acme.period_end = date.today()
     db.session.commit()
     invoice = renewals.renew(acme.id, acme.period_end)
@@ -286,7 +279,7 @@ def test_a_disabled_account_is_closed_to_its_client_until_a_charge_succeeds(app,
     assert "is disabled because its renewal is unpaid, so it cannot be opened" in \
         client.get(refused.headers["Location"]).get_data(as_text=True)
     # A good card, and the renewal charged on its next try: enabled again, for the client too.
-    _card(acme.agency_id)
+    add_card(acme.agency_id)
     assert renewals.renew(acme.id, invoice.period_start).status == "paid"
     db.session.refresh(acme)
     assert acme.status == "active"

@@ -12,7 +12,7 @@ from webapp.models import (Agency, AuditEvent, BillingProfile, CommissionEntry, 
 from webapp.services import billing, commission, operations, renewals
 from webapp.services.audit import Actor
 
-from .helpers import csrf_token, login, make_account, make_agency
+from .helpers import add_card, csrf_token, login, make_account, make_agency
 
 ACTOR = Actor("user:0", "tests")
 GOOD, DECLINED = "4242 4242 4242 4242", "4000 0000 0000 0002"
@@ -39,15 +39,12 @@ def count(db, model, *where):
     return db.session.scalar(sa.select(sa.func.count()).select_from(model).where(*where))
 
 
-def agency_card(agency):
-    return billing.save_card(agency.id, number=GOOD, exp_month=12, exp_year=NEXT_YEAR, cvc="123", actor=ACTOR)
-
 
 # ---- C1: sign-up through /r/<code> -------------------------------------------------------------------
 
 def test_signup_creates_a_commission_account_paid_by_the_clients_card(app, db, client, run_jobs):
     agency, _ = make_agency()
-    profile = agency_card(agency)
+    profile = add_card(agency)
     page = client.get(f"/r/{agency.referral_code}")
     assert page.status_code == 200 and "bakery" not in page.get_data(as_text=True)
     answer = client.post(f"/r/{agency.referral_code}", data=signup_form(page.get_data(as_text=True)))
@@ -108,7 +105,7 @@ def test_same_request_twice_gives_one_account_and_one_charge(app, db):
 
 def test_the_agency_is_never_charged_for_a_referred_account(app, db):
     agency, _ = make_agency()
-    agency_profile = agency_card(agency)
+    agency_profile = add_card(agency)
     account, _ = commission.sign_up(agency.referral_code, referral(agency.referral_code), request_key="k")
     # The account is due: the agency's renewal sweep leaves it alone; it renews on the client's card.
     today = date.today()
@@ -129,7 +126,7 @@ def test_the_agency_is_never_charged_for_a_referred_account(app, db):
 
 def test_commission_renewal_sweep_bills_the_client(app, db, run_jobs):
     agency, _ = make_agency()
-    agency_profile = agency_card(agency)
+    agency_profile = add_card(agency)
     account, _ = commission.sign_up(agency.referral_code, referral(agency.referral_code), request_key="k")
     run_jobs()  # provisioned: active
     db.session.execute(sa.update(HostedAccount).values(period_end=date.today()))
@@ -163,7 +160,7 @@ def test_payment_earns_the_catalog_rate_and_a_refund_reverses_it(app, db):
 
 def test_resold_payments_earn_no_commission(app, db):
     agency, _ = make_agency()
-    agency_card(agency)
+    add_card(agency)
     billing.buy_prepaid(agency.id, 5000, account=None, actor=ACTOR)
     assert count(db, CommissionEntry) == 0
 
@@ -311,7 +308,7 @@ def test_a_declined_try_then_a_good_card_with_the_same_form_signs_up(app, db):
 
 def test_a_declined_renewal_of_a_referred_account_tells_the_client_never_charges_the_agency(app, db):
     agency, _ = make_agency()
-    agency_profile = agency_card(agency)
+    agency_profile = add_card(agency)
     account, _ = commission.sign_up(agency.referral_code, referral(agency.referral_code), request_key="k")
     declined = billing.gateway().tokenize("4000000000000002", 12, NEXT_YEAR, "123", idempotency_key="tok-declined")
     db.session.execute(sa.update(BillingProfile).where(BillingProfile.account_id == account.id)

@@ -13,14 +13,11 @@ from webapp.models import (AuditEvent, HostedAccount, LoginAsToken, LoginSession
 from webapp.services import billing, support
 from webapp.services.audit import Actor
 
-from .helpers import PASSWORD, csrf_token, login, make_account, make_agency, make_support
+from .helpers import PASSWORD, add_card, csrf_token, login, make_account, make_agency, make_support
 
 YEAR = date.today().year + 1
 HOST = "http://acme.localhost"
 
-
-def _card(agency_id, number="4242424242424242"):
-    billing.save_card(agency_id, number=number, exp_month=12, exp_year=YEAR, cvc="123", actor=Actor("system", "tests"))
 
 
 def _count(db, model) -> int:
@@ -205,7 +202,7 @@ NEW_ACCOUNT = {"name": "fresh-bakery", "client_name": "Fresh Bakery", "client_em
 ])
 def test_the_api_refuses_text_the_database_cannot_store_before_any_money_moves(client, db, field, value):
     agency, user = make_agency()
-    _card(agency.id)
+    add_card(agency.id)
     billing.buy_prepaid(agency.id, 5000, account=None, actor=Actor("system", "tests"))
     api = _api(client, user)
     before = _money_rows(db)
@@ -233,7 +230,7 @@ def test_every_api_string_and_query_value_is_checked_in_one_place(client, db):
 def test_add_new_refuses_a_nul_byte_by_the_field_before_charging(client, db):
     from .test_accounts import form_data
     agency, _ = make_agency(email="owner@agency.test")
-    _card(agency.id)
+    add_card(agency.id)
     login(client, "owner@agency.test")
     before = _money_rows(db)
     answer = client.post("/accounts/new", data=form_data(client, client_name="Fresh\x00Bakery"))
@@ -248,7 +245,7 @@ def test_a_failure_after_the_charge_refunds_it_and_leaves_no_paid_invoice_withou
     from webapp.models import Invoice
     from webapp.services import provisioning
     agency, user = make_agency()
-    _card(agency.id)
+    add_card(agency.id)
     if prepaid:
         billing.buy_prepaid(agency.id, 10000, account=None, actor=Actor("system", "tests"))
     pool = billing.balance(agency.id, "prepaid")
@@ -703,7 +700,7 @@ def test_a_plain_deep_logo_is_kept_and_cleaned():
 def test_a_referred_accounts_plan_renewal_and_trial_are_not_the_agencys_to_charge(app, client, db):
     from webapp.models import GatewayCall, Invoice
     agency, user = make_agency(email="owner@agency.test")
-    _card(agency.id)
+    add_card(agency.id)
     referred = make_account(agency, "referred", kind="commission", plan_tier="plus", plan_term="monthly")
     lapsed = make_account(agency, "lapsed", kind="commission", status="expired")
     trial = make_account(agency, "referred-trial", kind="commission", plan_term="trial", contact_limit=500)

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from webapp.services import billing
 from webapp.services.audit import Actor
 
-from ..helpers import PASSWORD, make_account, make_agency
+from ..helpers import browser_login, make_account, make_agency
 
 pytestmark = pytest.mark.browser
 
@@ -27,16 +27,9 @@ def agency(app):
         return SimpleNamespace(id=agency.id)
 
 
-def _login(page):
-    page.goto("/login")
-    page.get_by_label("E-mail").fill("flows@agency.test")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(r"/$"))
-
 
 def test_add_new_with_live_checks_progress_and_credentials(page, agency, worker):
-    _login(page)
+    browser_login(page, "flows@agency.test", lands=r"/$")
     page.get_by_role("link", name="Add New").click()
     page.wait_for_load_state("load")  # htmx listens once the page has loaded
     page.get_by_label("Account name").press_sequentially("taken-name", delay=20)
@@ -70,7 +63,7 @@ def test_add_new_with_live_checks_progress_and_credentials(page, agency, worker)
 def test_login_as_opens_a_new_tab_with_the_banner(page, app, agency):
     with app.app_context():
         account_id = make_account(agency, "acme", admin_password="acme-secret-pass").id
-    _login(page)
+    browser_login(page, "flows@agency.test", lands=r"/$")
     page.goto(f"/accounts/{account_id}")
     with page.context.expect_page() as new_tab:
         page.get_by_role("button", name="Login").first.click()
@@ -84,7 +77,7 @@ def test_login_from_a_resold_row_opens_the_account_in_a_new_tab(page, app, agenc
     """The row's Login button posts the table's one form (the form attribute): no JavaScript needed."""
     with app.app_context():
         make_account(agency, "rowlogin", admin_password="rowlogin-secret-pass")
-    _login(page)
+    browser_login(page, "flows@agency.test", lands=r"/$")
     page.goto("/?q=rowlogin")
     row = page.locator('tr[data-account="rowlogin"]')
     with page.context.expect_page() as new_tab:
@@ -101,7 +94,7 @@ def test_change_plan_cancel_and_renew_an_expired_trial(page, app, agency):
                                period_end=date.today() + timedelta(days=10)).id
         make_account(agency, "trying", plan_term="trial", contact_limit=500, status="expired",
                      period_end=date.today() - timedelta(days=2))
-    _login(page)
+    browser_login(page, "flows@agency.test", lands=r"/$")
     page.goto(f"/accounts/{paid_id}")
     page.locator("#plan").get_by_label("Contact limit").select_option("5000")
     page.get_by_role("button", name="Change plan").click()

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 from playwright.sync_api import expect
 
-from ..helpers import PASSWORD, make_agency
+from ..helpers import browser_login, make_agency
 
 pytestmark = pytest.mark.browser
 
@@ -19,16 +19,9 @@ def agency(app):
         return SimpleNamespace(id=agency.id)
 
 
-def _login(page):
-    page.goto("/login")
-    page.get_by_label("E-mail").fill("tokens@agency.test")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(r"/$"))
-
 
 def test_create_a_token_see_it_once_and_revoke_it(page, agency, live_server):
-    _login(page)
+    browser_login(page, "tokens@agency.test", lands=r"/$")
     page.get_by_role("link", name="Agency API").click()
     page.wait_for_url(re.compile(r"/settings/api$"))
     expect(page.locator("#no-tokens")).to_be_visible()

@@ -7,23 +7,16 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from ..helpers import PASSWORD, make_account, make_agency, make_support
+from ..helpers import browser_login, make_account, make_agency, make_support
 
 pytestmark = pytest.mark.browser
 
-
-def _login(page, email):
-    page.goto("/login")
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(r"/(support)?$"))
 
 
 def test_faq_search_as_you_type_keeps_the_query_in_the_url(page, app):
     with app.app_context():
         make_agency("Curious Agency", email="curious@agency.test")
-    _login(page, "curious@agency.test")
+    browser_login(page, "curious@agency.test")
     page.get_by_role("navigation", name="Agency menu").get_by_role("link", name="Common questions").click()
     entries = page.locator("article[data-faq]")
     expect(entries).to_have_count(25)
@@ -60,7 +53,7 @@ def test_agency_and_support_chat_live_in_two_browsers(browser, live_server, app)
         for p in (nora, sam):
             p.set_default_timeout(10000)
 
-        _login(nora, "chatty@agency.test")
+        browser_login(nora, "chatty@agency.test")
         nora.get_by_role("navigation", name="Agency menu").get_by_role("link", name="Contact support").click()
         nora.get_by_label("Subject").fill("Custom domain will not verify")
         nora.get_by_label("About one of your accounts (optional)").fill("bakery")
@@ -71,7 +64,7 @@ def test_agency_and_support_chat_live_in_two_browsers(browser, live_server, app)
         nora.wait_for_load_state("load")
         nora.evaluate("window.__samePage = true")
 
-        _login(sam, "sam@agencyhq.test")
+        browser_login(sam, "sam@agencyhq.test")
         sam.get_by_role("link", name="Contact tickets").click()
         sam.get_by_role("link", name=re.compile("Custom domain will not verify")).click()
         expect(sam.locator("#chat-lines")).to_contain_text("I created the CNAME an hour ago.")
@@ -124,7 +117,7 @@ def test_faq_search_and_chat_work_without_javascript(browser, live_server, app):
     try:
         page = context.new_page()
         page.set_default_timeout(10000)
-        _login(page, "plain@agency.test")
+        browser_login(page, "plain@agency.test")
         page.goto("/help")
         page.get_by_label("Search the questions").fill("trial")
         page.get_by_role("button", name="Search").click()

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import expect
 
-from ..helpers import PASSWORD, make_account, make_agency
+from ..helpers import browser_login, make_account, make_agency
 
 pytestmark = pytest.mark.browser
 
@@ -28,20 +28,13 @@ def resold_data(app):
     return "browser@agency.test"
 
 
-def _login(page, email):
-    page.goto("/login")
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(r"/$"))
-
 
 def _rows(page):
     return page.locator("table.resold tbody tr[data-account]")
 
 
 def test_search_filter_sort_page_and_back_twice(page, resold_data):
-    _login(page, resold_data)
+    browser_login(page, resold_data, lands=r"/$")
     expect(_rows(page)).to_have_count(25)
     expect(page.locator("#result-count")).to_contain_text("of 39 accounts")
     page.wait_for_load_state("load")  # htmx listens once the page has loaded
@@ -90,7 +83,7 @@ def test_the_tab_works_without_javascript(browser, live_server, resold_data):
     context = browser.new_context(base_url=live_server, java_script_enabled=False)
     page = context.new_page()
     try:
-        _login(page, resold_data)
+        browser_login(page, resold_data, lands=r"/$")
         expect(_rows(page)).to_have_count(25)
         page.get_by_label("Search").fill("studio")
         page.get_by_label("Annual").check()
@@ -131,7 +124,7 @@ def test_every_sort_header_is_in_view_on_a_laptop_and_created_sorts(page, resold
         make_account(agency, "zz-first-made", client_name="First Client", plan_term="monthly",
                      created_at=datetime.now(timezone.utc) - timedelta(days=400))
     page.set_viewport_size({"width": 1280, "height": 800})
-    _login(page, resold_data)
+    browser_login(page, resold_data, lands=r"/$")
     page.wait_for_load_state("load")
     table = page.locator("table.resold")
     created = table.get_by_role("link", name=re.compile(r"^Created"))
@@ -163,7 +156,7 @@ def _fragment_requests(page):
 
 def test_search_as_you_type_sends_one_request_per_pause(page, resold_data):
     """R1: keys typed 60 ms apart (inside the 300 ms debounce) make one fragment request, for the whole word."""
-    _login(page, resold_data)
+    browser_login(page, resold_data, lands=r"/$")
     page.wait_for_load_state("load")
     sent = _fragment_requests(page)
     # The keys are typed by the page itself, 60 ms apart on the browser's own clock, so a test process
@@ -186,7 +179,7 @@ def test_search_as_you_type_sends_one_request_per_pause(page, resold_data):
 
 def test_busy_indicator_shows_while_a_fragment_is_on_its_way(page, resold_data):
     """R1: the spinner (#resold-busy, the form's hx-indicator) shows while the answer is held back, and goes after."""
-    _login(page, resold_data)
+    browser_login(page, resold_data, lands=r"/$")
     page.wait_for_load_state("load")
     busy = page.locator("#resold-busy")
     expect(busy).to_have_css("opacity", "0")

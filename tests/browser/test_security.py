@@ -11,17 +11,10 @@ from playwright.sync_api import expect
 from webapp.services import support
 from webapp.services.audit import Actor
 
-from ..helpers import PASSWORD, make_account, make_agency, make_support
+from ..helpers import browser_login, make_account, make_agency, make_support
 
 pytestmark = pytest.mark.browser
 
-
-def _sign_in(page, email):
-    page.goto("/login")
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_load_state()
 
 
 @pytest.fixture
@@ -36,7 +29,7 @@ def detachable(app):
 
 
 def test_a_login_as_tab_ends_when_support_detaches_the_account(page, browser, live_server, detachable):
-    _sign_in(page, "leaving@agency.test")
+    browser_login(page, "leaving@agency.test", lands=None)
     page.goto(f"/accounts/{detachable.id}")
     with page.context.expect_page() as new_tab:
         page.get_by_role("button", name="Login").first.click()
@@ -45,7 +38,7 @@ def test_a_login_as_tab_ends_when_support_detaches_the_account(page, browser, li
     expect(tab.locator("#signed-in-by")).to_be_visible()
 
     staff = browser.new_context(base_url=live_server).new_page()
-    _sign_in(staff, "staff@agencyhq.test")
+    browser_login(staff, "staff@agencyhq.test", lands=None)
     staff.goto("/support?kind=detach")
     staff.locator("tr[data-request]").get_by_role("button", name="Approve").click()
     expect(staff.get_by_text(re.compile(r"Request \d+ approved"))).to_be_visible()
