@@ -87,12 +87,14 @@ def test_only_support_staff_see_the_agencies_pages(client, db):
     login(client, "owner@agency.test")
     assert client.get("/support/agencies").status_code == 403
     assert client.get(f"/support/agencies/{agency.id}").status_code == 403
-    token = csrf_token(client.get("/").get_data(as_text=True)) if client.get("/").status_code == 200 \
-        else None
-    if token:
-        assert client.post(f"/support/agencies/{agency.id}/suspend",
+    token = csrf_token(client.get("/").get_data(as_text=True))
+    for action in ("suspend", "approve", "reactivate"):
+        assert client.post(f"/support/agencies/{agency.id}/{action}",
                            data={"csrf_token": token, "reason": "x"}).status_code == 403
+    assert client.post("/support/agencies", data={"csrf_token": token, "agency_name": "Mine",
+                                                  "email": "mine@agency.test"}).status_code == 403
     assert state_of(db, agency.id) == "active"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Agency)) == 1
 
 
 def test_agency_detail_shows_users_roles_2fa_accounts_money_card_and_state(client, db, staff):
