@@ -50,11 +50,63 @@ def register_cli(app: Flask) -> None:
         click.echo(f"Token {token.prefix}… “{token.name}” for {user.agency.name}. It is shown only now: keep it "
                    "somewhere safe.", err=True)
 
+    # A production install's first logins (issue 19). None takes a password: each prints a single-use
+    # link (24 h) where the person chooses one.
+    @app.cli.command("create-agency")
+    @click.argument("name")
+    @click.argument("owner_email")
+    @click.option("--owner-name", default="", help="The owner's name (the start of the e-mail otherwise).")
+    def create_agency(name, owner_email, owner_name):
+        """Open an active agency and print the link its owner uses to choose a password."""
+        from .services import agencies, audit
+        actor = audit.Actor("cli", "flask create-agency", None)
+        try:
+            agency, owner, url = agencies.create(name=name, owner_email=owner_email, owner_name=owner_name,
+                                                 actor=actor, send_email=False)
+        except ServiceError as exc:
+            raise click.ClickException(_problem(exc)) from None
+        click.echo(url)
+        click.echo(f"Agency {agency.name} (id {agency.id}) is open. Send this link to {owner.email}: it sets "
+                   "the owner's password, works once, for 24 hours.", err=True)
+
+    @app.cli.command("create-support-user")
+    @click.argument("email")
+    @click.option("--name", default="", help="The staff member's name (the start of the e-mail otherwise).")
+    def create_support_user(email, name):
+        """Create a support staff login and print the link to choose its password."""
+        from .services import agencies, audit
+        try:
+            user, url = agencies.create_support_user(email, name, audit.Actor("cli", "flask create-support-user",
+                                                                             None))
+        except ServiceError as exc:
+            raise click.ClickException(_problem(exc)) from None
+        click.echo(url)
+        click.echo(f"Support login {user.email} is created. Open the link to choose its password (once, within "
+                   "24 hours); two-factor sign-in is asked next when SUPPORT_REQUIRE_2FA is on.", err=True)
+
+    @app.cli.command("reset-password")
+    @click.argument("email")
+    def reset_password(email):
+        """Print a new single-use link to set the password of the login with this e-mail."""
+        from .services import agencies, audit
+        try:
+            user, url = agencies.password_link(email, audit.Actor("cli", "flask reset-password", None))
+        except ServiceError:
+            raise click.ClickException(f"no login has the e-mail {email.strip()}") from None
+        click.echo(url)
+        click.echo(f"A link to set the password of {user.email} (once, within 24 hours; earlier links no longer "
+                   "work). Its sign-ins end when the password is set.", err=True)
+
     @app.cli.command("sweep")
     def sweep():
         """One sweeper pass: re-enqueue lost operations and run the periodic tasks."""
         from .jobs import sweeper
         click.echo(f"re-enqueued {sweeper.sweep()} operation(s)")
+
+
+def _problem(exc: ServiceError) -> str:
+    """A service's refusal on one line: what, and what is wrong with each value."""
+    return " ".join([exc.message, *(f"{name}: {text}" for name, text in exc.fields.items())])
 
 
 def _print_logins(demo, hosts) -> None:

@@ -60,7 +60,7 @@ def platform(app):
             agency_template_id=db.session.scalar(sa.select(EmailTemplate.id).where(EmailTemplate.account_id.is_(None))),
             account_template_id=account_template.id, invoice_id=invoice.id, ticket_id=ticket.id,
             email_id=reset.id, reset_token=re.search(r"/app/reset/(\S+)", reset.body_text).group(1),
-            share_token=share_token, welcome_token=commission.issue_welcome_token(op),
+            share_token=share_token, welcome_token=commission.issue_welcome_token(op), agency_id=agency.id,
             support_request=db.session.scalar(sa.select(SupportRequest.id)))
 
 
@@ -72,7 +72,8 @@ def _args(rule, data) -> dict | None:
         elif name == "token":
             values[name] = {"client.reset": data.reset_token, "client.shared": data.share_token,
                             "client.shared_html": data.share_token, "commission.welcome": data.welcome_token,
-                            "accounts.confirm_transfer": "no-such-token"}[rule.endpoint]
+                            "accounts.confirm_transfer": "no-such-token", "auth.confirm_signup": "no-such-token",
+                            "auth.reset_password": "no-such-token", "auth.set_password": "no-such-token"}[rule.endpoint]
         elif name == "ticket_id":
             values[name] = data.ticket_id
         else:
@@ -86,7 +87,8 @@ def _role(endpoint: str) -> str:
                                             "client.shared_html") else "client_anonymous"
     if endpoint.startswith("support."):
         return "support"
-    if endpoint in ("auth.login", "commission.referral", "commission.welcome", "accounts.confirm_transfer"):
+    if endpoint in ("commission.referral", "commission.welcome", "accounts.confirm_transfer") or (
+            endpoint.startswith("auth.") and endpoint != "auth.reauth"):
         return "anonymous"
     return "agency"
 

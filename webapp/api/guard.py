@@ -51,6 +51,9 @@ def authenticate():
     if token is None:
         raise ApiError(401, "invalid_token", _("This token is unknown or was revoked."),
                        headers={"WWW-Authenticate": 'Bearer realm="AgencyHQ API", error="invalid_token"'})
+    refusal = api_tokens.agency_refusal(token)
+    if refusal:
+        raise ApiError(403, "agency_suspended", refusal)
     g.api_token_id, g.api_token_user_id = token.id, token.user_id
     g.api_scope = AgencyScope(token.agency_id)
     g.api_actor = api_tokens.actor_for(token, request.remote_addr)

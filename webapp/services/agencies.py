@@ -16,12 +16,14 @@ from flask_babel import lazy_gettext as _l
 from ..extensions import db
 from ..models import Agency, BillingProfile, Branding, HostedAccount, User, utcnow
 from ..models.accounts import PAID
+from ..models.agencies import AGENCY_STATES
 from ..catalog import get_catalog
-from . import audit, billing, hosts, keys, links, mail, pushdown, sessions
+from . import audit, billing, hosts, keys, links, mail, pushdown, sessions, two_factor
 from .auth import normalize_email
 from .dates import timezone_set
 from .errors import Conflict, Forbidden, NotFound, ValidationFailed
 from .passwords import hash_password, password_problem
+from .scope import parse_id
 from .validation import email_problem, text_problems
 
 SIGNUP_MODES = ("open", "approval", "closed")
@@ -195,8 +197,17 @@ def _claim_state(agency: Agency, allowed_from: tuple[str, ...], new_state: str, 
     db.session.refresh(agency)
 
 
+def _require_state(agency: Agency, allowed: tuple[str, ...], message) -> None:
+    """A decision that does not fit the agency's state (a stale page, another staff member was quicker)."""
+    if agency.state not in allowed:
+        raise Conflict(str(message))
+
+
 def decide_application(agency_id, *, approve: bool, reason: str, actor: audit.Actor) -> Agency:
     agency = get(agency_id)
+    _require_state(agency, ("awaiting_approval",),
+                   _l("%(name)s has no application waiting for a decision (it is %(state)s now).",
+                      name=agency.name, state=agency.state.replace("_", " ")))
     reason = " ".join((reason or "").split())[:500]
     if not approve and not reason:
         raise ValidationFailed(str(_l("Say why the application is rejected.")), {"reason": str(_l("Say why."))})
@@ -219,6 +230,8 @@ def decide_application(agency_id, *, approve: bool, reason: str, actor: audit.Ac
 def suspend(agency_id, *, reason: str, actor: audit.Actor) -> Agency:
     """Its users are signed out and cannot sign in, its API tokens answer 403; its clients' accounts go on."""
     agency = get(agency_id)
+    _require_state(agency, ("active",), _l("Only an active agency can be suspended; %(name)s is %(state)s.",
+                                           name=agency.name, state=agency.state.replace("_", " ")))
     reason = " ".join((reason or "").split())[:500]
     if not reason:
         raise ValidationFailed(str(_l("Say why the agency is suspended (its owner is told).")),
@@ -239,6 +252,9 @@ def suspend(agency_id, *, reason: str, actor: audit.Actor) -> Agency:
 
 def reactivate(agency_id, *, actor: audit.Actor) -> Agency:
     agency = get(agency_id)
+    _require_state(agency, ("suspended", "rejected"),
+                   _l("Only a suspended or rejected agency can be reactivated; %(name)s is %(state)s.",
+                      name=agency.name, state=agency.state.replace("_", " ")))
     _claim_state(agency, ("suspended", "rejected"), "active", None)
     audit.record(actor, "agency_reactivated", agency_id=agency.id)
     email = _tell_owner(agency, f"{agency.name} is open again on AgencyHQ",
@@ -300,6 +316,30 @@ def create_support_user(email: str, name: str, actor: audit.Actor) -> tuple[User
     return user, url
 
 
+def password_link(email: str, actor: audit.Actor) -> tuple[User, str]:
+    """A new set-password link for the login with this e-mail (`flask reset-password`): every earlier
+    one dies, and the user's logins end once the password is set by it. Raises NotFound."""
+    user = db.session.scalar(sa.select(User).where(User.email == normalize_email(email)))
+    if user is None:
+        raise NotFound(str(_l("No login has this e-mail.")))
+    url = set_password_link(user)
+    audit.record(actor, "password_link_created", agency_id=user.agency_id, user=user.id)
+    db.session.commit()
+    return user, url
+
+
+def reset_two_factor(agency_id, user_id, actor: audit.Actor) -> User:
+    """Support turns off a user's two-factor sign-in (a lost phone): audited, the user is e-mailed."""
+    agency = get(agency_id)
+    user = db.session.get(User, parse_id(user_id))
+    if user is None or user.agency_id != agency.id:
+        raise NotFound()
+    if not user.has_2fa:
+        raise Conflict(str(_l("%(email)s has no two-factor sign-in to reset.", email=user.email)))
+    two_factor.reset_by_support(user, actor)
+    return user
+
+
 def set_password_link(user: User) -> str:
     """A single-use link (24 h) to choose a password; earlier ones die. Part of the caller's transaction."""
     links.revoke(user_id=user.id, purposes=("set_password",))
@@ -310,7 +350,6 @@ def set_password_link(user: User) -> str:
 # ---- the console's Agencies page ------------------------------------------------------------------------
 
 def get(agency_id) -> Agency:
-    from .scope import parse_id
     agency = db.session.get(Agency, parse_id(agency_id))
     if agency is None:
         raise NotFound()
@@ -318,25 +357,38 @@ def get(agency_id) -> Agency:
 
 
 def search(q: str = "", state: str = "", limit: int = 100) -> list[Agency]:
+    """Agencies whose name or one of whose users' e-mails contains `q` (any case), in `state` if given."""
     stmt = sa.select(Agency).order_by(Agency.name, Agency.id).limit(limit)
     q = " ".join((q or "").split())[:100].lower()
     if q:
-        pattern = f"%{q.replace('%', '').replace('_', '')}%"
-        stmt = stmt.where(sa.or_(sa.func.lower(Agency.name).like(pattern), Agency.id.in_(
-            sa.select(User.agency_id).where(sa.func.lower(User.email).like(pattern)))))
-    if state:
+        # autoescape: a "_" or "%" typed is that character, not a wildcard ("first_last@" finds its agency).
+        stmt = stmt.where(sa.or_(sa.func.lower(Agency.name).contains(q, autoescape=True), Agency.id.in_(
+            sa.select(User.agency_id).where(sa.func.lower(User.email).contains(q, autoescape=True)))))
+    if state in AGENCY_STATES:
         stmt = stmt.where(Agency.state == state)
     return list(db.session.scalars(stmt))
 
 
+def owner_emails(agency_ids) -> dict[int, str]:
+    """The owner's e-mail of each agency (the first owner when there are several), in one query."""
+    rows = db.session.execute(sa.select(User.agency_id, User.email).where(
+        User.agency_id.in_(list(agency_ids)), User.team_role == "owner").order_by(User.id.desc())).all()
+    return {agency_id: email for agency_id, email in rows}
+
+
+ACCOUNTS_SHOWN = 50
+
+
 def detail(agency: Agency) -> dict:
     """What support sees of one agency."""
-    paid = db.session.scalar(sa.select(sa.func.count()).select_from(HostedAccount).where(
-        HostedAccount.agency_id == agency.id, PAID)) or 0
-    accounts = db.session.scalar(sa.select(sa.func.count()).select_from(HostedAccount).where(
-        HostedAccount.agency_id == agency.id)) or 0
+    # Its clients' accounts, not the parent account its pushdown automations are built in (P1).
+    clients = sa.and_(HostedAccount.agency_id == agency.id, HostedAccount.kind != "parent")
+    paid = db.session.scalar(sa.select(sa.func.count()).select_from(HostedAccount).where(clients, PAID)) or 0
+    accounts = db.session.scalar(sa.select(sa.func.count()).select_from(HostedAccount).where(clients)) or 0
     return {
         "agency": agency, "users": list(agency.users), "accounts": accounts, "paid": paid,
+        "account_rows": list(db.session.scalars(sa.select(HostedAccount).where(clients)
+                                                .order_by(HostedAccount.name, HostedAccount.id).limit(ACCOUNTS_SHOWN))),
         "discount": billing.discount_in_force(agency.id), "prepaid_cents": billing.balance(agency.id, "prepaid"),
         "card": db.session.scalar(sa.select(BillingProfile).where(BillingProfile.agency_id == agency.id)),
         "branded": db.session.scalar(sa.select(Branding.id).where(Branding.agency_id == agency.id,

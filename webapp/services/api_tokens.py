@@ -14,7 +14,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
-from ..models import ApiIdempotencyRecord, ApiToken, User, utcnow
+from ..models import Agency, ApiIdempotencyRecord, ApiToken, User, utcnow
 from . import audit
 from .errors import Conflict, ValidationFailed
 from .scope import AgencyScope
@@ -82,6 +82,17 @@ def authenticate(raw: str) -> ApiToken | None:
         db.session.execute(sa.update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
         db.session.commit()
     return token
+
+
+def agency_refusal(token: ApiToken) -> str | None:
+    """Why the token's agency may not use the API now (suspended by support), or None."""
+    agency = db.session.get(Agency, token.agency_id)
+    if agency is None or agency.state == "active":
+        return None
+    if agency.state == "suspended":
+        return str(_l("Your agency is suspended: %(reason)s Its API tokens work again once support reactivates it.",
+                      reason=agency.state_reason or ""))
+    return str(_l("Your agency is not open, so its API tokens do not work."))
 
 
 def actor_for(token: ApiToken, ip: str | None) -> audit.Actor:

@@ -205,8 +205,9 @@ def set_password_by_agency(user: AccountUser, new: str, confirm: str, actor: aud
 # ---- A10: the session the agency opened with login-as ----------------------------------------------
 
 def login_as_session(opener) -> dict:
-    """What the client site's session keeps about the agency user who opened it (and when)."""
-    return {"user_id": opener.id, "label": opener.email, "agency_id": opener.agency_id, "started": now().isoformat()}
+    """What the client site's session keeps about the agency user (or support staff) who opened it, and when."""
+    return {"user_id": opener.id, "label": opener.email, "agency_id": opener.agency_id, "started": now().isoformat(),
+            "support": bool(opener.is_support)}
 
 
 def login_as_session_over(by: dict) -> bool:

@@ -20,6 +20,9 @@ LABELS = {
     "tier": {"lite": _l("Lite"), "plus": _l("Plus"), "professional": _l("Professional"),
              "enterprise": _l("Enterprise")},
     "template_kind": {"basic": _l("Basic"), "designer": _l("Designer"), "copy": _l("Copied from an account")},
+    "agency_state": {"confirming": _l("Confirming its e-mail"), "awaiting_approval": _l("Awaiting approval"),
+                     "active": _l("Active"), "rejected": _l("Rejected"), "suspended": _l("Suspended")},
+    "team_role": {"owner": _l("Owner"), "admin": _l("Admin"), "billing": _l("Billing"), "member": _l("Member")},
 }
 
 

@@ -33,6 +33,7 @@ PARENT_PAGE = {
     "contact.ticket": "contact.index", "contact.messages": "contact.index",
     "support.contact_ticket": "support.contact_tickets", "support.contact_messages": "support.contact_tickets",
     "api_tokens.documentation": "api_tokens.index", "api_tokens.create": "api_tokens.index",
+    "support.agency": "support.agencies",
 }
 # Dashboard areas under each top-navigation tab.
 SECTIONS = {"resold.index": {"resold", "accounts", "billing", "myaccount", "help", "contact", "api_tokens"}}

@@ -11,8 +11,8 @@ from flask_babel import lazy_gettext as _l
 
 from ...extensions import db
 from ...models import AccountUser, HostedAccount, LoginAsToken, User, utcnow
-from .. import audit, hosts, sessions
-from ..errors import ServiceError
+from .. import audit, hosts, mail, sessions
+from ..errors import NotFound, ServiceError, ValidationFailed
 from .lifecycle import refuse_if_closed
 
 # ---- A10: login-as -------------------------------------------------------------------------------------
@@ -39,6 +39,50 @@ def login_as_link(account: HostedAccount, user_id: int, actor: audit.Actor) -> s
     return hosts.platform_url(account, f"/app/login-as?token={token}")
 
 
+def support_login_as_link(account_id, staff: User, reason: str, actor: audit.Actor) -> str:
+    """A10 "the agency (and support)": support opens any account as its admin, the same way, with a reason
+    that goes into the audit log and into an e-mail to the agency that owns the account (who and why)."""
+    from ..scope import parse_id
+    reason = " ".join((reason or "").split())[:500]
+    if not reason:
+        raise ValidationFailed(str(_l("Say why you are logging in (the agency is told).")),
+                               {"reason": str(_l("Say why you are logging in; the agency is told."))})
+    account = db.session.get(HostedAccount, parse_id(account_id))
+    if account is None:
+        raise NotFound()
+    if account.status == "provisioning":
+        raise ServiceError(str(_l("Wait until the account is ready.")))
+    refuse_if_closed(account)
+    token = secrets.token_urlsafe(32)
+    db.session.add(LoginAsToken(account_id=account.id, user_id=staff.id, token_hash=_hash(token),
+                                expires_at=utcnow() + timedelta(seconds=LOGIN_AS_SECONDS)))
+    audit.record(actor, "support_login_as_link", agency_id=account.agency_id, account_id=account.id, reason=reason)
+    email = None
+    to = _agency_address(account)
+    if to:
+        email = mail.queue_email(
+            to=to, kind="support_login_as", agency_id=account.agency_id,
+            subject=f"AgencyHQ support is logging into {account.name}",
+            body=(f"{staff.name} ({staff.email}) of AgencyHQ support is logging into your client's account "
+                  f"{account.name} as its admin.\n\nWhy: {reason}\n\nThe visit is in the audit log. Reply to this "
+                  "e-mail if you have a question about it.\n"))
+    db.session.commit()
+    if email is not None:
+        mail.enqueue_pending(email)
+    return hosts.platform_url(account, f"/app/login-as?token={token}")
+
+
+def _agency_address(account: HostedAccount) -> str | None:
+    """Where the agency hears about one of its accounts: the account's notification address, or the
+    owner's e-mail when that address is the client's own (a referred account) or missing."""
+    if account.agency_id is None:
+        return None  # a standalone account has no agency to tell; the audit log keeps the visit
+    if account.kind == "resold" and account.notification_email:
+        return account.notification_email
+    return db.session.scalar(sa.select(User.email).where(User.agency_id == account.agency_id,
+                                                         User.team_role == "owner").order_by(User.id).limit(1))
+
+
 def redeem_login_as(account: HostedAccount, token: str, ip: str | None):
     """Exchanges the token on the account's host: the admin user and who opened it, or None."""
     row = db.session.scalar(sa.select(LoginAsToken).where(LoginAsToken.token_hash == _hash(token or "")))
@@ -50,14 +94,15 @@ def redeem_login_as(account: HostedAccount, token: str, ip: str | None):
         db.session.rollback()
         return None, None
     opener = db.session.get(User, row.user_id)
-    if opener is None or opener.agency_id != account.agency_id:
-        # The account left the opener's agency after the link was made (A3, A4): it opens nothing.
+    # Support may open any account; an agency user only its agency's (the account may have left it
+    # after the link was made, A3, A4: then it opens nothing).
+    if opener is None or not (opener.is_support or opener.agency_id == account.agency_id):
         db.session.rollback()
         return None, None
     admin = db.session.scalar(sa.select(AccountUser).where(AccountUser.account_id == account.id,
                                                          AccountUser.username == "admin"))
     audit.record(audit.Actor(f"user:{opener.id}", opener.email, ip, opener.agency_id), "login_as_started",
-                 agency_id=account.agency_id, account_id=account.id)
+                 agency_id=account.agency_id, account_id=account.id, by_support=opener.is_support)
     db.session.commit()
     return admin, opener
 

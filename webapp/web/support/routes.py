@@ -3,27 +3,59 @@ from flask import flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from ...services import contact, support
-from ...services.errors import ServiceError
+from ...services import accounts, contact, support
+from ...services.errors import NotFound, ServiceError, ValidationFailed
 from ...services.scope import parse_page
 from ..decorators import current_actor, support_required
 from ..rendering import render
 from .blueprint import bp
+from .forms import LoginAsForm
+
+
+def _index(*, login_as: dict | None = None, status: int = 200):
+    """The console; `login_as` is a refused "Log in" ({"account_id", "reason", "error"}) to show again."""
+    kind = request.args.get("kind") if request.args.get("kind") in support.QUEUE_KINDS else None
+    q = (request.args.get("q") or "")[:100]
+    filters = {"action": (request.args.get("action") or "")[:60], "account": (request.args.get("account") or "")[:40],
+               "since": (request.args.get("since") or "")[:10]}
+    response = render("support/index.html", requests=support.queue(kind, parse_page(request.args.get("page"))),
+                      kind=kind, q=q, found=support.search_accounts(q),
+                      events=support.audit_log(**filters, page=parse_page(request.args.get("audit_page"))),
+                      filters=filters, here=request.args.to_dict(),
+                      actions=support.audit_actions(), kinds=support.QUEUE_KINDS,
+                      open_contacts=contact.open_ticket_count(), login_as=login_as or {})
+    response.status_code = status
+    return response
 
 
 @bp.route("/support")
 @support_required
 def index():
-    kind = request.args.get("kind") if request.args.get("kind") in support.QUEUE_KINDS else None
-    q = (request.args.get("q") or "")[:100]
-    filters = {"action": (request.args.get("action") or "")[:60], "account": (request.args.get("account") or "")[:40],
-               "since": (request.args.get("since") or "")[:10]}
-    return render("support/index.html", requests=support.queue(kind, parse_page(request.args.get("page"))),
-                  kind=kind, q=q, found=support.search_accounts(q),
-                  events=support.audit_log(**filters, page=parse_page(request.args.get("audit_page"))),
-                  filters=filters, here=request.args.to_dict(),
-                  actions=support.audit_actions(), kinds=support.QUEUE_KINDS,
-                  open_contacts=contact.open_ticket_count())
+    return _index()
+
+
+@bp.route("/support/accounts/<account_id>/login-as", methods=["POST"])
+@support_required
+def login_as(account_id):
+    """A10 "the agency (and support)": opens any hosted account as its admin, with a reason that is
+    audited and e-mailed to the agency. The search it came from (q) is kept for a refusal."""
+    form = LoginAsForm()
+    reason = form.reason.data or ""
+    try:
+        if not form.validate_on_submit():
+            raise ValidationFailed(" ".join(form.reason.errors) or _("Say why you are logging in."),
+                                   {"reason": " ".join(form.reason.errors)})
+        link = accounts.support_login_as_link(account_id, current_user, reason, current_actor())
+    except ValidationFailed as exc:
+        return _index(login_as={"account_id": str(account_id), "reason": reason,
+                                "error": exc.fields.get("reason") or exc.message}, status=422)
+    except NotFound:
+        raise
+    except ServiceError as exc:
+        return _index(login_as={"account_id": str(account_id), "reason": reason, "error": exc.message}, status=409)
+    response = redirect(link, code=303)
+    response.headers["Cache-Control"] = "no-store"  # the single-use token is in the Location
+    return response
 
 
 @bp.route("/support/requests/<request_id>/decide", methods=["POST"])
