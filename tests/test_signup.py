@@ -259,3 +259,16 @@ def test_a_set_password_link_from_support_confirms_the_email_and_signs_in_after(
     assert login(app.test_client(), "made@agency.test", NEW_PASSWORD).status_code == 303
     assert db.session.scalar(sa.select(sa.func.count()).select_from(LoginSession)) >= 1
     del agency, link
+
+
+def test_two_sign_ups_with_one_email_at_once_keep_one_and_tell_the_other(app, db, monkeypatch):
+    """The check-then-insert race: the second sign-up passes the lookup (monkeypatched to see nothing)
+    and the unique e-mail in the database refuses it, by the field, with nothing of it written."""
+    agencies.sign_up(agencies.Application(agency_name="First", name="A", email="race@agency.test",
+                                          password=NEW_PASSWORD, timezone="UTC", language="en"), ip=None)
+    monkeypatch.setattr(agencies, "_email_taken", lambda email: False)
+    with pytest.raises(agencies.ValidationFailed) as refused:
+        agencies.sign_up(agencies.Application(agency_name="Second", name="B", email="RACE@agency.test",
+                                              password=NEW_PASSWORD, timezone="UTC", language="en"), ip=None)
+    assert "already exists" in refused.value.fields["email"]
+    assert db.session.scalars(sa.select(Agency.name)).all() == ["First"]

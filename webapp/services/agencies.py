@@ -98,13 +98,24 @@ def sign_up(data: Application, *, ip: str | None) -> User:
     owner = User(email=email, name=data.name.strip(), password_hash=hash_password(data.password), role="agency",
                  team_role="owner", agency_id=agency.id, language=data.language, timezone=data.timezone)
     db.session.add(owner)
-    db.session.flush()
+    _flush_or_taken(email)
     audit.record(audit.Actor("anonymous", email, ip, agency.id), "agency_signed_up", agency_id=agency.id,
                  mode=mode, name=agency.name)
     email_row = _send_confirmation(owner)
     db.session.commit()
     mail.enqueue_pending(email_row)
     return owner
+
+
+def _flush_or_taken(email: str) -> None:
+    """Two sign-ups with one e-mail at once: the database's unique e-mail keeps one, and the other is
+    told by the field, with nothing of it written."""
+    try:
+        db.session.flush()
+    except sa.exc.IntegrityError:
+        db.session.rollback()
+        message = str(_l("A login with this e-mail already exists: sign in, or use “Forgot password?”."))
+        raise ValidationFailed(message, {"email": message}) from None
 
 
 def _send_confirmation(user: User):
@@ -285,7 +296,7 @@ def create(*, name: str, owner_email: str, owner_name: str = "", actor: audit.Ac
     owner = User(email=email, name=(owner_name or email.split("@")[0]).strip()[:120], password_hash=None,
                  role="agency", team_role="owner", agency_id=agency.id, email_confirmed_at=utcnow())
     db.session.add(owner)
-    db.session.flush()
+    _flush_or_taken(owner.email)
     url = set_password_link(owner)
     audit.record(actor, "agency_created", agency_id=agency.id, name=agency.name, owner=email)
     email_row = None
