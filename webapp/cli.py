@@ -62,7 +62,8 @@ def _print_logins(demo, hosts) -> None:
     from .models import HostedAccount
     click.echo("")
     click.echo(f"  Dashboard:      {hosts.dashboard_url('/login')}")
-    click.echo(f"  Agency user:    {demo.AGENCY_EMAIL} / {demo.AGENCY_PASSWORD}")
+    click.echo(f"  Agency user:    {demo.AGENCY_EMAIL} / {demo.AGENCY_PASSWORD}  (Owner)")
+    click.echo(f"  Team member:    {demo.MEMBER_EMAIL} / {demo.MEMBER_PASSWORD}  (Member: no billing, team or API)")
     click.echo(f"  Support staff:  {demo.SUPPORT_EMAIL} / {demo.SUPPORT_PASSWORD}")
     acme = db.session.scalar(sa.select(HostedAccount).where(HostedAccount.name == demo.CLIENT_ACCOUNT))
     if acme is not None:
