@@ -194,3 +194,21 @@ def test_services_refuse_what_the_role_may_not_do_whoever_calls(app, db):
         billing.buy_prepaid(agency.id, 5000, account=None, actor=api_tokens.actor_for(token, None))
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Pushdown)) == 0
     assert db.session.scalar(sa.select(sa.func.count()).select_from(UserLink)) == 0
+
+
+def test_through_the_api_a_members_token_adds_trials_but_not_paid_accounts(app, client, db):
+    from webapp.models import HostedAccount
+    from .test_api import NEW, TRIAL
+    agency, owner = make_agency(email="owner@agency.test")
+    billing.save_card(agency.id, number="4242424242424242", exp_month=12, exp_year=date.today().year + 1, cvc="123",
+                      actor=SYSTEM)
+    member = make_member(agency, "member")
+    billing_user = make_member(agency, "billing")
+    headers = lambda user: {"Authorization": f"Bearer {api_tokens.create(user, 'm', SYSTEM)[1]}"}  # noqa: E731
+    paid = client.post("/api/v1/accounts", json=NEW, headers=headers(member))
+    assert paid.status_code == 403 and "charge the agency's card" in paid.get_json()["error"]["message"]
+    trial_by_billing = client.post("/api/v1/accounts", json=TRIAL, headers=headers(billing_user))
+    assert trial_by_billing.status_code == 403 and trial_by_billing.get_json()["error"]["code"] == "forbidden"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(HostedAccount)) == 0
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Invoice)) == 0
+    assert client.post("/api/v1/accounts", json=TRIAL, headers=headers(member)).status_code == 202

@@ -1,7 +1,8 @@
 """S2, X1: the agency's API tokens and the idempotency records of API requests.
 
 A token is shown once, when it is made; the database keeps only its SHA-256 and its first
-characters (to tell tokens apart). Tokens belong to the agency: any agency user may revoke them."""
+characters (to tell tokens apart). Tokens belong to the agency: its Owners and Admins make and revoke
+them (services/permissions.py), and a token acts with its creator's role."""
 from __future__ import annotations
 
 import hashlib
