@@ -98,3 +98,21 @@ def browser_login(page, email: str, password: str = PASSWORD, *, lands: str | No
         page.wait_for_load_state()
     else:
         page.wait_for_url(re.compile(lands))
+
+
+def make_member(agency: Agency, team_role: str = "member", email: str | None = None,
+                password: str = PASSWORD) -> User:
+    """Another user of an agency's team, with its role (make_agency makes the Owner)."""
+    n = next(_seq)
+    user = User(email=email or f"{team_role}{n}@agency.test", name=f"{team_role.title()} {n}",
+                password_hash=hash_password(password), role="agency", team_role=team_role, agency_id=agency.id,
+                email_confirmed_at=utcnow())
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def agency_actor(user: User):
+    """The audit actor of an agency user, with the user's role in the team (as the dashboard makes it)."""
+    from webapp.services.audit import Actor
+    return Actor(f"user:{user.id}", user.email, None, user.agency_id, team_role=user.team_role)

@@ -586,7 +586,7 @@ def test_transfer_in_detach_and_the_support_console(client, app, db, run_jobs):
     moving = make_account(other, "moving-shop", admin_password="moving-pass-1", client_email="boss@moving.test")
     staying = make_account(agency, "staying")
     staff = make_support()
-    actor = Actor(f"user:{user.id}", user.email, None, agency.id)
+    actor = Actor(f"user:{user.id}", user.email, None, agency.id, team_role=user.team_role)
     from webapp.services import support
     support.request_transfer(agency.id, user, account_name="moving-shop", admin_email="BOSS@moving.test", actor=actor)
     ghost = support.request_transfer(agency.id, user, account_name="ghost", admin_email="a@b.test", actor=actor)
@@ -636,7 +636,7 @@ def test_transfer_decisions_go_to_the_requesting_agency_which_then_gets_the_noti
     refused = make_account(previous, "staying-put", admin_password="staying-pass-1",
                            client_email="boss@staying.test", notification_email="alerts@previous.test")
     staff = make_support()
-    actor = Actor(f"user:{user.id}", user.email, None, agency.id)
+    actor = Actor(f"user:{user.id}", user.email, None, agency.id, team_role=user.team_role)
     requests = []
     for account, admin in ((moving, "boss@moving.test"), (refused, "boss@staying.test")):
         support.request_transfer(agency.id, user, account_name=account.name, admin_email=admin, actor=actor)
@@ -671,7 +671,7 @@ def test_a_detached_account_writes_to_its_client_from_then_on(db):
     account = make_account(agency, "going-solo", notification_email="alerts@agency.test")
     staff = make_support()
     request = support.request_detach(account, user, client_email="me@solo.test",
-                                     actor=Actor(f"user:{user.id}", user.email, None, agency.id))
+                                     actor=Actor(f"user:{user.id}", user.email, None, agency.id, team_role=user.team_role))
     support.decide(request.id, approve=True, reason="", staff=staff, actor=Actor(f"user:{staff.id}", staff.email))
     db.session.expire_all()
     assert db.session.get(HostedAccount, account.id).notification_email == "me@solo.test"
@@ -717,7 +717,7 @@ def test_a_detached_account_leaves_the_resold_tab_and_the_renewals(client, db):
     leaving = make_account(agency, "leaving-shop", period_end=date.today() - timedelta(days=1))
     staying = make_account(agency, "staying-shop", period_end=date.today() - timedelta(days=1))
     request = support.request_detach(leaving, user, client_email="me@leaving.test",
-                                     actor=Actor(f"user:{user.id}", user.email, None, agency.id))
+                                     actor=Actor(f"user:{user.id}", user.email, None, agency.id, team_role=user.team_role))
     staff = make_support()
     support.decide(request.id, approve=True, reason="", staff=staff, actor=Actor(f"user:{staff.id}", staff.email))
     login(client, "owner@agency.test")

@@ -53,3 +53,15 @@ def test_seed_demo_makes_every_status_plan_type_and_tier(runner, db, run_jobs, c
     invoice = db.session.scalar(sa.select(Invoice).where(Invoice.account_id == account.id))
     assert invoice.status == "paid" and invoice.kind == "signup" and invoice.card_charged_cents == invoice.total_cents > 0
     assert billing.card_of(agency.id).last4 == "4242"
+
+
+def test_seed_demo_prints_a_member_login_whose_menu_has_no_billing(runner, db, client):
+    result = runner.invoke(args=["seed-demo"])
+    assert result.exit_code == 0, result.output
+    assert demo.MEMBER_EMAIL in result.output and demo.MEMBER_PASSWORD in result.output
+    member = db.session.scalar(sa.select(User).where(User.email == demo.MEMBER_EMAIL))
+    owner = db.session.scalar(sa.select(User).where(User.email == demo.AGENCY_EMAIL))
+    assert member.team_role == "member" and member.agency_id == owner.agency_id
+    assert login(client, demo.MEMBER_EMAIL, demo.MEMBER_PASSWORD).status_code == 303
+    menu = client.get("/").get_data(as_text=True).split('id="side-menu"')[1]
+    assert "Billing profile" not in menu and "Team" not in menu

@@ -64,12 +64,12 @@ def test_an_account_leaving_its_agency_ends_every_login_as_session_and_link_of_t
     assert own.post("/app/login", base_url=HOST, data={"csrf_token": csrf_token(page.get_data(as_text=True)),
                                                        "username": "admin", "password": "client-pass-1"}
                     ).status_code == 303
-    actor = Actor(f"user:{user.id}", user.email, None, losing.id)
+    actor = Actor(f"user:{user.id}", user.email, None, losing.id, team_role=user.team_role)
     if decision == "detach":
         request = support.request_detach(acme, user, client_email="boss@acme.test", actor=actor)
     else:
         request = support.request_transfer(gaining.id, gainer, account_name="acme", admin_email="boss@acme.test",
-                                           actor=Actor(f"user:{gainer.id}", gainer.email, None, gaining.id))
+                                           actor=Actor(f"user:{gainer.id}", gainer.email, None, gaining.id, team_role=gainer.team_role))
         request.status = "open"  # the admin confirmed
         db.session.commit()
     support.decide(request.id, approve=True, reason="", staff=staff, actor=Actor(f"user:{staff.id}", staff.email))
@@ -97,7 +97,7 @@ def test_a_rejected_request_or_another_accounts_move_leaves_the_login_as_session
     staff = make_support()
     login(client, "owner@agency.test")
     tab = _login_as_tab(app, client, acme)
-    actor = Actor(f"user:{user.id}", user.email, None, agency.id)
+    actor = Actor(f"user:{user.id}", user.email, None, agency.id, team_role=user.team_role)
     staff_actor = Actor(f"user:{staff.id}", staff.email)
     rejected = support.request_detach(acme, user, client_email="boss@acme.test", actor=actor)
     support.decide(rejected.id, approve=False, reason="Not now", staff=staff, actor=staff_actor)

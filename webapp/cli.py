@@ -114,7 +114,8 @@ def _print_logins(demo, hosts) -> None:
     from .models import HostedAccount
     click.echo("")
     click.echo(f"  Dashboard:      {hosts.dashboard_url('/login')}")
-    click.echo(f"  Agency user:    {demo.AGENCY_EMAIL} / {demo.AGENCY_PASSWORD}")
+    click.echo(f"  Agency user:    {demo.AGENCY_EMAIL} / {demo.AGENCY_PASSWORD}  (Owner)")
+    click.echo(f"  Team member:    {demo.MEMBER_EMAIL} / {demo.MEMBER_PASSWORD}  (Member: no billing, team or API)")
     click.echo(f"  Support staff:  {demo.SUPPORT_EMAIL} / {demo.SUPPORT_PASSWORD}")
     if not current_app.config["SUPPORT_REQUIRE_2FA"]:
         click.echo("                  (two-factor sign-in for support is off in this demo: SUPPORT_REQUIRE_2FA=0;"

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from webapp.models import (AccountUser, Automation, EmailTemplate, HostedAccount, Invoice, OutboundEmail, Pushdown,
                            SupportRequest)
-from webapp.services import billing, client_auth, commission, contact, demo, templates
+from webapp.services import billing, client_auth, commission, contact, demo, links, templates
 from webapp.services.audit import Actor
 from webapp.services.scope import AgencyScope
 
@@ -54,7 +54,10 @@ def platform(app):
             name="referred-shop", client_name="Referred", client_email="me@referred.test", tier="plus",
             term="monthly", contact_limit=1000, number="4242424242424242", exp_month=12, exp_year=2040,
             cvc="123"), request_key="csp")
-        return SimpleNamespace(
+        _invite, invite_token = links.issue("invite", agency_id=agency.id, email="invited@northwind.test",
+                                            team_role="member")
+        db.session.commit()
+        return SimpleNamespace(invite_token=invite_token,
             code=agency.referral_code, account_id=acme.id, pushdown_id=db.session.scalar(sa.select(Pushdown.id)),
             automation_id=db.session.scalar(sa.select(Automation.id).order_by(Automation.id)),
             agency_template_id=db.session.scalar(sa.select(EmailTemplate.id).where(EmailTemplate.account_id.is_(None))),
@@ -72,8 +75,9 @@ def _args(rule, data) -> dict | None:
         elif name == "token":
             values[name] = {"client.reset": data.reset_token, "client.shared": data.share_token,
                             "client.shared_html": data.share_token, "commission.welcome": data.welcome_token,
-                            "accounts.confirm_transfer": "no-such-token", "auth.confirm_signup": "no-such-token",
-                            "auth.reset_password": "no-such-token", "auth.set_password": "no-such-token"}[rule.endpoint]
+                            "accounts.confirm_transfer": "no-such-token", "team.accept": data.invite_token,
+                            "auth.reset_password": "no-such-token", "auth.set_password": "no-such-token",
+                            "auth.confirm_signup": "no-such-token"}[rule.endpoint]
         elif name == "ticket_id":
             values[name] = data.ticket_id
         else:
@@ -87,7 +91,7 @@ def _role(endpoint: str) -> str:
                                             "client.shared_html") else "client_anonymous"
     if endpoint.startswith("support."):
         return "support"
-    if endpoint in ("commission.referral", "commission.welcome", "accounts.confirm_transfer") or (
+    if endpoint in ("commission.referral", "commission.welcome", "accounts.confirm_transfer", "team.accept") or (
             endpoint.startswith("auth.") and endpoint != "auth.reauth"):
         return "anonymous"
     return "agency"

@@ -24,7 +24,7 @@ def detachable(app):
         account = make_account(agency, "leaver", admin_password="leaver-secret-pass", client_email="boss@leaver.test")
         make_support("staff@agencyhq.test")
         support.request_detach(account, user, client_email="boss@leaver.test",
-                               actor=Actor(f"user:{user.id}", user.email, None, agency.id))
+                               actor=Actor(f"user:{user.id}", user.email, None, agency.id, team_role=user.team_role))
         return SimpleNamespace(id=account.id)
 
 

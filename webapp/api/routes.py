@@ -19,7 +19,7 @@ from ..services import accounts, billing, billing_history, client_auth, keys, pr
 from ..services.errors import NotFound, ValidationFailed
 from . import serializers
 from .blueprint import bp
-from .guard import request_key
+from .guard import permission_required, request_key
 from .openapi import operation as find_operation
 from .validation import Validator, check_body, check_query
 
@@ -105,6 +105,7 @@ def openapi_json():
 
 
 @bp.get("/plans")
+@permission_required("view")
 def plans():
     query("listPlans")
     catalog = get_catalog()
@@ -116,6 +117,7 @@ def plans():
 # ---- accounts (R1-R5, A1-A10) -------------------------------------------------------------------------
 
 @bp.get("/accounts")
+@permission_required("view")
 def list_accounts():
     params = query("listAccounts")
     page, limit = decode_cursor(params), params["limit"]
@@ -131,6 +133,7 @@ def list_accounts():
 
 
 @bp.get("/accounts/name-check")
+@permission_required("view")
 def name_check():
     name = query("checkAccountName")["name"]
     problem = accounts.name_problem(name)
@@ -138,6 +141,7 @@ def name_check():
 
 
 @bp.post("/accounts")
+@permission_required("view")
 def create_account():
     data = body("createAccount")
     plan = data["plan"]
@@ -151,6 +155,7 @@ def create_account():
 
 
 @bp.get("/accounts/<account_id>")
+@permission_required("view")
 def get_account(account_id):
     query("getAccount")
     account = scope().account(account_id)
@@ -166,6 +171,7 @@ def _plan_result(account: HostedAccount, result: dict):
 
 
 @bp.post("/accounts/<account_id>/plan")
+@permission_required("charge")
 def change_plan(account_id):
     account = scope().account(account_id)
     data = body("changePlan")
@@ -175,6 +181,7 @@ def change_plan(account_id):
 
 
 @bp.post("/accounts/<account_id>/renew")
+@permission_required("charge")
 def renew(account_id):
     account = scope().account(account_id)
     data = body("renewAccount")
@@ -184,6 +191,7 @@ def renew(account_id):
 
 
 @bp.post("/accounts/<account_id>/cancel")
+@permission_required("manage_accounts")
 def cancel(account_id):
     account = scope().account(account_id)
     body("cancelAccount")
@@ -191,6 +199,7 @@ def cancel(account_id):
 
 
 @bp.post("/accounts/<account_id>/extend-trial")
+@permission_required("manage_accounts")
 def extend_trial(account_id):
     account = scope().account(account_id)
     body("extendTrial")
@@ -202,6 +211,7 @@ def extend_trial(account_id):
 
 
 @bp.post("/accounts/<account_id>/password-reset")
+@permission_required("manage_accounts")
 def password_reset(account_id):
     account = scope().account(account_id)
     body("sendPasswordReset")
@@ -210,6 +220,7 @@ def password_reset(account_id):
 
 
 @bp.post("/accounts/<account_id>/login-link")
+@permission_required("manage_accounts")
 def login_link(account_id):
     account = scope().account(account_id)
     body("createLoginLink")
@@ -218,6 +229,7 @@ def login_link(account_id):
 
 
 @bp.post("/accounts/<account_id>/credits")
+@permission_required("charge")
 def buy_credits(account_id):
     account = scope().account(account_id)
     data = body("buyCredits")
@@ -230,6 +242,7 @@ def buy_credits(account_id):
 # ---- operations (A2) -----------------------------------------------------------------------------------
 
 @bp.get("/operations/<operation_id>")
+@permission_required("view")
 def get_operation(operation_id):
     query("getOperation")
     op = scope().get(Operation, operation_id)
@@ -242,6 +255,7 @@ def get_operation(operation_id):
 # ---- invoices (B4) -------------------------------------------------------------------------------------
 
 @bp.get("/invoices")
+@permission_required("billing")
 def list_invoices():
     params = query("listInvoices")
     page, limit = decode_cursor(params), params["limit"]
@@ -254,6 +268,7 @@ def list_invoices():
 
 
 @bp.get("/invoices/<invoice_id>")
+@permission_required("billing")
 def get_invoice(invoice_id):
     query("getInvoice")
     inv = scope().get(Invoice, invoice_id)
@@ -281,6 +296,7 @@ def _activation(data: dict | None):
 
 
 @bp.get("/pushdowns")
+@permission_required("library")
 def list_pushdowns():
     query("listPushdowns")
     pushdown.require_franchise(scope().agency_id)
@@ -289,6 +305,7 @@ def list_pushdowns():
 
 
 @bp.post("/pushdowns")
+@permission_required("library")
 def create_pushdown():
     data = body("createPushdown")
     agency_id = scope().agency_id
@@ -316,6 +333,7 @@ def create_pushdown():
 
 
 @bp.post("/pushdowns/<pushdown_id>/publish")
+@permission_required("library")
 def publish_pushdown(pushdown_id):
     row = _franchise_pushdown(pushdown_id)
     data = body("publishPushdown")
@@ -331,16 +349,19 @@ def _switch(pushdown_id, active: bool, operation_id: str):
 
 
 @bp.post("/pushdowns/<pushdown_id>/activate-all")
+@permission_required("library")
 def activate_all(pushdown_id):
     return _switch(pushdown_id, True, "activateAllPushdown")
 
 
 @bp.post("/pushdowns/<pushdown_id>/deactivate-all")
+@permission_required("library")
 def deactivate_all(pushdown_id):
     return _switch(pushdown_id, False, "deactivateAllPushdown")
 
 
 @bp.get("/pushdowns/<pushdown_id>/accounts")
+@permission_required("library")
 def pushdown_accounts(pushdown_id):
     params = query("listPushdownAccounts")
     row = _franchise_pushdown(pushdown_id)

@@ -1,7 +1,8 @@
 """S2, X1: the agency's API tokens and the idempotency records of API requests.
 
 A token is shown once, when it is made; the database keeps only its SHA-256 and its first
-characters (to tell tokens apart). Tokens belong to the agency: any agency user may revoke them."""
+characters (to tell tokens apart). Tokens belong to the agency: its Owners and Admins make and revoke
+them (services/permissions.py), and a token acts with its creator's role."""
 from __future__ import annotations
 
 import hashlib
@@ -15,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import Agency, ApiIdempotencyRecord, ApiToken, User, utcnow
-from . import audit
+from . import audit, permissions
 from .errors import Conflict, ValidationFailed
 from .scope import AgencyScope
 
@@ -36,6 +37,7 @@ def hash_token(raw: str) -> str:
 
 def create(user: User, name: str, actor: audit.Actor) -> tuple[ApiToken, str]:
     """A new token of the user's agency: the row, and the raw token to show once."""
+    permissions.require(actor, "api_tokens")
     name = " ".join((name or "").split())
     if not name:
         raise ValidationFailed(str(_l("Give the token a name.")), {"name": str(_l("Give the token a name."))})
@@ -60,6 +62,7 @@ def tokens(scope: AgencyScope) -> list[ApiToken]:
 
 
 def revoke(scope: AgencyScope, token_id, actor: audit.Actor) -> ApiToken:
+    permissions.require(actor, "api_tokens")
     token = scope.get(ApiToken, token_id)
     if token.revoked_at is not None:
         raise Conflict(str(_l("This token was already revoked.")))

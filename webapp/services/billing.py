@@ -31,7 +31,7 @@ from ..extensions import db
 from ..models import (BillingProfile, CreditBalance, CreditEntry, GatewayCall, HostedAccount, Invoice, InvoiceLine,
                       utcnow)
 from ..models.accounts import PAID
-from . import audit, keys
+from . import audit, keys, permissions
 from .errors import NotFound, ServiceError, ValidationFailed
 
 log = logging.getLogger("agencyhq.billing")
@@ -114,6 +114,7 @@ def validate_card(number: str, exp_month, exp_year, cvc: str, today: date | None
 
 def save_card(agency_id: int, *, number: str, exp_month, exp_year, cvc: str, actor: audit.Actor) -> BillingProfile:
     """Adds or replaces the agency's card. Only the token, brand, last 4 and expiry are kept."""
+    permissions.require(actor, "billing")
     digits, month, year, cvc = validate_card(number, exp_month, exp_year, cvc)
     key = keys.card_token(f"{agency_id}:{keys.fresh()}")
     try:
@@ -493,6 +494,7 @@ def deliver_credit(invoice: Invoice) -> None:
 
 def buy_prepaid(agency_id: int, amount_cents: int, *, account: HostedAccount | None, actor: audit.Actor,
                 key: str | None = None) -> Invoice:
+    permissions.require(actor, "charge")
     if amount_cents not in get_catalog().prepaid_amounts_cents:
         raise ValidationFailed(str(_l("Choose one of the amounts offered.")),
                                {"amount": str(_l("Choose one of the amounts offered."))})
@@ -513,6 +515,7 @@ def sms_allowed(account: HostedAccount) -> bool:
 def buy_pack(agency_id: int, account: HostedAccount, kind: str, pack_key: str, *, actor: audit.Actor,
              key: str | None = None) -> Invoice:
     """B6/B7: a pack of SMS or compatibility credits, paid (prepaid first) and given to the account."""
+    permissions.require(actor, "charge")
     catalog = get_catalog()
     packs = {"sms": catalog.sms_packs, "compatibility": catalog.compatibility_packs}.get(kind)
     if packs is None:
@@ -540,6 +543,7 @@ def buy_credits(agency_id: int, account: HostedAccount, kind: str, amount: int, 
                 key: str | None = None) -> Invoice:
     """Credit for one account by amount (the API's way): SMS or compatibility credits in the size
     of one of the packs offered (B6, B7), or prepaid credit in cents, in one of the amounts offered (B3)."""
+    permissions.require(actor, "charge")
     if kind == "prepaid":
         if account.agency_id != agency_id:
             raise NotFound()

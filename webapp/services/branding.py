@@ -14,7 +14,7 @@ from flask_babel import lazy_gettext as _l
 
 from ..extensions import db
 from ..models import Branding, HostedAccount
-from . import audit, keys, operations
+from . import audit, keys, operations, permissions
 from .errors import ValidationFailed
 from .provisioning import BRANDING_FIELDS
 from .validation import email_problem
@@ -171,6 +171,7 @@ def last_run(agency_id: int):
 def save_defaults(agency_id: int, data: BrandingInput, *, update_existing: bool, actor: audit.Actor):
     """W1: the defaults for accounts created from now on; with update_existing, a background
     operation copies them (not templates) into every existing account that has no override."""
+    permissions.require(actor, "library")
     values = validate(data)
     row = defaults_of(agency_id)
     if row is None:
@@ -192,6 +193,7 @@ def save_defaults(agency_id: int, data: BrandingInput, *, update_existing: bool,
 
 def override(account: HostedAccount, data: BrandingInput, actor: audit.Actor) -> Branding:
     """W2: this account shows its own branding from now on."""
+    permissions.require(actor, "manage_accounts")
     values = validate(data)
     row = of_account(account)
     if row is None:
@@ -210,6 +212,7 @@ def override(account: HostedAccount, data: BrandingInput, actor: audit.Actor) ->
 
 def reset(account: HostedAccount, actor: audit.Actor) -> None:
     """W2: back to the agency's defaults."""
+    permissions.require(actor, "manage_accounts")
     _copy_defaults(account, defaults_of(account.agency_id))
     account.branding_overridden = False
     audit.record(actor, "branding_reset", agency_id=account.agency_id, account_id=account.id)

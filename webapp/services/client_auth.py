@@ -15,7 +15,7 @@ from flask_babel import lazy_gettext as _l
 
 from ..extensions import db
 from ..models import AccountUser, HostedAccount, OutboundEmail, PasswordResetToken, utcnow
-from . import audit, hosts, keys, mail, operations, sessions, throttle
+from . import audit, hosts, keys, mail, operations, permissions, sessions, throttle
 from .errors import Conflict, RateLimited, ValidationFailed
 from .passwords import hash_password, password_problem, verify_password
 
@@ -141,6 +141,7 @@ def send_reset(account: HostedAccount, admin: AccountUser, *, dedupe_key: str | 
 
 def agency_sends_reset(account: HostedAccount, actor: audit.Actor) -> None:
     """W6: the agency sends the same reset e-mail to the account's admin (within the per-account limit)."""
+    permissions.require(actor, "manage_accounts")
     admin = db.session.scalar(sa.select(AccountUser).where(AccountUser.account_id == account.id,
                                                          AccountUser.username == "admin"))
     if admin is None:

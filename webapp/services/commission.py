@@ -23,7 +23,7 @@ from ..catalog import get_catalog
 from ..extensions import db
 from ..models import (Agency, BillingProfile, CommissionEntry, HostedAccount, Invoice, Operation, Payout, User,
                       utcnow)
-from . import accounts, audit, billing, hosts, keys, mail, operations, provisioning
+from . import accounts, audit, billing, hosts, keys, mail, operations, permissions, provisioning
 from .dates import add_months
 from .errors import NotFound, ValidationFailed
 from .money import format_money
@@ -318,6 +318,7 @@ def unpaid_balance(agency_id: int) -> int:
 # ---- C3: settings and the monthly payout --------------------------------------------------------------
 
 def set_paypal_email(agency_id: int, email: str, *, actor: audit.Actor) -> Agency:
+    permissions.require(actor, "billing")
     email = (email or "").strip()
     problem = email_problem(email)
     if problem:

@@ -17,6 +17,9 @@ from .passwords import hash_password
 
 AGENCY_EMAIL = "demo@northwind.test"
 AGENCY_PASSWORD = "northwind-demo-2026"
+# A second member of the agency's team, with the Member role: no billing, no team, no API tokens.
+MEMBER_EMAIL = "mia@northwind.test"
+MEMBER_PASSWORD = "northwind-member-2026"
 SUPPORT_EMAIL = "support@agencyhq.test"
 SUPPORT_PASSWORD = "support-demo-2026"
 CLIENT_ACCOUNT = "acme-bakery"
@@ -73,6 +76,8 @@ def seed(rng: random.Random | None = None) -> dict:
     db.session.add_all([
         User(email=AGENCY_EMAIL, name="Nora Northwind", password_hash=hash_password(AGENCY_PASSWORD),
              role="agency", team_role="owner", agency_id=agency.id, timezone="Europe/Paris", email_confirmed_at=utcnow()),
+        User(email=MEMBER_EMAIL, name="Mia Member", password_hash=hash_password(MEMBER_PASSWORD),
+             role="agency", team_role="member", agency_id=agency.id, timezone="Europe/Paris", email_confirmed_at=utcnow()),
         User(email=SUPPORT_EMAIL, name="Sam Support", password_hash=hash_password(SUPPORT_PASSWORD),
              role="support", email_confirmed_at=utcnow()),
         Branding(agency_id=agency.id, product_name="Northwind Mail", primary_color="#0b6e4f",

@@ -13,7 +13,7 @@ from flask_babel import lazy_gettext as _l
 
 from ..extensions import db
 from ..models import AccountUser, AuditEvent, HostedAccount, OutboundEmail, SupportRequest, User, utcnow
-from . import accounts, audit, branding, hosts, keys, mail, pushdown
+from . import accounts, audit, branding, hosts, keys, mail, permissions, pushdown
 from .errors import Conflict, NotFound, ServiceError, ValidationFailed
 
 QUEUE_KINDS = ("transfer", "detach", "trial_extension")
@@ -28,6 +28,7 @@ def _hash(token: str) -> str:
 def request_transfer(agency_id: int, user: User, *, account_name: str, admin_email: str, actor: audit.Actor):
     """The agency asks for an existing account; its admin confirms by an e-mailed link, then support
     approves. The answer is the same whether or not the address and e-mail match (no enumeration)."""
+    permissions.require(actor, "manage_accounts")
     name, email = (account_name or "").strip().lower(), (admin_email or "").strip().lower()
     if not name or "@" not in email:
         raise ValidationFailed(str(_l("Enter the account's address and its admin's e-mail.")),
@@ -75,6 +76,7 @@ def confirm_transfer(token: str) -> SupportRequest:
 # ---- A4: detach to a standalone account -------------------------------------------------------------------
 
 def request_detach(account: HostedAccount, user: User, *, client_email: str, actor: audit.Actor) -> SupportRequest:
+    permissions.require(actor, "manage_accounts")
     email = (client_email or "").strip().lower()
     if "@" not in email or "." not in email.split("@")[-1]:
         raise ValidationFailed(str(_l("Enter the client's e-mail.")), {"client_email": str(_l("Enter a valid e-mail address."))})

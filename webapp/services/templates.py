@@ -18,7 +18,7 @@ from flask_babel import lazy_gettext as _l
 
 from ..extensions import db
 from ..models import EmailTemplate, HostedAccount, TemplateShareLink, utcnow
-from . import audit
+from . import audit, permissions
 from .errors import Conflict, NotFound, ValidationFailed
 from .scope import AgencyScope, parse_id
 
@@ -149,6 +149,7 @@ def agency_template(agency_id: int, template_id) -> EmailTemplate:
 
 
 def add_basic(agency_id: int, data: TemplateInput, actor: audit.Actor) -> EmailTemplate:
+    permissions.require(actor, "library")
     name, tags, html = _checked(data)
     row = EmailTemplate(agency_id=agency_id, kind="basic", name=name, tags=tags, html=html)
     db.session.add(row)
@@ -160,6 +161,7 @@ def add_basic(agency_id: int, data: TemplateInput, actor: audit.Actor) -> EmailT
 
 def add_from_share_link(agency_id: int, link: str, actor: audit.Actor, name: str = "") -> EmailTemplate:
     """W8 "designer" kind: the template behind a share link, as one of the agency's templates."""
+    permissions.require(actor, "library")
     source = _shared_template(link)
     if db.session.scalar(AgencyScope(agency_id).select(EmailTemplate, EmailTemplate.id).where(
             EmailTemplate.account_id.is_(None), EmailTemplate.source_template_id == source.id)):
@@ -185,6 +187,7 @@ def account_for_copy(agency_id: int, name: str) -> HostedAccount | None:
 
 def add_copy(agency_id: int, account_id, template_id, actor: audit.Actor) -> EmailTemplate:
     """W8 "copy" kind: a template from one of the agency's accounts, as one of its templates."""
+    permissions.require(actor, "library")
     account = AgencyScope(agency_id).account(account_id)
     source = account_template(account, template_id)
     row = EmailTemplate(agency_id=agency_id, kind="copy", name=_copy_name("", source), tags=source.tags,
@@ -198,6 +201,7 @@ def add_copy(agency_id: int, account_id, template_id, actor: audit.Actor) -> Ema
 
 
 def delete_agency_template(agency_id: int, template_id, actor: audit.Actor) -> None:
+    permissions.require(actor, "library")
     row = agency_template(agency_id, template_id)
     _delete(row)
     audit.record(actor, "template_deleted", agency_id=agency_id, **{"template_id": row.id, "name": row.name})

@@ -35,10 +35,11 @@ def register_web(app: Flask) -> None:
     from .pushdown import bp as pushdown_bp
     from .resold import bp as resold_bp
     from .support import bp as support_bp
+    from .team import bp as team_bp
     from .whitelabel import bp as whitelabel_bp
 
     for bp in (auth_bp, resold_bp, accounts_bp, billing_bp, whitelabel_bp, myaccount_bp, help_bp, contact_bp,
-               support_bp, api_tokens_bp, client_bp, pushdown_bp, health_bp, commission_bp):
+               support_bp, api_tokens_bp, client_bp, pushdown_bp, health_bp, commission_bp, team_bp):
         app.register_blueprint(bp)
 
     login_manager.login_view = "auth.login"

@@ -7,7 +7,9 @@ from flask import abort, g, redirect, request, url_for
 from flask_login import current_user, login_required
 
 from ..models import AccountUser, User
+from ..services import permissions
 from ..services.audit import Actor
+from ..services.errors import Forbidden
 from ..services.scope import AgencyScope
 
 
@@ -28,6 +30,29 @@ support_required = _role(lambda u: isinstance(u, User) and u.is_support)
 dashboard_user_required = _role(lambda u: isinstance(u, User))
 account_admin_required = _role(lambda u: isinstance(u, AccountUser) and g.get("account") is not None
                                and u.account_id == g.account.id)
+
+
+def permission_required(permission: str):
+    """The agency user's role in the team must allow `permission` (services/permissions.py), or the
+    page answers 403 with what the role may not do. Goes under agency_required. The permission is kept
+    on the view (`view.permission`) so the tests' role matrix reads it from the URL map."""
+    if permission not in permissions.PERMISSIONS:
+        raise KeyError(permission)
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if not permissions.allows(getattr(current_user, "team_role", None), permission):
+                raise Forbidden(str(permissions.DENIED[permission]))
+            return view(*args, **kwargs)
+        wrapped.permission = permission
+        return wrapped
+    return decorator
+
+
+def can(permission: str) -> bool:
+    """Whether the signed-in agency user's role allows it: what the menu and the buttons offer."""
+    return isinstance(current_user, User) and permissions.allows(current_user.team_role, permission)
 
 
 def recent_login_required(view):

@@ -1,27 +1,31 @@
-"""The top navigation and the side menu (R9). An entry shows once its page exists."""
+"""The top navigation and the side menu (R9). An entry shows once its page exists, and only to the
+roles in the team whose permission it names (services/permissions.py; None: every agency user)."""
 from __future__ import annotations
 
 from flask import current_app, request
 from flask_babel import lazy_gettext as _l
 
+from .decorators import can
+
 TOP_NAV = [
-    (_l("Resold"), "resold.index", "agency"),
-    (_l("Automations"), "pushdown.index", "agency"),
-    (_l("Commission"), "commission.index", "agency"),
-    (_l("Support console"), "support.index", "support"),
+    (_l("Resold"), "resold.index", "agency", "view"),
+    (_l("Automations"), "pushdown.index", "agency", "library"),
+    (_l("Commission"), "commission.index", "agency", "view"),
+    (_l("Support console"), "support.index", "support", None),
 ]
 
 SIDE_MENU = [
-    (_l("Billing profile"), "billing.profile"),
-    (_l("Billing history"), "billing.history"),
-    (_l("Prepaid credit"), "billing.prepaid"),
-    (_l("SMS credits"), "billing.sms"),
-    (_l("Compatibility credits"), "billing.compatibility"),
-    (_l("Account default settings"), "whitelabel.defaults"),
-    (_l("Common questions"), "help.faq"),
-    (_l("Agency API"), "api_tokens.index"),
-    (_l("Contact support"), "contact.index"),
-    (_l("My account"), "myaccount.index"),
+    (_l("Billing profile"), "billing.profile", "billing"),
+    (_l("Billing history"), "billing.history", "billing"),
+    (_l("Prepaid credit"), "billing.prepaid", "charge"),
+    (_l("SMS credits"), "billing.sms", "charge"),
+    (_l("Compatibility credits"), "billing.compatibility", "charge"),
+    (_l("Account default settings"), "whitelabel.defaults", "library"),
+    (_l("Team"), "team.index", "team"),
+    (_l("Common questions"), "help.faq", None),
+    (_l("Agency API"), "api_tokens.index", "api_tokens"),
+    (_l("Contact support"), "contact.index", None),
+    (_l("My account"), "myaccount.index", None),
 ]
 
 
@@ -34,9 +38,10 @@ PARENT_PAGE = {
     "support.contact_ticket": "support.contact_tickets", "support.contact_messages": "support.contact_tickets",
     "api_tokens.documentation": "api_tokens.index", "api_tokens.create": "api_tokens.index",
     "support.agency": "support.agencies",
+    "team.invite": "team.index",
 }
 # Dashboard areas under each top-navigation tab.
-SECTIONS = {"resold.index": {"resold", "accounts", "billing", "myaccount", "help", "contact", "api_tokens"}}
+SECTIONS = {"resold.index": {"resold", "accounts", "billing", "myaccount", "help", "contact", "api_tokens", "team"}}
 
 
 def _exists(endpoint: str) -> bool:
@@ -47,11 +52,14 @@ def register(app) -> None:
     @app.context_processor
     def navigation():
         def top_nav(role):
-            return [(label, ep) for label, ep, who in TOP_NAV if who == role and _exists(ep)]
+            return [(label, ep) for label, ep, who, permission in TOP_NAV
+                    if who == role and _exists(ep) and (permission is None or can(permission))]
 
         def side_menu():
-            """Every entry of R9; those whose page has not landed yet come without a link."""
-            return [(label, ep, _exists(ep)) for label, ep in SIDE_MENU]
+            """The entries of R9 the user's role may use; those whose page has not landed yet come
+            without a link."""
+            return [(label, ep, _exists(ep)) for label, ep, permission in SIDE_MENU
+                    if permission is None or can(permission)]
 
         def is_active(endpoint):
             current = request.endpoint or ""
@@ -63,4 +71,4 @@ def register(app) -> None:
             return current in SECTIONS.get(endpoint, {endpoint.split(".")[0]})
 
         return {"top_nav": top_nav, "side_menu": side_menu, "is_active": is_active, "is_section": is_section,
-                "url_exists": _exists}
+                "url_exists": _exists, "can": can}

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from ...adapters import dns
 from ...extensions import db
 from ...models import HostedAccount, utcnow
-from .. import audit, hosts
+from .. import audit, hosts, permissions
 from ..errors import ServiceError, ValidationFailed
 from .validation import domain_problem, normalize_domain, verified_elsewhere
 
@@ -21,6 +21,7 @@ def cname_target(account: HostedAccount) -> str:
 
 
 def set_domain(account: HostedAccount, domain: str, actor: audit.Actor) -> HostedAccount:
+    permissions.require(actor, "manage_accounts")
     domain = normalize_domain(domain)
     if domain:
         problem = domain_problem(domain, account.id)
@@ -37,6 +38,7 @@ def set_domain(account: HostedAccount, domain: str, actor: audit.Actor) -> Hoste
 
 def verify_domain(account: HostedAccount, actor: audit.Actor) -> bool:
     """Looks the CNAME up with a real DNS query; only a match makes the account answer there."""
+    permissions.require(actor, "manage_accounts")
     if not account.custom_domain:
         raise ServiceError(str(_l("Set a custom domain first.")))
     try:

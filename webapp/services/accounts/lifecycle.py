@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from ...catalog import get_catalog
 from ...extensions import db
 from ...models import HostedAccount, Invoice, Operation, SupportRequest, utcnow
-from .. import audit, billing, keys, operations, provisioning
+from .. import audit, billing, keys, operations, permissions, provisioning
 from ..dates import add_months
 from ..errors import Conflict, ServiceError, ValidationFailed
 from .validation import NewAccount, price_of, validate_new, normalize_domain
@@ -28,6 +28,7 @@ def create(agency_id: int, data: NewAccount, *, request_key: str, actor: audit.A
     """A2: validates, charges the first period (nothing for a trial), creates the account in
     `provisioning` with its operation, and enqueues it. The same request_key twice (a double
     click, a retried API call) gives the same account and one charge."""
+    permissions.require(actor, "manage_accounts" if data.term == "trial" else "charge")
     data.name, data.custom_domain = (data.name or "").strip(), normalize_domain(data.custom_domain)
     data.client_email, data.notification_email = data.client_email.strip(), data.notification_email.strip()
     key = keys.signup_invoice(agency_id, request_key)
@@ -90,6 +91,7 @@ def _account_of_request(agency_id: int, request_key: str) -> HostedAccount | Non
 
 def retry_provisioning(account: HostedAccount, actor: audit.Actor):
     """A failed provisioning is run again from where it stopped; nothing is charged again."""
+    permissions.require(actor, "manage_accounts")
     op = provisioning.submit(account)
     if op.status != "failed":
         raise Conflict(str(_l("Provisioning has not failed: there is nothing to retry.")))
@@ -109,6 +111,7 @@ def _per_day(tier: str, term: str, limit: int) -> float:
 def change_plan(account: HostedAccount, *, tier: str, term: str, contact_limit, request_key: str,
                 actor: audit.Actor) -> dict:
     """An upgrade is charged pro rata at once; a downgrade waits for the next renewal (A8)."""
+    permissions.require(actor, "charge")
     _refuse_if_billed_to_its_client(account)
     if account.status == "expired":
         # The green Renew of the Resold tab leads here for every expired account (A5).
@@ -172,6 +175,7 @@ def renew(account: HostedAccount, *, tier: str, term: str, contact_limit, reques
           actor: audit.Actor) -> dict:
     """A5, A7: "Renew" on an expired account (a trial, or a paid plan that was cancelled or lapsed):
     a paid plan from today, its first period charged now."""
+    permissions.require(actor, "charge")
     _refuse_if_billed_to_its_client(account)
     if account.status != "expired":
         raise Conflict(str(_l("Only an expired account can be renewed; change its plan instead.")))
@@ -197,6 +201,7 @@ def _refuse_if_billed_to_its_client(account: HostedAccount) -> None:
 # ---- A7: cancel ---------------------------------------------------------------------------------------
 
 def cancel(account: HostedAccount, actor: audit.Actor) -> HostedAccount:
+    permissions.require(actor, "manage_accounts")
     if account.cancelled_at is not None or account.status == "cancelled":
         raise Conflict(str(_l("This account is already cancelled; it stays usable until %(day)s.",
                               day=account.period_end)))
@@ -237,6 +242,7 @@ def refuse_if_closed(account: HostedAccount) -> None:
 
 def extend_trial(account: HostedAccount, actor: audit.Actor) -> dict:
     """The agency may extend a trial once; a further extension is a request to support."""
+    permissions.require(actor, "manage_accounts")
     _refuse_if_billed_to_its_client(account)
     if account.plan_term != "trial":
         raise ServiceError(str(_l("Only a trial can be extended.")))

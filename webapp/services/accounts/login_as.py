@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 
 from ...extensions import db
 from ...models import AccountUser, HostedAccount, LoginAsToken, User, utcnow
-from .. import audit, hosts, mail, sessions
+from .. import audit, hosts, mail, permissions, sessions
 from ..errors import NotFound, ServiceError, ValidationFailed
 from .lifecycle import refuse_if_closed
 
@@ -26,6 +26,7 @@ def _hash(token: str) -> str:
 
 def login_as_link(account: HostedAccount, user_id: int, actor: audit.Actor) -> str:
     """A single-use link, good for a minute, that opens the account as `admin` on its own host."""
+    permissions.require(actor, "manage_accounts")
     if account.status == "provisioning":
         raise ServiceError(str(_l("Wait until the account is ready.")))
     refuse_if_closed(account)

@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 from ...extensions import db
 from ...models import Automation, AutomationVersion
 from ...models.automations import TRIGGER_KINDS
-from .. import audit
+from .. import audit, permissions
 from ..errors import NotFound, ValidationFailed
 from ..scope import parse_id
 from ..validation import email_problem
@@ -125,6 +125,7 @@ def version(automation: Automation, number: int | None = None) -> AutomationVers
 
 def save_automation(agency_id: int, automation_id, data: AutomationInput, actor: audit.Actor) -> Automation:
     """P1: create an automation, or save a new version of one (P6: no sub-account changes)."""
+    permissions.require(actor, "library")
     require_franchise(agency_id)
     name, trigger_kind, trigger_config, steps = _checked_automation(data)
     if automation_id:

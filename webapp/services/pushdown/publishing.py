@@ -12,7 +12,7 @@ from flask_babel import lazy_gettext as _l
 from ... import faults
 from ...extensions import db
 from ...models import Automation, AutomationVersion, HostedAccount, Pushdown, PushdownCopy, utcnow
-from .. import audit, keys, operations
+from .. import audit, keys, operations, permissions
 from ..errors import Conflict
 from .automations import version
 from .switching import _switch
@@ -24,6 +24,7 @@ BATCH = 1000
 
 def publish(row: Pushdown, activation: ActivationInput | None, actor: audit.Actor):
     """P3 "Publish now" (and the sweeper, for a scheduled one): the copies are made in the background."""
+    permissions.require(actor, "library")
     _editable(row)
     _need_accounts(row)
     if activation is not None:
@@ -39,6 +40,7 @@ def publish(row: Pushdown, activation: ActivationInput | None, actor: audit.Acto
 
 def push_update(row: Pushdown, actor: audit.Actor):
     """P6 (beyond): the parent's current version into every chosen sub-account."""
+    permissions.require(actor, "library")
     if row.status != "published":
         raise Conflict(str(_l("Only a published pushdown can be updated.")))
     automation = db.session.get(Automation, row.automation_id)
@@ -56,6 +58,7 @@ def push_update(row: Pushdown, actor: audit.Actor):
 
 def retry_failed(row: Pushdown, actor: audit.Actor):
     """(beyond) Only the sub-accounts whose copy failed are tried again."""
+    permissions.require(actor, "library")
     if row.status != "published":
         raise Conflict(str(_l("Only a published pushdown has copies to retry.")))
     failed = db.session.execute(sa.update(PushdownCopy).where(PushdownCopy.pushdown_id == row.id,
@@ -83,6 +86,7 @@ def last_operation(row: Pushdown):
 
 def delete_draft(row: Pushdown, actor: audit.Actor) -> None:
     """P7: a draft goes; its automation stays in the parent account."""
+    permissions.require(actor, "library")
     if row.status != "draft":
         raise Conflict(str(_l("Only a draft can be deleted.")))
     db.session.execute(sa.delete(PushdownCopy).where(PushdownCopy.pushdown_id == row.id))

@@ -7,7 +7,7 @@ from flask_babel import lazy_gettext as _l
 
 from ...extensions import db
 from ...models import Automation, Pushdown, PushdownCopy, utcnow
-from .. import audit
+from .. import audit, permissions
 from ..errors import Conflict
 
 
@@ -16,6 +16,7 @@ from ..errors import Conflict
 def switch(row: Pushdown, active: bool, actor: audit.Actor) -> Pushdown:
     """"Activate all" / "Deactivate all": one UPDATE in one transaction, so the automation is never
     active in one sub-account and inactive in another; counts are exact as soon as it returns."""
+    permissions.require(actor, "library")
     if row.status != "published":
         raise Conflict(str(_l("Publish the pushdown first.")))
     _switch(row, active)

@@ -12,7 +12,7 @@ from flask_babel import lazy_gettext as _l
 
 from ...extensions import db
 from ...models import HostedAccount, Pushdown, PushdownCopy, User, utcnow
-from .. import audit
+from .. import audit, permissions
 from ..dates import timezone_set
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..scope import AgencyScope, parse_id
@@ -35,6 +35,7 @@ def pushdown(agency_id: int, pushdown_id) -> Pushdown:
 
 def create_draft(agency_id: int, automation_ids: list, actor: audit.Actor) -> Pushdown:
     """P3 step 1: exactly one automation of the parent account."""
+    permissions.require(actor, "library")
     require_franchise(agency_id)
     ids = [a for a in automation_ids if str(a).strip()]
     if len(ids) != 1:
@@ -185,6 +186,7 @@ def set_activation(row: Pushdown, data: ActivationInput) -> Pushdown:
 
 def save_draft(row: Pushdown, activation: ActivationInput, actor: audit.Actor) -> Pushdown:
     """"Save as draft": keeps the choices; a scheduled pushdown goes back to draft."""
+    permissions.require(actor, "library")
     set_activation(row, activation)
     row.status, row.publish_at, row.publish_tz = "draft", None, None
     db.session.commit()
@@ -193,6 +195,7 @@ def save_draft(row: Pushdown, activation: ActivationInput, actor: audit.Actor) -
 
 def schedule(row: Pushdown, activation: ActivationInput, day: str, at: str, tz: str, actor: audit.Actor) -> Pushdown:
     """P3 "Schedule": published by the sweeper at that instant."""
+    permissions.require(actor, "library")
     _editable(row)
     _need_accounts(row)
     publish_at = local_instant(day, at, tz, "publish")

@@ -10,7 +10,7 @@ from markupsafe import Markup, escape
 from ...catalog import get_catalog
 from ...services import accounts, billing, billing_history, dates, hosts, provisioning, support
 from ...services.errors import ServiceError, ValidationFailed
-from ..decorators import agency_required, current_actor, current_scope
+from ..decorators import agency_required, current_actor, current_scope, permission_required
 from ..filters import label, money
 from ..forms import apply_errors
 from ..rendering import render, wants_fragment
@@ -37,6 +37,7 @@ def _new_form():
 
 @bp.route("/accounts/new", methods=["GET", "POST"])
 @agency_required
+@permission_required("view")
 def new():
     form = _new_form()
     if request.method == "GET":
@@ -101,6 +102,7 @@ def _quote(form):
 
 @bp.route("/accounts/name-check")
 @agency_required
+@permission_required("view")
 def name_check():
     """A1: availability as you type, with the reason."""
     name = request.args.get("name", "")
@@ -110,6 +112,7 @@ def name_check():
 
 @bp.route("/accounts/price")
 @agency_required
+@permission_required("view")
 def price():
     """A1: the list price and the discounted price, as the plan changes. Also refreshes the
     contact-limit choices when the term changes (trials go up to the trial limit)."""
@@ -124,6 +127,7 @@ def price():
 
 @bp.route("/accounts/<account_id>")
 @agency_required
+@permission_required("view")
 def show(account_id):
     account = current_scope().account(account_id)
     operation = _provisioning(account)
@@ -163,6 +167,7 @@ def _provisioning(account):
 
 @bp.route("/accounts/<account_id>/progress")
 @agency_required
+@permission_required("view")
 def progress(account_id):
     """The progress fragment the account page polls until provisioning ends."""
     account = current_scope().account(account_id)
@@ -181,6 +186,7 @@ def progress(account_id):
 
 @bp.route("/accounts/<account_id>/retry", methods=["POST"])
 @agency_required
+@permission_required("manage_accounts")
 def retry(account_id):
     account = current_scope().account(account_id)
     try:
@@ -192,6 +198,7 @@ def retry(account_id):
 
 @bp.route("/accounts/<account_id>/plan", methods=["POST"])
 @agency_required
+@permission_required("charge")
 def change_plan(account_id):
     account = current_scope().account(account_id)
     form = ChangePlanForm(prefix="plan")
@@ -219,6 +226,7 @@ def change_plan(account_id):
 
 @bp.route("/accounts/<account_id>/cancel", methods=["GET", "POST"])
 @agency_required
+@permission_required("manage_accounts")
 def cancel(account_id):
     account = current_scope().account(account_id)
     if request.method == "GET":  # the confirmation page, for browsers without JavaScript
@@ -236,6 +244,7 @@ def cancel(account_id):
 
 @bp.route("/accounts/<account_id>/extend-trial", methods=["POST"])
 @agency_required
+@permission_required("manage_accounts")
 def extend_trial(account_id):
     account = current_scope().account(account_id)
     try:
@@ -253,6 +262,7 @@ def extend_trial(account_id):
 
 @bp.route("/accounts/<account_id>/domain", methods=["POST"])
 @agency_required
+@permission_required("manage_accounts")
 def domain(account_id):
     account = current_scope().account(account_id)
     form = DomainForm(prefix="domain")
@@ -270,6 +280,7 @@ def domain(account_id):
 
 @bp.route("/accounts/<account_id>/login-as", methods=["POST"])
 @agency_required
+@permission_required("manage_accounts")
 def login_as(account_id):
     """A10: opens the hosted account as `admin`, on its own host, through a one-minute single-use link."""
     account = current_scope().account(account_id)
@@ -283,6 +294,7 @@ def login_as(account_id):
 
 @bp.route("/accounts/<account_id>/credentials/dismiss", methods=["POST"])
 @agency_required
+@permission_required("view")
 def dismiss_credentials(account_id):
     account = current_scope().account(account_id)
     op = _provisioning(account)
@@ -296,6 +308,7 @@ def dismiss_credentials(account_id):
 
 @bp.route("/accounts/<account_id>/detach", methods=["POST"])
 @agency_required
+@permission_required("manage_accounts")
 def detach(account_id):
     """A4: ask support to make the account the client's own, standalone."""
     account = current_scope().account(account_id)
@@ -311,6 +324,7 @@ def detach(account_id):
 
 @bp.route("/accounts/transfer", methods=["GET", "POST"])
 @agency_required
+@permission_required("manage_accounts")
 def transfer():
     """A3: bring an existing account under the agency."""
     status = 200
@@ -340,6 +354,7 @@ def confirm_transfer(token):
 
 @bp.route("/accounts/<account_id>/send-reset", methods=["POST"])
 @agency_required
+@permission_required("manage_accounts")
 def send_reset(account_id):
     """W6: the same reset e-mail the client would ask for, sent to the account's admin."""
     account = current_scope().account(account_id)

@@ -6,7 +6,7 @@ from flask_login import current_user
 
 from ...services import api_tokens, hosts
 from ...services.errors import ServiceError, ValidationFailed
-from ..decorators import agency_required, current_actor, current_scope, recent_login_required
+from ..decorators import agency_required, current_actor, current_scope, permission_required, recent_login_required
 from ..forms import apply_errors
 from ..rendering import render, wants_fragment
 from . import docs
@@ -24,12 +24,14 @@ def _page(form, created=None, status=200):
 
 @bp.route("/settings/api")
 @agency_required
+@permission_required("api_tokens")
 def index():
     return _page(TokenForm())
 
 
 @bp.route("/settings/api", methods=["POST"])
 @agency_required
+@permission_required("api_tokens")
 @recent_login_required
 def create():
     """The new token is in this answer and nowhere else (not even the session): the page a POST
@@ -47,6 +49,7 @@ def create():
 
 @bp.route("/settings/api/<token_id>/revoke", methods=["POST"])
 @agency_required
+@permission_required("api_tokens")
 def revoke(token_id):
     try:
         token = api_tokens.revoke(current_scope(), token_id, current_actor())
@@ -63,6 +66,7 @@ def revoke(token_id):
 
 @bp.route("/settings/api/docs")
 @agency_required
+@permission_required("api_tokens")
 def documentation():
     document = current_app.extensions["openapi"]
     return render("api_tokens/docs.html", doc=docs.present(document),

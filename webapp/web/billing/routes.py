@@ -13,7 +13,7 @@ from ...extensions import db
 from ...models import HostedAccount, Invoice
 from ...services import billing, billing_history, renewals
 from ...services.errors import ValidationFailed
-from ..decorators import agency_required, current_actor, current_scope, recent_login_required
+from ..decorators import agency_required, current_actor, current_scope, permission_required, recent_login_required
 from ..filters import money
 from ..forms import apply_errors
 from ..rendering import render, wants_fragment
@@ -35,6 +35,7 @@ def _purchase(form, buy):
 
 @bp.route("/profile", methods=["GET", "POST"])
 @agency_required
+@permission_required("billing")
 @recent_login_required  # asked before the card is typed, so it is not typed twice
 def profile():
     form = CardForm()
@@ -68,6 +69,7 @@ def _account_by_name(name: str) -> HostedAccount:
 
 @bp.route("/prepaid", methods=["GET", "POST"])
 @agency_required
+@permission_required("charge")
 def prepaid():
     catalog = get_catalog()
     form = PrepaidForm()
@@ -112,18 +114,21 @@ def _pack_page(kind: str, template: str):
 
 @bp.route("/sms", methods=["GET", "POST"])
 @agency_required
+@permission_required("charge")
 def sms():
     return _pack_page("sms", "billing/sms.html")
 
 
 @bp.route("/compatibility", methods=["GET", "POST"])
 @agency_required
+@permission_required("charge")
 def compatibility():
     return _pack_page("compatibility", "billing/compatibility.html")
 
 
 @bp.route("/account-names")
 @agency_required
+@permission_required("billing")
 def account_names():
     """Suggestions for an account-name field (a datalist), as you type."""
     names = billing_history.account_name_suggestions(current_scope(), request.args.get("account", ""))
@@ -132,6 +137,7 @@ def account_names():
 
 @bp.route("/history")
 @agency_required
+@permission_required("billing")
 def history():
     filters = billing_history.HistoryFilters.from_args(request.args)
     result = billing_history.invoices(current_scope(), filters)
@@ -142,6 +148,7 @@ def history():
 
 @bp.route("/history.csv")
 @agency_required
+@permission_required("billing")
 def history_csv():
     filters = billing_history.HistoryFilters.from_args(request.args)
     buffer = io.StringIO()
@@ -165,6 +172,7 @@ def _decimal(cents: int) -> str:
 
 @bp.route("/invoices/<invoice_id>")
 @agency_required
+@permission_required("billing")
 def invoice(invoice_id):
     inv = current_scope().get(Invoice, invoice_id)
     account = db.session.get(HostedAccount, inv.account_id) if inv.account_id else None
@@ -174,6 +182,7 @@ def invoice(invoice_id):
 
 @bp.route("/invoices/<invoice_id>/print")
 @agency_required
+@permission_required("billing")
 def invoice_print(invoice_id):
     inv = current_scope().get(Invoice, invoice_id)
     account = db.session.get(HostedAccount, inv.account_id) if inv.account_id else None

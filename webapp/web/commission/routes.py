@@ -8,7 +8,7 @@ from ...extensions import db
 from ...models import HostedAccount
 from ...services import commission, provisioning
 from ...services.errors import ValidationFailed
-from ..decorators import agency_required, current_actor
+from ..decorators import agency_required, current_actor, permission_required
 from ..forms import apply_errors, submit
 from ..rendering import render
 from .blueprint import bp
@@ -28,12 +28,14 @@ def _tab(form: PaypalForm | None = None):
 
 @bp.route("/commission", methods=["GET"])
 @agency_required
+@permission_required("view")
 def index():
     return _tab()
 
 
 @bp.route("/commission/settings", methods=["POST"])
 @agency_required
+@permission_required("billing")
 def settings():
     form = PaypalForm()
     if submit(form, lambda: commission.set_paypal_email(current_user.agency_id, form.paypal_email.data,

@@ -8,7 +8,7 @@ from flask_login import current_user
 
 from ...services import pushdown
 from ...services.errors import ValidationFailed
-from ..decorators import agency_required, current_actor
+from ..decorators import agency_required, current_actor, permission_required
 from ..forms import apply_errors
 from ..rendering import render
 from .blueprint import bp
@@ -45,6 +45,7 @@ def apply_action(steps: list[dict], action: str) -> list[dict]:
 @bp.route("/automations/library")
 @agency_required
 @franchise_required
+@permission_required("library")
 def library():
     rows = pushdown.parent_automations(current_user.agency_id)
     return render("pushdown/library.html", rows=rows, parent=pushdown.parent_account(current_user.agency_id))
@@ -54,6 +55,7 @@ def library():
 @bp.route("/automations/library/<automation_id>/edit", methods=["GET", "POST"])
 @agency_required
 @franchise_required
+@permission_required("library")
 def editor(automation_id):
     row = pushdown.parent_automation(current_user.agency_id, automation_id) if automation_id else None
     form = AutomationForm()
@@ -92,6 +94,7 @@ def editor(automation_id):
 @bp.route("/automations/library/steps", methods=["POST"])
 @agency_required
 @franchise_required
+@permission_required("library")
 def steps_fragment():
     """htmx: the step list after an add, remove or move (nothing saved)."""
     steps = apply_action(parse_steps(request.form), request.form.get("action", ""))

@@ -11,7 +11,7 @@ from ...extensions import db
 from ...models import Agency, Automation
 from ...services import pushdown
 from ...services.errors import ServiceError
-from ..decorators import agency_required, current_actor
+from ..decorators import agency_required, current_actor, permission_required
 from ..forms import apply_errors
 from ..rendering import render, wants_fragment
 from .blueprint import bp
@@ -36,6 +36,7 @@ def _pushdown(pushdown_id):
 @bp.route("/automations")
 @agency_required
 @franchise_required
+@permission_required("library")
 def index():
     return render("pushdown/index.html", rows=pushdown.listing(current_user.agency_id))
 
@@ -43,6 +44,7 @@ def index():
 @bp.route("/automations/new", methods=["GET", "POST"])
 @agency_required
 @franchise_required
+@permission_required("library")
 def new():
     """P3, step 1: exactly one automation of the parent account (searchable)."""
     q = (request.args.get("q") or "")[:100]
@@ -62,6 +64,7 @@ def new():
 @bp.route("/automations/<pushdown_id>/edit")
 @agency_required
 @franchise_required
+@permission_required("library")
 def edit(pushdown_id):
     row = _pushdown(pushdown_id)
     if row.status == "published":
@@ -98,6 +101,7 @@ def _edit_page(row, form, status=200, errors=None):
 @bp.route("/automations/<pushdown_id>/automation", methods=["POST"])
 @agency_required
 @franchise_required
+@permission_required("library")
 def change_automation(pushdown_id):
     row = _pushdown(pushdown_id)
     try:
@@ -111,6 +115,7 @@ def change_automation(pushdown_id):
 @bp.route("/automations/<pushdown_id>/accounts", methods=["POST"])
 @agency_required
 @franchise_required
+@permission_required("library")
 def accounts(pushdown_id):
     """P3, step 2: add or remove sub-accounts, or all that match the search; a running count."""
     row = _pushdown(pushdown_id)
@@ -141,6 +146,7 @@ def accounts(pushdown_id):
 @bp.route("/automations/<pushdown_id>/publish", methods=["POST"])
 @agency_required
 @franchise_required
+@permission_required("library")
 def publish(pushdown_id):
     """P3, last step: Publish now, Schedule, or Save as draft."""
     row = _pushdown(pushdown_id)
@@ -172,6 +178,7 @@ def publish(pushdown_id):
 @bp.route("/automations/<pushdown_id>/delete", methods=["POST"])
 @agency_required
 @franchise_required
+@permission_required("library")
 def delete(pushdown_id):
     row = _pushdown(pushdown_id)
     try:
@@ -186,6 +193,7 @@ def delete(pushdown_id):
 @bp.route("/automations/<pushdown_id>")
 @agency_required
 @franchise_required
+@permission_required("library")
 def view(pushdown_id):
     """The report: per sub-account state, version held and last change; filters; a bar chart."""
     row = _pushdown(pushdown_id)
@@ -208,6 +216,7 @@ def view(pushdown_id):
 @bp.route("/automations/<pushdown_id>/progress")
 @agency_required
 @franchise_required
+@permission_required("library")
 def progress(pushdown_id):
     row = _pushdown(pushdown_id)
     return render_template("pushdown/_progress.html", row=row, operation=pushdown.last_operation(row),
@@ -229,6 +238,7 @@ def _act(pushdown_id, action, done_message, **view_args):
 @bp.route("/automations/<pushdown_id>/switch", methods=["POST"])
 @agency_required
 @franchise_required
+@permission_required("library")
 def switch(pushdown_id):
     active = request.form.get("active") == "1"
     return _act(pushdown_id, lambda row, actor: pushdown.switch(row, active, actor),
@@ -239,6 +249,7 @@ def switch(pushdown_id):
 @bp.route("/automations/<pushdown_id>/update", methods=["POST"])
 @agency_required
 @franchise_required
+@permission_required("library")
 def update(pushdown_id):
     return _act(pushdown_id, pushdown.push_update, _("Pushing the parent's current version to every sub-account."))
 
@@ -246,5 +257,6 @@ def update(pushdown_id):
 @bp.route("/automations/<pushdown_id>/retry", methods=["POST"])
 @agency_required
 @franchise_required
+@permission_required("library")
 def retry(pushdown_id):
     return _act(pushdown_id, pushdown.retry_failed, _("Trying the failed sub-accounts again."), state="missing")

@@ -4,7 +4,7 @@ import time
 from flask import request, session, url_for
 
 from ...services import hosts, resold
-from ..decorators import agency_required, current_scope
+from ..decorators import agency_required, current_scope, permission_required
 from ..rendering import render, wants_fragment
 from .blueprint import bp
 from .rows import render_rows, row_of
@@ -17,6 +17,7 @@ PAID_COUNT_SECONDS = 60
 
 @bp.route("/")
 @agency_required
+@permission_required("view")
 def index():
     scope = current_scope()
     view = resold.View.from_args(request.args)

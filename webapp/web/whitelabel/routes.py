@@ -4,7 +4,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from ...services import branding
-from ..decorators import agency_required, current_actor, current_scope
+from ..decorators import agency_required, current_actor, current_scope, permission_required
 from ..forms import submit
 from ..rendering import render
 from .blueprint import bp
@@ -38,6 +38,7 @@ def logo_response(row) -> Response:
 
 @bp.route("/settings/branding", methods=["GET", "POST"])
 @agency_required
+@permission_required("library")
 def defaults():
     form = DefaultsForm()
     row = branding.defaults_of(current_user.agency_id)
@@ -59,6 +60,7 @@ def defaults():
 
 @bp.route("/settings/branding/progress")
 @agency_required
+@permission_required("library")
 def progress():
     last = branding.last_run(current_user.agency_id)
     return render("whitelabel/_progress.html", operation=last)
@@ -66,12 +68,14 @@ def progress():
 
 @bp.route("/settings/branding/logo")
 @agency_required
+@permission_required("library")
 def defaults_logo():
     return logo_response(branding.defaults_of(current_user.agency_id))
 
 
 @bp.route("/settings/branding/preview")
 @agency_required
+@permission_required("library")
 def preview():
     """The login card as it would look, from the form's current values (nothing saved)."""
     values = {f: (request.args.get(f) or "")[:1000] for f in FIELDS}
@@ -82,6 +86,7 @@ def preview():
 
 @bp.route("/accounts/<account_id>/branding", methods=["GET", "POST"])
 @agency_required
+@permission_required("manage_accounts")
 def account(account_id):
     account = current_scope().account(account_id)
     form = BrandingForm()
@@ -99,6 +104,7 @@ def account(account_id):
 
 @bp.route("/accounts/<account_id>/branding/reset", methods=["POST"])
 @agency_required
+@permission_required("manage_accounts")
 def reset(account_id):
     account = current_scope().account(account_id)
     branding.reset(account, current_actor())
@@ -108,5 +114,6 @@ def reset(account_id):
 
 @bp.route("/accounts/<account_id>/branding/logo")
 @agency_required
+@permission_required("manage_accounts")
 def account_logo(account_id):
     return logo_response(branding.of_account(current_scope().account(account_id)))

@@ -6,7 +6,7 @@ from flask_login import current_user
 
 from ...services import templates
 from ...services.errors import ServiceError
-from ..decorators import agency_required, current_actor
+from ..decorators import agency_required, current_actor, permission_required
 from ..forms import Form, apply_errors
 from ..rendering import render
 from .blueprint import bp
@@ -30,12 +30,14 @@ def preview_response(html: str) -> Response:
 
 @bp.route("/settings/templates")
 @agency_required
+@permission_required("library")
 def templates_index():
     return render("whitelabel/templates.html", rows=templates.agency_templates(current_user.agency_id))
 
 
 @bp.route("/settings/templates/new", methods=["GET", "POST"])
 @agency_required
+@permission_required("library")
 def templates_new():
     kind = request.args.get("kind", "basic")
     kind = kind if kind in KINDS else "basic"
@@ -74,6 +76,7 @@ def _add(kind, basic, by_link):
 
 @bp.route("/settings/templates/preview", methods=["POST"])
 @agency_required
+@permission_required("library")
 def templates_live_preview():
     """The pasted HTML as it will be kept (sanitized), in a sandboxed frame: nothing saved."""
     raw = (request.form.get("basic-html") or "")[:templates.MAX_HTML_CHARS]
@@ -82,6 +85,7 @@ def templates_live_preview():
 
 @bp.route("/settings/templates/<template_id>")
 @agency_required
+@permission_required("library")
 def templates_show(template_id):
     row = templates.agency_template(current_user.agency_id, template_id)
     return render("whitelabel/template_show.html", row=row)
@@ -89,12 +93,14 @@ def templates_show(template_id):
 
 @bp.route("/settings/templates/<template_id>/html")
 @agency_required
+@permission_required("library")
 def templates_html(template_id):
     return preview_response(templates.agency_template(current_user.agency_id, template_id).html)
 
 
 @bp.route("/settings/templates/<template_id>/delete", methods=["POST"])
 @agency_required
+@permission_required("library")
 def templates_delete(template_id):
     row = templates.agency_template(current_user.agency_id, template_id)
     name = row.name
