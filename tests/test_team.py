@@ -202,6 +202,11 @@ def test_owner_switches_two_factor_and_transfers_ownership(client, db):
     admin = make_member(agency, "admin", email="admin@agency.test")
     login(client, "owner@agency.test")
     assert 'id="owner-settings"' in client.get("/team").get_data(as_text=True)
+    # Not before the Owner has it: their own next page would be the enrolment.
+    refused = _post(client, "/team/require-2fa", {"require_2fa": "y"})
+    assert refused.status_code == 409 and "for yourself first" in refused.get_data(as_text=True)
+    owner.totp_secret, owner.totp_enabled_at = "JBSWY3DPEHPK3PXP", utcnow()
+    db.session.commit()
     assert _post(client, "/team/require-2fa", {"require_2fa": "y"}).status_code == 303
     db.session.expire_all()
     assert db.session.get(type(agency), agency.id).require_2fa is True

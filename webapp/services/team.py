@@ -288,6 +288,12 @@ def remove(actor: audit.Actor, user_id) -> None:
 def set_require_2fa(actor: audit.Actor, required: bool) -> Agency:
     """Owner only: every member must sign in with a code; those without one enrol at their next sign-in."""
     permissions.require(actor, "owner")
+    me = db.session.get(User, _acting_user_id(actor)) if _acting_user_id(actor) else None
+    if required and me is not None and not me.has_2fa:
+        # Otherwise the Owner's own next page would be the enrolment, before the setting is even seen.
+        db.session.rollback()
+        raise Conflict(str(_l("Turn on two-factor sign-in for yourself first (My account), then require it "
+                              "for the team.")))
     agency = _lock_agency(actor.agency_id)
     if agency.require_2fa != bool(required):
         agency.require_2fa = bool(required)
