@@ -212,3 +212,22 @@ def test_through_the_api_a_members_token_adds_trials_but_not_paid_accounts(app, 
     assert db.session.scalar(sa.select(sa.func.count()).select_from(HostedAccount)) == 0
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Invoice)) == 0
     assert client.post("/api/v1/accounts", json=TRIAL, headers=headers(member)).status_code == 202
+
+
+def test_the_resold_rows_offer_only_what_the_role_may_do(app, db):
+    from datetime import timedelta
+    agency, owner = make_agency(email="owner@agency.test")
+    make_member(agency, "billing", email="bill@agency.test")
+    make_member(agency, "member", email="mia@agency.test")
+    active = make_account(agency, "live-shop")
+    make_account(agency, "old-shop", status="expired", period_end=date.today() - timedelta(days=3))
+    pages = {}
+    for email in ("owner@agency.test", "bill@agency.test", "mia@agency.test"):
+        client = app.test_client()
+        login(client, email)
+        pages[email] = client.get("/?status=all").get_data(as_text=True)
+    login_button = f'formaction="/accounts/{active.id}/login-as"'
+    assert login_button in pages["owner@agency.test"] and ">Renew<" in pages["owner@agency.test"]
+    assert login_button not in pages["bill@agency.test"] and ">Renew<" in pages["bill@agency.test"]
+    assert login_button in pages["mia@agency.test"] and ">Renew<" not in pages["mia@agency.test"]
+    assert "White-label settings" not in pages["bill@agency.test"]

@@ -4,7 +4,7 @@ import time
 from flask import request, session, url_for
 
 from ...services import hosts, resold
-from ..decorators import agency_required, current_scope, permission_required
+from ..decorators import agency_required, can, current_scope, permission_required
 from ..rendering import render, wants_fragment
 from .blueprint import bp
 from .rows import render_rows, row_of
@@ -30,7 +30,7 @@ def index():
     rows_html = render_rows([
         row_of(a, price_cents=resold.price_after_discount(a, summary.discount_percent),
                login_url=hosts.account_login_url(a), account_path=account_path)
-        for a in result.rows])
+        for a in result.rows], may_manage=can("manage_accounts"), may_charge=can("charge"))
     steps = None if fragment else resold.first_steps(scope)
     return render("resold/index.html", "resold/_results.html", page=result, view=result.view,
                   summary=summary, rows_html=rows_html, is_fragment=fragment, plan_types=resold.PLAN_TYPES,

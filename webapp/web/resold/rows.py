@@ -45,8 +45,10 @@ def row_of(account: HostedAccount, *, price_cents: int | None, login_url: str, a
                account.period_end, price_cents, login_url, account_path + str(account.id))
 
 
-def render_rows(rows: list[Row]) -> Markup:
-    viewer = viewer_key()
+def render_rows(rows: list[Row], *, may_manage: bool = True, may_charge: bool = True) -> Markup:
+    """`may_manage` and `may_charge`: what the viewer's role in the team lets the row's buttons offer
+    (part of the key, like the language)."""
+    viewer = (viewer_key(), may_manage, may_charge)
     # While developing, templates reload when edited: nothing is kept then.
     keep = not current_app.jinja_env.auto_reload
     template = None
@@ -57,7 +59,7 @@ def render_rows(rows: list[Row]) -> Markup:
         if html is None:
             if template is None:
                 template = current_app.jinja_env.get_template(ROW_TEMPLATE)
-            html = Markup(template.render(row=row))
+            html = Markup(template.render(row=row, may_manage=may_manage, may_charge=may_charge))
             if keep:
                 if len(_ROWS) >= ROWS_LIMIT:
                     _ROWS.clear()
