@@ -92,7 +92,7 @@ def browser_login(page, email: str, password: str = PASSWORD, *, lands: str | No
     URL's end, or only for the load when None)."""
     page.goto("/login")
     page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password").fill(password)
+    page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Log in").click()
     if lands is None:
         page.wait_for_load_state()

@@ -76,6 +76,7 @@ def _args(rule, data) -> dict | None:
             values[name] = {"client.reset": data.reset_token, "client.shared": data.share_token,
                             "client.shared_html": data.share_token, "commission.welcome": data.welcome_token,
                             "accounts.confirm_transfer": "no-such-token", "team.accept": data.invite_token,
+                            "myaccount.confirm_email": "no-such-token",
                             "auth.reset_password": "no-such-token", "auth.set_password": "no-such-token",
                             "auth.confirm_signup": "no-such-token"}[rule.endpoint]
         elif name == "ticket_id":

@@ -8,17 +8,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from ..helpers import PASSWORD, make_agency, make_support
+from ..helpers import PASSWORD, browser_login, make_agency, make_support
 
 pytestmark = pytest.mark.browser
-
-
-def _login(page, email, url=re.compile(r"/(support)?$")):
-    page.goto("/login")
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(url)
 
 
 def test_support_approves_an_application_and_suspends_an_agency(page, app, browser, live_server):
@@ -29,7 +21,7 @@ def test_support_approves_an_application_and_suspends_an_agency(page, app, brows
         make_agency("Late Payer", email="owner@late.test")
         db.session.commit()
         make_support()
-    _login(page, "staff@agencyhq.test")
+    browser_login(page, "staff@agencyhq.test")
     page.get_by_role("navigation", name="Support menu").get_by_role("link", name="Agencies").click()
     expect(page.locator("#agencies tbody tr[data-agency]")).to_have_count(2)
     page.wait_for_load_state("load")  # htmx listens once the page has loaded
@@ -46,6 +38,7 @@ def test_support_approves_an_application_and_suspends_an_agency(page, app, brows
     expect(page.locator("#agency-state")).to_have_text("Active")
 
     page.get_by_role("link", name="Agencies", exact=True).first.click()
+    page.wait_for_load_state("load")  # the search sends as you type once htmx has started
     page.get_by_label("Find an agency (name or a user's e-mail)").fill("owner@late")
     expect(page.locator("#agencies tbody tr[data-agency]")).to_have_count(1)
     page.get_by_role("link", name="Late Payer").click()

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import expect
 
-from ..helpers import PASSWORD, make_agency
+from ..helpers import PASSWORD, browser_login, make_agency
 
 pytestmark = pytest.mark.browser
 MEMBER_PASSWORD = "a-long-member-password"
@@ -22,14 +22,6 @@ def agency(app):
         return SimpleNamespace(id=agency.id)
 
 
-def _login(page, email, password):
-    page.goto("/login")
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(r"/$"))
-
-
 def _invite_path(app, email) -> str:
     from webapp.extensions import db
     from webapp.models import OutboundEmail
@@ -40,7 +32,7 @@ def _invite_path(app, email) -> str:
 
 
 def test_invite_accept_and_the_members_menu_lacks_billing(app, page, agency, live_server):
-    _login(page, "team-owner@agency.test", PASSWORD)
+    browser_login(page, "team-owner@agency.test", PASSWORD, lands=r"/$")
     menu = page.locator("#side-menu")
     expect(menu.get_by_role("link", name="Billing profile")).to_be_visible()
     menu.get_by_role("link", name="Team").click()
@@ -61,7 +53,7 @@ def test_invite_accept_and_the_members_menu_lacks_billing(app, page, agency, liv
     page.get_by_role("button", name="Join the team").click()
     page.wait_for_url(re.compile(r"/login"))
 
-    _login(page, "new-member@agency.test", MEMBER_PASSWORD)
+    browser_login(page, "new-member@agency.test", MEMBER_PASSWORD, lands=r"/$")
     menu = page.locator("#side-menu")
     expect(menu.get_by_role("link", name="My account")).to_be_visible()
     expect(menu.get_by_role("link", name="Account default settings")).to_be_visible()
