@@ -236,7 +236,7 @@ def test_add_new_bad_input_creates_nothing(client, db):
 
 
 def test_a_declined_card_creates_nothing(client, db):
-    agency_with_card(number="4000000000000002")
+    agency_with_card(number="4000000000000341")
     login(client, "owner@agency.test")
     response = client.post("/accounts/new", data=form_data(client))
     assert response.status_code == 402 and "declined" in response.get_data(as_text=True)
@@ -256,7 +256,7 @@ def _charges(gateway):
 def test_after_a_decline_the_same_form_with_a_fixed_card_creates_the_account_charged_once(client, db):
     """A2: the re-shown form carries a fresh request key, so pressing Add & Pay Now again (after fixing
     the card) is a new attempt rather than the voided one; a stale key is a message, never an error page."""
-    agency, _ = agency_with_card(number="4000000000000002")
+    agency, _ = agency_with_card(number="4000000000000341")
     login(client, "owner@agency.test")
     data = form_data(client)
     declined = client.post("/accounts/new", data=data)
@@ -629,7 +629,7 @@ def test_transfer_decisions_go_to_the_requesting_agency_which_then_gets_the_noti
     """A3: the previous agency's notification address is not told; the new owner is, and from the
     approval on the account's notices (billing, abuse, bounces) go to the new owner."""
     from webapp.services import support
-    agency, user = agency_with_card(number="4000000000000002")
+    agency, user = agency_with_card(number="4000000000000341")
     previous, _ = make_agency(email="previous@agency.test")
     moving = make_account(previous, "moving-shop", admin_password="moving-pass-1", client_email="boss@moving.test",
                           notification_email="alerts@previous.test", period_end=date.today())

@@ -319,7 +319,7 @@ def test_create_a_paid_account_charges_the_first_period(db, api, agency):
 
 
 def test_a_declined_card_is_a_402_and_nothing_is_created(db, api, agency):
-    add_card(agency[0], "4000000000000002")
+    add_card(agency[0], "4000000000000341")
     assert error_of(api.post("/accounts", json=NEW), 402, "payment_declined")
     assert db.session.scalar(sa.select(sa.func.count(HostedAccount.id))) == 0
 

@@ -20,7 +20,7 @@ from webapp.services.errors import ValidationFailed
 from .helpers import add_card, csrf_token, login, make_account, make_agency
 
 ACTOR = Actor("user:0", "tests")
-GOOD, DECLINED, NO_FUNDS = "4242 4242 4242 4242", "4000000000000002", "4000000000009995"
+GOOD, DECLINED, NO_FUNDS = "4242 4242 4242 4242", "4000000000000341", "4000000000009995"
 NEXT_YEAR = date.today().year + 1
 
 

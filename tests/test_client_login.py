@@ -261,7 +261,7 @@ def test_an_expired_account_shows_its_client_a_branded_closed_page_until_it_is_r
 def test_a_disabled_account_is_closed_to_its_client_until_a_charge_succeeds(app, client, acme, db):
     from datetime import date
     from webapp.services import renewals
-    add_card(acme.agency_id, "4000000000000002")
+    add_card(acme.agency_id, "4000000000000341")
     acme.period_end = date.today()
     db.session.commit()
     invoice = renewals.renew(acme.id, acme.period_end)

@@ -15,7 +15,8 @@ from webapp.services.audit import Actor
 from .helpers import add_card, csrf_token, login, make_account, make_agency
 
 ACTOR = Actor("user:0", "tests")
-GOOD, DECLINED = "4242 4242 4242 4242", "4000 0000 0000 0002"
+# DECLINED is saved, then every charge on it is declined (0002 is now declined when saved, before any charge).
+GOOD, DECLINED = "4242 4242 4242 4242", "4000 0000 0000 0341"
 NEXT_YEAR = date.today().year + 1
 PLUS_MONTHLY_1000 = 7000  # catalog: plus, monthly, 1 000 contacts
 
@@ -297,6 +298,16 @@ def test_flaky_service_answers_a_repeated_key_with_the_first_payout(app, db):
     assert len(commission.payouts().history()) == 1
 
 
+def test_the_sandbox_answers_status_and_cancel_with_its_record(app, db):
+    """The sandbox gives the interface PayPal gives (send, status, cancel): it pays at once."""
+    sandbox = commission.payouts()
+    assert sandbox.name == "sandbox"
+    sent = sandbox.send("me@agency.test", 6000, "USD", idempotency_key="status-test")
+    assert sent.status == "success" and sandbox.status(sent.reference) == sent == sandbox.cancel(sent.reference)
+    with pytest.raises(commission.PayoutError):
+        sandbox.status("PAYOUT-UNKNOWN")
+
+
 def test_a_declined_try_then_a_good_card_with_the_same_form_signs_up(app, db):
     agency, _ = make_agency()
     with pytest.raises(commission.ValidationFailed):
@@ -310,7 +321,7 @@ def test_a_declined_renewal_of_a_referred_account_tells_the_client_never_charges
     agency, _ = make_agency()
     agency_profile = add_card(agency)
     account, _ = commission.sign_up(agency.referral_code, referral(agency.referral_code), request_key="k")
-    declined = billing.gateway().tokenize("4000000000000002", 12, NEXT_YEAR, "123", idempotency_key="tok-declined")
+    declined = billing.gateway().tokenize("4000000000000341", 12, NEXT_YEAR, "123", idempotency_key="tok-declined")
     db.session.execute(sa.update(BillingProfile).where(BillingProfile.account_id == account.id)
                        .values(gateway_token=declined.token))
     account.period_end = date.today()

@@ -71,11 +71,20 @@ def test_authorize_then_void_releases_once_per_key(gateway):
     assert len(gateway.history("void")) == 1 and gateway.history("capture") == []
 
 
+def test_the_generic_decline_card_is_declined_when_it_is_saved(gateway):
+    # As Stripe's SetupIntent declines 4000 0000 0000 0002: no token, nothing to charge later.
+    with pytest.raises(GatewayError) as declined:
+        gateway.tokenize("4000000000000002", 12, NEXT_YEAR, "123", idempotency_key="tok-0002")
+    assert declined.value.code == "card_declined"
+    assert gateway.history("tokenize") == []
+
+
 @pytest.mark.parametrize("number, code", [
-    ("4000000000000002", "card_declined"),
+    ("4000000000000341", "card_declined"),
     ("4000000000009995", "insufficient_funds"),
     ("4000000000000069", "expired_card"),
     ("4000000000000119", "processing_error"),
+    ("4000002760003184", "authentication_required"),
 ])
 def test_each_failing_test_card_tokenizes_and_then_fails_with_its_code(gateway, number, code):
     card = gateway.tokenize(number, 12, NEXT_YEAR, "123", idempotency_key=f"tok-{code}")
@@ -125,7 +134,7 @@ def test_the_readme_lists_every_card_the_sandbox_defines():
     """README's sandbox card table is the one users read: every test card, with what it does."""
     from pathlib import Path
 
-    from webapp.adapters.payments import DECLINES, TEST_CARDS
+    from webapp.adapters.payments import DECLINED_ON_SAVE, DECLINES, TEST_CARDS
     readme = Path(__file__).resolve().parents[1].joinpath("README.md").read_text()
     section = readme.split("### The sandbox card processor", 1)[1].split("\n## ", 1)[0]
     rows = [line for line in section.splitlines() if line.startswith("| ") and "---" not in line][1:]
@@ -136,6 +145,8 @@ def test_the_readme_lists_every_card_the_sandbox_defines():
             listed["".join(ch for ch in number if ch.isdigit())] = behaviour
     assert set(listed) == TEST_CARDS
     words = {"card_declined": "declined", "insufficient_funds": "insufficient funds", "expired_card": "expired",
-             "processing_error": "processing error"}
-    for number, (code, _message) in DECLINES.items():
+             "processing_error": "processing error", "authentication_required": "authentication"}
+    for number, code in DECLINES.items():
         assert words[code] in listed[number], number
+    for number in DECLINED_ON_SAVE:
+        assert "declined when it is saved" in listed[number], number

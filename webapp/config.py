@@ -125,6 +125,24 @@ def from_environment(env: Mapping | None = None) -> dict:
         "AGENCY_SIGNUP": env.get("AGENCY_SIGNUP", "open").strip().lower(),
         # Support staff sign in with a second factor (`make run`'s demo turns it off, and says so).
         "SUPPORT_REQUIRE_2FA": _flag(env, "SUPPORT_REQUIRE_2FA", True),
+        # The card processor (issue 20): sandbox (embedded, offline) or stripe.
+        "PAYMENT_GATEWAY": env.get("PAYMENT_GATEWAY", "sandbox").strip().lower(),
+        "STRIPE_SECRET_KEY": env.get("STRIPE_SECRET_KEY") or None,
+        # The browser's key for Stripe.js: the card form talks to Stripe, never to AgencyHQ.
+        "STRIPE_PUBLISHABLE_KEY": env.get("STRIPE_PUBLISHABLE_KEY") or None,
+        # The signing secret of the endpoint registered for POST /webhooks/stripe.
+        "STRIPE_WEBHOOK_SECRET": env.get("STRIPE_WEBHOOK_SECRET") or None,
+        # Stripe's API and Stripe.js; changed only to point the tests at a stand-in.
+        "STRIPE_API_BASE": env.get("STRIPE_API_BASE", "https://api.stripe.com"),
+        "STRIPE_JS_URL": env.get("STRIPE_JS_URL", "https://js.stripe.com/v3/"),
+        # Seconds a call to Stripe or PayPal may take before it counts as an outage (retried on schedule).
+        "GATEWAY_TIMEOUT": float(env.get("GATEWAY_TIMEOUT", "20")),
+        # Commission payouts (C3): sandbox (embedded) or paypal.
+        "PAYOUTS": env.get("PAYOUTS", "sandbox").strip().lower(),
+        "PAYPAL_CLIENT_ID": env.get("PAYPAL_CLIENT_ID") or None,
+        "PAYPAL_CLIENT_SECRET": env.get("PAYPAL_CLIENT_SECRET") or None,
+        # https://api-m.sandbox.paypal.com for PayPal's own sandbox.
+        "PAYPAL_API_BASE": env.get("PAYPAL_API_BASE", "https://api-m.paypal.com"),
     }
 
 

@@ -7,44 +7,73 @@ the first answer, never a second charge. Card numbers never leave this module, n
 a log: callers get a token, the brand, the last four digits and the expiry, and the sandbox keeps
 only the token and what its test card does.
 
-Test cards (any future expiry, any 3-digit CVC, 4 digits for Amex):
+Test cards (any future expiry, any 3-digit CVC, 4 digits for Amex), as Stripe's test cards behave:
 
-| number              | behaviour                                   |
-| ------------------- | ------------------------------------------- |
-| 4242 4242 4242 4242 | Visa, every charge succeeds                 |
-| 5555 5555 5555 4444 | Mastercard, every charge succeeds           |
-| 3782 822463 10005   | American Express, every charge succeeds     |
-| 4000 0000 0000 0002 | tokenizes; every charge is declined         |
-| 4000 0000 0000 9995 | tokenizes; charges fail: insufficient funds |
-| 4000 0000 0000 0069 | tokenizes; charges fail: expired card       |
-| 4000 0000 0000 0119 | tokenizes; charges fail: processing error   |
+| number              | behaviour                                            |
+| ------------------- | ---------------------------------------------------- |
+| 4242 4242 4242 4242 | Visa, every charge succeeds                          |
+| 5555 5555 5555 4444 | Mastercard, every charge succeeds                    |
+| 3782 822463 10005   | American Express, every charge succeeds              |
+| 4000 0000 0000 0002 | declined when it is saved (as a SetupIntent would be) |
+| 4000 0000 0000 0341 | saved; every charge is declined                      |
+| 4000 0000 0000 9995 | saved; charges fail: insufficient funds              |
+| 4000 0000 0000 0069 | saved; charges fail: expired card                    |
+| 4000 0000 0000 0119 | saved; charges fail: processing error                |
+| 4000 0027 6000 3184 | saved; charges fail: the bank asks for authentication (SCA) |
+
+The interface every gateway gives (`Gateway`, below) is what billing, renewals, commission and the API
+use; `StripeGateway` (adapters/stripe_gateway.py) is the other one.
 """
 from __future__ import annotations
 
 import json
 import secrets
 from dataclasses import dataclass
+from typing import Protocol
 
 import sqlalchemy as sa
 
-DECLINES = {
-    "4000000000000002": ("card_declined", "The card was declined."),
-    "4000000000009995": ("insufficient_funds", "The card has insufficient funds."),
-    "4000000000000069": ("expired_card", "The card has expired."),
-    "4000000000000119": ("processing_error", "The card processor could not process the card; try again."),
+# Decline code -> what the agency is told. Every gateway answers with these codes, so the UI and the
+# dunning rules (B8) behave the same whichever is configured.
+MESSAGES = {
+    "card_declined": "The card was declined.",
+    "insufficient_funds": "The card has insufficient funds.",
+    "expired_card": "The card has expired.",
+    "processing_error": "The card processor could not process the card; try again.",
+    "authentication_required": ("The bank asks the card holder to confirm payments with this card: save the card "
+                                "again in Billing profile to confirm it."),
+    "gateway_unavailable": "The card processor could not be reached; the payment will be tried again.",
 }
-TEST_CARDS = {"4242424242424242", "5555555555554444", "378282246310005", *DECLINES}
-MESSAGES = dict(DECLINES.values())  # decline code -> message
+OUTAGE = "gateway_unavailable"
+# Test cards whose charges fail, with the decline code; and the one declined when it is saved.
+DECLINES = {
+    "4000000000000341": "card_declined",
+    "4000000000009995": "insufficient_funds",
+    "4000000000000069": "expired_card",
+    "4000000000000119": "processing_error",
+    "4000002760003184": "authentication_required",
+}
+DECLINED_ON_SAVE = {"4000000000000002": "card_declined"}
+TEST_CARDS = {"4242424242424242", "5555555555554444", "378282246310005", *DECLINES, *DECLINED_ON_SAVE}
 SUCCEEDS = "succeeds"
 
 
 class GatewayError(Exception):
-    """The gateway refused: `code` is stable (card_declined, insufficient_funds, ...)."""
+    """The gateway refused: `code` is stable (card_declined, insufficient_funds, ... see MESSAGES)."""
 
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: str, message: str | None = None):
+        message = message or MESSAGES.get(code, MESSAGES["card_declined"])
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+class GatewayUnavailable(GatewayError):
+    """The gateway could not be reached or failed (connection refused, timeout, 5xx): whether the request
+    was done is unknown, so it is tried again later with the same idempotency key, never a new one."""
+
+    def __init__(self, message: str | None = None):
+        super().__init__(OUTAGE, message)
 
 
 @dataclass(frozen=True)
@@ -54,6 +83,17 @@ class CardToken:
     last4: str
     exp_month: int
     exp_year: int
+    # The processor's customer the card is attached to (Stripe's cus_...); None under the sandbox.
+    customer: str | None = None
+
+
+@dataclass(frozen=True)
+class CardSetupStart:
+    """A card form to show: the processor's setup (a SetupIntent) and the secret its card form confirms."""
+
+    setup_ref: str
+    client_secret: str
+    customer: str | None
 
 
 @dataclass(frozen=True)
@@ -61,6 +101,38 @@ class GatewayResult:
     reference: str
     amount_cents: int
     status: str  # succeeded, authorized, captured, voided
+
+
+class Gateway(Protocol):
+    """What billing asks of a card processor. Every money call takes our idempotency key: the same key
+    again answers with the first result and never moves money twice. Errors are GatewayError (a decline,
+    with one of the MESSAGES codes) or GatewayUnavailable (try again later with the same key)."""
+
+    name: str
+    # True: the processor's own card form collects the number (Stripe.js) and AgencyHQ never sees it;
+    # False: the number is posted to AgencyHQ, which hands it to `tokenize` (the offline sandbox only).
+    collects_card: bool
+
+    def tokenize(self, number: str, exp_month: int, exp_year: int, cvc: str, *, idempotency_key: str) -> CardToken: ...
+
+    def start_card_setup(self, *, customer: str | None, description: str, metadata: dict,
+                         idempotency_key: str) -> CardSetupStart: ...
+
+    def finish_card_setup(self, setup_ref: str) -> CardToken: ...
+
+    def card(self, token: str) -> CardToken: ...
+
+    def charge(self, token: str, amount_cents: int, currency: str, *, idempotency_key: str,
+               customer: str | None = None) -> "GatewayResult": ...
+
+    def authorize(self, token: str, amount_cents: int, currency: str, *, idempotency_key: str,
+                  customer: str | None = None) -> "GatewayResult": ...
+
+    def capture(self, reference: str, amount_cents: int, *, idempotency_key: str) -> "GatewayResult": ...
+
+    def void(self, reference: str, *, idempotency_key: str) -> "GatewayResult": ...
+
+    def refund(self, reference: str, amount_cents: int, *, idempotency_key: str) -> "GatewayResult": ...
 
 
 def card_brand(number: str) -> str:
@@ -90,6 +162,7 @@ class SandboxGateway:
     """A test-mode card processor. Thread- and process-safe: its memory is a table."""
 
     name = "sandbox"
+    collects_card = False
 
     def __init__(self, engine: sa.Engine):
         self.engine = engine
@@ -102,20 +175,39 @@ class SandboxGateway:
         number = "".join(ch for ch in number if ch.isdigit())
         if number not in TEST_CARDS:
             raise GatewayError("card_declined", "The sandbox only accepts its documented test cards.")
+        if number in DECLINED_ON_SAVE:
+            raise GatewayError(DECLINED_ON_SAVE[number])
 
         def make():
             # What the test card does is kept with its token; the number itself is not kept anywhere.
             return {"token": "tok_" + secrets.token_hex(12), "brand": card_brand(number), "last4": number[-4:],
                     "exp_month": exp_month, "exp_year": exp_year,
-                    "behaviour": DECLINES[number][0] if number in DECLINES else SUCCEEDS}
+                    "behaviour": DECLINES.get(number, SUCCEEDS)}
         response = self._once(idempotency_key, "tokenize", make)
         return CardToken(response["token"], response["brand"], response["last4"], response["exp_month"],
                          response["exp_year"])
 
-    def charge(self, token: str, amount_cents: int, currency: str, *, idempotency_key: str) -> GatewayResult:
+    def start_card_setup(self, *, customer, description, metadata, idempotency_key) -> CardSetupStart:
+        raise GatewayError("processing_error", "The sandbox takes the card on AgencyHQ's own form (tokenize).")
+
+    def finish_card_setup(self, setup_ref: str) -> CardToken:
+        raise GatewayError("processing_error", "The sandbox takes the card on AgencyHQ's own form (tokenize).")
+
+    def card(self, token: str) -> CardToken:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(_records.c.response).where(_records.c.op == "tokenize",
+                                                                    _records.c.token == token)).first()
+        if row is None:
+            raise GatewayError("card_declined", "The card token is unknown to the gateway.")
+        r = json.loads(row.response)
+        return CardToken(r["token"], r["brand"], r["last4"], r["exp_month"], r["exp_year"])
+
+    def charge(self, token: str, amount_cents: int, currency: str, *, idempotency_key: str,
+               customer: str | None = None) -> GatewayResult:
         return self._money_op("charge", token, amount_cents, idempotency_key, "succeeded")
 
-    def authorize(self, token: str, amount_cents: int, currency: str, *, idempotency_key: str) -> GatewayResult:
+    def authorize(self, token: str, amount_cents: int, currency: str, *, idempotency_key: str,
+                  customer: str | None = None) -> GatewayResult:
         return self._money_op("authorize", token, amount_cents, idempotency_key, "authorized")
 
     def capture(self, reference: str, amount_cents: int, *, idempotency_key: str) -> GatewayResult:
@@ -157,7 +249,7 @@ class SandboxGateway:
                                         "WHERE number IS NOT NULL")).all()
             for row in rows:
                 response = json.loads(row.response)
-                response.setdefault("behaviour", DECLINES[row.number][0] if row.number in DECLINES else SUCCEEDS)
+                response.setdefault("behaviour", DECLINES.get(row.number, SUCCEEDS))
                 conn.execute(sa.text(f"UPDATE {_records.name} SET response = :response, number = NULL "
                                      "WHERE id = :id"), {"response": json.dumps(response), "id": row.id})
         try:
@@ -173,7 +265,9 @@ class SandboxGateway:
 
         def make():
             if card["behaviour"] != SUCCEEDS:
-                return {"error": card["behaviour"], "message": MESSAGES[card["behaviour"]]}
+                # An earlier sandbox declined 0002 on charges and kept it so; it is declined as before.
+                code = card["behaviour"] if card["behaviour"] in MESSAGES else "card_declined"
+                return {"error": code, "message": MESSAGES[code]}
             prefix = "ch_" if op == "charge" else "au_"
             return {"reference": prefix + secrets.token_hex(10), "amount_cents": amount_cents, "status": status}
         response = self._once(key, op, make, token=token, amount_cents=amount_cents)

@@ -35,6 +35,7 @@ PERIODIC = (
     renewals.sweep_renewals,
     renewals.sweep_commission_renewals,
     commission.sweep_payouts,
+    commission.check_payouts,  # the payouts PayPal is still processing
     pushdown.run_due,
     api_tokens.purge_idempotency_records,
 )

@@ -4,7 +4,7 @@ from .agencies import Agency, User
 from .audit import AuditEvent
 from .automations import Automation, AutomationVersion, Pushdown, PushdownCopy
 from .base import utcnow
-from .billing import (BillingProfile, CreditBalance, CreditEntry, GatewayCall, Invoice,
+from .billing import (BillingProfile, CardSetup, CreditBalance, CreditEntry, GatewayCall, GatewayEvent, Invoice,
                       InvoiceLine)
 from .branding import Branding
 from .commission import CommissionEntry, Payout
@@ -17,8 +17,8 @@ from .tokens import ApiIdempotencyRecord, ApiToken, LoginAsToken, PasswordResetT
 
 __all__ = [
     "AccountUser", "Agency", "ApiIdempotencyRecord", "ApiToken", "AuditEvent", "Automation",
-    "AutomationVersion", "BillingProfile", "Branding", "CommissionEntry", "CreditBalance",
-    "CreditEntry", "EmailTemplate", "GatewayCall", "HostedAccount", "Invoice", "InvoiceLine",
+    "AutomationVersion", "BillingProfile", "Branding", "CardSetup", "CommissionEntry", "CreditBalance",
+    "CreditEntry", "EmailTemplate", "GatewayCall", "GatewayEvent", "HostedAccount", "Invoice", "InvoiceLine",
     "LoginAsToken", "LoginSession", "Operation", "OutboundEmail", "PasswordResetToken", "Payout", "Pushdown",
     "PushdownCopy", "RecoveryCode", "SignInFailures", "SupportMessage", "SupportRequest", "TemplateShareLink", "User", "UserLink", "utcnow",
 ]

@@ -25,7 +25,10 @@ class BillingProfile(Model):
     agency_id: Mapped[int | None] = mapped_column(sa.ForeignKey("agencies.id"), unique=True)
     account_id: Mapped[int | None] = mapped_column(sa.ForeignKey("hosted_accounts.id"), unique=True)
     gateway: Mapped[str] = mapped_column(sa.String(20), default="sandbox")
+    # The gateway's id of the card: a sandbox token, or Stripe's PaymentMethod (pm_...).
     gateway_token: Mapped[str] = mapped_column(sa.String(64))
+    # Stripe's Customer (cus_...) the card is attached to; NULL under the sandbox.
+    gateway_customer_id: Mapped[str | None] = mapped_column(sa.String(64))
     brand: Mapped[str] = mapped_column(sa.String(20))
     last4: Mapped[str] = mapped_column(sa.String(4))
     exp_month: Mapped[int]
@@ -75,6 +78,11 @@ class Invoice(Model):
     last_error: Mapped[str | None] = mapped_column(sa.String(300))
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
     paid_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    # What the processor reports later, outside AgencyHQ (its webhooks): a refund made in its own
+    # dashboard, a dispute (chargeback) opened by the card holder and how it stands.
+    refunded_outside_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    disputed_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    dispute_status: Mapped[str | None] = mapped_column(sa.String(40))
 
     lines = relationship("InvoiceLine", back_populates="invoice", order_by="InvoiceLine.id")
 
@@ -141,3 +149,38 @@ class GatewayCall(Model):
     reference: Mapped[str | None] = mapped_column(sa.String(64))
     error_code: Mapped[str | None] = mapped_column(sa.String(40))
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CardSetup(Model):
+    """One card form shown under a processor that collects the card itself (Stripe's SetupIntent): who
+    it was shown to, and a single-use state, so the card it saves is attached to that agency (or that
+    referred sign-up) and no other. Only the state's hash is kept."""
+
+    __tablename__ = "card_setups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The agency whose billing profile shows the form, or whose referral link a client signs up through.
+    agency_id: Mapped[int] = mapped_column(sa.ForeignKey("agencies.id"), index=True)
+    purpose: Mapped[str] = mapped_column(enum("agency_card", "referral", name="card_setup_purpose"))
+    gateway: Mapped[str] = mapped_column(sa.String(20))
+    setup_ref: Mapped[str] = mapped_column(sa.String(80), unique=True)
+    customer_ref: Mapped[str | None] = mapped_column(sa.String(64))
+    state_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    used_at: Mapped[object | None] = mapped_column(UTCDateTime)
+
+
+class GatewayEvent(Model):
+    """An event a processor sent to our webhook, kept once per (provider, event id): a replay is answered
+    200 and acted on never again."""
+
+    __tablename__ = "gateway_events"
+    __table_args__ = (sa.UniqueConstraint("provider", "event_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(sa.String(20))
+    event_id: Mapped[str] = mapped_column(sa.String(100))
+    type: Mapped[str] = mapped_column(sa.String(80))
+    invoice_id: Mapped[int | None] = mapped_column(sa.ForeignKey("invoices.id"), index=True)
+    outcome: Mapped[str] = mapped_column(sa.String(200))
+    received_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)

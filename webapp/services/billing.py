@@ -13,9 +13,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import secrets
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Callable, Mapping
 
 import sqlalchemy as sa
@@ -25,11 +26,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from .. import faults
-from ..adapters.payments import GatewayError
+from ..adapters.payments import OUTAGE, GatewayError
 from ..catalog import get_catalog
 from ..extensions import db
-from ..models import (BillingProfile, CreditBalance, CreditEntry, GatewayCall, HostedAccount, Invoice, InvoiceLine,
-                      utcnow)
+from ..models import (BillingProfile, CardSetup, CreditBalance, CreditEntry, GatewayCall, HostedAccount, Invoice,
+                      InvoiceLine, utcnow)
 from ..models.accounts import PAID
 from . import audit, keys, permissions
 from .errors import NotFound, ServiceError, ValidationFailed
@@ -68,11 +69,26 @@ class PaymentDeclined(ServiceError):
 
 
 def gateway():
-    """The payment gateway adapter (the sandbox: no real processor is reachable from here)."""
+    """The payment gateway adapter configured by PAYMENT_GATEWAY: the embedded sandbox (the default,
+    offline) or Stripe. Nothing else in AgencyHQ knows which it is."""
     gw = current_app.extensions.get("payment_gateway")
     if gw is None:
-        from ..adapters.payments import SandboxGateway
-        gw = current_app.extensions["payment_gateway"] = SandboxGateway(db.engine)
+        config = current_app.config
+        kind = config.get("PAYMENT_GATEWAY", "sandbox")
+        if kind == "stripe":
+            from ..adapters.stripe_gateway import StripeGateway
+            gw = StripeGateway(secret_key=config.get("STRIPE_SECRET_KEY"),
+                               publishable_key=config.get("STRIPE_PUBLISHABLE_KEY"),
+                               api_base=config.get("STRIPE_API_BASE", "https://api.stripe.com"),
+                               js_url=config.get("STRIPE_JS_URL", "https://js.stripe.com/v3/"),
+                               webhook_secret=config.get("STRIPE_WEBHOOK_SECRET"),
+                               timeout=config.get("GATEWAY_TIMEOUT", 20))
+        elif kind == "sandbox":
+            from ..adapters.payments import SandboxGateway
+            gw = SandboxGateway(db.engine)
+        else:
+            raise RuntimeError(f"PAYMENT_GATEWAY={kind!r}: choose sandbox or stripe")
+        current_app.extensions["payment_gateway"] = gw
     return gw
 
 
@@ -113,21 +129,30 @@ def validate_card(number: str, exp_month, exp_year, cvc: str, today: date | None
 
 
 def save_card(agency_id: int, *, number: str, exp_month, exp_year, cvc: str, actor: audit.Actor) -> BillingProfile:
-    """Adds or replaces the agency's card. Only the token, brand, last 4 and expiry are kept."""
+    """Adds or replaces the agency's card from AgencyHQ's own card form (the sandbox, whose number
+    goes to the gateway only). Only the token, brand, last 4 and expiry are kept."""
     permissions.require(actor, "billing")
+    gw = gateway()
+    if gw.collects_card:
+        raise ValidationFailed(str(_l("Enter the card in the card processor's form.")),
+                               {"number": str(_l("Enter the card in the card processor's form."))})
     digits, month, year, cvc = validate_card(number, exp_month, exp_year, cvc)
     key = keys.card_token(f"{agency_id}:{keys.fresh()}")
     try:
-        card = gateway().tokenize(digits, month, year, cvc, idempotency_key=key)
+        card = gw.tokenize(digits, month, year, cvc, idempotency_key=key)
     except GatewayError as exc:
         _log_call(agency_id, None, "tokenize", None, key, "failed", None, exc.code)
         db.session.commit()
         raise ValidationFailed(exc.message, {"number": exc.message}) from None
+    return _keep_card(agency_id, card, key, actor)
+
+
+def _keep_card(agency_id: int, card, key: str, actor: audit.Actor) -> BillingProfile:
     profile = db.session.scalar(sa.select(BillingProfile).where(BillingProfile.agency_id == agency_id))
     if profile is None:
         profile = BillingProfile(agency_id=agency_id)
         db.session.add(profile)
-    profile.gateway, profile.gateway_token = gateway().name, card.token
+    profile.gateway, profile.gateway_token, profile.gateway_customer_id = gateway().name, card.token, card.customer
     profile.brand, profile.last4, profile.exp_month, profile.exp_year = card.brand, card.last4, card.exp_month, card.exp_year
     _log_call(agency_id, None, "tokenize", None, key, "succeeded", card.token[:12], None)
     audit.record(actor, "billing_card_saved", agency_id=agency_id, brand=card.brand, last4=card.last4)
@@ -135,6 +160,84 @@ def save_card(agency_id: int, *, number: str, exp_month, exp_year, cvc: str, act
     for hook in _hooks().on_card_saved:
         hook(agency_id)
     return profile
+
+
+# ---- B1 under a processor that collects the card itself (Stripe.js) ---------------------------------
+
+CARD_SETUP_LIFETIME = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class CardFormSetup:
+    """What a page needs to show the processor's card form: its script, its keys, and our single-use
+    state, which the form posts back with the setup it confirmed."""
+
+    gateway: str
+    js_url: str
+    publishable_key: str | None
+    client_secret: str
+    setup_ref: str
+    state: str
+
+
+def _state_hash(state: str) -> str:
+    return hashlib.sha256((state or "").encode()).hexdigest()
+
+
+def start_card_setup(agency_id: int, *, purpose: str = "agency_card", actor: audit.Actor | None = None) -> CardFormSetup:
+    """A card form for the agency's billing profile (purpose agency_card) or for a client signing up
+    through its referral link (purpose referral): the processor's setup, and our state bound to it."""
+    if purpose == "agency_card":
+        permissions.require(actor, "billing")
+    gw = gateway()
+    customer = None
+    if purpose == "agency_card":
+        profile = card_of(agency_id)
+        if profile is not None and profile.gateway == gw.name:
+            customer = profile.gateway_customer_id  # a new card for the same Stripe Customer
+    try:
+        start = gw.start_card_setup(customer=customer, description=f"AgencyHQ {purpose} {agency_id}",
+                                    metadata={"agency_id": agency_id, "purpose": purpose},
+                                    idempotency_key=keys.card_setup(f"{agency_id}:{keys.fresh()}"))
+    except GatewayError as exc:
+        raise ServiceError(exc.message) from None
+    state = secrets.token_urlsafe(32)
+    db.session.add(CardSetup(agency_id=agency_id, purpose=purpose, gateway=gw.name, setup_ref=start.setup_ref,
+                             customer_ref=start.customer, state_hash=_state_hash(state)))
+    db.session.commit()
+    return CardFormSetup(gateway=gw.name, js_url=getattr(gw, "js_url", ""),
+                         publishable_key=getattr(gw, "publishable_key", None), client_secret=start.client_secret,
+                         setup_ref=start.setup_ref, state=state)
+
+
+def finish_card_setup(agency_id: int, purpose: str, *, setup_ref: str, state: str):
+    """The card the processor's form saved, once: the state must be the one shown with that setup, to
+    that agency (or its referral page), unused and fresh; otherwise nothing is attached. Returns the
+    gateway's CardToken. Raises ValidationFailed."""
+    stale = str(_l("This card form has expired or was already used; enter the card again."))
+    claimed = db.session.execute(sa.update(CardSetup).where(
+        CardSetup.state_hash == _state_hash(state), CardSetup.setup_ref == (setup_ref or ""),
+        CardSetup.agency_id == agency_id, CardSetup.purpose == purpose, CardSetup.used_at.is_(None),
+        CardSetup.created_at > utcnow() - CARD_SETUP_LIFETIME).values(used_at=utcnow()))
+    db.session.commit()
+    if claimed.rowcount != 1:
+        raise ValidationFailed(stale, {"number": stale})
+    key = keys.card_setup(setup_ref)
+    try:
+        card = gateway().finish_card_setup(setup_ref)
+    except GatewayError as exc:
+        _log_call(agency_id if purpose == "agency_card" else None, None, "tokenize", None, key, "failed", None,
+                  exc.code)
+        db.session.commit()
+        raise ValidationFailed(exc.message, {"number": exc.message}) from None
+    return card
+
+
+def save_card_from_setup(agency_id: int, *, setup_ref: str, state: str, actor: audit.Actor) -> BillingProfile:
+    """B1 with Stripe: the card the agency entered in Stripe's form becomes its card on file."""
+    permissions.require(actor, "billing")
+    card = finish_card_setup(agency_id, "agency_card", setup_ref=setup_ref, state=state)
+    return _keep_card(agency_id, card, keys.card_setup(setup_ref), actor)
 
 
 def card_of(agency_id: int) -> BillingProfile | None:
@@ -363,9 +466,13 @@ def paid_values(invoice: Invoice, *, card_cents: int, reference: str | None) -> 
     return values
 
 
-def declined_values(invoice: Invoice, message: str) -> dict:
+def declined_values(invoice: Invoice, message: str, code: str | None = None) -> dict:
     """What an invoice becomes when its charge is declined: failed, with the reason; the first decline
-    starts the grace period (B8)."""
+    starts the grace period (B8). When the processor could not be reached (code OUTAGE) whether it
+    charged is unknown: the attempt is not counted, so the next try sends the same idempotency key
+    and gets the first answer if there was one, and no grace period starts for our outage."""
+    if code == OUTAGE:
+        return {"status": "failed", "last_error": message[:300]}
     return {"status": "failed", "last_error": message[:300], "attempts": invoice.attempts + 1,
             "first_declined_at": invoice.first_declined_at or utcnow()}
 
@@ -393,7 +500,8 @@ def settle(invoice: Invoice, card: BillingProfile | None = None) -> Invoice:
         # B3: prepaid spent (by this attempt) -> a 1.00 authorization on the card, released at once, never captured.
         amount = get_catalog().prepaid_authorization_cents
         try:
-            auth = gw.authorize(profile.gateway_token, amount, invoice.currency, idempotency_key=auth_key)
+            auth = gw.authorize(profile.gateway_token, amount, invoice.currency, idempotency_key=auth_key,
+                                customer=profile.gateway_customer_id)
             _log_call(invoice.agency_id, invoice.id, "authorize", amount, auth_key, "authorized", auth.reference, None)
             gw.void(auth.reference, idempotency_key=void_key)
             _log_call(invoice.agency_id, invoice.id, "void", amount, void_key, "voided", auth.reference, None)
@@ -406,9 +514,11 @@ def settle(invoice: Invoice, card: BillingProfile | None = None) -> Invoice:
             _record_decline(invoice, "no_card", str(_l("There is no card on file: add one in Billing profile.")))
         key = keys.charge(invoice.idempotency_key, attempt)
         try:
-            result = gw.charge(profile.gateway_token, remaining, invoice.currency, idempotency_key=key)
+            result = gw.charge(profile.gateway_token, remaining, invoice.currency, idempotency_key=key,
+                               customer=profile.gateway_customer_id)
         except GatewayError as exc:
-            _log_call(invoice.agency_id, invoice.id, "charge", remaining, key, "declined", None, exc.code)
+            _log_call(invoice.agency_id, invoice.id, "charge", remaining, key,
+                      "unavailable" if exc.code == OUTAGE else "declined", None, exc.code)
             _record_decline(invoice, exc.code, exc.message)
         faults.point("billing.after_charge")  # charged at the gateway, nothing committed here yet
         _log_call(invoice.agency_id, invoice.id, "charge", remaining, key, "succeeded", result.reference, None)
@@ -426,7 +536,7 @@ def settle(invoice: Invoice, card: BillingProfile | None = None) -> Invoice:
 
 
 def _record_decline(invoice: Invoice, code: str, message: str):
-    for name, value in declined_values(invoice, message).items():
+    for name, value in declined_values(invoice, message, code).items():
         setattr(invoice, name, value)
     db.session.commit()
     raise PaymentDeclined(message, code, invoice)
@@ -439,8 +549,18 @@ def charge_now(*, agency_id: int | None, kind: str, lines: list[Line], key: str,
     invoice = create_invoice(agency_id=agency_id, kind=kind, lines=lines, key=key, account=account, period=period,
                              discount_percent=discount_percent)
     try:
-        return settle(invoice, card)
-    except PaymentDeclined:
+        try:
+            return settle(invoice, card)
+        except PaymentDeclined as exc:
+            if exc.decline_code != OUTAGE:
+                raise
+            # The processor could not be reached: once more with the same key, which gets its first
+            # answer if the charge was made after all.
+            return settle(invoice, card)
+    except PaymentDeclined as exc:
+        if exc.decline_code == OUTAGE:
+            log.error("invoice %s voided after the card processor failed twice; charge key %s",
+                      invoice.number, keys.charge(invoice.idempotency_key, invoice.attempts + 1))
         _void_and_refund_prepaid(invoice)
         raise
 

@@ -3,13 +3,16 @@ their payments, and a monthly payout of the balance to the agency's PayPal e-mai
 
 Each thing that must happen once has a unique key in the database: one commission entry (and at
 most one reversal) per invoice, one payout per (agency, month), and the payout service is called
-with `payout:<agency>:<month>` so a retry after a crash gets the first answer, never a second payout."""
+with `payout:<agency>:<month>` so a retry after a crash gets the first answer, never a second payout
+(a next batch, `payout:<agency>:<month>:2`, only once the first ended failed: its money never left or
+came back)."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
@@ -18,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import faults
 from ..adapters.payments import GatewayError
-from ..adapters.payouts import PayoutError
+from ..adapters.payouts import FAILED_BATCH_STATUSES, FAILED_ITEM_STATUSES, UNCLAIMED, PayoutError, PayoutResult
 from ..catalog import get_catalog
 from ..extensions import db
 from ..models import (Agency, BillingProfile, CommissionEntry, HostedAccount, Invoice, Operation, Payout, User,
@@ -33,12 +36,34 @@ from .validation import email_problem
 SIGNUP_TERMS = ("monthly", "annual")  # a referred client pays from the start: no trials through the link
 
 
+log = logging.getLogger("agencyhq.commission")
+
+# A payout's next try waits as long as an operation's retry (services/operations.RetryLater).
+PAYOUT_RETRY_DELAY = timedelta(seconds=30)
+# How often the sweeper asks about a batch the payout service is still processing (check_payouts).
+PAYOUT_CHECK_EVERY = timedelta(seconds=60)
+# A batch that ended so, the payout's money is not with the agency: a new batch may go (an unclaimed
+# item is cancelled first, so its money comes back before the new batch is sent).
+ENDED_FAILED = FAILED_ITEM_STATUSES | FAILED_BATCH_STATUSES | {UNCLAIMED}
+
+
 def payouts():
-    """The payout adapter (the sandbox: PayPal is not reachable from here)."""
+    """The payout adapter: the sandbox (the default, offline) or PayPal Payouts (PAYOUTS=paypal). The code
+    below gets the same answers from both and never asks which one it has."""
     adapter = current_app.extensions.get("payout_service")
     if adapter is None:
-        from ..adapters.payouts import SandboxPayouts
-        adapter = current_app.extensions["payout_service"] = SandboxPayouts(db.engine)
+        from ..adapters import payouts as adapters
+        config = current_app.config
+        choice = config.get("PAYOUTS") or "sandbox"
+        if choice == "paypal":
+            adapter = adapters.PayPalPayouts(config.get("PAYPAL_CLIENT_ID"), config.get("PAYPAL_CLIENT_SECRET"),
+                                             config.get("PAYPAL_API_BASE") or "https://api-m.paypal.com",
+                                             timeout=float(config.get("GATEWAY_TIMEOUT") or 20))
+        elif choice == "sandbox":
+            adapter = adapters.SandboxPayouts(db.engine)
+        else:  # never fall back to the sandbox: it would tell agencies they were paid
+            raise RuntimeError(f"PAYOUTS={choice!r} is not a payout service: set it to sandbox or paypal.")
+        current_app.extensions["payout_service"] = adapter
     return adapter
 
 
@@ -371,10 +396,21 @@ def sweep_payouts() -> None:
     operations.enqueue_many(submit_payouts())
 
 
-def pay_month(agency_id: int, month: str) -> Payout | None:
-    """Pays the agency's balance up to the end of `month` once. Safe to run again at any point:
-    the payout row is unique per (agency, month) and the payout service answers a repeated key
-    with its first answer. Raises RetryLater when the service fails (the row shows the error)."""
+def batch_key(agency_id: int, month: str, attempt: int = 1) -> str:
+    """The payout service's key for a payout's batch (PayPal's sender_batch_id and PayPal-Request-Id): the
+    month's key, with the attempt from the second batch on (each sent only after the one before it ended
+    failed). The next batch's operation has the same key."""
+    key = keys.payout(agency_id, month)
+    return key if attempt <= 1 else f"{key}:{attempt}"
+
+
+def pay_month(agency_id: int, month: str, *, last_try: bool = False) -> Payout | None:
+    """Pays the agency's balance up to the end of `month` once. Safe to run again at any point: the payout
+    row is unique per (agency, month); each batch's key is committed before it is sent, so a rerun after a
+    crash sends the same key and the service answers with the first batch; a new batch starts only after
+    the previous one ended failed. A batch the service is still processing stays pending (check_payouts
+    asks about it). Raises RetryLater when the service fails or refuses (the row shows why); `last_try`: the
+    operation will not retry, and the row says so."""
     agency = db.session.get(Agency, agency_id)
     if agency is None:
         return None
@@ -395,22 +431,132 @@ def pay_month(agency_id: int, month: str) -> Payout | None:
         db.session.commit()  # the row exists before any money moves
         if payout.status == "paid":
             return payout
+    if payout.batch_id and payout.status == "pending":
+        return _record(agency, payout, _ask(month, lambda: payouts().status(payout.batch_id)))
+    if payout.status == "failed" and payout.item_status in ENDED_FAILED:
+        if payout.attempt >= _max_batches():
+            return payout  # no tries left: the tab says so
+        payout = _next_batch(agency, payout)
+        if payout.status == "paid" or payout.batch_id:
+            return payout
     try:
         result = payouts().send(payout.paypal_email, payout.amount_cents, agency.currency,
-                                idempotency_key=keys.payout(agency_id, month))
+                                idempotency_key=batch_key(agency_id, month, payout.attempt))
     except PayoutError as exc:
         payout.status, payout.error = "failed", exc.message[:300]
+        payout.next_attempt_at = None if last_try else utcnow() + PAYOUT_RETRY_DELAY
         db.session.commit()
-        raise RetryLater(f"Payout for {month} failed: {exc.message}") from None
-    faults.point("payout.after_adapter")  # paid at PayPal, nothing committed here yet
-    payout.status, payout.reference, payout.error, payout.paid_at = "paid", result.reference, None, utcnow()
-    email = _tell_agency(agency, payout)
-    audit.record(audit.Actor.system(), "commission_paid_out", agency_id=agency_id, month=month,
-                 amount_cents=payout.amount_cents, reference=result.reference)
+        raise RetryLater(f"Payout for {month} failed: {exc.detail}", PAYOUT_RETRY_DELAY) from None
+    faults.point("payout.after_adapter")  # sent, nothing committed here yet
+    return _record(agency, payout, result)
+
+
+def _ask(month: str, call):
+    """A question to the payout service about a batch already sent: an outage changes nothing here."""
+    try:
+        return call()
+    except PayoutError as exc:
+        raise RetryLater(f"Payout for {month}: {exc.detail}", PAYOUT_RETRY_DELAY) from None
+
+
+def _max_batches() -> int:
+    """A payout is tried with as many batches as an operation has attempts."""
+    return current_app.config["OPERATION_MAX_ATTEMPTS"]
+
+
+def _update(payout: Payout, *where):
+    return (sa.update(Payout).where(Payout.id == payout.id, *where)
+            .execution_options(synchronize_session=False))
+
+
+def _next_batch(agency: Agency, payout: Payout) -> Payout:
+    """After a batch that ended failed: its unclaimed item is cancelled (if the receiver claimed it first,
+    the payout is paid), then the next attempt's key is committed, to the agency's PayPal e-mail of now."""
+    if payout.item_status == UNCLAIMED and payout.item_id:
+        after = _ask(payout.month, lambda: payouts().cancel(payout.item_id))
+        if after.status == "success":
+            return _record(agency, payout, after)
+        if after.status in ("unclaimed", "pending"):
+            raise RetryLater(f"Payout for {payout.month}: the unclaimed item {payout.item_id} is not cancelled yet.",
+                             PAYOUT_RETRY_DELAY)
+    db.session.execute(_update(payout, Payout.attempt == payout.attempt, Payout.status == "failed").values(
+        attempt=Payout.attempt + 1, status="pending", batch_id=None, item_id=None, item_status=None,
+        checked_at=None, next_attempt_at=None, paypal_email=agency.paypal_email or payout.paypal_email))
+    db.session.commit()  # the new batch's key, before it is sent (a rerun sends the same one)
+    db.session.refresh(payout)
+    return payout
+
+
+def _record(agency: Agency, payout: Payout, result: PayoutResult) -> Payout:
+    """Writes what the service said about the payout's current batch. A worker and the sweeper's check may
+    both ask: each write is conditional on the row still being at this attempt and unpaid, and only the one
+    that marks it paid tells the agency (once) and records it."""
+    now = utcnow()
+    current = (Payout.attempt == payout.attempt, Payout.status != "paid")
+    item_status = result.item_status or (result.status.upper() if result.status in ("failed", "unclaimed") else None)
+    seen = {"batch_id": result.reference or payout.batch_id, "item_id": result.item_reference or payout.item_id,
+            "item_status": item_status, "checked_at": now}
+    email = None
+    if result.status == "success":
+        won = db.session.execute(_update(payout, *current).values(
+            status="paid", reference=result.reference, error=None, paid_at=now, next_attempt_at=None,
+            **seen)).rowcount == 1
+        db.session.refresh(payout)
+        if won:
+            email = _tell_agency(agency, payout)
+            audit.record(audit.Actor.system(), "commission_paid_out", agency_id=agency.id, month=payout.month,
+                         amount_cents=payout.amount_cents, reference=result.reference)
+    elif result.status == "pending":
+        db.session.execute(_update(payout, *current).values(status="pending", error=None, **seen))
+    else:  # failed or unclaimed: the money is not with the agency
+        reason = result.reason or item_status
+        won = db.session.execute(_update(payout, *current).values(
+            status="failed", error=reason[:300], **seen)).rowcount == 1
+        if won:
+            db.session.execute(_update(payout).values(next_attempt_at=_plan_retry(payout)))
+            log.warning("payout %s (%s) batch %s ended %s: %s", payout.id, payout.month, seen["batch_id"],
+                        result.item_status or result.status, reason)
     db.session.commit()
+    db.session.refresh(payout)
     if email is not None:
         mail.enqueue_pending(email)
     return payout
+
+
+def _plan_retry(payout: Payout) -> datetime | None:
+    """The next batch's operation, on the retry schedule, while batches are left (part of the caller's
+    transaction; the sweeper hands it to a worker when it is due). Returns when it runs, or None."""
+    if payout.attempt >= _max_batches():
+        return None
+    attempt = payout.attempt + 1
+    op = operations.submit("commission_payout", key=batch_key(payout.agency_id, payout.month, attempt),
+                           agency_id=payout.agency_id, subject=("agency", payout.agency_id),
+                           params={"month": payout.month, "attempt": attempt},
+                           run_after=utcnow() + PAYOUT_RETRY_DELAY)
+    return op.run_after
+
+
+def check_payouts(now: datetime | None = None, limit: int = 50) -> int:
+    """The sweeper asks about the batches the payout service is still processing, each at most every
+    PAYOUT_CHECK_EVERY: a paid one is marked paid (the agency told); a failed or unclaimed one shows why
+    and gets its next batch on the retry schedule. An outage ends the pass (the next one asks again).
+    Returns how many it asked about."""
+    now = now or utcnow()
+    due = db.session.scalars(sa.select(Payout).where(
+        Payout.status == "pending", Payout.batch_id.is_not(None),
+        sa.or_(Payout.checked_at.is_(None), Payout.checked_at <= now - PAYOUT_CHECK_EVERY))
+        .order_by(Payout.id).limit(limit)).all()
+    asked = 0
+    for payout in due:
+        try:
+            result = payouts().status(payout.batch_id)
+        except PayoutError as exc:
+            log.warning("payout %s: could not ask about batch %s: %s", payout.id, payout.batch_id, exc.detail)
+            db.session.rollback()
+            break
+        asked += 1
+        _record(db.session.get(Agency, payout.agency_id), payout, result)
+    return asked
 
 
 def _tell_agency(agency: Agency, payout: Payout):
@@ -426,7 +572,11 @@ def _tell_agency(agency: Agency, payout: Payout):
 
 
 def commission_payout(ctx: operations.OperationContext):
-    payout = pay_month(ctx.operation.subject_id, ctx.params["month"])
+    last_try = ctx.operation.attempts >= current_app.config["OPERATION_MAX_ATTEMPTS"]
+    payout = pay_month(ctx.operation.subject_id, ctx.params["month"], last_try=last_try)
     if payout is None:
         return {"paid": False}
-    return {"paid": True, "payout_id": payout.id, "amount_cents": payout.amount_cents}
+    result = {"paid": payout.status == "paid", "payout_id": payout.id, "amount_cents": payout.amount_cents}
+    if payout.status != "paid":  # the service is processing it, or it failed and its next try is planned
+        result.update(status=payout.status, batch_id=payout.batch_id, attempt=payout.attempt)
+    return result

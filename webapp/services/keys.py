@@ -80,6 +80,11 @@ def card_token(owner: str) -> str:
     return f"tokenize:{owner}"
 
 
+def card_setup(owner: str) -> str:
+    """A card form under a processor that collects the card (Stripe's SetupIntent, and its Customer)."""
+    return f"setup:{owner}"
+
+
 def payout(agency_id: int, month: str) -> str:
     """C3: one payout per (agency, month), at the payout service and as our operation."""
     return f"payout:{agency_id}:{month}"

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from .. import faults
 from ..catalog import get_catalog
 from ..extensions import db
-from ..adapters.payments import GatewayError
+from ..adapters.payments import OUTAGE, GatewayError
 from ..models import CreditBalance, HostedAccount, Invoice, utcnow
 from ..models.accounts import RECURRING, RENEWING_STATUSES
 from . import billing, hosts, keys, mail, operations
@@ -216,8 +216,8 @@ def renew(account_id: int, period_start: date, discount_percent: int | None = No
     faults.point("renewal.before_charge")
     try:
         billing.settle(invoice)
-    except billing.PaymentDeclined:
-        _schedule_retry(invoice)
+    except billing.PaymentDeclined as exc:
+        _schedule_retry(invoice, outage=exc.decline_code == OUTAGE)
         return invoice
     faults.point("renewal.after_commit")
     return invoice
@@ -231,10 +231,19 @@ def renewal_line(account: HostedAccount, start: date, end: date) -> billing.Line
                         f"{account.contact_limit:,} contacts, {start} to {end}", price)
 
 
-def _schedule_retry(invoice: Invoice, *, card_saved: bool = False) -> None:
+OUTAGE_RETRY = timedelta(hours=1)
+
+
+def _schedule_retry(invoice: Invoice, *, card_saved: bool = False, outage: bool = False) -> None:
     """The next attempt: on the catalog's retry days after the first decline, then every
     late_retry_every_days until paid or cancelled. The agency is told of the first decline, of each
-    scheduled retry's, and of a decline right after it saved a card; the later ones are quiet."""
+    scheduled retry's, and of a decline right after it saved a card; the later ones are quiet.
+    When the card processor could not be reached, the same attempt is tried again within the hour
+    (its key unchanged, so it is never charged twice) and nobody is told: nothing was declined."""
+    if outage:
+        invoice.next_attempt_at = utcnow() + OUTAGE_RETRY
+        db.session.commit()
+        return
     catalog = get_catalog()
     days = catalog.renewal_retry_days
     account = db.session.get(HostedAccount, invoice.account_id)
@@ -295,8 +304,8 @@ def retry_renewal(ctx: operations.OperationContext):
         return {"invoice_id": invoice.id, "status": invoice.status, "retried": False}  # cancelled or detached since
     try:
         billing.settle(invoice)
-    except billing.PaymentDeclined:
-        _schedule_retry(invoice, card_saved=bool(ctx.params.get("card_saved")))
+    except billing.PaymentDeclined as exc:
+        _schedule_retry(invoice, card_saved=bool(ctx.params.get("card_saved")), outage=exc.decline_code == OUTAGE)
     return {"invoice_id": invoice.id, "status": invoice.status}
 
 
@@ -373,10 +382,10 @@ def renew_batch(op_ids: list[int]) -> dict:
         key = keys.charge(invoice.idempotency_key, invoice.attempts + 1)
         try:
             result = gw.charge(cards[account.agency_id].gateway_token, invoice.total_cents, invoice.currency,
-                               idempotency_key=key)
+                               idempotency_key=key, customer=cards[account.agency_id].gateway_customer_id)
         except GatewayError as exc:
             calls.append(billing.gateway_call(invoice.agency_id, invoice.id, "charge", invoice.total_cents, key,
-                                              "declined", None, exc.code))
+                                              "unavailable" if exc.code == OUTAGE else "declined", None, exc.code))
             declined.append((op, account, invoice, exc))
             continue
         calls.append(billing.gateway_call(invoice.agency_id, invoice.id, "charge", invoice.total_cents, key,
@@ -403,10 +412,10 @@ def renew_batch(op_ids: list[int]) -> dict:
     # Declines and the accounts that need more care go the one-by-one way (same keys, same rules).
     for op, account, invoice, exc in declined:
         db.session.refresh(invoice)
-        for name, value in billing.declined_values(invoice, exc.message).items():
+        for name, value in billing.declined_values(invoice, exc.message, exc.code).items():
             setattr(invoice, name, value)
         db.session.commit()
-        _schedule_retry(invoice)
+        _schedule_retry(invoice, outage=exc.code == OUTAGE)
         operations.finish_many({op.id: {"invoice_id": invoice.id, "status": "failed"}})
         db.session.commit()
     for op, account, start in careful:

@@ -1,0 +1,1 @@
+"""Small local stand-ins for remote services the tests reach over HTTP, as production reaches the real ones."""
