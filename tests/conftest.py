@@ -299,3 +299,68 @@ def dns_server(app, monkeypatch):
     monkeypatch.setitem(app.config, "DNS_NAMESERVERS", [f"127.0.0.1:{port}"])
     yield resolver
     server.stop()
+
+
+# ---- Stripe: localstripe with what it lacks (tests/stand_ins/stripe_server.py), as a process ---------
+
+STRIPE_TEST_KEYS = {"secret": "sk_test_agencyhq", "publishable": "pk_test_agencyhq", "webhook": "whsec_agencyhq_test"}
+
+
+@pytest.fixture(scope="session")
+def stripe_server():
+    """The stand-in Stripe on a free loopback port, for this test worker; its base URL."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "-m", "tests.stand_ins.stripe_server", "--port", str(port)], cwd=root,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail("the stand-in Stripe server did not start")
+            time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def stripe_gateway(app, stripe_server, monkeypatch):
+    """The app charges through the Stripe adapter, pointed at the stand-in by its base URLs only, as
+    production points it at api.stripe.com; the stand-in starts empty."""
+    import httpx
+
+    from webapp.adapters.stripe_gateway import StripeGateway
+    httpx.post(f"{stripe_server}/_config/stand_in/reset").raise_for_status()
+    settings = {"PAYMENT_GATEWAY": "stripe", "STRIPE_SECRET_KEY": STRIPE_TEST_KEYS["secret"],
+                "STRIPE_PUBLISHABLE_KEY": STRIPE_TEST_KEYS["publishable"],
+                "STRIPE_WEBHOOK_SECRET": STRIPE_TEST_KEYS["webhook"], "STRIPE_API_BASE": stripe_server,
+                "STRIPE_JS_URL": f"{stripe_server}/js.stripe.com/v3/", "GATEWAY_TIMEOUT": 5}
+    for name, value in settings.items():
+        monkeypatch.setitem(app.config, name, value)
+    gw = StripeGateway(secret_key=settings["STRIPE_SECRET_KEY"], publishable_key=settings["STRIPE_PUBLISHABLE_KEY"],
+                       api_base=stripe_server, js_url=settings["STRIPE_JS_URL"],
+                       webhook_secret=settings["STRIPE_WEBHOOK_SECRET"], timeout=5)
+    monkeypatch.setitem(app.extensions, "payment_gateway", gw)
+    gw.stand_in = stripe_server
+    return gw
+
+
+@pytest.fixture(params=["sandbox", "stripe"])
+def each_gateway(request, app):
+    """Runs the test once on the sandbox and once on Stripe (the stand-in)."""
+    if request.param == "stripe":
+        return request.getfixturevalue("stripe_gateway")
+    return None

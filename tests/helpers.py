@@ -81,10 +81,26 @@ CARD_YEAR = date.today().year + 1
 
 
 def add_card(agency, number: str = CARD):
-    """Saves a card on the agency (an Agency or its id) through billing and the sandbox gateway, as the
-    billing profile does; returns the billing profile."""
-    return billing.save_card(getattr(agency, "id", agency), number=number, exp_month=12, exp_year=CARD_YEAR,
-                             cvc="123", actor=Actor("system", "tests"))
+    """Saves a card on the agency (an Agency or its id) through billing and the configured gateway, as the
+    billing profile does; returns the billing profile. Under Stripe the card goes to the stand-in Stripe
+    only, as Stripe.js sends it: the SetupIntent AgencyHQ made is confirmed there, then AgencyHQ reads it."""
+    agency_id, actor = getattr(agency, "id", agency), Actor("system", "tests")
+    if not billing.gateway().collects_card:
+        return billing.save_card(agency_id, number=number, exp_month=12, exp_year=CARD_YEAR, cvc="123", actor=actor)
+    setup = billing.start_card_setup(agency_id, actor=actor)
+    stripe_confirm_setup(setup, number)
+    return billing.save_card_from_setup(agency_id, setup_ref=setup.setup_ref, state=setup.state, actor=actor)
+
+
+def stripe_confirm_setup(setup, number: str, *, exp_year: int = CARD_YEAR):
+    """What Stripe.js's confirmCardSetup sends, from the browser straight to Stripe (the stand-in)."""
+    import httpx
+    api = billing.gateway().api_base
+    digits = "".join(ch for ch in number if ch.isdigit())
+    return httpx.post(f"{api}/v1/setup_intents/{setup.setup_ref}/confirm", json={
+        "key": setup.publishable_key, "client_secret": setup.client_secret, "use_stripe_sdk": True,
+        "payment_method_data": {"type": "card", "card": {"number": digits, "exp_month": 12, "exp_year": exp_year,
+                                                         "cvc": "123"}}})
 
 
 def browser_login(page, email: str, password: str = PASSWORD, *, lands: str | None = r"/(support)?$"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from functools import lru_cache
+from urllib.parse import urlsplit
 
 from flask import Flask, abort, current_app, g, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
@@ -36,10 +37,11 @@ def register_web(app: Flask) -> None:
     from .resold import bp as resold_bp
     from .support import bp as support_bp
     from .team import bp as team_bp
+    from .webhooks import bp as webhooks_bp
     from .whitelabel import bp as whitelabel_bp
 
     for bp in (auth_bp, resold_bp, accounts_bp, billing_bp, whitelabel_bp, myaccount_bp, help_bp, contact_bp,
-               support_bp, api_tokens_bp, client_bp, pushdown_bp, health_bp, commission_bp, team_bp):
+               support_bp, api_tokens_bp, client_bp, pushdown_bp, health_bp, commission_bp, team_bp, webhooks_bp):
         app.register_blueprint(bp)
 
     login_manager.login_view = "auth.login"
@@ -148,17 +150,29 @@ def _content_security_policy() -> str:
     from data: images. The dashboard's forms may lead to a hosted account's host (Login opens it by a
     redirect after the POST, which form-action also governs)."""
     cfg, site = current_app.config, g.get("site")
-    return _policy(site is not None and site.kind == "dashboard", cfg.get("PREFERRED_URL_SCHEME", "http"),
-                   cfg["PLATFORM_DOMAIN"], cfg.get("PUBLIC_PORT"))
+    dashboard = site is not None and site.kind == "dashboard"
+    stripe = dashboard and cfg.get("PAYMENT_GATEWAY") == "stripe"
+    return _policy(dashboard, cfg.get("PREFERRED_URL_SCHEME", "http"), cfg["PLATFORM_DOMAIN"], cfg.get("PUBLIC_PORT"),
+                   _origin(cfg.get("STRIPE_JS_URL")) if stripe else "", _origin(cfg.get("STRIPE_API_BASE")) if stripe else "")
+
+
+def _origin(url: str | None) -> str:
+    parts = urlsplit(url or "")
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
 
 
 @lru_cache(maxsize=16)
-def _policy(dashboard: bool, scheme: str, domain: str, port) -> str:
+def _policy(dashboard: bool, scheme: str, domain: str, port, stripe_js: str = "", stripe_api: str = "") -> str:
+    """The pages' policy. Under Stripe the dashboard also loads Stripe.js, shows its card frames and
+    lets them talk to Stripe's API (js.stripe.com, api.stripe.com; the stand-in's origin in tests)."""
     form_action = "'self'"
     if dashboard:
         form_action += f" {scheme}://*.{domain}" + (f":{port}" if port else "")
-    return ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
-            f"connect-src 'self'; frame-src 'self'; object-src 'none'; base-uri 'self'; form-action {form_action}; "
+    script = " ".join(filter(None, ["'self'", stripe_js]))
+    frame = " ".join(filter(None, ["'self'", stripe_js, "https://hooks.stripe.com" if stripe_js else ""]))
+    connect = " ".join(filter(None, ["'self'", stripe_api]))
+    return (f"default-src 'self'; script-src {script}; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+            f"connect-src {connect}; frame-src {frame}; object-src 'none'; base-uri 'self'; form-action {form_action}; "
             "frame-ancestors 'self'")
 
 

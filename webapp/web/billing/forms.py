@@ -1,5 +1,5 @@
 from flask_babel import lazy_gettext as _l
-from wtforms import IntegerField, SelectField, StringField
+from wtforms import HiddenField, IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from ..forms import Form
@@ -11,6 +11,13 @@ class CardForm(Form):
     exp_month = IntegerField(_l("Expiry month"), validators=[DataRequired(_l("Enter the expiry month."))])
     exp_year = IntegerField(_l("Expiry year"), validators=[DataRequired(_l("Enter the expiry year."))])
     cvc = StringField(_l("Security code (CVC)"), validators=[DataRequired(_l("Enter the security code.")), Length(max=4)])
+
+
+class ProcessorCardForm(Form):
+    """The card saved by the processor's own form (Stripe.js): only its setup and our state come here."""
+
+    setup_ref = HiddenField(validators=[DataRequired(_l("Enter the card in the card form first.")), Length(max=80)])
+    state = HiddenField(validators=[DataRequired(_l("Enter the card in the card form first.")), Length(max=100)])
 
 
 class PrepaidForm(Form):

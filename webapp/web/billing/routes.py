@@ -12,13 +12,13 @@ from ...catalog import get_catalog
 from ...extensions import db
 from ...models import HostedAccount, Invoice
 from ...services import billing, billing_history, renewals
-from ...services.errors import ValidationFailed
+from ...services.errors import ServiceError, ValidationFailed
 from ..decorators import agency_required, current_actor, current_scope, permission_required, recent_login_required
 from ..filters import money
 from ..forms import apply_errors
 from ..rendering import render, wants_fragment
 from .blueprint import bp
-from .forms import CardForm, PackForm, PrepaidForm
+from .forms import CardForm, PackForm, PrepaidForm, ProcessorCardForm
 
 
 def _purchase(form, buy):
@@ -33,11 +33,21 @@ def _purchase(form, buy):
         return None, 402
 
 
+def _card_saved(unpaid: int):
+    flash(_("Your card was saved. Every resold account is charged to it."), "success")
+    if unpaid:
+        flash(ngettext("%(num)d unpaid renewal is being charged to this card now.",
+                       "%(num)d unpaid renewals are being charged to this card now.", unpaid), "info")
+    return redirect(url_for("billing.profile"), code=303)
+
+
 @bp.route("/profile", methods=["GET", "POST"])
 @agency_required
 @permission_required("billing")
 @recent_login_required  # asked before the card is typed, so it is not typed twice
 def profile():
+    if billing.gateway().collects_card:
+        return _processor_profile()
     form = CardForm()
     status = 200
     if form.validate_on_submit():
@@ -49,15 +59,39 @@ def profile():
             apply_errors(form, exc)
             status = 422
         else:
-            flash(_("Your card was saved. Every resold account is charged to it."), "success")
-            if unpaid:
-                flash(ngettext("%(num)d unpaid renewal is being charged to this card now.",
-                               "%(num)d unpaid renewals are being charged to this card now.", unpaid), "info")
-            return redirect(url_for("billing.profile"), code=303)
+            return _card_saved(unpaid)
     elif request.method == "POST":
         status = 422
     form.number.data = form.cvc.data = ""  # never echo a card number back
     return render("billing/profile.html", form=form, card=billing.card_of(current_user.agency_id)), status
+
+
+def _processor_profile():
+    """B1 with Stripe: Stripe's card form confirms a SetupIntent in the browser; only the setup's id and
+    our single-use state are posted here, never the card."""
+    form = ProcessorCardForm()
+    status = 200
+    if form.validate_on_submit():
+        unpaid = renewals.unpaid_renewals(current_user.agency_id)
+        try:
+            billing.save_card_from_setup(current_user.agency_id, setup_ref=form.setup_ref.data,
+                                         state=form.state.data, actor=current_actor())
+        except ValidationFailed as exc:
+            form.form_errors.append(exc.fields.get("number") or str(exc))
+            status = 422
+        else:
+            return _card_saved(unpaid)
+    elif request.method == "POST":
+        status = 422
+    try:
+        setup = billing.start_card_setup(current_user.agency_id, actor=current_actor())
+    except ServiceError as exc:
+        setup = None
+        form.form_errors.append(_("The card form could not be loaded: %(reason)s", reason=str(exc)))
+        status = status if status != 200 else 503
+    if setup is not None:
+        form.setup_ref.data, form.state.data = setup.setup_ref, setup.state
+    return render("billing/profile.html", form=form, setup=setup, card=billing.card_of(current_user.agency_id)), status
 
 
 def _account_by_name(name: str) -> HostedAccount:
