@@ -136,7 +136,7 @@ def test_the_readme_lists_every_card_the_sandbox_defines():
 
     from webapp.adapters.payments import DECLINED_ON_SAVE, DECLINES, TEST_CARDS
     readme = Path(__file__).resolve().parents[1].joinpath("README.md").read_text()
-    section = readme.split("### The sandbox card processor", 1)[1].split("\n## ", 1)[0]
+    section = readme.split("### The sandbox card processor", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
     rows = [line for line in section.splitlines() if line.startswith("| ") and "---" not in line][1:]
     listed = {}
     for row in rows:

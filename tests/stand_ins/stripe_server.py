@@ -14,7 +14,10 @@ What localstripe lacks, and what this module adds (each as small as it can be):
   (4000 0027 6000 3184) with `requires_action` where Stripe answers 402 `authentication_required`
   (the adapter handles both). Stripe's decline codes (`insufficient_funds`, `expired_card`,
   `processing_error`, `authentication_required`) are reached through `POST /_config/stand_in/next_error`,
-  which makes the next PaymentIntent creation answer with the error body Stripe documents.
+  which makes the next PaymentIntent creation answer with the error body Stripe documents, and through
+  `POST /_config/stand_in/card_error` `{"payment_method": "pm_...", "error": {...} | null}`, which makes
+  every PaymentIntent creation with that card answer so until it is cleared (a card whose issuer declines
+  it, then approves it: localstripe's declining test cards 9995/0069/0119 are refused when saved).
 - **Outages.** `POST /_config/stand_in/outage` with `{"count": N, "status": 503}` answers the next N API
   calls with Stripe's `api_error` body; `{"status": 0}` drops the connection instead (after the work
   is done when `after: true`, as a timeout after Stripe charged would).
@@ -32,6 +35,7 @@ import hashlib
 import hmac
 import json
 import time
+from urllib.parse import parse_qs
 
 from aiohttp import web
 
@@ -43,6 +47,7 @@ resources.Store.try_load_from_disk = lambda self: None
 _answers: dict[str, tuple[str, int, bytes]] = {}  # Idempotency-Key -> (fingerprint, status, body)
 _locks: dict[str, asyncio.Lock] = {}
 _next_errors: list[dict] = []
+_card_errors: dict[str, dict] = {}  # PaymentMethod id -> the error every PaymentIntent with it answers
 _outages: list[dict] = []
 
 
@@ -73,9 +78,13 @@ def _fail(request: web.Request, outage: dict) -> web.Response:
 
 
 async def _answer(request: web.Request, handler) -> web.StreamResponse:
-    if request.method == "POST" and request.path == "/v1/payment_intents" and _next_errors:
-        await request.read()
-        return _error(402, {"type": "card_error", **_next_errors.pop(0)})
+    if request.method == "POST" and request.path == "/v1/payment_intents" and (_next_errors or _card_errors):
+        form = parse_qs((await request.read()).decode())
+        method = (form.get("payment_method") or [""])[0]
+        if _next_errors:
+            return _error(402, {"type": "card_error", **_next_errors.pop(0)})
+        if method in _card_errors:
+            return _error(402, {"type": "card_error", **_card_errors[method]})
     return await handler(request)
 
 
@@ -105,6 +114,16 @@ async def next_error(request: web.Request) -> web.Response:
     """The next PaymentIntent creation answers 402 with this error (code, decline_code, message)."""
     _next_errors.append(await request.json())
     return web.json_response({"queued": len(_next_errors)})
+
+
+async def card_error(request: web.Request) -> web.Response:
+    """Every PaymentIntent creation with this PaymentMethod answers 402 with this error; null clears it."""
+    data = await request.json()
+    if data.get("error"):
+        _card_errors[data["payment_method"]] = data["error"]
+    else:
+        _card_errors.pop(data["payment_method"], None)
+    return web.json_response({"cards": len(_card_errors)})
 
 
 async def outage(request: web.Request) -> web.Response:
@@ -138,6 +157,7 @@ async def reset(request: web.Request) -> web.Response:
     resources.store.clear()
     _answers.clear()
     _next_errors.clear()
+    _card_errors.clear()
     _outages.clear()
     return web.json_response({})
 
@@ -146,6 +166,7 @@ def make_app() -> web.Application:
     app = server.app
     app.middlewares.insert(1, stand_in_middleware)  # after localstripe's error middleware, before its auth
     app.router.add_post("/_config/stand_in/next_error", next_error)
+    app.router.add_post("/_config/stand_in/card_error", card_error)
     app.router.add_post("/_config/stand_in/outage", outage)
     app.router.add_post("/_config/stand_in/event", send_event)
     app.router.add_post("/_config/stand_in/reset", reset)

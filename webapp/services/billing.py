@@ -203,7 +203,7 @@ def start_card_setup(agency_id: int, *, purpose: str = "agency_card", actor: aud
         raise ServiceError(exc.message) from None
     state = secrets.token_urlsafe(32)
     db.session.add(CardSetup(agency_id=agency_id, purpose=purpose, gateway=gw.name, setup_ref=start.setup_ref,
-                             customer_ref=start.customer, state_hash=_state_hash(state)))
+                             customer_ref=start.customer, state_hash=_state_hash(state), created_at=utcnow()))
     db.session.commit()
     return CardFormSetup(gateway=gw.name, js_url=getattr(gw, "js_url", ""),
                          publishable_key=getattr(gw, "publishable_key", None), client_secret=start.client_secret,
@@ -428,7 +428,7 @@ def _apply_prepaid(invoice: Invoice, attempt: int) -> int:
     if not entries:
         record_no_prepaid([invoice], attempt)
     invoice.prepaid_applied_cents += applied
-    db.session.commit()
+    db.session.commit()  # a concurrent settle of the same attempt fails here, before any charge
     return applied
 
 
