@@ -32,7 +32,7 @@ def event(kind: str, obj: dict, event_id: str = "evt_1") -> bytes:
 def paid_invoice(db):
     agency, user = make_agency()
     add_card(agency)
-    account = make_account(agency, "florist")
+    make_account(agency, "florist")
     invoice = billing.charge_now(agency_id=agency.id, kind="prepaid", key="prepaid-test",
                                  lines=[billing.Line("Prepaid credit", 5000)])
     return agency, user, invoice
@@ -139,3 +139,49 @@ def test_a_refund_made_by_agencyhq_is_not_counted_twice(client, db, stripe_gatew
 def test_the_webhook_is_not_there_under_the_sandbox(client, db):
     payload = event("charge.refunded", {"object": "charge"})
     assert client.post("/webhooks/stripe", data=payload, headers=signed(payload)).status_code == 404
+
+
+def _referral_fields(html: str, **over) -> dict:
+    data = {"csrf_token": csrf_token(html), "name": "bakery", "client_name": "The Bakery",
+            "client_email": "owner@bakery.test", "tier": "plus", "term": "monthly", "contact_limit": "1000",
+            "request_key": re.search(r'name="request_key" type="hidden" value="([^"]+)"', html).group(1),
+            "setup_ref": re.search(r'name="setup_ref" type="hidden" value="([^"]+)"', html).group(1),
+            "state": re.search(r'name="state" type="hidden" value="([^"]+)"', html).group(1)}
+    data.update(over)
+    return data
+
+
+def _confirm_from_page(html: str, number: str):
+    secret = re.search(r'data-client-secret="([^"]+)"', html).group(1)
+    setup_ref = re.search(r'name="setup_ref" type="hidden" value="([^"]+)"', html).group(1)
+    setup = billing.CardFormSetup("stripe", "", STRIPE_TEST_KEYS["publishable"], secret, setup_ref, "")
+    return stripe_confirm_setup(setup, number)
+
+
+def test_a_referred_client_signs_up_with_stripes_card_form(client, db, stripe_gateway):
+    from webapp.models import HostedAccount
+    agency, _ = make_agency()
+    page = client.get(f"/r/{agency.referral_code}").get_data(as_text=True)
+    assert 'name="number"' not in page and STRIPE_TEST_KEYS["publishable"] in page
+    assert _confirm_from_page(page, "4242424242424242").status_code == 200
+    answer = client.post(f"/r/{agency.referral_code}", data=_referral_fields(page))
+    assert answer.status_code == 303, answer.get_data(as_text=True)
+    account = db.session.scalar(sa.select(HostedAccount).where(HostedAccount.name == "bakery"))
+    assert account.kind == "commission"
+    card = db.session.scalar(sa.select(BillingProfile).where(BillingProfile.account_id == account.id))
+    assert card.gateway == "stripe" and card.gateway_token.startswith("pm_") and card.last4 == "4242"
+    invoice = db.session.scalar(sa.select(Invoice).where(Invoice.account_id == account.id))
+    assert invoice.status == "paid" and invoice.gateway_charge_id.startswith("pi_")
+
+
+def test_a_referral_card_form_of_one_agency_cannot_sign_up_through_another(client, db, stripe_gateway):
+    from webapp.models import HostedAccount
+    mine, _ = make_agency("Mine", email="me@mine.test")
+    theirs, _ = make_agency("Theirs", email="them@theirs.test")
+    page = client.get(f"/r/{mine.referral_code}").get_data(as_text=True)
+    _confirm_from_page(page, "4242424242424242")
+    other = client.get(f"/r/{theirs.referral_code}").get_data(as_text=True)
+    fields = _referral_fields(other, setup_ref=_referral_fields(page)["setup_ref"], state=_referral_fields(page)["state"])
+    answer = client.post(f"/r/{theirs.referral_code}", data=fields)
+    assert answer.status_code == 422 and "already used" in answer.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(HostedAccount)) == 0

@@ -2,13 +2,13 @@
 // with Stripe; then the form posts only the setup's id and AgencyHQ's single-use state. The card number
 // never reaches AgencyHQ.
 (function () {
-  var form = document.getElementById("processor-card-form");
+  var form = document.querySelector("form[data-stripe-key]");
   if (!form || typeof Stripe === "undefined") return;
   var stripe = Stripe(form.getAttribute("data-stripe-key"));
   var card = stripe.elements().create("card");
   card.mount("#card-element");
   var errors = document.getElementById("card-errors");
-  var button = document.getElementById("save-card");
+  var button = form.querySelector("button[type=submit]");
   var confirmed = false;
   form.addEventListener("submit", function (event) {
     if (confirmed) return;

@@ -50,3 +50,23 @@ def test_the_card_is_saved_through_stripes_form(page, app, stripe_gateway, live_
             for table in db.metadata.sorted_tables:
                 for row in conn.execute(sa.select(table)):
                     assert "4242424242424242" not in " ".join(str(v) for v in row), table.name
+
+
+def test_a_referred_client_pays_through_stripes_form(page, app, stripe_gateway, live_server):
+    with app.app_context():
+        agency, _ = make_agency("Referring Agency", email="referrer@agency.test")
+        code = agency.referral_code
+    page.goto(f"/r/{code}")
+    page.get_by_label("Account name").fill("florist")
+    page.get_by_label("Your name or company").fill("The Florist")
+    page.get_by_label("Contact e-mail").fill("owner@florist.test")
+    _fill(page, "4000000000000002")
+    page.get_by_role("button", name="Create my account and pay").click()
+    expect(page.locator("#card-errors")).to_contain_text("declined")
+    page.reload()
+    page.get_by_label("Account name").fill("florist")
+    page.get_by_label("Your name or company").fill("The Florist")
+    page.get_by_label("Contact e-mail").fill("owner@florist.test")
+    _fill(page, "4242424242424242")
+    page.get_by_role("button", name="Create my account and pay").click()
+    expect(page.get_by_text("your payment went through")).to_be_visible()

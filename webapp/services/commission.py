@@ -97,10 +97,13 @@ class Referral:
     tier: str
     term: str
     contact_limit: int
-    number: str
-    exp_month: object
-    exp_year: object
-    cvc: str
+    number: str = ""
+    exp_month: object = None
+    exp_year: object = None
+    cvc: str = ""
+    # Under a processor that collects the card itself (Stripe.js): the setup it confirmed, and our state.
+    setup_ref: str = ""
+    state: str = ""
 
 
 def _validate(data: Referral) -> dict:
@@ -123,10 +126,11 @@ def _validate(data: Referral) -> dict:
             catalog.list_price_cents(data.tier, data.term, int(data.contact_limit))
         except (KeyError, ValueError, TypeError):
             fields["contact_limit"] = str(_l("This contact limit is not offered."))
-    try:
-        billing.validate_card(data.number, data.exp_month, data.exp_year, data.cvc)
-    except ValidationFailed as exc:
-        fields.update(exc.fields)
+    if not billing.gateway().collects_card:
+        try:
+            billing.validate_card(data.number, data.exp_month, data.exp_year, data.cvc)
+        except ValidationFailed as exc:
+            fields.update(exc.fields)
     return fields
 
 
@@ -146,13 +150,18 @@ def sign_up(code: str, data: Referral, *, request_key: str) -> tuple[HostedAccou
     fields = _validate(data)
     if fields:
         raise ValidationFailed(str(_l("Your account was not created; see the fields marked.")), fields)
-    digits, month, year, cvc = billing.validate_card(data.number, data.exp_month, data.exp_year, data.cvc)
-    try:
-        token = billing.gateway().tokenize(digits, month, year, cvc, idempotency_key=keys.card_token(key))
-    except GatewayError as exc:
-        raise ValidationFailed(exc.message, {"number": exc.message}) from None
+    if billing.gateway().collects_card:
+        # Stripe: the card the client entered in Stripe's form on this agency's referral page, once.
+        token = billing.finish_card_setup(agency.id, "referral", setup_ref=data.setup_ref, state=data.state)
+    else:
+        digits, month, year, cvc = billing.validate_card(data.number, data.exp_month, data.exp_year, data.cvc)
+        try:
+            token = billing.gateway().tokenize(digits, month, year, cvc, idempotency_key=keys.card_token(key))
+        except GatewayError as exc:
+            raise ValidationFailed(exc.message, {"number": exc.message}) from None
     card = BillingProfile(gateway=billing.gateway().name, gateway_token=token.token, brand=token.brand,
-                          last4=token.last4, exp_month=token.exp_month, exp_year=token.exp_year)
+                          last4=token.last4, exp_month=token.exp_month, exp_year=token.exp_year,
+                          gateway_customer_id=token.customer)
     catalog = get_catalog()
     today = date.today()
     start, end = today, add_months(today, catalog.term_months(data.term), today.day)

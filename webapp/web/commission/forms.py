@@ -12,6 +12,9 @@ class PaypalForm(Form):
 
 class ReferralForm(Form):
     request_key = HiddenField()
+    # Under Stripe the card fields below are removed and Stripe's form confirms a SetupIntent instead.
+    setup_ref = HiddenField(validators=[Length(max=80)])
+    state = HiddenField(validators=[Length(max=100)])
     name = StringField(_l("Account name"), validators=[DataRequired(_l("Choose an account name.")), Length(max=40)])
     client_name = StringField(_l("Your name or company"),
                               validators=[DataRequired(_l("Enter your name or your company's.")), Length(max=120)])

@@ -6,8 +6,8 @@ from flask_login import current_user
 from ...catalog import get_catalog
 from ...extensions import db
 from ...models import HostedAccount
-from ...services import commission, provisioning
-from ...services.errors import ValidationFailed
+from ...services import billing, commission, provisioning
+from ...services.errors import ServiceError, ValidationFailed
 from ..decorators import agency_required, current_actor, permission_required
 from ..forms import apply_errors, submit
 from ..rendering import render
@@ -55,14 +55,37 @@ def _referral_form(formdata=True) -> ReferralForm:
     form.contact_limit.choices = [(n, f"{n:,}") for n in catalog.contact_limits]
     if not form.request_key.data:
         form.request_key.data = commission.new_request_key()
+    if billing.gateway().collects_card:
+        for name in ("number", "exp_month", "exp_year", "cvc"):
+            delattr(form, name)
     return form
+
+
+def _card_setup(agency, form):
+    """Under Stripe, a fresh card form (SetupIntent) for this referral page; None under the sandbox."""
+    if not billing.gateway().collects_card:
+        return None
+    try:
+        setup = billing.start_card_setup(agency.id, purpose="referral")
+    except ServiceError as exc:
+        form.form_errors.append(_("The card form could not be loaded: %(reason)s", reason=str(exc)))
+        return False
+    form.setup_ref.data, form.state.data = setup.setup_ref, setup.state
+    return setup
+
+
+def _signup_page(agency, form, code, status=200):
+    setup = _card_setup(agency, form)
+    if setup is False:
+        setup, status = None, 503
+    return render("commission/signup.html", agency=agency, form=form, code=code, catalog=get_catalog(),
+                  setup=setup), status
 
 
 @bp.route("/r/<code>", methods=["GET"])
 def referral(code):
     agency = commission.agency_by_code(code)
-    return render("commission/signup.html", agency=agency, form=_referral_form(formdata=False), code=code,
-                  catalog=get_catalog())
+    return _signup_page(agency, _referral_form(formdata=False), code)
 
 
 @bp.route("/r/<code>", methods=["POST"])
@@ -70,10 +93,12 @@ def referral_signup(code):
     agency = commission.agency_by_code(code)
     form = _referral_form()
     if form.validate_on_submit():
+        card = ({"setup_ref": form.setup_ref.data, "state": form.state.data} if billing.gateway().collects_card else
+                {"number": form.number.data, "exp_month": form.exp_month.data, "exp_year": form.exp_year.data,
+                 "cvc": form.cvc.data})
         data = commission.Referral(
             name=form.name.data, client_name=form.client_name.data, client_email=form.client_email.data,
-            tier=form.tier.data, term=form.term.data, contact_limit=form.contact_limit.data,
-            number=form.number.data, exp_month=form.exp_month.data, exp_year=form.exp_year.data, cvc=form.cvc.data)
+            tier=form.tier.data, term=form.term.data, contact_limit=form.contact_limit.data, **card)
         try:
             account, op = commission.sign_up(code, data, request_key=form.request_key.data)
         except ValidationFailed as exc:
@@ -84,8 +109,9 @@ def referral_signup(code):
         else:
             token = commission.issue_welcome_token(op)
             return redirect(url_for("commission.welcome", code=code, token=token), code=303)
-    form.number.data = form.cvc.data = ""  # never echo a card number back
-    return render("commission/signup.html", agency=agency, form=form, code=code, catalog=get_catalog()), 422
+    if not billing.gateway().collects_card:
+        form.number.data = form.cvc.data = ""  # never echo a card number back
+    return _signup_page(agency, form, code, 422)
 
 
 @bp.route("/r/<code>/welcome/<token>", methods=["GET"])
