@@ -12,8 +12,8 @@ from sqlalchemy.exc import IntegrityError
 
 from ..adapters.payments import GatewayError
 from ..extensions import db
-from ..models import GatewayEvent, Invoice, User, utcnow
-from . import audit, billing, hosts, mail
+from ..models import GatewayEvent, Invoice, utcnow
+from . import agencies, audit, billing, hosts, mail
 from .money import format_money
 
 log = logging.getLogger("agencyhq.gateway_events")
@@ -95,12 +95,12 @@ def _dispute(dispute: dict, *, opened: bool):
 def _tell_agency_of_dispute(invoice: Invoice, dispute: dict):
     if invoice.agency_id is None:
         return None
-    user = db.session.scalar(sa.select(User).where(User.agency_id == invoice.agency_id).order_by(User.id))
-    if user is None:
+    to = agencies.owner_emails([invoice.agency_id]).get(invoice.agency_id)
+    if to is None:
         return None
     amount = format_money(int(dispute.get("amount") or invoice.card_charged_cents), invoice.currency)
     return mail.queue_email(
-        to=user.email, kind="invoice_disputed", agency_id=invoice.agency_id,
+        to=to, kind="invoice_disputed", agency_id=invoice.agency_id,
         dedupe_key=f"dispute:{dispute.get('id') or invoice.id}",
         subject=f"A payment of {amount} was disputed (invoice {invoice.number})",
         body=(f"The card holder's bank opened a dispute on invoice {invoice.number} ({amount}), reason: "
