@@ -239,18 +239,30 @@ def page(browser, live_server):
 def smtp_server(app, monkeypatch):
     """aiosmtpd on a free loopback port; the app sends to it. `.messages` holds what arrived."""
     import socket
-    from email import message_from_bytes
+    from email import message_from_bytes, policy
 
     from aiosmtpd.controller import Controller
 
     class Sink:
+        """Each message as parsed by the standard library: its text and HTML parts, its headers. `.refuse`
+        (a "550 ..." reply) makes the server refuse what comes next, as a full mailbox does."""
+
         def __init__(self):
             self.messages = []
+            self.refuse = None
 
         async def handle_DATA(self, server, session, envelope):
-            message = message_from_bytes(envelope.content)
-            self.messages.append({"to": envelope.rcpt_tos, "subject": message["Subject"],
-                                  "body": message.get_payload(decode=True).decode()})
+            if self.refuse:
+                return self.refuse
+            message = message_from_bytes(envelope.content, policy=policy.default)
+            text = message.get_body(("plain",))
+            html = message.get_body(("html",))
+            self.messages.append({"to": envelope.rcpt_tos, "subject": str(message["Subject"]),
+                                  "from": str(message["From"]), "reply_to": message["Reply-To"],
+                                  "content_type": message.get_content_type(),
+                                  "body": text.get_content() if text is not None else "",
+                                  "html": html.get_content() if html is not None else None,
+                                  "message": message})
             return "250 OK"
 
     with socket.socket() as probe:

@@ -1,6 +1,8 @@
 """Which language and time zone a page (or an API answer) is shown in; registered by create_app."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from flask import current_app, g, has_request_context, request
 from flask_login import current_user
 
@@ -32,3 +34,31 @@ def select_timezone() -> str:
         account = g.get("account")
         tz = account.timezone if account is not None else None
     return tz or "UTC"
+
+
+@contextmanager
+def reader(locale: str | None, tz: str | None = None):
+    """Renders for someone else than the viewer (an e-mail): messages, numbers and dates in the reader's
+    language and times in the reader's zone, whatever the request or job around it shows. A language
+    without a catalog falls back to the default one."""
+    from babel.dates import get_timezone as zone
+    from flask_babel import force_locale
+    import flask_babel
+
+    languages = current_app.config["LANGUAGES"]
+    locale = locale if locale in languages else current_app.config["BABEL_DEFAULT_LOCALE"]
+    viewer = g.pop("_viewer", None)
+    context = flask_babel._get_current_context()
+    saved_tz = getattr(context, "babel_tzinfo", None)
+    try:
+        with force_locale(locale):
+            try:
+                context.babel_tzinfo = zone(tz or "UTC")
+            except LookupError:
+                context.babel_tzinfo = zone("UTC")
+            yield locale
+    finally:
+        context.babel_tzinfo = saved_tz
+        g.pop("_viewer", None)
+        if viewer is not None:
+            g._viewer = viewer

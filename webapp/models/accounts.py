@@ -76,6 +76,8 @@ class HostedAccount(Model):
     anchor_day: Mapped[int | None]
     cancelled_at: Mapped[object | None] = mapped_column(UTCDateTime)
     disabled_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    # Why it is disabled: "unpaid" (B8, enabled again by a paid renewal) or "abuse" (S6, by support only).
+    disabled_reason: Mapped[str | None] = mapped_column(sa.String(20))
     expired_at: Mapped[object | None] = mapped_column(UTCDateTime)
     detached_at: Mapped[object | None] = mapped_column(UTCDateTime)
     provisioned_at: Mapped[object | None] = mapped_column(UTCDateTime)

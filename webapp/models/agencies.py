@@ -33,6 +33,13 @@ class Agency(Model):
     state_changed_at: Mapped[object | None] = mapped_column(UTCDateTime)
     # The owner requires two-factor sign-in of every member of the team.
     require_2fa: Mapped[bool] = mapped_column(default=False)
+    # N2: the agency's notices. Where the notices about the agency itself go (a payout, a digest; blank:
+    # its owners), their language, and the optional ones it wants (required ones cannot be turned off).
+    notice_email: Mapped[str | None] = mapped_column(sa.String(254))
+    notice_language: Mapped[str] = mapped_column(sa.String(8), default="en", server_default="en")
+    notify_receipts: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    receipt_digest: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    notify_upcoming: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
 
     users = relationship("User", back_populates="agency", order_by="User.id")

@@ -44,6 +44,9 @@ class Invoice(Model):
         sa.UniqueConstraint("account_id", "period_key"),
         sa.Index("ix_invoices_agency_created", "agency_id", "created_at"),
         sa.Index("ix_invoices_retry", "status", "next_attempt_at"),
+        # The renewals whose receipt is still to be sent: a handful of rows, read by the sweeper each minute.
+        sa.Index("ix_invoices_receipt_due", "paid_at", sqlite_where=sa.text("receipt_at IS NULL AND status = 'paid'"),
+                 postgresql_where=sa.text("receipt_at IS NULL AND status = 'paid'")),
         sa.CheckConstraint("total_cents = prepaid_applied_cents + card_charged_cents OR status <> 'paid'",
                            name="paid_is_covered"),
     )
@@ -83,6 +86,9 @@ class Invoice(Model):
     refunded_outside_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
     disputed_at: Mapped[object | None] = mapped_column(UTCDateTime)
     dispute_status: Mapped[str | None] = mapped_column(sa.String(40))
+    # N2: when the receipt of a paid renewal went out (alone or in the day's digest), or was skipped
+    # because the agency turned receipts off; NULL while it is still to be sent.
+    receipt_at: Mapped[object | None] = mapped_column(UTCDateTime)
 
     lines = relationship("InvoiceLine", back_populates="invoice", order_by="InvoiceLine.id")
 

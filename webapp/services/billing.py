@@ -26,7 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from .. import faults
-from ..adapters.payments import OUTAGE, GatewayError
+from ..adapters.payments import MESSAGES, OUTAGE, GatewayError
 from ..catalog import get_catalog
 from ..extensions import db
 from ..models import (BillingProfile, CardSetup, CreditBalance, CreditEntry, GatewayCall, HostedAccount, Invoice,
@@ -464,6 +464,28 @@ def paid_values(invoice: Invoice, *, card_cents: int, reference: str | None) -> 
     if card_cents:
         values.update(card_charged_cents=card_cents, gateway_charge_id=reference)
     return values
+
+
+# What a decline means, in the reader's language (a notice): the gateways' messages (adapters/payments.py,
+# kept in English on the invoice) by their code.
+DECLINE_REASONS = {
+    "card_declined": _l("The card was declined."),
+    "insufficient_funds": _l("The card has insufficient funds."),
+    "expired_card": _l("The card has expired."),
+    "processing_error": _l("The card processor could not process the card; try again."),
+    "authentication_required": _l("The bank asks the card holder to confirm payments with this card: save the "
+                                  "card again in Billing profile to confirm it."),
+    "gateway_unavailable": _l("The card processor could not be reached; the payment will be tried again."),
+}
+
+
+def decline_reason(message: str | None):
+    """The invoice's decline as a translatable reason (a lazy string) when it is one of the gateways'
+    messages, else the message itself (a processor's own words)."""
+    for code, text in MESSAGES.items():
+        if message == text:
+            return DECLINE_REASONS.get(code, message)
+    return message or DECLINE_REASONS["card_declined"]
 
 
 def declined_values(invoice: Invoice, message: str, code: str | None = None) -> dict:

@@ -17,10 +17,10 @@ from ..models import Branding, HostedAccount
 from . import audit, keys, operations, permissions
 from .errors import ValidationFailed
 from .provisioning import BRANDING_FIELDS
-from .validation import email_problem
+from .validation import HEX_COLOR, email_problem
 
 MAX_LOGO_BYTES = 512 * 1024
-COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
+COLOR_RE = HEX_COLOR
 SVG_NS = "http://www.w3.org/2000/svg"
 # Drawing elements and presentation attributes only: no script, no foreignObject, no links out,
 # no event handlers, no style sheets that could fetch anything.

@@ -172,3 +172,9 @@ def agency_notice(what: str, agency) -> str:
     """An agency's owner told of a change of its state (approved, rejected, suspended, reactivated): once
     per change."""
     return f"agency-{what}:{agency.id}:{agency.state_changed_at:%Y%m%d%H%M%S%f}"
+
+
+def notice(kind: str, subject: str | int, period: object = "") -> str:
+    """N2: a notice is keyed by its kind, what it is about and the period it is for (a trial's end day, an
+    invoice, a payout's try): a second sweep, a retry or two workers at once find the first e-mail."""
+    return f"notice:{kind}:{subject}:{period}"

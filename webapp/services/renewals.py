@@ -16,9 +16,8 @@ from ..extensions import db
 from ..adapters.payments import OUTAGE, GatewayError
 from ..models import CreditBalance, HostedAccount, Invoice, utcnow
 from ..models.accounts import RECURRING, RENEWING_STATUSES
-from . import billing, hosts, keys, mail, operations
+from . import billing, hosts, keys, mail, notices, operations
 from .dates import add_months
-from .money import format_money
 
 
 
@@ -260,27 +259,15 @@ def _schedule_retry(invoice: Invoice, *, card_saved: bool = False, outage: bool 
 def _notify(account: HostedAccount, invoice: Invoice, what: str) -> None:
     """The agency's notification e-mail for the account is told; the client never is. A referred
     account (C1) is the client's own: its notification e-mail is the client's, and it pays by its card."""
-    amount = format_money(invoice.total_cents - invoice.prepaid_applied_cents, invoice.currency)
-    every = get_catalog().renewal_late_retry_every_days
-    later = f"every {every} days" if every > 1 else "every day"
-    fix = ("Contact us to update your card." if account.kind == "commission"
-           else "Update the card in Billing profile and the renewal is charged to it at once.")
-    profile = "" if account.kind == "commission" else f"\nBilling profile: {hosts.dashboard_url('/billing/profile')}\n"
-    if what == "declined":
-        scheduled = invoice.attempts <= len(get_catalog().renewal_retry_days)
-        retry = (f"We will try again on {invoice.next_attempt_at:%Y-%m-%d}." if scheduled
-                 else f"We will keep trying {later} until it is paid.")
-        subject = f"Renewal of {account.name} was declined"
-        body = (f"The renewal of the hosted account {account.name} ({amount}, invoice {invoice.number}) was declined: "
-                f"{invoice.last_error}\n\n{retry} {fix}\nAfter {get_catalog().renewal_grace_days} days unpaid the "
-                f"account is disabled until a charge succeeds.\n{profile}")
-    else:
-        subject = f"{account.name} is disabled: its renewal is unpaid"
-        body = (f"The hosted account {account.name} was disabled because its renewal (invoice {invoice.number}, "
-                f"{amount}) is still unpaid. It is enabled again as soon as a charge succeeds: we try {later}. "
-                f"{fix}\n{profile}")
-    email = mail.queue_email(to=account.notification_email, subject=subject, body=body, kind=f"renewal_{what}",
-                             agency_id=account.agency_id, dedupe_key=keys.renewal_notice(what, invoice.id, invoice.attempts))
+    catalog = get_catalog()
+    scheduled = invoice.attempts <= len(catalog.renewal_retry_days)
+    email = notices.to_account(account, f"renewal_{what}", {
+        "invoice": invoice, "amount": invoice.total_cents - invoice.prepaid_applied_cents,
+        "reason": billing.decline_reason(invoice.last_error),
+        "retry_on": invoice.next_attempt_at.date() if scheduled and invoice.next_attempt_at else None,
+        "every": catalog.renewal_late_retry_every_days, "grace_days": catalog.renewal_grace_days,
+        "profile_url": None if notices.is_clients(account) else hosts.dashboard_url("/billing/profile"),
+    }, key=keys.renewal_notice(what, invoice.id, invoice.attempts))
     db.session.commit()
     mail.enqueue_pending(email)
 

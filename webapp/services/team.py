@@ -7,8 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from flask import render_template
-from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 
 from ..extensions import db
@@ -108,11 +106,10 @@ def _email_taken(email: str) -> bool:
 
 
 def _send_invite(agency: Agency, email: str, role: str, inviter_name: str, token: str):
-    with force_locale("en"):
-        body = render_template("email/team_invite.txt", agency=agency, role=str(permissions.ROLE_LABELS[role]),
-                               inviter=inviter_name, url=links.url("invite", token), days=links.LIFETIMES["invite"].days)
-    return mail.queue_email(to=email, kind="team_invite", agency_id=agency.id, body=body,
-                            subject=f"{inviter_name} invites you to {agency.name} on AgencyHQ")
+    """The invitation is in the agency's notice language: the invitee has chosen none yet."""
+    return mail.send("team_invite", to=email, locale=agency.notice_language, agency_id=agency.id,
+                     context={"agency": agency, "role": permissions.ROLE_LABELS[role], "inviter": inviter_name,
+                              "url": links.url("invite", token), "days": links.LIFETIMES["invite"].days})
 
 
 def invite(actor: audit.Actor, *, email: str, role: str) -> UserLink:

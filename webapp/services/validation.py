@@ -1,6 +1,8 @@
 """Checks shared by forms, the JSON API and services, so a rule lives in one place."""
 from __future__ import annotations
 
+import re
+
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_babel import lazy_gettext as _l
@@ -46,3 +48,11 @@ class EmailAddress:
         problem = email_problem(field.data)
         if problem:
             raise ValidationError(problem)
+
+
+HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+def is_hex_color(value) -> bool:
+    """A brand colour as #rrggbb (what the branding form accepts, and all an e-mail's style ever gets)."""
+    return isinstance(value, str) and HEX_COLOR.match(value) is not None
