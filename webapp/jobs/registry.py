@@ -14,7 +14,7 @@ from flask import Flask
 
 from ..adapters.queue import JobQueue
 from ..services import (api_tokens, auth, billing, branding, client_auth, commission, mail, provisioning, pushdown,
-                        renewals)
+                        reminders, renewals)
 from . import sweeper, tasks
 
 # Operation kind -> handler(ctx). Each handler is made of idempotent steps (services/operations.py).
@@ -34,6 +34,10 @@ OPERATIONS = MappingProxyType({
 PERIODIC = (
     renewals.sweep_renewals,
     renewals.sweep_commission_renewals,
+    # N2: the calendar's notices (trial endings, annual renewals ahead, receipts and digests), keyed once.
+    reminders.send_trial_endings,
+    reminders.send_upcoming_renewals,
+    reminders.send_receipts,
     commission.sweep_payouts,
     commission.check_payouts,  # the payouts PayPal is still processing
     pushdown.run_due,

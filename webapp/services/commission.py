@@ -24,12 +24,11 @@ from ..adapters.payments import GatewayError
 from ..adapters.payouts import FAILED_BATCH_STATUSES, FAILED_ITEM_STATUSES, UNCLAIMED, PayoutError, PayoutResult
 from ..catalog import get_catalog
 from ..extensions import db
-from ..models import (Agency, BillingProfile, CommissionEntry, HostedAccount, Invoice, Operation, Payout, User,
+from ..models import (Agency, BillingProfile, CommissionEntry, HostedAccount, Invoice, Operation, Payout,
                       utcnow)
-from . import accounts, audit, billing, hosts, keys, mail, operations, permissions, provisioning
+from . import accounts, audit, billing, hosts, keys, mail, notices, operations, permissions, provisioning
 from .dates import add_months
 from .errors import NotFound, ValidationFailed
-from .money import format_money
 from .operations import RetryLater
 from .validation import email_problem
 
@@ -205,16 +204,11 @@ def sign_up(code: str, data: Referral, *, request_key: str) -> tuple[HostedAccou
 
 
 def _receipt(account: HostedAccount, invoice: Invoice) -> None:
-    """The client's own billing e-mail: the platform bills it directly (C1)."""
-    mail.queue_email(
-        to=account.client_email, kind="commission_receipt", agency_id=account.agency_id,
-        dedupe_key=keys.receipt_email(invoice.id),
-        subject=f"Receipt {invoice.number}: {format_money(invoice.total_cents, invoice.currency)}",
-        body=(f"Thank you. We charged {format_money(invoice.card_charged_cents, invoice.currency)} to your card "
-              f"for the hosted account {account.name}, from {invoice.period_start} to {invoice.period_end}.\n\n"
-              f"Invoice: {invoice.number}\nYour account: {hosts.account_login_url(account)}\n"
-              "Your account renews on its own day and is charged to this card; we write to this address "
-              "before anything changes.\n"))
+    """The client's own billing e-mail: the platform bills it directly (C1), under the account's brand and
+    in its language. The invoice is marked receipted (the agencies' receipt sweep leaves it alone)."""
+    notices.to_client(account, account.client_email, "commission_receipt", {
+        "invoice": invoice, "login_url": hosts.account_login_url(account)}, key=keys.receipt_email(invoice.id))
+    invoice.receipt_at = utcnow()
 
 
 def new_request_key() -> str:
@@ -522,13 +516,15 @@ def _record(agency: Agency, payout: Payout, result: PayoutResult) -> Payout:
         won = db.session.execute(_update(payout, *current).values(
             status="failed", error=reason[:300], **seen)).rowcount == 1
         if won:
-            db.session.execute(_update(payout).values(next_attempt_at=_plan_retry(payout)))
+            retry_at = _plan_retry(payout)
+            db.session.execute(_update(payout).values(next_attempt_at=retry_at))
+            db.session.refresh(payout)
+            email = _tell_agency(agency, payout, "payout_failed", reason=reason, retry_at=retry_at)
             log.warning("payout %s (%s) batch %s ended %s: %s", payout.id, payout.month, seen["batch_id"],
                         result.item_status or result.status, reason)
     db.session.commit()
     db.session.refresh(payout)
-    if email is not None:
-        mail.enqueue_pending(email)
+    mail.enqueue_pending(*(email or ()))
     return payout
 
 
@@ -568,16 +564,12 @@ def check_payouts(now: datetime | None = None, limit: int = 50) -> int:
     return asked
 
 
-def _tell_agency(agency: Agency, payout: Payout):
-    user = db.session.scalar(sa.select(User).where(User.agency_id == agency.id).order_by(User.id))
-    if user is None:
-        return None
-    amount = format_money(payout.amount_cents, agency.currency)
-    return mail.queue_email(
-        to=user.email, kind="commission_payout", agency_id=agency.id, dedupe_key=keys.payout_email(payout.id),
-        subject=f"Commission payout for {payout.month}: {amount}",
-        body=(f"We sent {amount} of commission for {payout.month} to your PayPal account {payout.paypal_email} "
-              f"(reference {payout.reference}).\n\nCommission: {hosts.dashboard_url('/commission')}\n"))
+def _tell_agency(agency: Agency, payout: Payout, kind: str = "commission_payout", **context) -> list:
+    """The agency's notice e-mail (or its owners) hears of a payout paid, or of a batch that failed (C3)."""
+    key = keys.payout_email(payout.id) if kind == "commission_payout" else keys.notice(kind, payout.id, payout.attempt)
+    return notices.to_agency(agency.id, kind, {"payout": payout, "currency": agency.currency,
+                                               "commission_url": hosts.dashboard_url("/commission"), **context},
+                             key=key)
 
 
 def commission_payout(ctx: operations.OperationContext):

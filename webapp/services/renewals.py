@@ -120,16 +120,37 @@ def unpaid_renewals(agency_id: int) -> int:
 
 
 def expire_ended(today: date | None = None) -> int:
-    """Cancelled accounts at the end of their paid period, and trials at the end of theirs, expire."""
+    """Cancelled accounts at the end of their paid period, and trials at the end of theirs, expire; each
+    is told in the same transaction (trial_ended, or account_expired: cancelled, or cancelled unpaid), so
+    an expiry is never without its notice and a second sweep expires and tells nothing more."""
     today = today or date.today()
     now = utcnow()
-    result = db.session.execute(
+    expired = db.session.scalars(
         sa.update(HostedAccount)
         .where(HostedAccount.period_end <= today, HostedAccount.status.in_(("active", "cancelled", "disabled")),
                sa.or_(HostedAccount.cancelled_at.is_not(None), HostedAccount.plan_term == "trial"))
-        .values(status="expired", expired_at=now))
+        .values(status="expired", expired_at=now).returning(HostedAccount.id)
+        .execution_options(synchronize_session=False)).all()
+    emails = [_tell_expired(account) for account in db.session.scalars(
+        sa.select(HostedAccount).where(HostedAccount.id.in_(expired)).order_by(HostedAccount.id))]
     db.session.commit()
-    return result.rowcount
+    mail.enqueue_pending(*emails)
+    return len(expired)
+
+
+def _tell_expired(account: HostedAccount):
+    db.session.refresh(account)
+    if account.plan_term == "trial":
+        kind, reason = "trial_ended", "trial"
+    else:
+        unpaid = db.session.scalar(sa.select(Invoice.id).where(
+            Invoice.account_id == account.id, Invoice.kind == "renewal", Invoice.status == "failed",
+            Invoice.period_start == account.period_end))
+        kind, reason = "account_expired", "unpaid" if unpaid else "cancelled"
+    return notices.to_account(account, kind, {
+        "ended_on": account.period_end, "reason": reason,
+        "renew_url": None if notices.is_clients(account) else hosts.dashboard_url(f"/accounts/{account.id}")},
+        key=keys.notice(kind, account.id, account.period_end))
 
 
 def disable_after_grace(now: datetime | None = None) -> int:
@@ -142,7 +163,7 @@ def disable_after_grace(now: datetime | None = None) -> int:
     for invoice in overdue:
         account = db.session.get(HostedAccount, invoice.account_id)
         if account is not None and account.status == "active":
-            account.status, account.disabled_at = "disabled", now
+            account.status, account.disabled_at, account.disabled_reason = "disabled", now, "unpaid"
             _notify(account, invoice, "disabled")
             count += 1
     db.session.commit()
@@ -186,8 +207,9 @@ def advanced_values(account: HostedAccount, invoice: Invoice) -> dict:
     values = {}
     if account.period_end == invoice.period_start:
         values.update(period_start=invoice.period_start, period_end=invoice.period_end)
-    if account.status == "disabled":
-        values.update(status="active", disabled_at=None)
+    # S6: an account support disabled for abuse stays disabled; only support enables it again.
+    if account.status == "disabled" and account.disabled_reason != "abuse":
+        values.update(status="active", disabled_at=None, disabled_reason=None)
     return values
 
 

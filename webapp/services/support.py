@@ -13,7 +13,7 @@ from flask_babel import lazy_gettext as _l
 
 from ..extensions import db
 from ..models import AccountUser, AuditEvent, HostedAccount, OutboundEmail, SupportRequest, User, utcnow
-from . import accounts, audit, branding, hosts, keys, mail, permissions, pushdown
+from . import accounts, audit, branding, hosts, keys, mail, notices, permissions, pushdown
 from .errors import Conflict, NotFound, ServiceError, ValidationFailed
 
 QUEUE_KINDS = ("transfer", "detach", "trial_extension")
@@ -49,11 +49,9 @@ def request_transfer(agency_id: int, user: User, *, account_name: str, admin_ema
     db.session.flush()
     if request.account_id:
         confirm_url = hosts.dashboard_url(f"/transfer/confirm/{token}")
-        email_row = mail.queue_email(
-            to=admin.email, kind="transfer_confirm", agency_id=agency_id, dedupe_key=keys.transfer_confirmation_email(request.id),
-            subject=f"Confirm moving {account.name} to a new agency",
-            body=(f"An agency asked to manage your account {account.name}. If you agree, confirm here:\n\n"
-                  f"{confirm_url}\n\nIf you did not ask for this, ignore this e-mail: nothing changes.\n"))
+        # The account's admin is its client: the e-mail carries the account's brand, in its language.
+        email_row = notices.to_client(account, admin.email, "transfer_confirm", {"confirm_url": confirm_url},
+                                      key=keys.transfer_confirmation_email(request.id), agency_id=agency_id)
     audit.record(actor, "transfer_requested", agency_id=agency_id, account_name=name)
     db.session.commit()
     if request.account_id:
@@ -148,9 +146,11 @@ def decide(request_id, *, approve: bool, reason: str, staff: User, actor: audit.
         raise Conflict(str(_l("This request was already decided or still waits for the client.")))
     db.session.refresh(request)
     account = db.session.get(HostedAccount, request.account_id) if request.account_id else None
+    away = None
     try:
         if approve:
             if request.kind == "transfer":
+                away = _tell_losing_agency(account)
                 _move_to_agency(account, request, actor)
             elif request.kind == "detach":
                 accounts.end_agency_access(account, account.agency_id, actor)
@@ -168,9 +168,21 @@ def decide(request_id, *, approve: bool, reason: str, staff: User, actor: audit.
                  account_id=request.account_id, request=request.id, reason=reason)
     email = _tell_agency(request, account)
     db.session.commit()
-    if email is not None:
-        mail.enqueue_pending(email)
+    mail.enqueue_pending(email, *(away or ()))
     return request
+
+
+def _tell_losing_agency(account: HostedAccount | None) -> list:
+    """A3: the agency an account is moved away from hears of it (before the move: its notification
+    e-mail is still the losing agency's). A referred account's notification e-mail is its client's, so
+    the agency is told at its own address; a standalone account had no agency."""
+    if account is None or account.agency_id is None:
+        return []
+    context = {"account": account, "moved_on": utcnow().date(), "contact_url": hosts.dashboard_url("/contact")}
+    key = keys.notice("account_transferred_away", account.id, account.agency_id)
+    if account.kind == "resold" and account.notification_email:
+        return [notices.to_account(account, "account_transferred_away", context, key=key)]
+    return notices.to_agency(account.agency_id, "account_transferred_away", context, key=key)
 
 
 def _move_to_agency(account: HostedAccount, request: SupportRequest, actor: audit.Actor) -> None:
@@ -205,13 +217,15 @@ def _tell_agency(request: SupportRequest, account: HostedAccount | None):
     to = to or _agency_address(request)
     if not to:
         return None
-    what = {"transfer": "The transfer of", "detach": "The detach of", "trial_extension": "The trial extension of"}
-    name = account.name if account is not None else request.payload.get("account_name", "")
-    outcome = "approved" if request.status == "approved" else f"rejected: {request.decision_reason}"
-    return mail.queue_email(to=to, kind=f"{request.kind}_decided", agency_id=request.agency_id,
-                            dedupe_key=keys.request_decided_email(request.id),
-                            subject=f"{what[request.kind]} {name} was {request.status}",
-                            body=f"{what[request.kind]} {name} was {outcome}.\n")
+    approved = request.status == "approved"
+    in_list = approved and request.kind != "detach" or not approved and request.kind != "transfer"
+    return mail.send(f"{request.kind}_decided", to=to, locale=notices.agency_language(request.agency_id),
+                     agency_id=request.agency_id, key=keys.request_decided_email(request.id), context={
+                         "approved": approved, "reason": request.decision_reason,
+                         "name": account.name if account is not None else request.payload.get("account_name", ""),
+                         "ends_on": account.period_end if account is not None else None,
+                         "account_url": hosts.dashboard_url(f"/accounts/{account.id}")
+                         if account is not None and in_list else None})
 
 
 # ---- S6: the outbox ---------------------------------------------------------------------------------------
