@@ -26,6 +26,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "api_tokens": frozenset({"owner", "admin"}),
     # The team: invite, change roles, remove (Admins cannot touch Owners).
     "team": frozenset({"owner", "admin"}),
+    # The agency's notification settings: where its notices go, their language, the optional ones.
+    "notices": frozenset({"owner", "admin"}),
     # Require 2FA for the team, transfer ownership.
     "owner": frozenset({"owner"}),
 }
@@ -40,6 +42,7 @@ DENIED = {
     "library": _l("Your role in the team does not let you change account defaults, templates or automations."),
     "api_tokens": _l("Only an Owner or an Admin can manage API tokens."),
     "team": _l("Only an Owner or an Admin can change the team."),
+    "notices": _l("Only an Owner or an Admin can change the agency's notification settings."),
     "owner": _l("Only an Owner can do this."),
 }
 

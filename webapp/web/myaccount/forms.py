@@ -1,6 +1,6 @@
 from flask_babel import lazy_gettext as _l
-from wtforms import PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, Length
+from wtforms import BooleanField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Length, Optional
 
 from ..forms import Form
 
@@ -27,6 +27,16 @@ class EmailForm(Form):
 class TwoFactorForm(Form):
     code = StringField(_l("Code from the app"), validators=[DataRequired(_l("Enter the 6-digit code the app shows.")),
                                                            Length(max=20)])
+
+
+class NoticeSettingsForm(Form):
+    """The agency's notification settings; the e-mail and the language are checked by the service."""
+
+    notice_email = StringField(_l("Send agency notices to"), validators=[Optional(), Length(max=254)])
+    notice_language = SelectField(_l("Language of agency notices"), validate_choice=False)  # the service checks it
+    notify_receipts = BooleanField(_l("Renewal receipts"))
+    receipt_digest = BooleanField(_l("A daily digest instead of receipts when more than 5 accounts renew the same day"))
+    notify_upcoming = BooleanField(_l("Upcoming annual renewals, 7 days before"))
 
 
 class ButtonForm(Form):
