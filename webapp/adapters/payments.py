@@ -112,6 +112,11 @@ class Gateway(Protocol):
     # True: the processor's own card form collects the number (Stripe.js) and AgencyHQ never sees it;
     # False: the number is posted to AgencyHQ, which hands it to `tokenize` (the offline sandbox only).
     collects_card: bool
+    # Its card form's script and public key (when collects_card); "" and None for the offline sandbox.
+    js_url: str
+    publishable_key: str | None
+    # True: it signs and sends events (webhooks) that `parse_event` checks; the sandbox sends none.
+    sends_events: bool
 
     def tokenize(self, number: str, exp_month: int, exp_year: int, cvc: str, *, idempotency_key: str) -> CardToken: ...
 
@@ -133,6 +138,9 @@ class Gateway(Protocol):
     def void(self, reference: str, *, idempotency_key: str) -> "GatewayResult": ...
 
     def refund(self, reference: str, amount_cents: int, *, idempotency_key: str) -> "GatewayResult": ...
+
+    def parse_event(self, payload: bytes, signature: str | None) -> dict:
+        """The processor's event, its signature and age checked; GatewayError when it is not genuine."""
 
 
 def card_brand(number: str) -> str:
@@ -163,6 +171,9 @@ class SandboxGateway:
 
     name = "sandbox"
     collects_card = False
+    js_url = ""
+    publishable_key = None
+    sends_events = False
 
     def __init__(self, engine: sa.Engine):
         self.engine = engine
@@ -171,6 +182,9 @@ class SandboxGateway:
         self._forget_numbers()
 
     # --- the interface -----------------------------------------------------------------------
+
+    def parse_event(self, payload: bytes, signature: str | None) -> dict:
+        raise GatewayError("processing_error", "The sandbox sends no events.")
     def tokenize(self, number: str, exp_month: int, exp_year: int, cvc: str, *, idempotency_key: str) -> CardToken:
         number = "".join(ch for ch in number if ch.isdigit())
         if number not in TEST_CARDS:

@@ -57,6 +57,7 @@ def decline_from(exc: stripe.StripeError) -> GatewayError:
 class StripeGateway:
     name = "stripe"
     collects_card = True
+    sends_events = True
 
     def __init__(self, *, secret_key: str, publishable_key: str | None, api_base: str, js_url: str,
                  webhook_secret: str | None, timeout: float = 20):

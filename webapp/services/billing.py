@@ -205,8 +205,7 @@ def start_card_setup(agency_id: int, *, purpose: str = "agency_card", actor: aud
     db.session.add(CardSetup(agency_id=agency_id, purpose=purpose, gateway=gw.name, setup_ref=start.setup_ref,
                              customer_ref=start.customer, state_hash=_state_hash(state), created_at=utcnow()))
     db.session.commit()
-    return CardFormSetup(gateway=gw.name, js_url=getattr(gw, "js_url", ""),
-                         publishable_key=getattr(gw, "publishable_key", None), client_secret=start.client_secret,
+    return CardFormSetup(gateway=gw.name, js_url=gw.js_url, publishable_key=gw.publishable_key, client_secret=start.client_secret,
                          setup_ref=start.setup_ref, state=state)
 
 
