@@ -593,6 +593,8 @@ def test_a_disabled_accounts_renewal_is_tried_every_day_until_paid_or_cancelled(
     assert sorted(m["subject"] for m in later) == ["bakery is disabled: its renewal is unpaid", "quitter has expired",
                                                    "quitter is disabled: its renewal is unpaid"]
     assert "cancelled while its renewal was unpaid" in next(m for m in later if "expired" in m["subject"])["body"]
+    assert sorted(e.kind for e in db.session.scalars(sa.select(OutboundEmail).order_by(OutboundEmail.id)).all()[-3:]) == [
+        "account_expired", "renewal_disabled", "renewal_disabled"]
     _sweep(clock, run_jobs, db, 9.5)  # not due yet
     assert db.session.get(Invoice, invoice.id).attempts == 8
     _issuer_now_approves(profile.gateway_token)

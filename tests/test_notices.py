@@ -81,8 +81,8 @@ def test_trial_notices_are_in_the_agencys_notice_language(app, db, run_jobs, smt
                  notification_email="ops@agence.test")
     reminders.send_trial_endings(TODAY)
     [message] = delivered(smtp_server, run_jobs, db)
-    assert message["subject"] == "L’essai de boulangerie se termine dans 1 jour"
-    assert "L’essai du compte hébergé boulangerie" in message["body"]
+    assert message["subject"] == "L'essai de boulangerie se termine dans 1 jour"
+    assert "L'essai du compte hébergé boulangerie" in message["body"]
     assert '<html lang="fr">' in message["html"]
 
 
@@ -306,3 +306,62 @@ def test_every_new_notice_has_both_parts_on_the_shared_layout(app, kind):
     root = Path(app.root_path).parent / "templates" / "email"
     assert 'extends "email/base.txt"' in (root / f"{kind}.txt").read_text()
     assert 'extends "email/base.html"' in (root / f"{kind}.html").read_text()
+
+
+def test_support_sees_a_refused_email_with_the_servers_reply_and_opens_its_html_part_in_a_sandbox(
+        app, db, client, run_jobs, smtp_server):
+    from .helpers import login
+    agency, _ = make_agency()
+    make_account(agency, "bakery", plan_term="trial", period_end=TODAY + timedelta(days=1),
+                 notification_email="full@agency.test")
+    make_account(agency, "fine", plan_term="trial", period_end=TODAY + timedelta(days=2))
+    smtp_server.refuse = "550 5.1.1 No such user"
+    reminders.send_trial_endings(TODAY)
+    run_jobs()
+    make_support(email="staff@agencyhq.test")
+    login(client, "staff@agencyhq.test")
+    page = client.get("/support/outbox?status=failed").get_data(as_text=True)
+    assert "550 5.1.1 No such user" in page and "The trial of bakery ends in 1 day" in page
+    assert page.count("data-email=") == 2  # both were refused; the filter is in the URL
+    db.session.expire_all()
+    email = emails(db, "trial_ending")[0]
+    html = client.get(f"/support/outbox/{email.id}/html")
+    assert html.status_code == 200 and html.get_data(as_text=True) == email.body_html
+    assert html.headers["Content-Security-Policy"].startswith("sandbox;")
+
+
+def test_the_sweeper_tells_a_trial_3_days_before_its_end_and_when_it_has_ended_as_time_passes(
+        app, db, run_jobs, smtp_server):
+    """The whole sweeper, on a test clock: what a deployment's sweeper does day after day."""
+    import time_machine
+
+    from webapp.jobs import sweeper
+    agency, _ = make_agency()
+    start = datetime(2031, 5, 1, 9, 0, tzinfo=timezone.utc)
+    with time_machine.travel(start, tick=False) as clock:
+        make_account(agency, "bakery", plan_term="trial", period_start=date(2031, 4, 17), period_end=date(2031, 5, 5),
+                     notification_email="ops@agency.test")
+        seen = []
+        for day in range(6):
+            sweeper.sweep()
+            sweeper.sweep()  # a second pass the same day sends nothing more
+            seen.append([m["subject"] for m in delivered(smtp_server, run_jobs, db)[len(sum(seen, [])):]])
+            clock.shift(timedelta(days=1))
+    assert seen == [[], ["The trial of bakery ends in 3 days"], [], [], ["The trial of bakery has ended"], []]
+    assert db.session.scalar(sa.select(HostedAccount.status).where(HostedAccount.name == "bakery")) == "expired"
+
+
+def test_a_further_trial_extension_decided_by_support_is_told_with_the_new_end(app, db, run_jobs, smtp_server):
+    agency, owner = make_agency()
+    actor = audit.Actor(f"user:{owner.id}", owner.email, None, agency.id, "owner")
+    trial = make_account(agency, "bakery", plan_term="trial", period_end=TODAY + timedelta(days=2),
+                         notification_email="ops@agency.test")
+    accounts.extend_trial(trial, actor)  # the first: by the agency itself
+    request = accounts.extend_trial(db.session.get(HostedAccount, trial.id), actor)["request"]  # the next: support
+    staff = make_support()
+    support.decide(request.id, approve=True, reason="", staff=staff, actor=audit.Actor(f"user:{staff.id}", staff.email))
+    [message] = [m for m in delivered(smtp_server, run_jobs, db) if "extension" in m["subject"]]
+    end = db.session.get(HostedAccount, trial.id).period_end
+    assert message["to"] == ["ops@agency.test"] and message["subject"] == "The trial extension of bakery was approved"
+    assert f"{end:%b} {end.day}, {end.year}" in message["body"]
+    assert [e.kind for e in emails(db, "trial_extension_decided")] == ["trial_extension_decided"]

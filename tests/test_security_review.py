@@ -597,8 +597,14 @@ def test_no_template_has_an_inline_script_handler_or_style():
     found = []
     for path in root.rglob("*.html"):
         text = path.read_text()
+        # E-mail's HTML parts are never served as pages of the app (the outbox shows them in a sandbox with
+        # no script allowed): mail clients drop style sheets, so their styles are inline by design. Scripts,
+        # handlers and javascript: stay forbidden there too.
+        email = path.relative_to(root).parts[0] == "email"
         for pattern in (r"<script(?![^>]*\bsrc=)(?![^>]*type=\"application/json\")[^>]*>", r"\son[a-z]+\s*=",
                         r"\sstyle\s*=", r"<style[\s>]", r"javascript:"):
+            if email and pattern in (r"\sstyle\s*=", r"<style[\s>]"):
+                continue
             found += [f"{path.relative_to(root)}: {m.group(0)}" for m in re.finditer(pattern, text)]
     assert found == []
 
@@ -651,7 +657,8 @@ def test_starttls_checks_the_servers_certificate_unless_told_not_to(app, db, tls
     from webapp.services import mail, operations
 
     def deliver(to):
-        email = mail.queue_email(to=to, subject="Hello", body="Hi", kind="test")
+        email = mail.send("password_reset", to=to, locale="en", context={
+            "user": SimpleNamespace(email=to), "url": "https://localhost/x", "minutes": 60})
         db.session.commit()
         op = db.session.scalar(sa.select(Operation).where(Operation.idempotency_key == f"email:{email.id}"))
         operations.run(op.id)

@@ -18,7 +18,7 @@ from ..models import Agency, BillingProfile, Branding, HostedAccount, User, utcn
 from ..models.accounts import PAID
 from ..models.agencies import AGENCY_STATES
 from ..catalog import get_catalog
-from . import audit, billing, hosts, keys, links, mail, pushdown, sessions, two_factor
+from . import audit, billing, hosts, keys, links, mail, notices, pushdown, sessions, two_factor
 from .auth import normalize_email
 from .dates import timezone_set
 from .errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -91,8 +91,9 @@ def sign_up(data: Application, *, ip: str | None) -> User:
         fields["language"] = str(_l("Choose a language from the list."))
     if fields:
         raise ValidationFailed(str(_l("Your agency was not created; see the fields marked.")), fields)
+    # The agency's notices are in the language its owner signed up in, until it chooses another.
     agency = Agency(name=data.agency_name.strip(), referral_code=_referral_code(), state="confirming",
-                    currency=get_catalog().currency, state_changed_at=utcnow())
+                    currency=get_catalog().currency, state_changed_at=utcnow(), notice_language=data.language)
     db.session.add(agency)
     db.session.flush()
     owner = User(email=email, name=data.name.strip(), password_hash=hash_password(data.password), role="agency",
@@ -120,12 +121,9 @@ def _flush_or_taken(email: str) -> None:
 
 def _send_confirmation(user: User):
     _link, token = links.issue("confirm_email", user=user)
-    return mail.queue_email(
-        to=user.email, kind="signup_confirm", agency_id=user.agency_id,
-        subject="Confirm your e-mail to open your AgencyHQ dashboard",
-        body=(f"Hello {user.name},\n\nConfirm that this is your e-mail to finish signing up your agency "
-              f"{user.agency.name}:\n\n{links.url('confirm_email', token)}\n\nThe link works once, for 24 hours. "
-              "If you did not sign up, ignore this e-mail: nothing is created until the link is used.\n"))
+    return notices.to_user(user, "signup_confirm", {
+        "agency": user.agency, "url": links.url("confirm_email", token),
+        "hours": int(links.LIFETIMES["confirm_email"].total_seconds() // 3600)})
 
 
 def resend_confirmation(email: str) -> None:
@@ -159,11 +157,10 @@ def confirm_email(token: str) -> User:
                  agency_id=user.agency_id, state=agency.state if agency else None)
     support = None
     if agency is not None and agency.state == "awaiting_approval":
-        support = mail.queue_email(
-            to=current_app.config["SUPPORT_EMAIL"], kind="agency_application", agency_id=agency.id,
-            subject=f"New agency waiting for approval: {agency.name}",
-            body=f"{agency.name} ({user.email}) signed up and confirmed its e-mail. Decide in the console: "
-                 f"{hosts.dashboard_url('/support/agencies?state=awaiting_approval')}\n")
+        support = mail.send("agency_application", to=current_app.config["SUPPORT_EMAIL"], locale=None,
+                            agency_id=agency.id, context={
+                                "agency": agency, "user": user,
+                                "url": hosts.dashboard_url("/support/agencies?state=awaiting_approval")})
     db.session.commit()
     if support is not None:
         mail.enqueue_pending(support)
@@ -189,12 +186,13 @@ def _owner_of(agency: Agency) -> User | None:
                              .order_by(User.id).limit(1))
 
 
-def _tell_owner(agency: Agency, subject: str, body: str, kind: str, key: str):
+def _tell_owner(agency: Agency, kind: str, key: str, **context):
+    """The owner is told of a change of the agency's state (`kind`, its template), in the owner's language."""
     owner = _owner_of(agency)
     if owner is None:
         return None
-    return mail.queue_email(to=owner.email, kind=kind, agency_id=agency.id, dedupe_key=key, subject=subject,
-                            body=body)
+    return notices.to_user(owner, kind, {"agency": agency, "login_url": hosts.dashboard_url("/login"), **context},
+                           key=key)
 
 
 def _claim_state(agency: Agency, allowed_from: tuple[str, ...], new_state: str, reason: str | None) -> None:
@@ -225,13 +223,9 @@ def decide_application(agency_id, *, approve: bool, reason: str, actor: audit.Ac
     _claim_state(agency, ("awaiting_approval",), "active" if approve else "rejected", None if approve else reason)
     audit.record(actor, "agency_approved" if approve else "agency_rejected", agency_id=agency.id, reason=reason)
     if approve:
-        email = _tell_owner(agency, f"{agency.name} is open on AgencyHQ",
-                            f"Your agency {agency.name} was approved. Sign in: "
-                            f"{hosts.dashboard_url('/login')}\n", "agency_approved", keys.agency_notice("approved", agency))
+        email = _tell_owner(agency, "agency_approved", keys.agency_notice("approved", agency))
     else:
-        email = _tell_owner(agency, f"Your AgencyHQ application for {agency.name}",
-                            f"Your application for {agency.name} was not approved: {reason}\n", "agency_rejected",
-                            keys.agency_notice("rejected", agency))
+        email = _tell_owner(agency, "agency_rejected", keys.agency_notice("rejected", agency), reason=reason)
     db.session.commit()
     if email is not None:
         mail.enqueue_pending(email)
@@ -251,10 +245,7 @@ def suspend(agency_id, *, reason: str, actor: audit.Actor) -> Agency:
     for user in agency.users:
         sessions.end_all(user)
     audit.record(actor, "agency_suspended", agency_id=agency.id, reason=reason)
-    email = _tell_owner(agency, f"{agency.name} is suspended on AgencyHQ",
-                        f"Your agency {agency.name} was suspended: {reason}\n\nYour clients' accounts keep "
-                        "working. Reply to this e-mail to reach support.\n", "agency_suspended",
-                        keys.agency_notice("suspended", agency))
+    email = _tell_owner(agency, "agency_suspended", keys.agency_notice("suspended", agency), reason=reason)
     db.session.commit()
     if email is not None:
         mail.enqueue_pending(email)
@@ -268,9 +259,7 @@ def reactivate(agency_id, *, actor: audit.Actor) -> Agency:
                       name=agency.name, state=agency.state.replace("_", " ")))
     _claim_state(agency, ("suspended", "rejected"), "active", None)
     audit.record(actor, "agency_reactivated", agency_id=agency.id)
-    email = _tell_owner(agency, f"{agency.name} is open again on AgencyHQ",
-                        f"Your agency {agency.name} can sign in again: {hosts.dashboard_url('/login')}\n",
-                        "agency_reactivated", keys.agency_notice("reactivated", agency))
+    email = _tell_owner(agency, "agency_reactivated", keys.agency_notice("reactivated", agency))
     db.session.commit()
     if email is not None:
         mail.enqueue_pending(email)
@@ -301,11 +290,8 @@ def create(*, name: str, owner_email: str, owner_name: str = "", actor: audit.Ac
     audit.record(actor, "agency_created", agency_id=agency.id, name=agency.name, owner=email)
     email_row = None
     if send_email:
-        email_row = mail.queue_email(
-            to=email, kind="agency_created", agency_id=agency.id,
-            subject=f"Your AgencyHQ dashboard for {agency.name}",
-            body=(f"An AgencyHQ dashboard was opened for {agency.name}, with you as its owner. Choose your "
-                  f"password here (the link works once, for 24 hours):\n\n{url}\n"))
+        email_row = notices.to_user(owner, "agency_created", {
+            "agency": agency, "url": url, "hours": int(links.LIFETIMES["set_password"].total_seconds() // 3600)})
     db.session.commit()
     if email_row is not None:
         mail.enqueue_pending(email_row)

@@ -12,7 +12,7 @@ from flask_babel import lazy_gettext as _l
 
 from ..extensions import db
 from ..models import AccountUser, OutboundEmail, SignInFailures, User, utcnow
-from . import audit, keys, links, mail, operations, sessions, throttle, two_factor
+from . import audit, keys, links, mail, notices, operations, sessions, throttle, two_factor
 from .dates import timezone_set
 from .errors import NotFound, ValidationFailed
 from .passwords import hash_password, needs_rehash, password_problem, verify_password
@@ -244,13 +244,9 @@ def send_dashboard_reset(ctx: operations.OperationContext):
     if db.session.scalar(sa.select(OutboundEmail.id).where(OutboundEmail.dedupe_key == dedupe)):
         return {"sent": True}
     _link, token = links.issue("reset_password", user=user)
-    email = mail.queue_email(
-        to=user.email, kind="password_reset", agency_id=user.agency_id, dedupe_key=dedupe,
-        subject="Reset your AgencyHQ password",
-        body=(f"Someone asked to reset the password of your AgencyHQ login {user.email}.\n\n"
-              f"Choose a new password here (the link works once, for 60 minutes):\n"
-              f"{links.url('reset_password', token)}\n\n"
-              "If it was not you, ignore this e-mail: your password stays as it is.\n"))
+    minutes = int(links.LIFETIMES["reset_password"].total_seconds() // 60)
+    email = notices.to_user(user, "password_reset", {"url": links.url("reset_password", token), "minutes": minutes},
+                            key=dedupe)
     db.session.commit()
     mail.enqueue_pending(email)
     return {"sent": True}

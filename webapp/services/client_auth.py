@@ -15,7 +15,7 @@ from flask_babel import lazy_gettext as _l
 
 from ..extensions import db
 from ..models import AccountUser, HostedAccount, OutboundEmail, PasswordResetToken, utcnow
-from . import audit, hosts, keys, mail, operations, permissions, sessions, throttle
+from . import audit, hosts, keys, mail, notices, operations, permissions, sessions, throttle
 from .errors import Conflict, RateLimited, ValidationFailed
 from .passwords import hash_password, password_problem, verify_password
 
@@ -129,12 +129,9 @@ def send_reset(account: HostedAccount, admin: AccountUser, *, dedupe_key: str | 
                                       expires_at=now() + timedelta(minutes=RESET_MINUTES)))
     # Built from the account's stored host, never from the request's Host header.
     link = hosts.account_url(account, f"/app/reset/{token}")
-    email = mail.queue_email(
-        to=admin.email, kind="client_password_reset", agency_id=account.agency_id, dedupe_key=dedupe_key,
-        subject="Reset your password",
-        body=(f"Someone asked to reset the password of the account {account.name}.\n\n"
-              f"Choose a new password here (the link works once, for {RESET_MINUTES} minutes):\n{link}\n\n"
-              "If it was not you, ignore this e-mail: your password stays as it is.\n"))
+    # The account's brand, in the account's language: the client's admin never reads AgencyHQ's name.
+    email = notices.to_client(account, admin.email, "client_password_reset",
+                              {"url": link, "minutes": RESET_MINUTES}, key=dedupe_key)
     db.session.commit()
     mail.enqueue_pending(email)
 

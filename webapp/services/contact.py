@@ -1,6 +1,7 @@
 """Contact support (S3): an agency opens a ticket by e-mail to support, then talks with support staff
 in the ticket's live chat. The transcript is the ticket's SupportMessage rows; support closes the
-ticket (audited) and a closed ticket takes no more messages.
+ticket (audited) and a closed ticket takes no more messages. Each line support writes is e-mailed to the
+agency user who opened the ticket (once per line); the agency's own lines e-mail nobody.
 
 Agency callers pass their AgencyScope, so another agency's ticket is simply not found."""
 from __future__ import annotations
@@ -14,7 +15,7 @@ from flask_babel import lazy_gettext as _l
 
 from ..extensions import db
 from ..models import Agency, HostedAccount, SupportMessage, SupportRequest, User, utcnow
-from . import audit, hosts, keys, mail
+from . import audit, hosts, keys, mail, notices
 from .errors import Conflict, NotFound, ValidationFailed
 from .scope import AgencyScope, parse_id
 
@@ -113,14 +114,25 @@ def open_ticket(scope: AgencyScope, user: User, *, subject: str, message: str, a
 
 
 def _email_support(ticket: SupportRequest, user: User, account: HostedAccount | None, message: str):
+    """Support's inbox is told of the new ticket, in the default language; the agency's words are its own
+    (escaped in the HTML part)."""
     agency = db.session.get(Agency, ticket.agency_id)
-    lines = [f"Agency: {agency.name if agency else ticket.agency_id}", f"From: {user.name} <{user.email}>"]
-    if account is not None:
-        lines.append(f"Account: {account.name}")
-    lines += ["", message, "", f"Answer in the live chat: {hosts.dashboard_url(f'/support/contact/{ticket.id}')}"]
-    return mail.queue_email(to=current_app.config["SUPPORT_EMAIL"], kind="contact_ticket", agency_id=ticket.agency_id,
-                            dedupe_key=keys.ticket_opened_email(ticket.id), subject=f"[Ticket {ticket.id}] {ticket.subject}",
-                            body="\n".join(lines) + "\n")
+    return mail.send("contact_ticket", to=current_app.config["SUPPORT_EMAIL"], locale=None, agency_id=ticket.agency_id,
+                     key=keys.ticket_opened_email(ticket.id), context={
+                         "ticket": ticket, "agency_name": agency.name if agency else str(ticket.agency_id),
+                         "user": user, "account": account, "message": message,
+                         "url": hosts.dashboard_url(f"/support/contact/{ticket.id}")})
+
+
+def _email_opener(ticket: SupportRequest, staff: User, message: SupportMessage):
+    """S3: support's reply goes to the agency user who opened the ticket, in that user's language, once per
+    reply. Nobody else is e-mailed: not support (its own words), not the agency for its own lines."""
+    opener = db.session.get(User, ticket.created_by_id) if ticket.created_by_id else None
+    if opener is None or opener.is_support or opener.agency_id != ticket.agency_id:
+        return None
+    return notices.to_user(opener, "ticket_reply", {
+        "ticket": ticket, "staff_name": staff.name or str(_l("Support")), "message": message.body,
+        "url": hosts.dashboard_url(f"/contact/{ticket.id}")}, key=keys.notice("ticket_reply", message.id))
 
 
 def agency_ticket(scope: AgencyScope, ticket_id) -> SupportRequest:
@@ -215,7 +227,12 @@ def post_message(ticket: SupportRequest, author: User, body: str | None) -> Supp
         raise Conflict(str(_l("This ticket is closed: it takes no more messages. Open a new one if you need more help.")))
     message = SupportMessage(request_id=ticket.id, author_id=author.id, body=text)
     db.session.add(message)
+    email = None
+    if author.is_support:
+        db.session.flush()
+        email = _email_opener(ticket, author, message)
     db.session.commit()
+    mail.enqueue_pending(email)
     return message
 
 

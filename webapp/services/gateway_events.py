@@ -13,8 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from ..adapters.payments import GatewayError
 from ..extensions import db
 from ..models import GatewayEvent, Invoice, utcnow
-from . import agencies, audit, billing, hosts, mail
-from .money import format_money
+from . import audit, billing, hosts, mail, notices
 
 log = logging.getLogger("agencyhq.gateway_events")
 
@@ -27,7 +26,7 @@ class Answer:
 
 def receive_stripe(payload: bytes, signature: str | None) -> Answer:
     gw = billing.gateway()
-    if not hasattr(gw, "parse_event"):
+    if not gw.sends_events:
         return Answer(404, "Stripe is not this deployment's card processor.")
     try:
         event = gw.parse_event(payload, signature)
@@ -45,14 +44,13 @@ def receive_stripe(payload: bytes, signature: str | None) -> Answer:
         db.session.rollback()
         return Answer(200, "Already processed.")
     handler = HANDLERS.get(kind)
-    email = None
+    emails = []
     if handler is None:
         row.outcome = "ignored: not an event AgencyHQ acts on"
     else:
-        row.invoice_id, row.outcome, email = handler(obj)
+        row.invoice_id, row.outcome, emails = handler(obj)
     db.session.commit()
-    if email is not None:
-        mail.enqueue_pending(email)
+    mail.enqueue_pending(*(emails or ()))
     return Answer(200, row.outcome)
 
 
@@ -88,24 +86,19 @@ def _dispute(dispute: dict, *, opened: bool):
     audit.record(audit.Actor.system(), "invoice_disputed" if opened else "invoice_dispute_updated",
                  agency_id=invoice.agency_id, account_id=invoice.account_id, invoice=invoice.number,
                  status=invoice.dispute_status, reason=str(dispute.get("reason") or ""))
-    email = _tell_agency_of_dispute(invoice, dispute) if opened else None
-    return invoice.id, f"dispute {invoice.dispute_status} on {invoice.number}", email
+    emails = _tell_agency_of_dispute(invoice, dispute) if opened else []
+    return invoice.id, f"dispute {invoice.dispute_status} on {invoice.number}", emails
 
 
-def _tell_agency_of_dispute(invoice: Invoice, dispute: dict):
+def _tell_agency_of_dispute(invoice: Invoice, dispute: dict) -> list:
+    """The agency's notice e-mail (else its owners) is told, in the agency's notice language, once per dispute."""
     if invoice.agency_id is None:
-        return None
-    to = agencies.owner_emails([invoice.agency_id]).get(invoice.agency_id)
-    if to is None:
-        return None
-    amount = format_money(int(dispute.get("amount") or invoice.card_charged_cents), invoice.currency)
-    return mail.queue_email(
-        to=to, kind="invoice_disputed", agency_id=invoice.agency_id,
-        dedupe_key=f"dispute:{dispute.get('id') or invoice.id}",
-        subject=f"A payment of {amount} was disputed (invoice {invoice.number})",
-        body=(f"The card holder's bank opened a dispute on invoice {invoice.number} ({amount}), reason: "
-              f"{dispute.get('reason') or 'not given'}.\n\nThe amount is held until the dispute is decided. "
-              f"Invoice: {hosts.dashboard_url(f'/billing/invoices/{invoice.id}')}\n"))
+        return []
+    return notices.to_agency(invoice.agency_id, "invoice_disputed", {
+        "invoice": invoice, "amount": int(dispute.get("amount") or invoice.card_charged_cents),
+        "reason": str(dispute.get("reason") or "") or None,
+        "url": hosts.dashboard_url(f"/billing/invoices/{invoice.id}"),
+    }, key=f"dispute:{dispute.get('id') or invoice.id}")
 
 
 HANDLERS = {

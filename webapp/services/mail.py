@@ -167,16 +167,3 @@ def deliver_email(ctx: operations.OperationContext):
     db.session.commit()
     return {"delivered": "smtp"}
 
-
-def queue_email(*, to: str, subject: str, body: str, kind: str, agency_id: int | None = None,
-                dedupe_key: str | None = None) -> OutboundEmail:
-    """TEMPORARY (issue 21 in progress): a text-only e-mail for the call sites not yet moved to `send`."""
-    if dedupe_key and (existing := _by_key(dedupe_key)) is not None:
-        return existing
-    email = OutboundEmail(to_address=to, subject=subject[:200], body_text=body, kind=kind, agency_id=agency_id,
-                          dedupe_key=dedupe_key)
-    db.session.add(email)
-    db.session.flush()
-    operations.submit("deliver_email", key=keys.email_delivery(email.id), agency_id=agency_id,
-                      subject=("email", email.id))
-    return email

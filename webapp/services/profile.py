@@ -8,7 +8,7 @@ from flask_babel import lazy_gettext as _l
 
 from ..extensions import db
 from ..models import User, utcnow
-from . import audit, links, mail, sessions
+from . import audit, hosts, links, mail, notices, sessions
 from .auth import normalize_email
 from .errors import Conflict, NotFound, ValidationFailed
 from .validation import email_problem, text_problems
@@ -52,22 +52,15 @@ def request_email_change(user: User, new_email: str, actor: audit.Actor) -> str:
         raise ValidationFailed(str(_l("Your e-mail was not changed.")), fields)
     links.revoke(user_id=user.id, purposes=("change_email",))
     _link, token = links.issue("change_email", user=user, email=new)
-    confirm = mail.queue_email(
-        to=new, kind="email_change_confirm", agency_id=user.agency_id,
-        subject="Confirm your new AgencyHQ e-mail",
-        body=(f"{user.name or user.email} asked to use this address for their AgencyHQ login.\n\n"
-              f"Confirm it here (the link works once, for 24 hours):\n{links.url('change_email', token)}\n\n"
-              "If it was not you, ignore this e-mail: nothing changes.\n"))
-    told = mail.queue_email(
-        to=user.email, kind="email_change_requested", agency_id=user.agency_id,
-        subject="Your AgencyHQ e-mail is about to change",
-        body=(f"Someone signed in as {user.email} asked to change the login's e-mail to {new}.\n\n"
-              "It changes only when the new address confirms it. If it was not you, change your password "
-              "at once and sign out everywhere else under My account.\n"))
+    # Both in the user's language: the new address is confirmed by a link sent to it, the old one is told.
+    confirm = notices.to_user(user, "email_change_confirm", {
+        "url": links.url("change_email", token),
+        "hours": int(links.LIFETIMES["change_email"].total_seconds() // 3600)}, to=new)
+    told = notices.to_user(user, "email_change_requested", {
+        "new_email": new, "my_account_url": hosts.dashboard_url("/my-account")})
     audit.record(actor, "email_change_requested", agency_id=user.agency_id, new_email=new)
     db.session.commit()
-    mail.enqueue_pending(confirm)
-    mail.enqueue_pending(told)
+    mail.enqueue_pending(confirm, told)
     return new
 
 
@@ -97,11 +90,7 @@ def confirm_email_change(token: str, *, ip: str | None) -> User:
     links.revoke(user_id=user.id, purposes=("reset_password", "set_password", "change_email"))
     audit.record(audit.Actor(f"user:{user.id}", user.email, ip, user.agency_id), "email_changed",
                  agency_id=user.agency_id, old_email=old)
-    told = mail.queue_email(
-        to=old, kind="email_changed", agency_id=user.agency_id,
-        subject="Your AgencyHQ e-mail was changed",
-        body=(f"The AgencyHQ login that used {old} now uses {user.email}.\n\n"
-              "If it was not you, reply to this e-mail at once.\n"))
+    told = notices.to_user(user, "email_changed", {"old_email": old}, to=old)
     db.session.commit()
     mail.enqueue_pending(told)
     return user

@@ -9,7 +9,7 @@ from flask_babel import lazy_gettext as _l
 from .. import faults
 from ..extensions import db
 from ..models import AccountUser, AuditEvent, Branding, CreditBalance, EmailTemplate, HostedAccount, utcnow
-from . import audit, hosts, keys, mail, operations
+from . import audit, hosts, keys, mail, notices, operations
 from .errors import ServiceError
 from .passwords import generate_password, hash_generated_password
 
@@ -113,22 +113,15 @@ def _register_domain(account: HostedAccount, op) -> str | None:
     return domain
 
 
-def _notify(account: HostedAccount) -> None:
-    domain = ""
-    if account.custom_domain and not account.custom_domain_verified_at:
-        domain = (f"\nCustom domain: create this DNS record, then press Verify on the account's page; the account "
-                  f"answers at {account.custom_domain} once it is found:\n"
-                  f"  {account.custom_domain}.  CNAME  {hosts.platform_host(account)}.\n")
-    email = mail.queue_email(
-        to=account.notification_email, kind="account_ready", agency_id=account.agency_id,
-        dedupe_key=keys.account_ready_email(account.id),
-        subject=f"Hosted account {account.name} is ready",
-        body=(f"The hosted account {account.name} ({account.client_name}) is ready.\n\n"
-              f"Login URL: {hosts.account_login_url(account)}\nUsername: admin\n{domain}\n"
-              "The password is shown once on the account's page in your dashboard.\n"
-              "Nothing has been sent to your client.\n"),
-    )
-    return email
+def _notify(account: HostedAccount):
+    """The account's notification e-mail is told it is ready: the agency's (in its notice language), or for a
+    referred account the client's own (under the account's brand, in its language)."""
+    pending = bool(account.custom_domain and not account.custom_domain_verified_at)
+    return notices.to_account(account, "account_ready", {
+        "login_url": hosts.account_login_url(account), "username": "admin",
+        "custom_domain": account.custom_domain if pending else None,
+        "cname_target": hosts.platform_host(account) if pending else None,
+    }, key=keys.account_ready_email(account.id))
 
 
 def provision_account(ctx: operations.OperationContext):

@@ -241,9 +241,16 @@ def mask_secrets(text: str) -> str:
     return _LINK_SECRET.sub(lambda m: m.group(1) + MASK, text or "")
 
 
-def outbox(limit: int = 100) -> list[OutboundEmail]:
-    """The newest e-mails, for the console's list (which shows them with mask_secrets)."""
-    return list(db.session.scalars(sa.select(OutboundEmail).order_by(OutboundEmail.id.desc()).limit(limit)))
+OUTBOX_STATUSES = ("pending", "sent", "local", "failed")
+
+
+def outbox(limit: int = 100, status: str | None = None) -> list[OutboundEmail]:
+    """The newest e-mails, for the console's list (which shows them with mask_secrets); `status` keeps
+    one status (failed: the refused and the undeliverable, with the server's reply)."""
+    query = sa.select(OutboundEmail).order_by(OutboundEmail.id.desc()).limit(limit)
+    if status in OUTBOX_STATUSES:
+        query = query.where(OutboundEmail.status == status)
+    return list(db.session.scalars(query))
 
 
 def open_outbox_email(email_id, actor: audit.Actor) -> OutboundEmail:

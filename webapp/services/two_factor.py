@@ -16,7 +16,7 @@ from flask_babel import lazy_gettext as _l
 
 from ..extensions import db
 from ..models import RecoveryCode, User, utcnow
-from . import audit, mail, sessions
+from . import audit, hosts, mail, notices, sessions
 from .errors import Conflict, ValidationFailed
 
 ISSUER = "AgencyHQ"
@@ -140,12 +140,7 @@ def disable(user: User, actor: audit.Actor, *, action: str = "two_factor_disable
 def reset_by_support(user: User, actor: audit.Actor) -> None:
     """Support resets a user's 2FA (a lost phone): off, every login of the user ends; the user is told."""
     sessions.end_all(user)
-    email = mail.queue_email(
-        to=user.email, kind="two_factor_reset", agency_id=user.agency_id,
-        subject="Two-factor sign-in was reset on your AgencyHQ login",
-        body=("Support turned off two-factor sign-in on your AgencyHQ login, as you (or someone on your behalf) "
-              "asked. Sign in with your password and set it up again under My account.\n\n"
-              "If you did not ask for this, reply to this e-mail at once.\n"))
+    email = notices.to_user(user, "two_factor_reset", {"my_account_url": hosts.dashboard_url("/my-account")})
     disable(user, actor, action="two_factor_reset_by_support")
     mail.enqueue_pending(email)
 

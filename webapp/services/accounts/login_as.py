@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 
 from ...extensions import db
 from ...models import AccountUser, HostedAccount, LoginAsToken, User, utcnow
-from .. import audit, hosts, mail, permissions, sessions
+from .. import audit, hosts, mail, notices, permissions, sessions
 from ..errors import NotFound, ServiceError, ValidationFailed
 from .lifecycle import refuse_if_closed
 
@@ -61,12 +61,9 @@ def support_login_as_link(account_id, staff: User, reason: str, actor: audit.Act
     email = None
     to = _agency_address(account)
     if to:
-        email = mail.queue_email(
-            to=to, kind="support_login_as", agency_id=account.agency_id,
-            subject=f"AgencyHQ support is logging into {account.name}",
-            body=(f"{staff.name} ({staff.email}) of AgencyHQ support is logging into your client's account "
-                  f"{account.name} as its admin.\n\nWhy: {reason}\n\nThe visit is in the audit log. Reply to this "
-                  "e-mail if you have a question about it.\n"))
+        # The agency is told, in its notice language (never the client: the address is the agency's).
+        email = mail.send("support_login_as", to=to, locale=notices.agency_language(account.agency_id),
+                          agency_id=account.agency_id, context={"account": account, "staff": staff, "reason": reason})
     db.session.commit()
     if email is not None:
         mail.enqueue_pending(email)

@@ -26,6 +26,9 @@ class Question:
     question: object
     answer: object  # paragraphs separated by a blank line
     links: tuple[Link, ...] = ()
+    # The e-mails (mail kinds, templates/email/<kind>.*) the answer promises: tests/test_faq.py checks that
+    # each exists and is sent, so the page says only what the platform does.
+    notices: tuple[str, ...] = ()
 
     def paragraphs(self) -> list[str]:
         return [p.strip() for p in str(self.answer).split("\n\n") if p.strip()]
@@ -74,13 +77,13 @@ FAQ: tuple[Question, ...] = (
         "Yes. On the Resold tab, choose “Transfer an account in” and give the account's address and its "
         "admin's e-mail. The admin gets an e-mail with a link to confirm; support then moves the account to "
         "you and you are told by e-mail. It is billed to you from its next renewal."),
-        (Link(_l("Transfer an account in"), "accounts.transfer"),)),
+        (Link(_l("Transfer an account in"), "accounts.transfer"),), ("transfer_confirm", "transfer_decided")),
     Question("delete-account", "accounts", _l("Can I delete an account from my dashboard?"), _l(
         "No, accounts cannot be deleted. You can cancel one so that it is not renewed, or ask support to "
         "detach it: it then becomes a standalone account owned and paid by your client, and leaves your list "
         "and your billing. Remove your branding from it first. The request is on the account's page, under "
         "“Detach to a standalone account”."),
-        (RESOLD,)),
+        (RESOLD,), ("detach_decided",)),
     Question("cancel-account", "accounts", _l("How do I cancel an account?"), _l(
         "On the Resold tab, open the menu beside the account's “Login” button, choose “Change”, then “Cancel "
         "this account”. It is not renewed again; it stays usable until the end of the period already paid, "
@@ -89,14 +92,15 @@ FAQ: tuple[Question, ...] = (
     # ---- plans and trials -------------------------------------------------------------------------------------
     Question("trials", "plans", _l("Can I create trial accounts?"), _l(
         "Yes, as many as you like: choose “Trial” as the billing when you add an account. A trial costs "
-        "nothing, has the usual trial limits and can carry your branding.\n\n"
+        "nothing, has the usual trial limits and can carry your branding. We write to you three days before a "
+        "trial ends, and again when it has ended.\n\n"
         "Once a trial has expired, show Expired (or All) accounts on the Resold tab: the green “Renew” button "
         "opens “Change your account”, where you move it to a paid plan."),
-        (Link(_l("Expired accounts"), "resold.index", {"status": "expired"}),)),
+        (Link(_l("Expired accounts"), "resold.index", {"status": "expired"}),), ("trial_ending", "trial_ended")),
     Question("extend-trial", "plans", _l("Can a trial be extended?"), _l(
         "Once, by yourself, with “Extend the trial” on the account's page. After that, the same button sends "
-        "a request to support, who decide on a further extension."),
-        (RESOLD,)),
+        "a request to support, who decide on a further extension; you are told of their decision by e-mail."),
+        (RESOLD,), ("trial_extension_decided",)),
     Question("annual", "plans", _l("Can I resell annual plans?"), _l(
         "Yes. Choose “Annual” as the billing when you add the account or change its plan. An annual account "
         "renews once a year on its own day; everything else works as with monthly plans."),
@@ -162,24 +166,41 @@ FAQ: tuple[Question, ...] = (
         (RESOLD,)),
     Question("forgot-locked", "logins", _l("My client forgot the password or is locked out. What now?"), _l(
         "On the account's login page, “Forgot?” sends a reset link to the admin's e-mail; the link works once "
-        "and for 60 minutes. You can also send that e-mail yourself from the account's page, or log in to the "
+        "and for 60 minutes, and carries the account's branding. You can also send that e-mail yourself from "
+        "the account's page, or log in to the "
         "account and set a new password on its Settings page, then hand it over with the username admin.\n\n"
         "After five failed logins in a row the account's login is locked for five minutes: until then every "
         "attempt fails with “Failed attempt”, even with the right or a freshly reset password. Wait five "
         "minutes and try again."),
-        (RESOLD,)),
+        (RESOLD,), ("client_password_reset",)),
     # ---- support ----------------------------------------------------------------------------------------------------
     Question("support-clients", "support", _l("Do you support my clients, and will they see our notices?"), _l(
         "You are your clients' first contact. If one of them reaches us anyway, we help as well as we can and "
         "copy you; billing questions are sent back to you.\n\n"
         "We never write to your clients. Expiry and billing notices, abuse and bounce reports and any question "
         "about an account go to that account's notification e-mail, which is yours."),
-        (Link(_l("Contact support"), "contact.index"),)),
+        (Link(_l("Contact support"), "contact.index"),), ("account_expired", "renewal_declined", "abuse_report")),
     Question("contact", "support", _l("How do I reach support?"), _l(
         "Open “Contact support” in the side menu and write your message, about one account or in general. It "
         "opens a ticket and e-mails our support team. Each ticket has its own page with a live chat: our "
-        "answers appear there as they are written, and the whole conversation stays on the ticket."),
-        (Link(_l("Contact support"), "contact.index"),)),
+        "answers appear there as they are written, each is also e-mailed to you with the ticket's link, and the "
+        "whole conversation stays on the ticket."),
+        (Link(_l("Contact support"), "contact.index"),), ("contact_ticket", "ticket_reply")),
+    Question("notices", "support", _l("Which e-mails do you send me, and can I turn some off?"), _l(
+        "About each account, to its notification e-mail: three days before a trial ends and when it has ended; "
+        "when an account expires; a receipt for each paid renewal; seven days before an annual plan renews; "
+        "when a renewal is declined and when an unpaid account is disabled; abuse and bounce reports; and when "
+        "an account is transferred away from you or detached.\n\n"
+        "About your agency, to the address of your notice settings (your owners when it is blank): failed "
+        "commission payouts and the daily digest of renewals. Support's replies to your tickets go to whoever "
+        "opened the ticket.\n\n"
+        "Under My account, “Notices” sets that address, the language of these e-mails, and the optional ones: "
+        "receipts, one digest the next morning instead of receipts when more than five accounts renew the same "
+        "day, and the annual renewal reminders. Declines, disabling, abuse reports and security notices cannot be "
+        "turned off."),
+        (), ("trial_ending", "trial_ended", "account_expired", "renewal_receipt", "renewal_digest",
+             "upcoming_renewal", "renewal_declined", "renewal_disabled", "abuse_report", "account_transferred_away",
+             "detach_decided", "payout_failed", "ticket_reply")),
     # ---- automations, API, commission ------------------------------------------------------------------------------
     Question("pushdown", "more", _l("What are pushdown automations?"), _l(
         "A feature for franchise partners. You build an automation in your parent account, then push it from "
@@ -195,9 +216,10 @@ FAQ: tuple[Question, ...] = (
     Question("commission", "more", _l("How does the commission programme work?"), _l(
         "The Commission tab gives you a referral link. Accounts that sign up through it are commission "
         "accounts: we bill the client directly, so you are not charged for them and the client sees its own "
-        "expiry and billing notices. You earn a commission on their payments, paid each month to the PayPal "
-        "address of your commission settings."),
-        (Link(_l("Commission"), "commission.index"),)),
+        "expiry and billing notices, under your branding. You earn a commission on their payments, paid each month "
+        "to the PayPal address of your commission settings; if a payout fails we tell you why."),
+        (Link(_l("Commission"), "commission.index"),),
+        ("commission_receipt", "account_expired", "upcoming_renewal", "commission_payout", "payout_failed")),
 )
 
 

@@ -1,5 +1,5 @@
 """The support console (S6): request queues, any account by search, the audit log."""
-from flask import flash, redirect, request, url_for
+from flask import abort, flash, make_response, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -77,7 +77,10 @@ def decide(request_id):
 def outbox():
     """Every e-mail the platform sent or keeps (without SMTP_HOST, as with `make run`, they stay here).
     The tokens of their links are hidden here; opening one e-mail shows it in full and is audited."""
-    response = render("support/outbox.html", emails=support.outbox(), mask=support.mask_secrets)
+    status = request.args.get("status", "")
+    status = status if status in support.OUTBOX_STATUSES else ""
+    response = render("support/outbox.html", emails=support.outbox(status=status or None), mask=support.mask_secrets,
+                      status=status, statuses=support.OUTBOX_STATUSES)
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -86,5 +89,21 @@ def outbox():
 @support_required
 def outbox_email(email_id):
     response = render("support/outbox_email.html", email=support.open_outbox_email(email_id, current_actor()))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/support/outbox/<email_id>/html")
+@support_required
+def outbox_email_html(email_id):
+    """The HTML part as its reader's mail client gets it, in a sandbox: no script, no form, nothing
+    fetched but its images (a logo), so an e-mail's content can do nothing in the console."""
+    email = support.open_outbox_email(email_id, current_actor())
+    if not email.body_html:
+        abort(404)
+    response = make_response(email.body_html)
+    response.headers["Content-Type"] = "text/html; charset=utf-8"
+    response.headers["Content-Security-Policy"] = ("sandbox; default-src 'none'; img-src https: http: data:; "
+                                                   "style-src 'unsafe-inline'")
     response.headers["Cache-Control"] = "no-store"
     return response
