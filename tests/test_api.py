@@ -140,7 +140,7 @@ def test_openapi_document_is_public_and_lists_every_endpoint(client):
         "/plans", "/accounts", "/accounts/name-check", "/accounts/{id}", "/accounts/{id}/plan",
         "/accounts/{id}/cancel", "/accounts/{id}/renew", "/accounts/{id}/extend-trial",
         "/accounts/{id}/password-reset", "/accounts/{id}/login-link", "/accounts/{id}/credits",
-        "/operations/{id}", "/invoices", "/invoices/{id}", "/pushdowns", "/pushdowns/{id}/publish",
+        "/operations/{id}", "/invoices", "/invoices/{id}", "/reports", "/pushdowns", "/pushdowns/{id}/publish",
         "/pushdowns/{id}/activate-all", "/pushdowns/{id}/deactivate-all", "/pushdowns/{id}/accounts"}
 
 

@@ -583,7 +583,8 @@ def test_a_disabled_accounts_renewal_is_tried_every_day_until_paid_or_cancelled(
         assert (invoice.attempts, invoice.status) == (n, "failed")
         assert invoice.next_attempt_at == clock.now + timedelta(days=1)
         if day == 7:
-            assert db.session.get(HostedAccount, account.id).status == "disabled"
+            disabled = db.session.get(HostedAccount, account.id)
+            assert (disabled.status, disabled.disabled_reason) == ("disabled", "unpaid")
             accounts.cancel(db.session.get(HostedAccount, quits.id), ACTOR)
     assert db.session.get(Invoice, quits_invoice.id).attempts == 6  # days 6 and 7, then cancelled
     assert db.session.get(HostedAccount, quits.id).status == "expired"

@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
-from webapp.models import Invoice, Pushdown, UserLink
+from webapp.models import AbuseReport, Invoice, Pushdown, UserLink
 from webapp.services import api_tokens, billing, links, permissions, provisioning, pushdown, templates
 from webapp.services.audit import Actor
 
@@ -42,10 +42,14 @@ def _agency_with_everything(db, name: str, owner_email: str):
     spare_token = api_tokens.create(owner, "spare", SYSTEM)[0]
     operation = provisioning.submit(account)
     invite, _raw = links.issue("invite", agency_id=agency.id, email=f"invited@{name.lower()}.test", team_role="member")
+    report = AbuseReport(agency_id=agency.id, account_id=account.id, kind="abuse", severity="low",
+                         description="Spam", evidence="Complaints")
+    db.session.add(report)
     db.session.commit()
     ids = {"account_id": account.id, "invoice_id": invoice.id, "template_id": template.id,
            "automation_id": automation.id, "pushdown_id": row.id, "token_id": spare_token.id,
-           "user_id": target.id, "link_id": invite.id, "operation_id": operation.id}
+           "user_id": target.id, "link_id": invite.id, "operation_id": operation.id,
+           "report_id": report.id}
     return {"agency": agency, "users": users, "ids": ids, "tokens": tokens}
 
 
@@ -87,11 +91,13 @@ def test_every_dashboard_area_view_and_every_api_endpoint_names_a_permission(app
         area = rule.endpoint.split(".")[0]
         if rule.endpoint.startswith("api."):
             assert rule.endpoint == "api.openapi_json" or getattr(view, "permission", None), rule.endpoint
-        elif area in {"billing", "whitelabel", "pushdown", "api_tokens", "resold"}:
+        elif area in {"billing", "whitelabel", "pushdown", "api_tokens", "resold", "reports"}:
             assert getattr(view, "permission", None), rule.endpoint
         elif area in {"accounts", "team", "commission"} and rule.endpoint not in {
                 "accounts.confirm_transfer", "team.accept", "commission.referral", "commission.referral_signup",
                 "commission.welcome"}:
+            assert getattr(view, "permission", None), rule.endpoint
+        elif rule.endpoint in {"myaccount.notices", "myaccount.save_notices"}:  # agency settings under My account
             assert getattr(view, "permission", None), rule.endpoint
 
 
@@ -138,6 +144,14 @@ def test_api_matrix(app, client, db, role):
             if foreign.status_code != 404:
                 problems.append(f"{role} {method} {rule.rule} with another agency's ids: {foreign.status_code}")
     assert not problems, "\n".join(problems)
+
+
+def test_the_matrix_covers_the_agencys_notification_settings(app):
+    """Everyone in the team reads them; only an Owner or an Admin saves them (issue 21)."""
+    rules = {(rule.rule, method): permission for rule, permission, method in _dashboard_rules(app)}
+    assert rules[("/my-account/notices", "GET")] == "view"
+    assert rules[("/my-account/notices", "POST")] == "notices"
+    assert {role for role in permissions.ROLES if permissions.allows(role, "notices")} == {"owner", "admin"}
 
 
 def test_a_member_posting_to_billing_urls_gets_403_and_nothing_is_written(app, client, db):

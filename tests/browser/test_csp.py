@@ -10,8 +10,8 @@ from types import SimpleNamespace
 import pytest
 import sqlalchemy as sa
 
-from webapp.models import (AccountUser, Automation, EmailTemplate, HostedAccount, Invoice, OutboundEmail, Pushdown,
-                           SupportRequest)
+from webapp.models import (AbuseReport, AccountUser, Automation, EmailTemplate, HostedAccount, Invoice, OutboundEmail,
+                           Pushdown, SupportRequest)
 from webapp.services import billing, client_auth, commission, contact, demo, links, templates
 from webapp.services.audit import Actor
 from webapp.services.scope import AgencyScope
@@ -56,6 +56,9 @@ def platform(app):
             cvc="123"), request_key="csp")
         _invite, invite_token = links.issue("invite", agency_id=agency.id, email="invited@northwind.test",
                                             team_role="member")
+        report = AbuseReport(agency_id=agency.id, account_id=acme.id, kind="abuse", severity="high",
+                             description="Spam complaints", evidence="<b>312</b> complaints", sample_message="Hi")
+        db.session.add(report)
         db.session.commit()
         return SimpleNamespace(invite_token=invite_token,
             code=agency.referral_code, account_id=acme.id, pushdown_id=db.session.scalar(sa.select(Pushdown.id)),
@@ -64,7 +67,7 @@ def platform(app):
             account_template_id=account_template.id, invoice_id=invoice.id, ticket_id=ticket.id,
             email_id=reset.id, reset_token=re.search(r"/app/reset/(\S+)", reset.body_text).group(1),
             share_token=share_token, welcome_token=commission.issue_welcome_token(op), agency_id=agency.id,
-            support_request=db.session.scalar(sa.select(SupportRequest.id)))
+            support_request=db.session.scalar(sa.select(SupportRequest.id)), report_id=report.id)
 
 
 def _args(rule, data) -> dict | None:

@@ -7,6 +7,7 @@ from ..catalog import Catalog
 from ..models.accounts import ACCOUNT_KINDS, ACCOUNT_STATUSES, PLAN_TERMS, PLAN_TIERS
 from ..models.billing import INVOICE_KINDS, INVOICE_STATUSES
 from ..models.operations import OPERATION_STATUSES
+from ..models.reports import REPORT_KINDS, REPORT_SEVERITIES, REPORT_STATUSES
 from ..services import resold
 from ..services.scope import MAX_ID
 
@@ -192,6 +193,21 @@ def _schemas(catalog: Catalog, languages: dict) -> dict:
             "description": STRING, "quantity": INT, "unit_cents": INT, "amount_cents": INT})}}),
         "InvoicePage": _obj({"data": {"type": "array", "items": _ref("Invoice")}, "total": INT,
                              "next_cursor": _nullable(STRING)}),
+        "Report": _obj({
+            "id": INT, "account_id": INT, "account_name": STRING,
+            "kind": {"type": "string", "enum": list(REPORT_KINDS)},
+            "severity": {"type": "string", "enum": list(REPORT_SEVERITIES)},
+            "status": {"type": "string", "enum": list(REPORT_STATUSES), "description": (
+                "open: waiting for the agency's reply; acknowledged: the agency replied; closed: by support.")},
+            "description": STRING, "evidence": STRING, "sample_message": _nullable(STRING),
+            "agency_reply": _nullable(STRING), "created_at": DATETIME, "acknowledged_at": _nullable(DATETIME),
+            "closed_at": _nullable(DATETIME),
+            "account_disabled_at": {**_nullable(DATETIME), "description": (
+                "When support disabled the account for abuse because of this report; null when it is not "
+                "disabled for it.")},
+        }),
+        "ReportPage": _obj({"data": {"type": "array", "items": _ref("Report")}, "total": INT,
+                            "next_cursor": _nullable(STRING)}),
         "Catalog": _obj({
             "currency": STRING,
             "contact_limits": {"type": "array", "items": INT},
@@ -292,6 +308,11 @@ def build(catalog: Catalog, languages: dict) -> dict:
          "schema": {"type": "string", "pattern": "^[0-9]{4}-(0[1-9]|1[0-2])$", "example": "2026-11"}},
         *_cursor_params(50),
     ]
+    report_params = [
+        {"name": "status", "in": "query", "description": "Only reports of this status; none: every report.",
+         "schema": {"type": "string", "enum": list(REPORT_STATUSES)}},
+        *_cursor_params(50),
+    ]
     account = _ref("Account")
     paths = {
         "/plans": {"get": _get("listPlans", "The plan catalog and the agency's discount", _ref("Catalog"),
@@ -342,6 +363,11 @@ def build(catalog: Catalog, languages: dict) -> dict:
                                   params=invoice_params, tag="Invoices")},
         "/invoices/{id}": {"get": _get("getInvoice", "One invoice with its lines", _ref("InvoiceDetail"),
                                        by_id=True, tag="Invoices")},
+        "/reports": {"get": _get(
+            "listReports", "The abuse and bounce reports support filed about the agency's accounts, newest first",
+            _ref("ReportPage"), params=report_params, tag="Reports",
+            description="Each is e-mailed to the agency (never to its client); the agency acknowledges it with a "
+                        "reply from the dashboard.")},
         "/pushdowns": {
             "get": _get("listPushdowns", "The agency's pushdowns with exact counts", _ref("PushdownList"),
                         tag="Pushdowns", description="For franchise agencies (403 otherwise)."),
@@ -378,7 +404,8 @@ def build(catalog: Catalog, languages: dict) -> dict:
         },
         "servers": [{"url": PREFIX}],
         "security": [{"bearerAuth": []}],
-        "tags": [{"name": name} for name in ("Plans", "Accounts", "Credits", "Operations", "Invoices", "Pushdowns")],
+        "tags": [{"name": name} for name in ("Plans", "Accounts", "Credits", "Operations", "Invoices", "Reports",
+                                             "Pushdowns")],
         "paths": paths,
         "components": {
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},

@@ -15,7 +15,8 @@ from werkzeug.datastructures import MultiDict
 from ..catalog import get_catalog
 from ..extensions import db
 from ..models import Automation, HostedAccount, Invoice, Operation, Pushdown
-from ..services import accounts, billing, billing_history, client_auth, keys, provisioning, pushdown, resold
+from ..services import (accounts, billing, billing_history, client_auth, keys, provisioning, pushdown, reports,
+                        resold)
 from ..services.errors import NotFound, ValidationFailed
 from . import serializers
 from .blueprint import bp
@@ -275,6 +276,18 @@ def get_invoice(invoice_id):
     account = db.session.get(HostedAccount, inv.account_id) if inv.account_id else None
     return jsonify(serializers.invoice(inv, account.name if account else None, lines=True))
 
+
+# ---- abuse and bounce reports (S6, N3) --------------------------------------------------------------------
+
+@bp.get("/reports")
+@permission_required("view")
+def list_reports():
+    params = query("listReports")
+    page, limit = decode_cursor(params), params["limit"]
+    result = reports.listing(scope(), actor=actor(), status=params.get("status", ""), page=page, per_page=limit)
+    rows = result.rows if result.page == page else []  # past the end: nothing, not the last page again
+    return jsonify({"data": [serializers.report(row.report, row.account_name) for row in rows], "total": result.total,
+                    "next_cursor": _next_cursor(page, limit, result.total, params) if rows else None})
 
 
 # ---- pushdowns (P2-P5) ------------------------------------------------------------------------------

@@ -70,3 +70,13 @@ def pushdown(row, automation, counts: dict) -> dict:
                                and automation.current_version != row.version_number),
         "counts": counts,
     }
+
+
+def report(r, account_name: str) -> dict:
+    return {
+        "id": r.id, "account_id": r.account_id, "account_name": account_name, "kind": r.kind,
+        "severity": r.severity, "status": r.status, "description": r.description, "evidence": r.evidence,
+        "sample_message": r.sample_message, "agency_reply": r.agency_reply, "created_at": _iso(r.created_at),
+        "acknowledged_at": _iso(r.acknowledged_at), "closed_at": _iso(r.closed_at),
+        "account_disabled_at": _iso(r.account_disabled_at),
+    }

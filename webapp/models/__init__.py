@@ -10,13 +10,14 @@ from .branding import Branding
 from .commission import CommissionEntry, Payout
 from .mail import OutboundEmail
 from .operations import Operation
+from .reports import AbuseReport
 from .sessions import LoginSession, SignInFailures
 from .support import SupportMessage, SupportRequest
 from .templates import EmailTemplate, TemplateShareLink
 from .tokens import ApiIdempotencyRecord, ApiToken, LoginAsToken, PasswordResetToken, RecoveryCode, UserLink
 
 __all__ = [
-    "AccountUser", "Agency", "ApiIdempotencyRecord", "ApiToken", "AuditEvent", "Automation",
+    "AbuseReport", "AccountUser", "Agency", "ApiIdempotencyRecord", "ApiToken", "AuditEvent", "Automation",
     "AutomationVersion", "BillingProfile", "Branding", "CardSetup", "CommissionEntry", "CreditBalance",
     "CreditEntry", "EmailTemplate", "GatewayCall", "GatewayEvent", "HostedAccount", "Invoice", "InvoiceLine",
     "LoginAsToken", "LoginSession", "Operation", "OutboundEmail", "PasswordResetToken", "Payout", "Pushdown",

@@ -34,6 +34,7 @@ def register_web(app: Flask) -> None:
     from .help import bp as help_bp
     from .myaccount import bp as myaccount_bp
     from .pushdown import bp as pushdown_bp
+    from .reports import bp as reports_bp
     from .resold import bp as resold_bp
     from .support import bp as support_bp
     from .team import bp as team_bp
@@ -41,7 +42,8 @@ def register_web(app: Flask) -> None:
     from .whitelabel import bp as whitelabel_bp
 
     for bp in (auth_bp, resold_bp, accounts_bp, billing_bp, whitelabel_bp, myaccount_bp, help_bp, contact_bp,
-               support_bp, api_tokens_bp, client_bp, pushdown_bp, health_bp, commission_bp, team_bp, webhooks_bp):
+               support_bp, api_tokens_bp, client_bp, pushdown_bp, health_bp, commission_bp, team_bp, webhooks_bp,
+               reports_bp):
         app.register_blueprint(bp)
 
     login_manager.login_view = "auth.login"

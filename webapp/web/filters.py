@@ -23,6 +23,9 @@ LABELS = {
     "agency_state": {"confirming": _l("Confirming its e-mail"), "awaiting_approval": _l("Awaiting approval"),
                      "active": _l("Active"), "rejected": _l("Rejected"), "suspended": _l("Suspended")},
     "team_role": {"owner": _l("Owner"), "admin": _l("Admin"), "billing": _l("Billing"), "member": _l("Member")},
+    "report_kind": {"abuse": _l("Abuse"), "bounce": _l("Bounces")},
+    "report_severity": {"low": _l("Low"), "medium": _l("Medium"), "high": _l("High")},
+    "report_status": {"open": _l("Open"), "acknowledged": _l("Acknowledged"), "closed": _l("Closed")},
 }
 
 

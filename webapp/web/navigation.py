@@ -15,6 +15,7 @@ TOP_NAV = [
 ]
 
 SIDE_MENU = [
+    (_l("Reports"), "reports.index", "view"),
     (_l("Billing profile"), "billing.profile", "billing"),
     (_l("Billing history"), "billing.history", "billing"),
     (_l("Prepaid credit"), "billing.prepaid", "charge"),
@@ -39,9 +40,12 @@ PARENT_PAGE = {
     "api_tokens.documentation": "api_tokens.index", "api_tokens.create": "api_tokens.index",
     "support.agency": "support.agencies",
     "team.invite": "team.index",
+    "reports.show": "reports.index", "support.report": "support.reports", "support.new_report": "support.reports",
+    "myaccount.notices": "myaccount.index", "myaccount.save_notices": "myaccount.index",
 }
 # Dashboard areas under each top-navigation tab.
-SECTIONS = {"resold.index": {"resold", "accounts", "billing", "myaccount", "help", "contact", "api_tokens", "team"}}
+SECTIONS = {"resold.index": {"resold", "accounts", "billing", "myaccount", "help", "contact", "api_tokens", "team",
+                            "reports"}}
 
 
 def _exists(endpoint: str) -> bool:

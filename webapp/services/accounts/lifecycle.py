@@ -232,6 +232,9 @@ def refuse_if_closed(account: HostedAccount) -> None:
     if reason == "expired":
         raise Conflict(str(_l("%(name)s has expired, so it cannot be opened: renew it first. Until then its client "
                               "sees a page saying that it has expired.", name=account.name)))
+    if reason == "disabled" and account.disabled_reason == "abuse":
+        raise Conflict(str(_l("Support disabled %(name)s because of an abuse report, so it cannot be opened. Only "
+                              "support enables it again: reply to the report or contact support.", name=account.name)))
     if reason == "disabled":
         raise Conflict(str(_l("%(name)s is disabled because its renewal is unpaid, so it cannot be opened. It is "
                               "enabled again as soon as a charge succeeds: check the card in Billing profile.",

@@ -8,7 +8,7 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 
 from ...catalog import get_catalog
-from ...services import accounts, billing, billing_history, dates, hosts, provisioning, support
+from ...services import accounts, billing, billing_history, dates, hosts, provisioning, reports, support
 from ...services.errors import ServiceError, ValidationFailed
 from ..decorators import agency_required, current_actor, current_scope, permission_required
 from ..filters import label, money
@@ -143,7 +143,8 @@ def show(account_id):
                             balances=billing_history.account_balances(account),
                             sms_allowed=billing.sms_allowed(account), plan_form=plan_form, domain_form=domain_form,
                             cname_target=accounts.cname_target(account), queue_up=_queue_up(operation),
-                            steps=provisioning.STEP_LABELS))
+                            steps=provisioning.STEP_LABELS,
+                            reports=reports.for_account(current_scope(), account, actor=current_actor())))
 
 
 def _no_store(response):

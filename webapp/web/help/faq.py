@@ -198,7 +198,7 @@ FAQ: tuple[Question, ...] = (
         "receipts, one digest the next morning instead of receipts when more than five accounts renew the same "
         "day, and the annual renewal reminders. Declines, disabling, abuse reports and security notices cannot be "
         "turned off."),
-        (), ("trial_ending", "trial_ended", "account_expired", "renewal_receipt", "renewal_digest",
+        (Link(_l("Notices"), "myaccount.notices"),), ("trial_ending", "trial_ended", "account_expired", "renewal_receipt", "renewal_digest",
              "upcoming_renewal", "renewal_declined", "renewal_disabled", "abuse_report", "account_transferred_away",
              "detach_decided", "payout_failed", "ticket_reply")),
     # ---- automations, API, commission ------------------------------------------------------------------------------

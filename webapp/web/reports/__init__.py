@@ -1,0 +1,4 @@
+from .blueprint import bp
+from . import routes  # noqa: F401  (their views register on bp)
+
+__all__ = ["bp"]
