@@ -388,7 +388,7 @@ def test_each_support_reply_is_emailed_once_to_the_opener_only_in_their_language
     run_jobs()  # a second worker pass sends nothing more
     reply = only(smtp_server, "nora@agency.test")
     assert reply["subject"] == f"Le support a répondu à votre ticket {ticket.id} : Renewal question"
-    assert f"Staff, du support AgencyHQ, a répondu à votre ticket {ticket.id}" in reply["body"]
+    assert f"Staff, de notre équipe de support, a répondu à votre ticket {ticket.id}" in reply["body"]
     assert "We refunded it.\n<script>x()</script>" in reply["body"]
     assert "&lt;script&gt;x()&lt;/script&gt;" in reply["html"] and "<script>" not in reply["html"]
     assert f"http://localhost/contact/{ticket.id}" in reply["body"]

@@ -81,7 +81,7 @@ def test_trial_notices_are_in_the_agencys_notice_language(app, db, run_jobs, smt
                  notification_email="ops@agence.test")
     reminders.send_trial_endings(TODAY)
     [message] = delivered(smtp_server, run_jobs, db)
-    assert message["subject"] == "L'essai de boulangerie se termine dans 1 jour"
+    assert message["subject"] == "L'essai du compte boulangerie se termine dans 1 jour"
     assert "L'essai du compte hébergé boulangerie" in message["body"]
     assert '<html lang="fr">' in message["html"]
 

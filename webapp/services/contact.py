@@ -118,6 +118,7 @@ def _email_support(ticket: SupportRequest, user: User, account: HostedAccount | 
     (escaped in the HTML part)."""
     agency = db.session.get(Agency, ticket.agency_id)
     return mail.send("contact_ticket", to=current_app.config["SUPPORT_EMAIL"], locale=None, agency_id=ticket.agency_id,
+                     reply_to=user.email,
                      key=keys.ticket_opened_email(ticket.id), context={
                          "ticket": ticket, "agency_name": agency.name if agency else str(ticket.agency_id),
                          "user": user, "account": account, "message": message,

@@ -74,11 +74,12 @@ def render(kind: str, *, locale: str | None, context: dict | None = None, brand:
 
 
 def send(kind: str, *, to: str, locale: str | None, context: dict | None = None, brand: Brand | None = None,
-         tz: str | None = None, agency_id: int | None = None, key: str | None = None) -> OutboundEmail:
+         tz: str | None = None, agency_id: int | None = None, key: str | None = None,
+         reply_to: str | None = None) -> OutboundEmail:
     """Writes the e-mail `kind` to `to` and its delivery operation into the caller's transaction (the
     caller commits, then calls `enqueue_pending`). The same key twice gives the first e-mail: a second
     sweep, a retried step or another worker at the same moment never sends a notice twice (the key is
-    unique in the outbox)."""
+    unique in the outbox). `reply_to` (else the brand's support e-mail): who an answer reaches."""
     if key:
         existing = _by_key(key)
         if existing is not None:
@@ -88,7 +89,7 @@ def send(kind: str, *, to: str, locale: str | None, context: dict | None = None,
     email = OutboundEmail(to_address=to, subject=subject[:200], body_text=body_text, body_html=body_html,
                           kind=kind[:40], agency_id=agency_id, dedupe_key=key, locale=language,
                           from_name=brand.name[:120] if brand.white_label else None,
-                          reply_to=brand.support_email)
+                          reply_to=reply_to or brand.support_email)
     try:
         with db.session.begin_nested():
             db.session.add(email)

@@ -42,6 +42,14 @@ def agency_language(agency_id: int | None) -> str | None:
     return db.session.scalar(sa.select(Agency.notice_language).where(Agency.id == agency_id))
 
 
+def agency_zone(agency_id: int | None) -> str | None:
+    """The time zone an agency's notices show times in: its first owner's (an agency has none of its own)."""
+    if agency_id is None:
+        return None
+    return db.session.scalar(sa.select(User.timezone).where(User.agency_id == agency_id, User.team_role == "owner")
+                             .order_by(User.id).limit(1))
+
+
 def agency_addresses(agency_id: int) -> list[str]:
     """Where the agency's own notices go: its notice e-mail, else every owner."""
     address = db.session.scalar(sa.select(Agency.notice_email).where(Agency.id == agency_id))
@@ -62,14 +70,14 @@ def to_account(account: HostedAccount, kind: str, context: dict, *, key: str,
                          brand=client_brand(account), context={**context, "for_client": True},
                          agency_id=agency_id if agency_id is not None else account.agency_id, key=key)
     return mail.send(kind, to=account.notification_email, locale=agency_language(account.agency_id),
-                     context={**context, "for_client": False},
+                     tz=agency_zone(account.agency_id), context={**context, "for_client": False},
                      agency_id=agency_id if agency_id is not None else account.agency_id, key=key)
 
 
 def to_agency(agency_id: int, kind: str, context: dict, *, key: str) -> list[OutboundEmail]:
     """A notice about the agency itself, to its notice e-mail or its owners (one e-mail each, one key each)."""
-    language = agency_language(agency_id)
-    return [mail.send(kind, to=address, locale=language, context=context, agency_id=agency_id,
+    language, zone = agency_language(agency_id), agency_zone(agency_id)
+    return [mail.send(kind, to=address, locale=language, tz=zone, context=context, agency_id=agency_id,
                       key=f"{key}:{n}" if n else key)
             for n, address in enumerate(agency_addresses(agency_id))]
 

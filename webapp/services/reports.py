@@ -295,6 +295,8 @@ def disable_account(report_id, *, staff: User, actor: audit.Actor) -> AbuseRepor
     _require_support(staff)
     report = staff_get(report_id)
     account = db.session.get(HostedAccount, report.account_id)
+    if report.status == "closed":  # the agency could no longer answer the report its account is disabled for
+        raise Conflict(str(_l("The report is closed: an account is disabled from an open or acknowledged report.")))
     if account.status == "disabled" and account.disabled_reason == "abuse":
         raise Conflict(str(_l("%(name)s is already disabled for abuse.", name=account.name)))
     if account.status == "provisioning":

@@ -271,9 +271,11 @@ def search_accounts(q: str, limit: int = 50) -> list:
     q = " ".join((q or "").split())[:100]
     if not q:
         return []
+    # One row per account: its agency shown by its first owner's e-mail (not one row per team member).
+    owner = (sa.select(User.email).where(User.agency_id == HostedAccount.agency_id, User.team_role == "owner")
+             .order_by(User.id).limit(1).correlate(HostedAccount).scalar_subquery())
     return db.session.execute(
-        sa.select(HostedAccount, User.email).outerjoin(User, sa.and_(User.agency_id == HostedAccount.agency_id,
-                                                                     User.role == "agency"))
+        sa.select(HostedAccount, owner)
         .where(HostedAccount.search_text.like(like_pattern(q), escape="\\"))
         .order_by(HostedAccount.name).limit(limit)).all()
 

@@ -59,7 +59,7 @@ FAQ: tuple[Question, ...] = (
         "On the Resold tab, press “Add New”. The account name becomes the address your client logs in at "
         "(the name followed by our domain); we tell you as you type whether it is free. You may also give a "
         "custom domain.\n\n"
-        "The client's name and e-mail are required, but we never write to your client. The notification "
+        "The client's name and e-mail are required, but we never write to your client about the account. The notification "
         "e-mail is where we write to you about this account (billing, campaign approval, abuse, bounces): use "
         "an address you read. Pick the account's language and time zone, then the plan: tier, monthly, annual "
         "or trial, and contact limit. The price shown is the list price, before your discount."),
@@ -177,8 +177,10 @@ FAQ: tuple[Question, ...] = (
     Question("support-clients", "support", _l("Do you support my clients, and will they see our notices?"), _l(
         "You are your clients' first contact. If one of them reaches us anyway, we help as well as we can and "
         "copy you; billing questions are sent back to you.\n\n"
-        "We never write to your clients. Expiry and billing notices, abuse and bounce reports and any question "
-        "about an account go to that account's notification e-mail, which is yours."),
+        "We do not write to your clients about their accounts: expiry and billing notices, abuse and bounce "
+        "reports and any question about an account go to that account's notification e-mail, which is yours. "
+        "A client gets only the e-mails it asks for itself, such as a password reset or the confirmation of a "
+        "transfer, and they carry your branding, never our name."),
         (Link(_l("Contact support"), "contact.index"),), ("account_expired", "renewal_declined", "abuse_report")),
     Question("contact", "support", _l("How do I reach support?"), _l(
         "Open “Contact support” in the side menu and write your message, about one account or in general. It "
@@ -197,7 +199,7 @@ FAQ: tuple[Question, ...] = (
         "Under My account, “Notices” sets that address, the language of these e-mails, and the optional ones: "
         "receipts, one digest the next morning instead of receipts when more than five accounts renew the same "
         "day, and the annual renewal reminders. Declines, disabling, abuse reports and security notices cannot be "
-        "turned off."),
+        "turned off, nor can trial endings and expiries."),
         (Link(_l("Notices"), "myaccount.notices"),), ("trial_ending", "trial_ended", "account_expired", "renewal_receipt", "renewal_digest",
              "upcoming_renewal", "renewal_declined", "renewal_disabled", "abuse_report", "account_transferred_away",
              "detach_decided", "payout_failed", "ticket_reply")),
