@@ -7,7 +7,20 @@ PYTEST_ARGS ?=
 export FLASK_APP := webapp
 export PUBLIC_PORT ?= $(PORT)
 
-.PHONY: run test install install-dev translations messages migrate prod prod-check clean
+.PHONY: run test install install-dev system-libs translations messages migrate prod prod-check clean
+
+# WeasyPrint (the PDF invoices and statements) needs Pango and a font from the system: installed here when
+# missing on a Debian or Ubuntu machine run as root; elsewhere the command to run is printed.
+PDF_SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
+system-libs:
+	@if ! /sbin/ldconfig -p 2>/dev/null | grep -q 'libpangoft2-1.0.so.0'; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Pango for the PDF invoices: $(PDF_SYSTEM_PACKAGES)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(PDF_SYSTEM_PACKAGES) >/dev/null; \
+	  else \
+	    echo "The PDF invoices need Pango: sudo apt-get install $(PDF_SYSTEM_PACKAGES)  (macOS: brew install pango)"; \
+	  fi; \
+	fi
 
 $(BIN)/python:
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "AgencyHQ needs Python 3.11 or newer")'
@@ -22,8 +35,8 @@ $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
 	$(BIN)/pip install -q -e '.[dev,embedded]'
 	@touch $@
 
-install: $(VENV)/.installed
-install-dev: $(VENV)/.installed-dev
+install: system-libs $(VENV)/.installed
+install-dev: system-libs $(VENV)/.installed-dev
 
 translations: install
 	@$(BIN)/pybabel compile -d translations >/dev/null 2>&1 || $(BIN)/pybabel compile -d translations

@@ -345,7 +345,7 @@ def test_due_accounts_renew_once_on_their_own_day(app, db, run_jobs):
     add_card(agency)
     due = _due_account(agency)
     annual = _due_account(agency, plan_term="annual")
-    disabled = _due_account(agency, status="disabled")
+    disabled = _due_account(agency, status="disabled", disabled_reason="unpaid")
     later = _due_account(agency, period_end=date.today() + timedelta(days=3))
     cancelled = _due_account(agency, status="cancelled", cancelled_at=__import__("webapp.models", fromlist=["utcnow"]).utcnow())
     renewals.sweep_renewals()
@@ -383,14 +383,17 @@ def test_the_sweepers_batch_renews_accounts_with_large_ids(app, db, run_jobs, mo
     db.session.expire_all()
     invoices = db.session.scalars(sa.select(Invoice).order_by(Invoice.account_id)).all()
     assert [(i.account_id, i.status) for i in invoices] == [(123456, "paid"), (2_147_483_647, "paid")]
-    assert all(i.number == f"INV-{i.created_at:%Y%m}-{i.id:06d}" for i in invoices)
+    # B4: issued as they were paid, with the next numbers of the year, in the order of their ids.
+    year = invoices[0].paid_at.year
+    assert [i.number for i in invoices] == [f"{year}-000001", f"{year}-000002"]
+    assert all(i.issued_at == i.paid_at for i in invoices)
     assert all(db.session.get(HostedAccount, a.id).period_end > date.today() for a in big)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Operation).where(
         Operation.kind == "renew_account", Operation.status != "succeeded")) == 0
     # They went the batch way, not one by one, and recorded that no prepaid credit was there to spend.
     assert one_by_one == []
     assert db.session.scalar(sa.select(sa.func.count()).select_from(CreditEntry).where(
-        CreditEntry.delta == 0, CreditEntry.reason.like("No prepaid credit for invoice INV-%"))) == 2
+        CreditEntry.delta == 0, CreditEntry.reason.like("No prepaid credit for invoice P-%"))) == 2
     assert len(gateway_ops(app, "charge")) == 2
     check_ledger_invariant(db, agency.id)
 

@@ -79,7 +79,7 @@ def _api_rules(app):
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith("api.") and rule.endpoint != "api.openapi_json":
             view = app.view_functions[rule.endpoint]
-            method = "GET" if "GET" in rule.methods else "POST"
+            method = next(m for m in ("GET", "PATCH", "POST") if m in rule.methods)
             rules.append((rule, view.permission, method))
     return sorted(rules, key=lambda r: (r[0].rule, r[2]))
 
@@ -132,7 +132,7 @@ def test_api_matrix(app, client, db, role):
     for rule, permission, method in _api_rules(app):
         allowed = permissions.allows(role, permission)
         response = client.open(_url(rule, mine["ids"]), method=method, headers=headers,
-                               data="{}" if method == "POST" else None)
+                               data="{}" if method in ("POST", "PATCH") else None)
         body = response.get_json(silent=True) or {}
         if allowed and (response.status_code == 403 or response.status_code >= 500):
             problems.append(f"{role} {method} {rule.rule} ({permission}): {response.status_code} {body}")
@@ -140,7 +140,7 @@ def test_api_matrix(app, client, db, role):
             problems.append(f"{role} {method} {rule.rule} ({permission}): {response.status_code}, expected 403")
         if allowed and rule.arguments:
             foreign = client.open(_url(rule, theirs["ids"]), method=method, headers=headers,
-                                  data="{}" if method == "POST" else None)
+                                  data="{}" if method in ("POST", "PATCH") else None)
             if foreign.status_code != 404:
                 problems.append(f"{role} {method} {rule.rule} with another agency's ids: {foreign.status_code}")
     assert not problems, "\n".join(problems)

@@ -143,6 +143,11 @@ def from_environment(env: Mapping | None = None) -> dict:
         "PAYPAL_CLIENT_SECRET": env.get("PAYPAL_CLIENT_SECRET") or None,
         # https://api-m.sandbox.paypal.com for PayPal's own sandbox.
         "PAYPAL_API_BASE": env.get("PAYPAL_API_BASE", "https://api-m.paypal.com"),
+        # Who issues the invoices (B4), printed on each and copied onto it when it is issued: the legal name,
+        # the address (lines separated by "|") and the tax id (VAT number).
+        "INVOICE_ISSUER_NAME": env.get("INVOICE_ISSUER_NAME", "AgencyHQ"),
+        "INVOICE_ISSUER_ADDRESS": env.get("INVOICE_ISSUER_ADDRESS", ""),
+        "INVOICE_ISSUER_TAX_ID": env.get("INVOICE_ISSUER_TAX_ID") or None,
     }
 
 

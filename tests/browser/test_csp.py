@@ -23,6 +23,8 @@ SKIPPED = {
     "static": "files", "health.healthz": "a probe", "health.readyz": "a probe",
     "whitelabel.account_logo": "an image", "whitelabel.defaults_logo": "an image", "client.logo": "an image",
     "client.brand_css": "a style sheet", "billing.history_csv": "a CSV file",
+    "billing.invoice_pdf": "a PDF file", "billing.statement_pdf": "a PDF file",
+    "health.tls_ask": "an empty yes-or-no answer for the TLS proxy",
     "billing.account_names": "a list for the browser's autocomplete",
     "client.login_as": "exchanges a single-use token, then redirects to the overview (visited)",
 }

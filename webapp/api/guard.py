@@ -100,9 +100,9 @@ def rate_limit():
 
 
 def read_body():
-    """The JSON body of a POST into g.api_body (None when there is none)."""
+    """The JSON body of a POST or a PATCH into g.api_body (None when there is none)."""
     g.api_body = None
-    if request.method != "POST":
+    if request.method not in ("POST", "PATCH"):
         return
     raw = request.get_data(cache=True)  # over API_MAX_BODY_BYTES: 413
     if not raw.strip():

@@ -68,7 +68,12 @@ def _schemas(catalog: Catalog, languages: dict) -> dict:
         "period_start": _nullable(DATE),
         "period_end": {**_nullable(DATE), "description": "The next renewal day, or the expiry day of a trial or a "
                                                          "cancelled account."},
-        "cancelled_at": _nullable(DATETIME), "trial_extensions": INT,
+        "cancelled_at": {**_nullable(DATETIME), "description": "Set while the account is cancelled; resume it before "
+                                                               "period_end to undo that."},
+        "trial_extensions": INT,
+        "disabled_reason": {"type": ["string", "null"], "enum": ["unpaid", "abuse", "agency", None], "description": (
+            "Why a disabled account is disabled: unpaid (enabled again by a paid renewal), abuse (by support, "
+            "which alone enables it) or agency (you disabled it; enable it again).")},
     }
     credits = _obj({"sms": INT, "compatibility": INT, "prepaid_cents": INT})
     invoice = {
@@ -119,6 +124,14 @@ def _schemas(catalog: Catalog, languages: dict) -> dict:
             "timezone": {**_text(64, 1), "description": "An IANA time zone such as Europe/Paris."},
             "plan": _ref("PlanChoice"),
         }, required=["name", "client_name", "client_email", "notification_email", "language", "timezone", "plan"]),
+        "AccountDetailsChange": _obj({
+            "client_name": _text(120, 1), "client_email": _text(254, 1),
+            "notification_email": {**_text(254, 1), "description": "Where the platform writes about billing, "
+                                                                   "campaign approval, abuse and bounces."},
+            "language": {"type": "string", "enum": list(languages)},
+            "timezone": {**_text(64, 1), "description": "An IANA time zone such as Europe/Paris."},
+        }, required=[], description="The fields to change; those left out keep their values. The same rules as "
+                                    "when the account was created."),
         "Operation": _obj({
             "id": INT, "kind": {"type": "string", "description": "provision_account, ..."},
             "status": {"type": "string", "enum": list(OPERATION_STATUSES)},
@@ -279,6 +292,13 @@ def _post(op_id: str, summary: str, body: str, status: int, schema: dict, *, des
             "responses": _responses(status, {200: "OK", 201: "Created", 202: "Accepted"}[status], schema, errors)}
 
 
+def _patch(op_id: str, summary: str, body: str, schema: dict, *, description: str = "", tag: str) -> dict:
+    return {"operationId": op_id, "summary": summary, "description": description, "tags": [tag],
+            "parameters": [ID_PARAM],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(body)}}},
+            "responses": _responses(200, "OK", schema, POST_ERRORS)}
+
+
 def _cursor_params(default_limit: int) -> list:
     return [
         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100,
@@ -329,8 +349,13 @@ def build(catalog: Catalog, languages: dict) -> dict:
         "/accounts/name-check": {"get": _get(
             "checkAccountName", "Is this account name free?", _ref("NameCheck"), tag="Accounts",
             params=[{"name": "name", "in": "query", "required": True, "schema": _text(100)}])},
-        "/accounts/{id}": {"get": _get("getAccount", "One account", _ref("AccountDetail"), by_id=True,
-                                       tag="Accounts")},
+        "/accounts/{id}": {
+            "get": _get("getAccount", "One account", _ref("AccountDetail"), by_id=True, tag="Accounts"),
+            "patch": _patch("updateAccount", "Edit the client's details", "AccountDetailsChange", account,
+                            tag="Accounts", description="Client name and e-mail, notification e-mail, language and "
+                                                        "time zone, checked as when the account was created; "
+                                                        "every change is written to the audit log."),
+        },
         "/accounts/{id}/plan": {"post": _post(
             "changePlan", "Change the plan", "PaidPlanChoice", 200, _ref("PlanChangeResult"), charges=True,
             tag="Accounts", description="An upgrade is charged pro rata now; a downgrade starts at the next renewal; "
@@ -338,6 +363,18 @@ def build(catalog: Catalog, languages: dict) -> dict:
         "/accounts/{id}/cancel": {"post": _post(
             "cancelAccount", "Cancel the account", "Empty", 200, account, body_required=False, tag="Accounts",
             description="No further renewals; it stays usable until the end of the paid period.")},
+        "/accounts/{id}/resume": {"post": _post(
+            "resumeAccount", "Undo a cancellation", "Empty", 200, account, body_required=False, tag="Accounts",
+            description="Until the paid period ends: the account renews on its day again. Nothing is charged now. "
+                        "After period_end it has expired (409): renew it instead.")},
+        "/accounts/{id}/disable": {"post": _post(
+            "disableAccount", "Disable the account yourself", "Empty", 200, account, body_required=False,
+            tag="Accounts", description="Its client sees a page saying it is disabled and it cannot be opened, until "
+                                        "you enable it. It keeps renewing on its day and being charged.")},
+        "/accounts/{id}/enable": {"post": _post(
+            "enableAccount", "Enable an account you disabled", "Empty", 200, account, body_required=False,
+            tag="Accounts", description="At once. An account disabled for abuse (by support) or unpaid is not yours "
+                                        "to enable (409).")},
         "/accounts/{id}/renew": {"post": _post(
             "renewAccount", "Renew an expired account on a paid plan", "PaidPlanChoice", 200,
             _ref("PlanChangeResult"), charges=True, tag="Accounts",

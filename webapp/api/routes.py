@@ -164,6 +164,18 @@ def get_account(account_id):
                     "credits": serializers.credits(billing_history.account_balances(account))})
 
 
+@bp.patch("/accounts/<account_id>")
+@permission_required("manage_accounts")
+def update_account(account_id):
+    """The client's details, edited after Add New with its rules; a field left out keeps its value."""
+    account = scope().account(account_id)
+    data = body("updateAccount")
+    details = accounts.ClientDetails(**{name: data.get(name, getattr(account, name))
+                                        for name in accounts.DETAIL_FIELDS})
+    accounts.update_details(account, details, actor())
+    return jsonify(_account_json(account))
+
+
 def _plan_result(account: HostedAccount, result: dict):
     invoice = result.get("invoice")
     return jsonify({"change": result["change"], "effective_on": serializers._iso(result.get("effective")),
@@ -197,6 +209,30 @@ def cancel(account_id):
     account = scope().account(account_id)
     body("cancelAccount")
     return jsonify(_account_json(accounts.cancel(account, actor())))
+
+
+@bp.post("/accounts/<account_id>/resume")
+@permission_required("manage_accounts")
+def resume(account_id):
+    account = scope().account(account_id)
+    body("resumeAccount")
+    return jsonify(_account_json(accounts.resume(account, actor())))
+
+
+@bp.post("/accounts/<account_id>/disable")
+@permission_required("manage_accounts")
+def disable(account_id):
+    account = scope().account(account_id)
+    body("disableAccount")
+    return jsonify(_account_json(accounts.disable(account, actor())))
+
+
+@bp.post("/accounts/<account_id>/enable")
+@permission_required("manage_accounts")
+def enable(account_id):
+    account = scope().account(account_id)
+    body("enableAccount")
+    return jsonify(_account_json(accounts.enable(account, actor())))
 
 
 @bp.post("/accounts/<account_id>/extend-trial")

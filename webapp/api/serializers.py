@@ -27,6 +27,7 @@ def account(a: HostedAccount, discount_percent: int) -> dict:
         "currency": get_catalog().currency,
         "created_at": _iso(a.created_at), "period_start": _iso(a.period_start), "period_end": _iso(a.period_end),
         "cancelled_at": _iso(a.cancelled_at), "trial_extensions": a.trial_extensions,
+        "disabled_reason": a.disabled_reason if a.status == "disabled" else None,
     }
 
 

@@ -15,6 +15,7 @@ from flask import Flask
 from ..adapters.queue import JobQueue
 from ..services import (api_tokens, auth, billing, branding, client_auth, commission, mail, provisioning, pushdown,
                         reminders, renewals)
+from ..services import domain_checks
 from . import sweeper, tasks
 
 # Operation kind -> handler(ctx). Each handler is made of idempotent steps (services/operations.py).
@@ -42,6 +43,8 @@ PERIODIC = (
     commission.check_payouts,  # the payouts PayPal is still processing
     pushdown.run_due,
     api_tokens.purge_idempotency_records,
+    provisioning.erase_stale_credentials,  # A2: generated passwords past their 24 hours (or of closed accounts)
+    domain_checks.check_domains,  # A9: verified custom domains re-checked daily, stopped after the grace
 )
 
 # The functions RQ runs, by the names the queue is asked for.

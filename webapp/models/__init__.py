@@ -7,6 +7,7 @@ from .base import utcnow
 from .billing import (BillingProfile, CardSetup, CreditBalance, CreditEntry, GatewayCall, GatewayEvent, Invoice,
                       InvoiceLine)
 from .branding import Branding
+from .invoicing import BillingDetails, InvoiceNumberCounter
 from .commission import CommissionEntry, Payout
 from .mail import OutboundEmail
 from .operations import Operation
@@ -18,8 +19,8 @@ from .tokens import ApiIdempotencyRecord, ApiToken, LoginAsToken, PasswordResetT
 
 __all__ = [
     "AbuseReport", "AccountUser", "Agency", "ApiIdempotencyRecord", "ApiToken", "AuditEvent", "Automation",
-    "AutomationVersion", "BillingProfile", "Branding", "CardSetup", "CommissionEntry", "CreditBalance",
-    "CreditEntry", "EmailTemplate", "GatewayCall", "GatewayEvent", "HostedAccount", "Invoice", "InvoiceLine",
+    "AutomationVersion", "BillingDetails", "BillingProfile", "Branding", "CardSetup", "CommissionEntry", "CreditBalance",
+    "CreditEntry", "EmailTemplate", "GatewayCall", "GatewayEvent", "HostedAccount", "Invoice", "InvoiceLine", "InvoiceNumberCounter",
     "LoginAsToken", "LoginSession", "Operation", "OutboundEmail", "PasswordResetToken", "Payout", "Pushdown",
     "PushdownCopy", "RecoveryCode", "SignInFailures", "SupportMessage", "SupportRequest", "TemplateShareLink", "User", "UserLink", "utcnow",
 ]

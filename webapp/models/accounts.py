@@ -47,6 +47,10 @@ class HostedAccount(Model):
         sa.Index("uq_hosted_accounts_verified_domain", "custom_domain", unique=True,
                  sqlite_where=sa.text("custom_domain_verified_at IS NOT NULL"),
                  postgresql_where=sa.text("custom_domain_verified_at IS NOT NULL")),
+        # A2: the few accounts whose generated password is still kept, for the sweep that erases it.
+        sa.Index("ix_hosted_accounts_credentials_until", "credentials_until",
+                 sqlite_where=sa.text("credentials_until IS NOT NULL"),
+                 postgresql_where=sa.text("credentials_until IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -59,6 +63,14 @@ class HostedAccount(Model):
     custom_domain_verified_at: Mapped[object | None] = mapped_column(UTCDateTime)
     # A9: the domain this account was waiting to verify when another account verified it first.
     custom_domain_released: Mapped[str | None] = mapped_column(sa.String(253))
+    # A9, kept honest (services/domain_checks.py): the last daily re-check of the verified domain; since when
+    # it does not point at the platform and what its CNAME says; when it stops (or stopped) serving; and
+    # the domain that stopped after that grace (its verification withdrawn) until it is verified again.
+    custom_domain_checked_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    custom_domain_failing_since: Mapped[object | None] = mapped_column(UTCDateTime)
+    custom_domain_found: Mapped[str | None] = mapped_column(sa.String(600))
+    custom_domain_stopped: Mapped[str | None] = mapped_column(sa.String(253))
+    custom_domain_stops_at: Mapped[object | None] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(enum(*ACCOUNT_STATUSES, name="account_status"), default="provisioning")
     plan_tier: Mapped[str] = mapped_column(enum(*PLAN_TIERS, name="plan_tier"))
     plan_term: Mapped[str] = mapped_column(enum(*PLAN_TERMS, name="plan_term"))
@@ -76,11 +88,15 @@ class HostedAccount(Model):
     anchor_day: Mapped[int | None]
     cancelled_at: Mapped[object | None] = mapped_column(UTCDateTime)
     disabled_at: Mapped[object | None] = mapped_column(UTCDateTime)
-    # Why it is disabled: "unpaid" (B8, enabled again by a paid renewal) or "abuse" (S6, by support only).
+    # Why it is disabled: "unpaid" (B8, enabled again by a paid renewal), "abuse" (S6, by support only) or
+    # "agency" (disabled by its agency, which enables it again; renewals go on).
     disabled_reason: Mapped[str | None] = mapped_column(sa.String(20))
     expired_at: Mapped[object | None] = mapped_column(UTCDateTime)
     detached_at: Mapped[object | None] = mapped_column(UTCDateTime)
     provisioned_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    # A2: until when the generated admin password (kept in the provisioning operation's result) may be shown,
+    # 24 hours after provisioning; None once it is erased (dismissed, its time over, or the account closed).
+    credentials_until: Mapped[object | None] = mapped_column(UTCDateTime)
     trial_extensions: Mapped[int] = mapped_column(default=0)
     language: Mapped[str] = mapped_column(sa.String(8), default="en")
     timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")

@@ -44,6 +44,8 @@ class Invoice(Model):
         sa.UniqueConstraint("account_id", "period_key"),
         sa.Index("ix_invoices_agency_created", "agency_id", "created_at"),
         sa.Index("ix_invoices_retry", "status", "next_attempt_at"),
+        # B4: a month's statement reads the invoices the agency was issued that month.
+        sa.Index("ix_invoices_agency_issued", "agency_id", "issued_at"),
         # The renewals whose receipt is still to be sent: a handful of rows, read by the sweeper each minute.
         sa.Index("ix_invoices_receipt_due", "paid_at", sqlite_where=sa.text("receipt_at IS NULL AND status = 'paid'"),
                  postgresql_where=sa.text("receipt_at IS NULL AND status = 'paid'")),
@@ -56,7 +58,16 @@ class Invoice(Model):
     account_id: Mapped[int | None] = mapped_column(sa.ForeignKey("hosted_accounts.id"), index=True)
     kind: Mapped[str] = mapped_column(enum(*INVOICE_KINDS, name="invoice_kind"))
     status: Mapped[str] = mapped_column(enum(*INVOICE_STATUSES, name="invoice_status"), default="open")
+    # B4: "2026-000001", gap-free per calendar year (UTC), given when the invoice is issued, which is when
+    # it is paid (services/invoice_numbers.py); until then a provisional reference "P-<id>". Invoices made
+    # before numbering per year keep their "INV-YYYYMM-<id>" numbers.
     number: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    # When the number was given (NULL while provisional); the invoice's date for the accountant.
+    issued_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    # Who the invoice is made out to and who issues it, copied when it is issued (legal name, address
+    # lines, postal code, city, country, tax id), so a later edit of the billing details never rewrites it.
+    billed_to: Mapped[dict | None] = mapped_column(sa.JSON)
+    issuer: Mapped[dict | None] = mapped_column(sa.JSON)
     # "2026-11-23" for a renewal of the period starting that day; NULL for one-off purchases.
     period_key: Mapped[str | None] = mapped_column(sa.String(16))
     period_start: Mapped[object | None] = mapped_column(sa.Date)
@@ -99,6 +110,9 @@ class InvoiceLine(Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     invoice_id: Mapped[int] = mapped_column(sa.ForeignKey("invoices.id"), index=True)
     description: Mapped[str] = mapped_column(sa.String(200))
+    # What the line is, as data ({"kind": "plan", "account": ..., "tier": ..., ...}), so it is shown in the
+    # reader's language (services/invoice_text.py); the description is its English form (CSV, API).
+    label: Mapped[dict | None] = mapped_column(sa.JSON)
     quantity: Mapped[int] = mapped_column(default=1)
     unit_cents: Mapped[int] = mapped_column(sa.BigInteger)
     amount_cents: Mapped[int] = mapped_column(sa.BigInteger)

@@ -32,7 +32,7 @@ from ..extensions import db
 from ..models import (BillingProfile, CardSetup, CreditBalance, CreditEntry, GatewayCall, HostedAccount, Invoice,
                       InvoiceLine, utcnow)
 from ..models.accounts import PAID
-from . import audit, keys, permissions
+from . import audit, invoice_numbers, invoice_text, keys, permissions
 from .errors import NotFound, ServiceError, ValidationFailed
 
 log = logging.getLogger("agencyhq.billing")
@@ -263,10 +263,15 @@ class Line:
     quantity: int = 1
     # A pack's credits (SMS or compatibility): what the paid invoice delivers (Invoice.credits).
     credits: int | None = None
+    # What the line is, as data, so it is shown in the reader's language (invoice_text's builders); without
+    # it the description is read back when it is in one of AgencyHQ's English forms.
+    label: dict | None = None
 
 
-def invoice_number(invoice_id: int, when) -> str:
-    return f"INV-{when:%Y%m}-{invoice_id:06d}"
+def invoice_number(invoice_id: int, when=None) -> str:
+    """The reference of an invoice just made: provisional until it is issued (paid), when it takes the next
+    number of its year (invoice_numbers.issue)."""
+    return invoice_numbers.provisional_reference(invoice_id)
 
 
 def pending_number(key: str) -> str:
@@ -294,7 +299,8 @@ def invoice_values(*, agency_id: int | None, kind: str, lines: list[Line], key: 
 
 def line_values(invoice_id: int, lines: list[Line]) -> list[dict]:
     return [{"invoice_id": invoice_id, "description": line.description[:200], "quantity": line.quantity,
-             "unit_cents": line.unit_cents, "amount_cents": line.unit_cents * line.quantity} for line in lines]
+             "unit_cents": line.unit_cents, "amount_cents": line.unit_cents * line.quantity,
+             "label": line.label or invoice_text.parse(line.description)} for line in lines]
 
 
 def create_invoice(*, agency_id: int, kind: str, lines: list[Line], key: str, account: HostedAccount | None = None,
@@ -503,6 +509,12 @@ def settle(invoice: Invoice, card: BillingProfile | None = None) -> Invoice:
     call it again after a crash or for a retry and nothing is taken twice. Raises PaymentDeclined.
     `card` is a card not yet on file (a referred client's sign-up, C1); otherwise the invoice's
     agency card, or for an invoice without an agency, its account's own card."""
+    # Two settles of one invoice at once (a sweep and a retry, two workers) take turns on its row: the
+    # second waits for the first to commit and finds it paid, instead of both spending and charging and one
+    # losing on a ledger key or a deadlock over the account. (SQLite has no row locks: a writer there holds
+    # the whole database, which serializes them too.)
+    db.session.flush()
+    db.session.refresh(invoice, with_for_update=True)
     if invoice.status == "paid":
         return invoice
     if invoice.status == "void":
@@ -546,6 +558,7 @@ def settle(invoice: Invoice, card: BillingProfile | None = None) -> Invoice:
     for name, value in paid_values(invoice, card_cents=max(remaining, 0),
                                    reference=result.reference if remaining > 0 else None).items():
         setattr(invoice, name, value)
+    invoice_numbers.issue(invoice, invoice.paid_at)  # B4: issued now, its number taken in this transaction
     hooks = _hooks()
     deliver = hooks.on_paid.get(invoice.kind)
     if deliver:
@@ -641,7 +654,8 @@ def buy_prepaid(agency_id: int, amount_cents: int, *, account: HostedAccount | N
                                {"amount": str(_l("Choose one of the amounts offered."))})
     invoice = charge_now(agency_id=agency_id, kind="prepaid", account=account,
                          key=key or keys.prepaid_invoice(agency_id),
-                         lines=[Line(f"Prepaid credit{' for ' + account.name if account else ''}", amount_cents)])
+                         lines=[Line(f"Prepaid credit{' for ' + account.name if account else ''}", amount_cents,
+                                     label=invoice_text.prepaid_label(account.name if account else None))])
     audit.record(actor, "prepaid_bought", agency_id=agency_id, account_id=account.id if account else None,
                  amount_cents=amount_cents, invoice=invoice.number)
     db.session.commit()
@@ -673,7 +687,8 @@ def buy_pack(agency_id: int, account: HostedAccount, kind: str, pack_key: str, *
     invoice = charge_now(agency_id=agency_id, kind=f"{'sms' if kind == 'sms' else 'compatibility'}_pack",
                          account=account, key=key or keys.pack_invoice(kind, agency_id),
                          lines=[Line(f"{pack.credits:,} {what} for {account.name}", pack.price_cents,
-                                     credits=pack.credits)])
+                                     credits=pack.credits,
+                                     label=invoice_text.pack_label(kind, pack.credits, account.name))])
     audit.record(actor, f"{kind}_credits_bought", agency_id=agency_id, account_id=account.id,
                  credits=pack.credits, invoice=invoice.number)
     db.session.commit()

@@ -15,6 +15,11 @@ from .scope import AgencyScope, parse_page
 PAGE_SIZE = 50
 
 
+def valid_month(value) -> bool:
+    """A month as the URLs write it: "2026-11"."""
+    return isinstance(value, str) and re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value) is not None
+
+
 @dataclass(frozen=True)
 class HistoryFilters:
     account: str = ""
@@ -25,7 +30,7 @@ class HistoryFilters:
     def from_args(cls, args) -> "HistoryFilters":
         account = (args.get("account") or "").strip().lower()[:40]
         month = args.get("month") or ""
-        if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+        if not valid_month(month):
             month = ""
         return cls(account, month, parse_page(args.get("page")))
 
@@ -52,9 +57,7 @@ def _filtered(scope: AgencyScope, filters: HistoryFilters):
     if filters.account:
         stmt = stmt.where(HostedAccount.name == filters.account)
     if filters.month:
-        year, month = map(int, filters.month.split("-"))
-        start = datetime(year, month, 1, tzinfo=timezone.utc)
-        end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=timezone.utc)
+        start, end = month_bounds(filters.month)
         stmt = stmt.where(Invoice.created_at >= start, Invoice.created_at < end)
     return stmt
 
@@ -77,19 +80,62 @@ def all_invoices(scope: AgencyScope, filters: HistoryFilters):
         yield row[0], row[1]
 
 
-def spend_by_month(scope: AgencyScope, months: int = 12) -> list[dict]:
-    """What the agency paid per month (prepaid applied + card), for the chart: oldest first."""
+def _month_key(column):
     dialect = db.session.get_bind().dialect.name
-    key = (sa.func.to_char(Invoice.paid_at, "YYYY-MM") if dialect == "postgresql"
-           else sa.func.strftime("%Y-%m", Invoice.paid_at))
-    stmt = (scope.select(Invoice, key.label("month"), sa.func.sum(Invoice.total_cents).label("total"),
+    return sa.func.to_char(column, "YYYY-MM") if dialect == "postgresql" else sa.func.strftime("%Y-%m", column)
+
+
+def month_bounds(month: str) -> tuple[datetime, datetime]:
+    """The first instant of a month ("2026-11") and of the next, in UTC."""
+    year, number = map(int, month.split("-"))
+    return (datetime(year, number, 1, tzinfo=timezone.utc),
+            datetime(year + (number == 12), number % 12 + 1, 1, tzinfo=timezone.utc))
+
+
+def spend_by_month(scope: AgencyScope, months: int = 12) -> list[dict]:
+    """What the agency paid per month, for the chart, oldest first: every paid invoice of the month it was
+    issued (UTC), prepaid purchases included, split into what the card paid and what prepaid credit paid.
+    Each month's total is the sum of those invoices' totals (the month's statement says the same)."""
+    key = _month_key(Invoice.issued_at)
+    stmt = (scope.select(Invoice, key.label("month"), sa.func.count().label("invoices"),
+                         sa.func.sum(Invoice.total_cents).label("total"),
                          sa.func.sum(Invoice.card_charged_cents).label("card"),
                          sa.func.sum(Invoice.prepaid_applied_cents).label("prepaid"))
-            .where(Invoice.status == "paid", Invoice.kind != "prepaid")
+            .where(Invoice.status == "paid", Invoice.issued_at.is_not(None))
             .group_by(key).order_by(key.desc()).limit(months))
     rows = db.session.execute(stmt).all()
-    return [{"month": r.month, "total_cents": int(r.total), "card_cents": int(r.card),
+    return [{"month": r.month, "invoices": int(r.invoices), "total_cents": int(r.total), "card_cents": int(r.card),
              "prepaid_cents": int(r.prepaid)} for r in reversed(rows)]
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A month's statement: every invoice issued to the agency that month (UTC), oldest first, and the sums
+    of the paid ones (a voided invoice is listed, and adds nothing)."""
+
+    month: str
+    rows: list  # (invoice, account name)
+    total_cents: int
+    card_cents: int
+    prepaid_cents: int
+    discount_cents: int
+
+    @property
+    def start(self):
+        return month_bounds(self.month)[0].date()
+
+
+def statement(scope: AgencyScope, month: str) -> Statement:
+    start, end = month_bounds(month)
+    rows = db.session.execute(
+        scope.select(Invoice, Invoice, HostedAccount.name)
+        .outerjoin(HostedAccount, HostedAccount.id == Invoice.account_id)
+        .where(Invoice.issued_at >= start, Invoice.issued_at < end)
+        .order_by(Invoice.issued_at, Invoice.id)).all()
+    paid = [r[0] for r in rows if r[0].status == "paid"]
+    return Statement(month, [(r[0], r[1]) for r in rows], sum(i.total_cents for i in paid),
+                     sum(i.card_charged_cents for i in paid), sum(i.prepaid_applied_cents for i in paid),
+                     sum(i.discount_cents for i in paid))
 
 
 def assigned_balances(scope: AgencyScope, kind: str, limit: int = 100) -> list:

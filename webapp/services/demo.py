@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from ..catalog import get_catalog
 from ..extensions import db
 from ..models import AccountUser, Agency, Automation, AutomationVersion, Branding, EmailTemplate, HostedAccount, User, utcnow
-from . import billing, operations, provisioning
+from . import billing, billing_details, operations, provisioning
 from .audit import Actor
 from .dates import add_months
 from .passwords import hash_password
@@ -92,6 +92,10 @@ def seed(rng: random.Random | None = None) -> dict:
     # The card goes through the gateway like any agency's, so the demo agency can pay for what it adds.
     billing.save_card(agency.id, number=DEMO_CARD, exp_month=12, exp_year=today.year + 3, cvc="123",
                       actor=Actor("system:demo", "demo data"))
+    # What its invoices are made out to (B4).
+    billing_details.save(Actor("system:demo", "demo data"), agency.id, legal_name="Northwind Digital SAS",
+                         address_line1="18 rue des Lilas", postal_code="75011", city="Paris", country="FR",
+                         tax_id="FR40303265045")
 
     parent = HostedAccount(agency_id=agency.id, kind="parent", name="northwind", status="active",
                            plan_tier="enterprise", plan_term="monthly", contact_limit=100000,
@@ -141,8 +145,9 @@ def seed(rng: random.Random | None = None) -> dict:
             account.period_end = add_months(period_start, months, start.day)
         if status == "cancelled":
             account.cancelled_at = datetime.now(timezone.utc) - timedelta(days=rng.randint(1, 10))
-        if status == "disabled":
+        if status == "disabled":  # disabled after the grace period: enabled again by a paid renewal
             account.disabled_at = datetime.now(timezone.utc) - timedelta(days=rng.randint(1, 5))
+            account.disabled_reason = "unpaid"
         if status == "expired":
             account.expired_at = datetime.combine(account.period_end, datetime.min.time(), timezone.utc)
         db.session.add(account)

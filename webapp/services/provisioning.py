@@ -3,13 +3,17 @@ Each step checks what is already there, so a worker killed at any point resumes 
 doing anything twice: one `admin`, one branding, one copy of each template, one notice."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import faults
 from ..extensions import db
-from ..models import AccountUser, AuditEvent, Branding, CreditBalance, EmailTemplate, HostedAccount, utcnow
-from . import audit, hosts, keys, mail, notices, operations
+from ..models import AccountUser, AuditEvent, Branding, CreditBalance, EmailTemplate, HostedAccount, Operation, utcnow
+from ..models.base import UTCDateTime
+from . import audit, hosts, keys, mail, notices, operations, permissions
 from .errors import ServiceError
 from .passwords import generate_password, hash_generated_password
 
@@ -24,6 +28,8 @@ STEP_LABELS = {
     "notice": _l("Notice to your notification e-mail"),
     "activate": _l("Ready"),
 }
+# A2: the generated password is shown for this long after provisioning at most, then erased.
+CREDENTIALS_SHOWN_FOR = timedelta(hours=24)
 BRANDING_FIELDS = ("product_name", "logo", "logo_mime", "primary_color", "support_email", "support_url",
                    "login_headline", "login_text")
 
@@ -39,11 +45,93 @@ def operation_of(account: HostedAccount):
     return operations.latest("provision_account", subject=("account", account.id))
 
 
-def dismiss_credentials(op) -> None:
-    """The agency has handed the password over: it is shown no more, and no longer kept (A2)."""
-    if op.result and "password" in op.result:
-        op.result = {k: v for k, v in op.result.items() if k != "password"}
-        db.session.commit()
+# ---- A2: the generated password, shown until dismissed or for 24 hours, then erased ------------------------
+
+def _hidden_because(account: HostedAccount, op, now: datetime) -> str | None:
+    """Why the kept password may not be shown (and must go), or None while it may: its 24 hours are over,
+    the account is cancelled or expired, or it left the agency it was made for (a transfer, a detach)."""
+    if account.credentials_until is None or now >= account.credentials_until:
+        return "time_over"
+    if account.status in ("cancelled", "expired") or account.cancelled_at is not None:
+        return account.status if account.status in ("cancelled", "expired") else "cancelled"
+    if account.agency_id is None or account.detached_at is not None or account.kind == "standalone" \
+            or account.agency_id != op.agency_id:
+        return "left_agency"
+    return None
+
+
+def _holds_password():
+    return sa.cast(Operation.result, sa.Text).contains('"password"')
+
+
+def _take_password(op) -> bool:
+    """Removes the password from the operation's result; True for the one caller that removed it (a
+    conditional UPDATE decides when two do it at once)."""
+    result = {k: v for k, v in (op.result or {}).items() if k != "password"}
+    taken = db.session.execute(sa.update(Operation).where(Operation.id == op.id, _holds_password())
+                               .values(result=result).execution_options(synchronize_session=False)).rowcount == 1
+    set_committed_value(op, "result", result)
+    return taken
+
+
+def forget_credentials(account: HostedAccount, op=None, *, reason: str, actor: audit.Actor | None = None) -> bool:
+    """Erases the account's kept password, in the caller's transaction; True if this call erased it. While its
+    provisioning still runs the password is left to the sweep (the job would write it back)."""
+    op = op if op is not None else operation_of(account)
+    if op is not None and not op.done:
+        return False
+    erased = op is not None and "password" in (op.result or {}) and _take_password(op)
+    account.credentials_until = None
+    if erased:
+        audit.record(actor or audit.Actor.system(), "credentials_erased", agency_id=account.agency_id,
+                     account_id=account.id, reason=reason)
+    return erased
+
+
+def credentials_of(account: HostedAccount, op=None) -> dict | None:
+    """What the account page shows once provisioning has succeeded: the login URL, the username, the password
+    and until when it is shown; None when there is no password to show. A password kept past its time (or on
+    an account since cancelled, expired or moved) is erased on this read, as the sweep would."""
+    op = op if op is not None else operation_of(account)
+    if op is None or op.status != "succeeded" or not (op.result or {}).get("password"):
+        return None
+    reason = _hidden_because(account, op, utcnow())
+    if reason is not None:
+        if forget_credentials(account, op, reason=reason):
+            db.session.commit()
+        return None
+    return {"login_url": op.result.get("login_url"), "username": op.result.get("username"),
+            "password": op.result["password"], "until": account.credentials_until}
+
+
+def dismiss_credentials(account: HostedAccount, actor: audit.Actor) -> bool:
+    """The agency has handed the password over: it is shown no more, and no longer kept (A2). A second press
+    finds nothing to erase."""
+    permissions.require(actor, "view")
+    erased = forget_credentials(account, reason="dismissed", actor=actor)
+    db.session.commit()
+    return erased
+
+
+def erase_stale_credentials(now: datetime | None = None) -> int:
+    """A2, on every sweeper pass: the passwords past their 24 hours, or of accounts cancelled, expired or moved
+    since, are erased (also those nobody reads again). Reads only the few accounts that keep one."""
+    now = now or utcnow()
+    moved = sa.exists().where(Operation.kind == "provision_account", Operation.subject_type == "account",
+                              Operation.subject_id == HostedAccount.id, Operation.agency_id != HostedAccount.agency_id)
+    stale = db.session.scalars(sa.select(HostedAccount).where(
+        HostedAccount.credentials_until.is_not(None),
+        sa.or_(HostedAccount.credentials_until <= now, HostedAccount.status.in_(("cancelled", "expired")),
+               HostedAccount.cancelled_at.is_not(None), HostedAccount.detached_at.is_not(None),
+               HostedAccount.agency_id.is_(None), moved))
+        .order_by(HostedAccount.credentials_until).limit(1000)).all()
+    erased = 0
+    for account in stale:
+        op = operation_of(account)
+        erased += forget_credentials(account, op, reason=(_hidden_because(account, op, now) if op else None)
+                                     or "time_over")
+    db.session.commit()
+    return erased
 
 
 def _ensure_records(account: HostedAccount) -> None:
@@ -64,8 +152,10 @@ def _ensure_admin(account: HostedAccount, op) -> None:
     password = generate_password()
     db.session.add(AccountUser(account_id=account.id, username="admin", email=account.client_email,
                                password_hash=hash_generated_password(password), password_changed_at=utcnow()))
-    # Committed with the user: a resumed run finds both or neither.
+    # Committed with the user: a resumed run finds both or neither. Shown for 24 hours at most (A2),
+    # counted again from the activation.
     op.result = {"login_url": hosts.account_login_url(account), "username": "admin", "password": password}
+    account.credentials_until = utcnow() + CREDENTIALS_SHOWN_FOR
 
 
 def copy_branding(account: HostedAccount) -> Branding | None:
@@ -146,10 +236,14 @@ def provision_account(ctx: operations.OperationContext):
     ctx.progress(6, total, "Agency notified")
     faults.point("provision.before_activate")
     # Conditional: the account object is as this job last wrote it, and an account cancelled meanwhile
-    # stays cancelled.
+    # stays cancelled. A password still kept is shown for 24 hours from the first activation (A2).
+    now = utcnow()
     db.session.execute(sa.update(HostedAccount).where(HostedAccount.id == account.id).values(
         status=sa.case((HostedAccount.status == "provisioning", "active"), else_=HostedAccount.status),
-        provisioned_at=sa.func.coalesce(HostedAccount.provisioned_at, utcnow()))
+        provisioned_at=sa.func.coalesce(HostedAccount.provisioned_at, now),
+        credentials_until=sa.case(
+            (sa.and_(HostedAccount.provisioned_at.is_(None), HostedAccount.credentials_until.is_not(None)),
+             sa.literal(now + CREDENTIALS_SHOWN_FOR, UTCDateTime())), else_=HostedAccount.credentials_until))
         .execution_options(synchronize_session=False))
     ctx.progress(7, total, "Ready")
     mail.enqueue_pending(email)
@@ -157,16 +251,23 @@ def provision_account(ctx: operations.OperationContext):
 
 
 def read_credentials(op) -> dict:
-    """A2 for the API: the login URL, username and password of a provisioned account. The password
-    goes to the first reader only and is then removed, as the dashboard's Dismiss removes it; a
-    conditional UPDATE decides who is first when two read at once."""
-    from ..models import Operation
+    """A2 for the API and the referred client's welcome page: the login URL, username and password of a
+    provisioned account. The password goes to the first reader only and is then removed, as the dashboard's
+    Dismiss removes it (a conditional UPDATE decides who is first when two read at once); past its 24 hours,
+    or once the account is cancelled, expired or moved, nobody gets it and it is erased."""
     result = dict(op.result or {})
     password = result.pop("password", None)
+    account = db.session.get(HostedAccount, op.subject_id) if op.subject_type == "account" else None
     if password is not None:
-        taken = db.session.execute(sa.update(Operation).where(
-            Operation.id == op.id, sa.cast(Operation.result, sa.Text).contains('"password"')).values(result=result))
-        db.session.commit()
-        if taken.rowcount != 1:
+        reason = _hidden_because(account, op, utcnow()) if account is not None else None
+        if reason is not None:
+            forget_credentials(account, op, reason=reason)
             password = None
+        elif not _take_password(op):
+            password = None
+        elif account is not None:
+            account.credentials_until = None
+            audit.record(audit.Actor.system(), "credentials_erased", agency_id=account.agency_id,
+                         account_id=account.id, reason="read_once")
+        db.session.commit()
     return {"login_url": result.get("login_url"), "username": result.get("username"), "password": password}

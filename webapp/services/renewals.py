@@ -16,7 +16,7 @@ from ..extensions import db
 from ..adapters.payments import OUTAGE, GatewayError
 from ..models import CreditBalance, HostedAccount, Invoice, utcnow
 from ..models.accounts import RECURRING, RENEWING_STATUSES
-from . import billing, hosts, keys, mail, notices, operations
+from . import billing, hosts, invoice_numbers, invoice_text, keys, mail, notices, operations
 from .dates import add_months
 
 
@@ -207,8 +207,10 @@ def advanced_values(account: HostedAccount, invoice: Invoice) -> dict:
     values = {}
     if account.period_end == invoice.period_start:
         values.update(period_start=invoice.period_start, period_end=invoice.period_end)
-    # S6: an account support disabled for abuse stays disabled; only support enables it again.
-    if account.status == "disabled" and account.disabled_reason != "abuse":
+    # B8: only an account disabled because it was unpaid is enabled again by a paid renewal; one support
+    # disabled for abuse (S6) or its agency disabled (issue 22) stays disabled until they enable it. No
+    # reason is an account disabled before reasons were kept: only non-payment disabled accounts then.
+    if account.status == "disabled" and account.disabled_reason in (None, "unpaid"):
         values.update(status="active", disabled_at=None, disabled_reason=None)
     return values
 
@@ -249,7 +251,9 @@ def renewal_line(account: HostedAccount, start: date, end: date) -> billing.Line
     catalog = get_catalog()
     price = catalog.list_price_cents(account.plan_tier, account.plan_term, account.contact_limit)
     return billing.Line(f"{account.name}: {catalog.tier_by_key[account.plan_tier].label} {account.plan_term}, "
-                        f"{account.contact_limit:,} contacts, {start} to {end}", price)
+                        f"{account.contact_limit:,} contacts, {start} to {end}", price,
+                        label=invoice_text.plan_label(account.name, account.plan_tier, account.plan_term,
+                                                      account.contact_limit, start, end))
 
 
 OUTAGE_RETRY = timedelta(hours=1)
@@ -407,8 +411,12 @@ def renew_batch(op_ids: list[int]) -> dict:
     if calls:
         db.session.execute(sa.insert(GatewayCall), calls)
     if paid:
+        now = utcnow()
+        # B4: issued as they are paid, their numbers taken in this transaction (in the order of their ids).
+        issued = invoice_numbers.issued_values([inv for _op, _account, inv, _ref in paid], now)
         db.session.execute(sa.update(Invoice), [
-            {"id": inv.id, **billing.paid_values(inv, card_cents=inv.total_cents, reference=reference)}
+            {"id": inv.id, **billing.paid_values(inv, card_cents=inv.total_cents, reference=reference),
+             "paid_at": now, **issued.get(inv.id, {})}
             for _op, _account, inv, reference in paid])
         moved = [{"id": account.id, **advanced_values(account, inv)} for _op, account, inv, _ref in paid]
         if any(len(values) > 1 for values in moved):

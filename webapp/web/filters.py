@@ -12,6 +12,7 @@ from flask_babel import get_locale, get_timezone, gettext
 from flask_babel import lazy_gettext as _l
 
 from ..catalog import get_catalog
+from ..services import invoice_text
 
 LABELS = {
     "status": {"provisioning": _l("Provisioning"), "active": _l("Active"), "cancelled": _l("Cancelled"),
@@ -26,6 +27,10 @@ LABELS = {
     "report_kind": {"abuse": _l("Abuse"), "bounce": _l("Bounces")},
     "report_severity": {"low": _l("Low"), "medium": _l("Medium"), "high": _l("High")},
     "report_status": {"open": _l("Open"), "acknowledged": _l("Acknowledged"), "closed": _l("Closed")},
+    "invoice_kind": invoice_text.KIND_LABELS,
+    "invoice_status": invoice_text.STATUS_LABELS,
+    "gateway_op": invoice_text.GATEWAY_OP_LABELS,
+    "gateway_outcome": invoice_text.GATEWAY_OUTCOME_LABELS,
 }
 
 

@@ -33,6 +33,7 @@ SIDE_MENU = [
 # Pages reached from a menu entry that keep that entry lit.
 PARENT_PAGE = {
     "billing.invoice": "billing.history", "billing.invoice_print": "billing.history",
+    "billing.save_details": "billing.profile",
     "whitelabel.templates_index": "whitelabel.defaults", "whitelabel.templates_new": "whitelabel.defaults",
     "whitelabel.templates_show": "whitelabel.defaults",
     "contact.ticket": "contact.index", "contact.messages": "contact.index",

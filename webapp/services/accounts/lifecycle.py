@@ -11,11 +11,12 @@ from sqlalchemy.exc import IntegrityError
 
 from ...catalog import get_catalog
 from ...extensions import db
-from ...models import HostedAccount, Invoice, Operation, SupportRequest, utcnow
+from ...models import AccountUser, HostedAccount, Invoice, Operation, SupportRequest, utcnow
+from ...models.accounts import search_text_for
 from .. import audit, billing, keys, operations, permissions, provisioning
 from ..dates import add_months
 from ..errors import Conflict, ServiceError, ValidationFailed
-from .validation import NewAccount, price_of, validate_new, normalize_domain
+from .validation import DETAIL_FIELDS, ClientDetails, NewAccount, details_problems, price_of, validate_new, normalize_domain
 
 def _first_period(term: str, today: date) -> tuple[date, date]:
     catalog = get_catalog()
@@ -207,11 +208,174 @@ def cancel(account: HostedAccount, actor: audit.Actor) -> HostedAccount:
                               day=account.period_end)))
     if account.status == "expired":
         raise Conflict(str(_l("This account has already expired.")))
-    account.cancelled_at, account.status = utcnow(), "cancelled"
+    # A disabled account stays disabled (for abuse, unpaid, or by its agency): cancelling never opens it.
+    account.cancelled_at = utcnow()
+    if account.status != "disabled":
+        account.status = "cancelled"
     audit.record(actor, "account_cancelled", agency_id=account.agency_id, account_id=account.id,
                  usable_until=str(account.period_end))
+    provisioning.forget_credentials(account, reason="cancelled")  # A2: never shown on a cancelled account
     db.session.commit()
     return account
+
+
+def resumable(account: HostedAccount, today: date | None = None) -> bool:
+    """A cancellation can be undone until the paid period ends (the day it expires)."""
+    today = today or date.today()
+    return (account.cancelled_at is not None and account.status != "expired"
+            and account.period_end is not None and account.period_end > today)
+
+
+def resume(account: HostedAccount, actor: audit.Actor) -> HostedAccount:
+    """A7: undoes a cancellation before the period ends: the account renews on its day again, as before; nothing
+    is charged now. One conditional UPDATE, so a double press (or the expiry sweep at the same moment) resumes
+    once or refuses."""
+    permissions.require(actor, "manage_accounts")
+    _refuse_if_billed_to_its_client(account)
+    if account.cancelled_at is None:
+        raise Conflict(str(_l("%(name)s is not cancelled: it renews on %(day)s.", name=account.name,
+                              day=account.period_end)))
+    today = date.today()
+    if not resumable(account, today):
+        raise Conflict(str(_l("%(name)s has expired: its paid period ended on %(day)s, so it can no longer be "
+                              "resumed. Renew it instead.", name=account.name, day=account.period_end)))
+    resumed = db.session.execute(
+        sa.update(HostedAccount).where(HostedAccount.id == account.id, HostedAccount.cancelled_at.is_not(None),
+                                       HostedAccount.status != "expired", HostedAccount.period_end > today)
+        # A disabled account stays disabled: only the cancellation is undone.
+        .values(cancelled_at=None,
+                status=sa.case((HostedAccount.status == "cancelled", "active"), else_=HostedAccount.status))
+        .execution_options(synchronize_session=False)).rowcount
+    if resumed != 1:
+        db.session.rollback()
+        db.session.refresh(account)
+        raise Conflict(str(_l("%(name)s changed meanwhile: look at it again.", name=account.name)))
+    audit.record(actor, "account_resumed", agency_id=account.agency_id, account_id=account.id,
+                 renews_on=str(account.period_end))
+    db.session.commit()
+    db.session.refresh(account)
+    return account
+
+
+# ---- issue 22: the agency disables and enables an account itself ------------------------------------------
+
+def _refuse_if_referred(account: HostedAccount, message) -> None:
+    if account.kind == "commission":
+        raise Conflict(str(message))
+
+
+def _refuse_if_disabled_by_others(account: HostedAccount) -> None:
+    """Disabled for abuse (support's to enable) or unpaid (a paid renewal enables it): not the agency's switch."""
+    if account.disabled_reason == "abuse":
+        raise Conflict(str(_l("Support disabled %(name)s because of an abuse report: only support enables it "
+                              "again. Reply to the report or contact support.", name=account.name)))
+    raise Conflict(str(_l("%(name)s is disabled because its renewal is unpaid: it is enabled again as soon as a "
+                          "charge succeeds. Check the card in Billing profile.", name=account.name)))
+
+
+def disable(account: HostedAccount, actor: audit.Actor) -> HostedAccount:
+    """The agency closes the account to its client (the closed page, no login-as) until it enables it again.
+    It goes on renewing on its day and being charged, as the seed bills paid and disabled accounts alike."""
+    permissions.require(actor, "manage_accounts")
+    _refuse_if_referred(account, _l("%(name)s was referred through your link and is billed to its client: only "
+                                    "support can disable it.", name=account.name))
+    if account.status == "disabled":
+        if account.disabled_reason == "agency":
+            raise Conflict(str(_l("%(name)s is already disabled.", name=account.name)))
+        _refuse_if_disabled_by_others(account)
+    if account.status == "provisioning":
+        raise Conflict(str(_l("%(name)s is still being set up: it cannot be disabled yet.", name=account.name)))
+    if account.status == "expired":
+        raise Conflict(str(_l("%(name)s has expired: there is nothing to disable.", name=account.name)))
+    changed = db.session.execute(
+        sa.update(HostedAccount).where(HostedAccount.id == account.id, HostedAccount.status == account.status,
+                                       HostedAccount.status.in_(("active", "cancelled")))
+        .values(status="disabled", disabled_at=utcnow(), disabled_reason="agency")
+        .execution_options(synchronize_session=False)).rowcount
+    if changed != 1:
+        db.session.rollback()
+        db.session.refresh(account)
+        raise Conflict(str(_l("%(name)s changed meanwhile: look at it again.", name=account.name)))
+    audit.record(actor, "account_disabled_agency", agency_id=account.agency_id, account_id=account.id,
+                 was=account.status)
+    db.session.commit()
+    db.session.refresh(account)
+    return account
+
+
+def enable(account: HostedAccount, actor: audit.Actor) -> HostedAccount:
+    """Enables at once an account its agency disabled: active again (or cancelled, if it was). An account
+    support disabled for abuse, or one disabled because its renewal is unpaid, is not the agency's to enable."""
+    permissions.require(actor, "manage_accounts")
+    if account.status != "disabled":
+        raise Conflict(str(_l("%(name)s is not disabled.", name=account.name)))
+    if account.disabled_reason != "agency":
+        _refuse_if_disabled_by_others(account)
+    changed = db.session.execute(
+        sa.update(HostedAccount).where(HostedAccount.id == account.id, HostedAccount.status == "disabled",
+                                       HostedAccount.disabled_reason == "agency")
+        .values(status=sa.case((HostedAccount.cancelled_at.is_not(None), "cancelled"), else_="active"),
+                disabled_at=None, disabled_reason=None)
+        .execution_options(synchronize_session=False)).rowcount
+    if changed != 1:
+        db.session.rollback()
+        db.session.refresh(account)
+        raise Conflict(str(_l("%(name)s changed meanwhile: look at it again.", name=account.name)))
+    audit.record(actor, "account_enabled_agency", agency_id=account.agency_id, account_id=account.id)
+    db.session.commit()
+    db.session.refresh(account)
+    return account
+
+
+# ---- issue 22: the client's details, edited after Add New -----------------------------------------------
+
+def update_details(account: HostedAccount, details: ClientDetails, actor: audit.Actor) -> dict:
+    """The client's name and e-mail, the notification e-mail, the language and the time zone, checked by Add
+    New's rules; {field: (old, new)} of what changed, audited old -> new. The admin's e-mail follows the
+    client's while it was the same (a reset goes to the address the agency corrected). The UPDATE applies only
+    if nobody changed those fields meanwhile; a second press of the same form changes nothing."""
+    permissions.require(actor, "manage_accounts")
+    _refuse_if_referred(account, _l("%(name)s was referred through your link: its details are its client's "
+                                    "to change.", name=account.name))
+    for name in DETAIL_FIELDS:
+        value = getattr(details, name)
+        setattr(details, name, value.strip() if isinstance(value, str) else "")
+    fields = details_problems(details)
+    if fields:
+        raise ValidationFailed(str(_l("The details were not saved; see the fields marked.")), fields)
+    changes = {name: (getattr(account, name), getattr(details, name)) for name in DETAIL_FIELDS
+               if getattr(account, name) != getattr(details, name)}
+    if not changes:
+        return {}
+    unchanged_since = [getattr(HostedAccount, name) == old for name, (old, _new) in changes.items()]
+    # search_text is the ORM's to keep (models/accounts.py) but a Core UPDATE skips the ORM: written here alike.
+    domain_as_read = (HostedAccount.custom_domain.is_(None) if account.custom_domain is None
+                      else HostedAccount.custom_domain == account.custom_domain)
+    values = {name: new for name, (_old, new) in changes.items()}
+    values["search_text"] = search_text_for(account.name, details.client_name, details.client_email,
+                                            account.custom_domain)
+    updated = db.session.execute(
+        sa.update(HostedAccount).where(HostedAccount.id == account.id, domain_as_read, *unchanged_since)
+        .values(**values).execution_options(synchronize_session=False)).rowcount
+    if updated != 1:
+        db.session.rollback()
+        db.session.refresh(account)
+        if all(getattr(account, name) == getattr(details, name) for name in DETAIL_FIELDS):
+            return {}  # the same form, pressed twice: the first press saved it
+        raise Conflict(str(_l("%(name)s's details changed meanwhile: look at them again.", name=account.name)))
+    admin_followed = False
+    if "client_email" in changes:
+        old_email = changes["client_email"][0]
+        admin_followed = db.session.execute(
+            sa.update(AccountUser).where(AccountUser.account_id == account.id, AccountUser.username == "admin",
+                                         sa.func.lower(AccountUser.email) == old_email.lower())
+            .values(email=details.client_email).execution_options(synchronize_session=False)).rowcount == 1
+    audit.record(actor, "account_details_changed", agency_id=account.agency_id, account_id=account.id,
+                 changes={name: {"from": old, "to": new} for name, (old, new) in changes.items()},
+                 admin_email_followed=admin_followed)
+    db.session.commit()
+    db.session.refresh(account)
+    return changes
 
 
 # ---- A7, B8: an account closed to its client ------------------------------------------------------------
@@ -235,6 +399,8 @@ def refuse_if_closed(account: HostedAccount) -> None:
     if reason == "disabled" and account.disabled_reason == "abuse":
         raise Conflict(str(_l("Support disabled %(name)s because of an abuse report, so it cannot be opened. Only "
                               "support enables it again: reply to the report or contact support.", name=account.name)))
+    if reason == "disabled" and account.disabled_reason == "agency":
+        raise Conflict(str(_l("You disabled %(name)s, so it cannot be opened: enable it first.", name=account.name)))
     if reason == "disabled":
         raise Conflict(str(_l("%(name)s is disabled because its renewal is unpaid, so it cannot be opened. It is "
                               "enabled again as soon as a charge succeeds: check the card in Billing profile.",

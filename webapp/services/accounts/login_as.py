@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 
 from ...extensions import db
 from ...models import AccountUser, HostedAccount, LoginAsToken, User, utcnow
-from .. import audit, hosts, mail, notices, permissions, sessions
+from .. import audit, hosts, mail, notices, permissions, provisioning, sessions
 from ..errors import NotFound, ServiceError, ValidationFailed
 from .lifecycle import refuse_if_closed
 
@@ -118,3 +118,5 @@ def end_agency_access(account: HostedAccount, agency_id: int | None, actor: audi
         LoginAsToken.user_id.in_(sa.select(User.id).where(User.agency_id == agency_id)))).rowcount
     audit.record(actor, "agency_access_ended", agency_id=agency_id, account_id=account.id,
                  login_as_sessions=ended, login_as_links=links)
+    # A2: a password generated for that agency is never shown to the next one.
+    provisioning.forget_credentials(account, reason="left_agency", actor=actor)

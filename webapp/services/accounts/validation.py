@@ -121,10 +121,46 @@ def quote(agency_id: int, tier: str, term: str, contact_limit) -> dict:
             "price_cents": get_catalog().apply_discount(listed, percent), "term": term}
 
 
+@dataclass
+class ClientDetails:
+    """What can be edited after Add New: who the client is, where notices go, its language and zone."""
+    client_name: str
+    client_email: str
+    notification_email: str
+    language: str
+    timezone: str
+
+
+DETAIL_FIELDS = ("client_name", "client_email", "notification_email", "language", "timezone")
+# The columns' sizes (the forms and the API document say the same).
+DETAIL_MAX_LENGTHS = {"client_name": 120, "client_email": 254, "notification_email": 254, "timezone": 64}
+
+
+def details_problems(data) -> dict[str, str]:
+    """{field: problem} for the client's details of `data` (a NewAccount or ClientDetails), the same rules at
+    Add New and when they are edited later; {} when they are fine."""
+    fields = text_problems(**{name: getattr(data, name) for name in DETAIL_FIELDS})
+    if fields:  # nothing else can be checked on text the database cannot store
+        return fields
+    for name, most in DETAIL_MAX_LENGTHS.items():
+        if len(getattr(data, name) or "") > most:
+            fields[name] = str(_l("Use at most %(n)s characters.", n=most))
+    for name in ("client_email", "notification_email"):
+        problem = fields.get(name) or email_problem(getattr(data, name))
+        if problem:
+            fields[name] = problem
+    if not (data.client_name or "").strip():
+        fields["client_name"] = str(_l("Enter the client's name."))
+    if data.language not in LANGUAGES:
+        fields["language"] = str(_l("Choose a language from the list."))
+    if "timezone" not in fields and data.timezone not in timezone_set():
+        fields["timezone"] = str(_l("Choose a time zone from the list (for example Europe/Paris)."))
+    return fields
+
+
 def validate_new(data: NewAccount) -> None:
-    fields = text_problems(name=data.name, custom_domain=data.custom_domain, client_name=data.client_name,
-                           client_email=data.client_email, notification_email=data.notification_email,
-                           language=data.language, timezone=data.timezone, tier=data.tier, term=data.term)
+    fields = text_problems(name=data.name, custom_domain=data.custom_domain, tier=data.tier, term=data.term)
+    fields.update(text_problems(**{name: getattr(data, name) for name in DETAIL_FIELDS}))
     if fields:  # nothing else can be checked on text the database cannot store
         raise ValidationFailed(str(_l("The account was not created; see the fields marked.")), fields)
     problem = name_problem(data.name)
@@ -134,16 +170,7 @@ def validate_new(data: NewAccount) -> None:
         problem = domain_problem(data.custom_domain)
         if problem:
             fields["custom_domain"] = problem
-    for name in ("client_email", "notification_email"):
-        problem = email_problem(getattr(data, name))
-        if problem:
-            fields[name] = problem
-    if not (data.client_name or "").strip():
-        fields["client_name"] = str(_l("Enter the client's name."))
-    if data.language not in LANGUAGES:
-        fields["language"] = str(_l("Choose a language from the list."))
-    if data.timezone not in timezone_set():
-        fields["timezone"] = str(_l("Choose a time zone from the list (for example Europe/Paris)."))
+    fields.update(details_problems(data))
     fields.update(plan_problems(data.tier, data.term, data.contact_limit))
     if fields:
         raise ValidationFailed(str(_l("The account was not created; see the fields marked.")), fields)

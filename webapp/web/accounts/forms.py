@@ -15,9 +15,8 @@ class PlanFields:
                                 validators=[DataRequired(_l("Choose a contact limit."))])
 
 
-class NewAccountForm(PlanFields, Form):
-    name = StringField(_l("Account name"), validators=[DataRequired(_l("Enter the account's name.")), Length(max=40)])
-    custom_domain = StringField(_l("Custom domain (optional)"), validators=[Optional(), Length(max=253)])
+class ClientFields:
+    """The client's details: asked at Add New, editable afterwards, with the same checks."""
     client_name = StringField(_l("Client name"), validators=[DataRequired(_l("Enter the client's name.")), Length(max=120)])
     client_email = EmailField(_l("Client e-mail"), validators=[
         DataRequired(_l("Enter the client's e-mail.")), EmailAddress(), Length(max=254)])
@@ -26,7 +25,16 @@ class NewAccountForm(PlanFields, Form):
         EmailAddress(), Length(max=254)])
     language = SelectField(_l("Language"), validators=[DataRequired()])
     timezone = StringField(_l("Time zone"), validators=[DataRequired(_l("Choose a time zone.")), Length(max=64)])
+
+
+class NewAccountForm(PlanFields, ClientFields, Form):
+    name = StringField(_l("Account name"), validators=[DataRequired(_l("Enter the account's name.")), Length(max=40)])
+    custom_domain = StringField(_l("Custom domain (optional)"), validators=[Optional(), Length(max=253)])
     request_key = HiddenField()
+
+
+class DetailsForm(ClientFields, Form):
+    pass
 
 
 class ChangePlanForm(PlanFields, Form):

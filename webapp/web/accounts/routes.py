@@ -11,11 +11,11 @@ from ...catalog import get_catalog
 from ...services import accounts, billing, billing_history, dates, hosts, provisioning, reports, support
 from ...services.errors import ServiceError, ValidationFailed
 from ..decorators import agency_required, current_actor, current_scope, permission_required
-from ..filters import label, money
-from ..forms import apply_errors
+from ..filters import format_date, label, money
+from ..forms import apply_errors, submit
 from ..rendering import render, wants_fragment
 from .blueprint import bp
-from .forms import ChangePlanForm, DomainForm, NewAccountForm
+from .forms import ChangePlanForm, DetailsForm, DomainForm, NewAccountForm
 
 
 def _plan_choices(form, term=None):
@@ -139,6 +139,8 @@ def show(account_id):
     plan_form.request_key.data = accounts.new_request_key()
     domain_form = DomainForm(prefix="domain", data={"domain": account.custom_domain or ""})
     return _no_store(render("accounts/show.html", account=account, operation=operation,
+                            credentials=provisioning.credentials_of(account, operation),
+                            languages=accounts.LANGUAGES, resumable=accounts.resumable(account),
                             login_url=hosts.account_login_url(account),
                             balances=billing_history.account_balances(account),
                             sms_allowed=billing.sms_allowed(account), plan_form=plan_form, domain_form=domain_form,
@@ -181,7 +183,7 @@ def progress(account_id):
         response = make_response("", 200)
         response.headers["HX-Refresh"] = "true"
         return response
-    return _no_store(render("accounts/_progress.html", account=account, operation=operation,
+    return _no_store(render("accounts/_progress.html", account=account, operation=operation, credentials=None,
                             queue_up=_queue_up(operation), steps=provisioning.STEP_LABELS))
 
 
@@ -298,11 +300,105 @@ def login_as(account_id):
 @permission_required("view")
 def dismiss_credentials(account_id):
     account = current_scope().account(account_id)
-    op = _provisioning(account)
-    if op is None or op.result is None:
+    if _provisioning(account) is None:
         abort(404)
-    provisioning.dismiss_credentials(op)
+    provisioning.dismiss_credentials(account, current_actor())  # a second press finds nothing left to erase
     return redirect(url_for("accounts.show", account_id=account.id), code=303)
+
+
+# ---- issue 22: resume, the agency's own disable and enable, the client's details ----------------------------
+
+def _back_to_account(account, anchor: str = ""):
+    target = url_for("accounts.show", account_id=account.id)
+    # htmx: no anchor, or a browser already on the page would only scroll, not load it again.
+    return htmx_response(redirect=target) if wants_fragment() else redirect(target + anchor, code=303)
+
+
+def _account_action(account_id, action, done, anchor: str):
+    """A POST button of the account page: the service, then the page again with what happened (a refusal,
+    such as a second press, is a message there, not an error page)."""
+    account = current_scope().account(account_id)
+    try:
+        action(account, current_actor())
+    except ServiceError as exc:
+        flash(exc.message, "danger")
+    else:
+        flash(done(account), "success")
+    return _back_to_account(account, anchor)
+
+
+@bp.route("/accounts/<account_id>/resume", methods=["POST"])
+@agency_required
+@permission_required("manage_accounts")
+def resume(account_id):
+    return _account_action(account_id, accounts.resume, lambda a: _(
+        "%(name)s is resumed: it renews on %(day)s as before. Nothing was charged.", name=a.name,
+        day=format_date(a.period_end)), "#cancel")
+
+
+@bp.route("/accounts/<account_id>/disable", methods=["POST"])
+@agency_required
+@permission_required("manage_accounts")
+def disable(account_id):
+    return _account_action(account_id, accounts.disable, lambda a: _(
+        "%(name)s is disabled: its client sees a page saying so until you enable it. It keeps renewing on its "
+        "day.", name=a.name), "#disable")
+
+
+@bp.route("/accounts/<account_id>/enable", methods=["POST"])
+@agency_required
+@permission_required("manage_accounts")
+def enable(account_id):
+    return _account_action(account_id, accounts.enable, lambda a: _(
+        "%(name)s is enabled again: its client can use it now.", name=a.name), "#disable")
+
+
+def _details_form(account=None) -> DetailsForm:
+    """The posted form (account None), or a fresh one showing the account's details."""
+    if account is None:
+        form = DetailsForm(prefix="details")
+    else:
+        form = DetailsForm(prefix="details", formdata=None,
+                           data={name: getattr(account, name) for name in accounts.DETAIL_FIELDS})
+    form.language.choices = list(accounts.LANGUAGES.items())
+    return form
+
+
+def _details_page(account, form, status: int = 200):
+    response = render("accounts/details.html", "accounts/_details_form.html", account=account, form=form,
+                      timezone_options=_timezone_options())
+    response.status_code = status
+    return response
+
+
+@bp.route("/accounts/<account_id>/details")
+@agency_required
+@permission_required("manage_accounts")
+def details(account_id):
+    """Edit details: the whole page, or (htmx) the form in place of the account page's Client card."""
+    account = current_scope().account(account_id)
+    return _details_page(account, _details_form(account))
+
+
+@bp.route("/accounts/<account_id>/details", methods=["POST"])
+@agency_required
+@permission_required("manage_accounts")
+def save_details(account_id):
+    account = current_scope().account(account_id)
+    form = _details_form()
+    details = accounts.ClientDetails(**{name: (form[name].data or "").strip() for name in accounts.DETAIL_FIELDS})
+    result = submit(form, lambda: accounts.update_details(account, details, current_actor()), refusals=ServiceError)
+    if result.done:
+        flash(_("The client's details were saved.") if result.value else _("Nothing was changed."), "success")
+        return _back_to_account(account, "#client")
+    # As at Add New: what the service would also refuse is said in the same answer, by the fields the form's
+    # own checks found nothing wrong with, so that everything is fixed in one go.
+    untold = {name: message for name, message in accounts.details_problems(details).items()
+              if not form[name].errors}
+    if untold:
+        apply_errors(form, ValidationFailed(_("The details were not saved; see the fields marked."), untold))
+    # htmx swaps no 4xx answer: the form comes back in place (200) with its errors; nothing was written.
+    return _details_page(account, form, 200 if wants_fragment() else result.status)
 
 
 

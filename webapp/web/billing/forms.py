@@ -28,3 +28,19 @@ class PrepaidForm(Form):
 class PackForm(Form):
     account = StringField(_l("Account"), validators=[DataRequired(_l("Enter the account's name.")), Length(max=40)])
     pack = SelectField(_l("Pack"), validators=[DataRequired(_l("Choose a pack."))])
+
+
+class BillingDetailsForm(Form):
+    """B4: who the invoices are made out to. services/billing_details checks it again for every caller."""
+
+    legal_name = StringField(_l("Legal name"), validators=[
+        DataRequired(_l("Enter the agency's legal name, as registered.")), Length(max=200)])
+    address_line1 = StringField(_l("Address"), validators=[
+        DataRequired(_l("Enter the street address.")), Length(max=200)])
+    address_line2 = StringField(_l("Address, second line (optional)"), validators=[Optional(), Length(max=200)])
+    postal_code = StringField(_l("Postal code"), validators=[Optional(), Length(max=20)])
+    city = StringField(_l("City"), validators=[DataRequired(_l("Enter the city.")), Length(max=100)])
+    # Any code is posted on to the service, which says "choose a country from the list" by the field.
+    country = SelectField(_l("Country"), validators=[DataRequired(_l("Choose the country."))],
+                          validate_choice=False)
+    tax_id = StringField(_l("Tax id or VAT number (optional)"), validators=[Optional(), Length(max=40)])

@@ -3,7 +3,9 @@ import csv
 import io
 import json
 
-from flask import Response, flash, redirect, render_template, request, url_for
+from datetime import datetime, timezone
+
+from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
@@ -11,14 +13,14 @@ from flask_login import current_user
 from ...catalog import get_catalog
 from ...extensions import db
 from ...models import HostedAccount, Invoice
-from ...services import billing, billing_history, renewals
+from ...services import billing, billing_details, billing_history, invoice_documents, renewals
 from ...services.errors import ServiceError, ValidationFailed
 from ..decorators import agency_required, current_actor, current_scope, permission_required, recent_login_required
 from ..filters import money
-from ..forms import apply_errors
+from ..forms import apply_errors, submit
 from ..rendering import render, wants_fragment
 from .blueprint import bp
-from .forms import CardForm, PackForm, PrepaidForm, ProcessorCardForm
+from .forms import BillingDetailsForm, CardForm, PackForm, PrepaidForm, ProcessorCardForm
 
 
 def _purchase(form, buy):
@@ -63,15 +65,60 @@ def profile():
     elif request.method == "POST":
         status = 422
     form.number.data = form.cvc.data = ""  # never echo a card number back
-    return render("billing/profile.html", form=form, card=billing.card_of(current_user.agency_id)), status
+    return _profile_page(form, status=status)
 
 
-def _processor_profile():
+def _details_form(*, posted: bool = False, details=None) -> BillingDetailsForm:
+    """The posted details form, or a fresh one showing the saved details (if any)."""
+    if posted:
+        form = BillingDetailsForm()
+    else:
+        form = BillingDetailsForm(formdata=None, data=billing_details.snapshot(details) or {})
+    form.country.choices = [("", _("Choose a country"))] + [(c.code, c.name) for c in billing_details.countries()]
+    return form
+
+
+def _profile_page(card_form, *, details_form=None, status=200, setup=False, saved=False, details_post=False):
+    """The Billing profile: the card, and the billing details every invoice is made out to. An htmx post of
+    the details gets their section back alone; everything else, the whole page."""
+    agency_id = current_user.agency_id
+    details = billing_details.details_of(agency_id)
+    context = {"form": card_form, "card": billing.card_of(agency_id),
+               "details_form": details_form or _details_form(details=details),
+               "details": details, "details_saved": saved}
+    if setup is not False:
+        context["setup"] = setup
+    response = render("billing/profile.html", "billing/_billing_details.html" if details_post else None, **context)
+    response.status_code = status
+    return response
+
+
+@bp.route("/profile/details", methods=["POST"])
+@agency_required
+@permission_required("billing")
+def save_details():
+    form = _details_form(posted=True)
+    result = submit(form, lambda: billing_details.save(
+        current_actor(), current_user.agency_id, **{name: form[name].data for name in billing_details.FIELDS}))
+    if result.done and wants_fragment():
+        return _profile_page(None, details_form=_details_form(details=result.value), saved=True, details_post=True)
+    if result.done:
+        flash(_("The billing details were saved. Invoices issued from now on carry them."), "success")
+        return redirect(url_for("billing.profile"), code=303)
+    # htmx swaps no 4xx answer: the section comes back in place (200) with the errors; nothing was written.
+    if wants_fragment():
+        return _profile_page(None, details_form=form, status=200, details_post=True)
+    if billing.gateway().collects_card:
+        return _processor_profile(details_form=form, status=result.status)
+    card_form = CardForm(formdata=None)
+    return _profile_page(card_form, details_form=form, status=result.status)
+
+
+def _processor_profile(details_form=None, status=200):
     """B1 with Stripe: Stripe's card form confirms a SetupIntent in the browser; only the setup's id and
     our single-use state are posted here, never the card."""
-    form = ProcessorCardForm()
-    status = 200
-    if form.validate_on_submit():
+    form = ProcessorCardForm(formdata=None) if details_form is not None else ProcessorCardForm()
+    if details_form is None and form.validate_on_submit():
         unpaid = renewals.unpaid_renewals(current_user.agency_id)
         try:
             billing.save_card_from_setup(current_user.agency_id, setup_ref=form.setup_ref.data,
@@ -81,7 +128,7 @@ def _processor_profile():
             status = 422
         else:
             return _card_saved(unpaid)
-    elif request.method == "POST":
+    elif details_form is None and request.method == "POST":
         status = 422
     try:
         setup = billing.start_card_setup(current_user.agency_id, actor=current_actor())
@@ -91,7 +138,7 @@ def _processor_profile():
         status = status if status != 200 else 503
     if setup is not None:
         form.setup_ref.data, form.state.data = setup.setup_ref, setup.state
-    return render("billing/profile.html", form=form, setup=setup, card=billing.card_of(current_user.agency_id)), status
+    return _profile_page(form, details_form=details_form, status=status, setup=setup)
 
 
 def _account_by_name(name: str) -> HostedAccount:
@@ -177,7 +224,8 @@ def history():
     result = billing_history.invoices(current_scope(), filters)
     spend = billing_history.spend_by_month(current_scope())
     return render("billing/history.html", "billing/_invoices.html", filters=filters, result=result,
-                  spend=spend, spend_json=json.dumps(spend), is_fragment=wants_fragment())
+                  spend=spend, spend_json=json.dumps(spend), is_fragment=wants_fragment(),
+                  this_month=datetime.now(timezone.utc).strftime("%Y-%m"))
 
 
 @bp.route("/history.csv")
@@ -189,13 +237,14 @@ def history_csv():
     writer = csv.writer(buffer)
     writer.writerow(["number", "date", "account", "kind", "status", "period_start", "period_end", "currency",
                      "list_price", "discount_percent", "discount", "total", "prepaid_applied", "charged_to_card",
-                     "authorization"])
+                     "authorization", "issued_on"])
     for inv, account_name in billing_history.all_invoices(current_scope(), filters):
         writer.writerow([inv.number, inv.created_at.date().isoformat(), account_name or "", inv.kind, inv.status,
                          inv.period_start or "", inv.period_end or "", inv.currency,
                          _decimal(inv.list_price_cents), inv.discount_percent, _decimal(inv.discount_cents),
                          _decimal(inv.total_cents), _decimal(inv.prepaid_applied_cents),
-                         _decimal(inv.card_charged_cents), inv.gateway_authorization_id or ""])
+                         _decimal(inv.card_charged_cents), inv.gateway_authorization_id or "",
+                         inv.issued_at.date().isoformat() if inv.issued_at else ""])
     return Response(buffer.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": "attachment; filename=agencyhq-invoices.csv"})
 
@@ -209,8 +258,7 @@ def _decimal(cents: int) -> str:
 @permission_required("billing")
 def invoice(invoice_id):
     inv = current_scope().get(Invoice, invoice_id)
-    account = db.session.get(HostedAccount, inv.account_id) if inv.account_id else None
-    return render("billing/invoice.html", invoice=inv, account=account,
+    return render("billing/invoice.html", **invoice_documents.invoice_view(inv),
                   calls=billing_history.gateway_calls(inv), printable=False)
 
 
@@ -219,5 +267,29 @@ def invoice(invoice_id):
 @permission_required("billing")
 def invoice_print(invoice_id):
     inv = current_scope().get(Invoice, invoice_id)
-    account = db.session.get(HostedAccount, inv.account_id) if inv.account_id else None
-    return render("billing/invoice_print.html", invoice=inv, account=account, agency=current_user.agency)
+    return render("billing/invoice_print.html", **invoice_documents.invoice_view(inv), agency=current_user.agency)
+
+
+def _pdf_response(name: str, pdf: bytes) -> Response:
+    response = Response(pdf, mimetype="application/pdf",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    response.vary.add("Accept-Language")  # in the viewer's language
+    return response
+
+
+@bp.route("/invoices/<invoice_id>.pdf")
+@agency_required
+@permission_required("billing")
+def invoice_pdf(invoice_id):
+    return _pdf_response(*invoice_documents.invoice_pdf(current_actor(), current_scope(), invoice_id))
+
+
+@bp.route("/statement.pdf")
+@agency_required
+@permission_required("billing")
+def statement_pdf():
+    """A month's statement (?month=2026-11, UTC; this month when none is given)."""
+    month = request.args.get("month") or datetime.now(timezone.utc).strftime("%Y-%m")
+    if not billing_history.valid_month(month):
+        abort(404)
+    return _pdf_response(*invoice_documents.statement_pdf(current_actor(), current_scope(), month))
