@@ -21,12 +21,12 @@ import time
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from flask import current_app
 
 from ..adapters import dns
 from ..extensions import db
 from ..models import HostedAccount, utcnow
 from . import audit, hosts, keys, mail, notices
+from .accounts import domains
 
 log = logging.getLogger("agencyhq.domains")
 
@@ -77,9 +77,8 @@ def _claim(account_id: int, domain: str, now: datetime) -> bool:
 def check_one(account_id: int, domain: str, now: datetime) -> str:
     """Looks `domain` up and records what that says: "ok", "failing", "stopped", "unanswered", or "changed"
     (the account's domain or its verification changed meanwhile, and nothing is recorded)."""
-    cfg = current_app.config
     try:
-        targets = dns.cname_targets(domain, cfg.get("DNS_NAMESERVERS"), timeout=cfg["DNS_TIMEOUT"])
+        targets = domains.cname_targets(domain)
     except dns.LookupFailed as exc:
         db.session.execute(
             sa.update(HostedAccount).where(HostedAccount.id == account_id, HostedAccount.custom_domain == domain)
@@ -92,8 +91,7 @@ def check_one(account_id: int, domain: str, now: datetime) -> str:
     if account is None or account.custom_domain != domain or account.custom_domain_verified_at is None:
         db.session.rollback()
         return "changed"
-    expected = hosts.platform_host(account)
-    if expected in targets:
+    if domains.cname_target(account) in targets:
         outcome, email = "ok", _points_back(account)
     else:
         outcome, email = _points_elsewhere(account, ", ".join(targets), now)
@@ -112,7 +110,7 @@ def is_failing(account: HostedAccount) -> bool:
 
 def _context(account: HostedAccount) -> dict:
     return {"domain": account.custom_domain, "found": account.custom_domain_found or "",
-            "expected": hosts.platform_host(account), "failing_since": account.custom_domain_failing_since,
+            "expected": domains.cname_target(account), "failing_since": account.custom_domain_failing_since,
             "stops_at": account.custom_domain_stops_at,
             "account_url": None if notices.is_clients(account) else hosts.dashboard_url(f"/accounts/{account.id}")}
 

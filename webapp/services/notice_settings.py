@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import sqlalchemy as sa
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from ..extensions import db
-from ..models import Agency, User
-from . import audit, permissions
+from ..models import Agency
+from . import audit, notices, permissions
 from .auth import normalize_email
 from .errors import NotFound, ValidationFailed
 from .validation import email_problem, text_problems
@@ -44,8 +43,7 @@ def _agency(agency_id) -> Agency:
 
 
 def _owners(agency_id: int) -> tuple[str, ...]:
-    return tuple(db.session.scalars(sa.select(User.email).where(
-        User.agency_id == agency_id, User.team_role == "owner").order_by(User.id)))
+    return tuple(notices.owner_addresses(agency_id))
 
 
 def _of(agency: Agency) -> NoticeSettings:

@@ -36,27 +36,32 @@ def is_clients(account: HostedAccount) -> bool:
     return account.kind in ("commission", "standalone")
 
 
-def agency_language(agency_id: int | None) -> str | None:
-    if agency_id is None:
-        return None
-    return db.session.scalar(sa.select(Agency.notice_language).where(Agency.id == agency_id))
+def _first_owner(column):
+    """`column` of the agency's first owner, as a scalar subquery of the agency's row."""
+    return (sa.select(column).where(User.agency_id == Agency.id, User.team_role == "owner").order_by(User.id)
+            .limit(1).correlate(Agency).scalar_subquery())
 
 
-def agency_zone(agency_id: int | None) -> str | None:
-    """The time zone an agency's notices show times in: its first owner's (an agency has none of its own)."""
+def agency_reader(agency_id: int | None) -> tuple[str | None, str | None]:
+    """(language, time zone) of the agency's notices, in one query: its notice language, and its first
+    owner's zone (an agency has none of its own)."""
     if agency_id is None:
-        return None
-    return db.session.scalar(sa.select(User.timezone).where(User.agency_id == agency_id, User.team_role == "owner")
-                             .order_by(User.id).limit(1))
+        return None, None
+    row = db.session.execute(sa.select(Agency.notice_language, _first_owner(User.timezone))
+                             .where(Agency.id == agency_id)).first()
+    return (row[0], row[1]) if row is not None else (None, None)
+
+
+def owner_addresses(agency_id: int) -> list[str]:
+    """Every owner's e-mail, oldest first."""
+    return list(db.session.scalars(sa.select(User.email).where(User.agency_id == agency_id, User.team_role == "owner")
+                                   .order_by(User.id)))
 
 
 def agency_addresses(agency_id: int) -> list[str]:
     """Where the agency's own notices go: its notice e-mail, else every owner."""
     address = db.session.scalar(sa.select(Agency.notice_email).where(Agency.id == agency_id))
-    if address:
-        return [address]
-    return list(db.session.scalars(sa.select(User.email).where(User.agency_id == agency_id, User.team_role == "owner")
-                                   .order_by(User.id)))
+    return [address] if address else owner_addresses(agency_id)
 
 
 def to_account(account: HostedAccount, kind: str, context: dict, *, key: str,
@@ -69,17 +74,34 @@ def to_account(account: HostedAccount, kind: str, context: dict, *, key: str,
         return mail.send(kind, to=account.notification_email, locale=account.language, tz=account.timezone,
                          brand=client_brand(account), context={**context, "for_client": True},
                          agency_id=agency_id if agency_id is not None else account.agency_id, key=key)
-    return mail.send(kind, to=account.notification_email, locale=agency_language(account.agency_id),
-                     tz=agency_zone(account.agency_id), context={**context, "for_client": False},
+    language, zone = agency_reader(account.agency_id)
+    return mail.send(kind, to=account.notification_email, locale=language, tz=zone,
+                     context={**context, "for_client": False},
                      agency_id=agency_id if agency_id is not None else account.agency_id, key=key)
 
 
-def to_agency(agency_id: int, kind: str, context: dict, *, key: str) -> list[OutboundEmail]:
-    """A notice about the agency itself, to its notice e-mail or its owners (one e-mail each, one key each)."""
-    language, zone = agency_language(agency_id), agency_zone(agency_id)
-    return [mail.send(kind, to=address, locale=language, tz=zone, context=context, agency_id=agency_id,
-                      key=f"{key}:{n}" if n else key)
-            for n, address in enumerate(agency_addresses(agency_id))]
+def to_agency(agency_id: int, kind: str, context: dict, *, key: str | None,
+              to: str | None = None) -> list[OutboundEmail]:
+    """A notice for the agency, in its notice language: to `to` when the caller knows the person (the user
+    who filed a request), else to its notice e-mail or its owners (one e-mail each, one key each)."""
+    language, zone = agency_reader(agency_id)
+    return [mail.send(kind, to=address, locale=language, tz=zone, context={"for_client": False, **context},
+                      agency_id=agency_id, key=f"{key}:{n}" if key and n else key)
+            for n, address in enumerate([to] if to else agency_addresses(agency_id))]
+
+
+def to_agency_of(account: HostedAccount, kind: str, context: dict, *, key: str | None,
+                 agency_id: int | None = None) -> list[OutboundEmail]:
+    """A notice about one account for its agency (`agency_id`, else the account's) and never its client: to
+    the account's notification e-mail while that is the agency's (a resold or parent account of that agency),
+    else to the agency's own addresses; nobody for an account without an agency."""
+    agency_id = agency_id if agency_id is not None else account.agency_id
+    if agency_id is None:
+        return []
+    context = {"account": account, **context}
+    if not is_clients(account) and account.agency_id == agency_id and account.notification_email:
+        return [to_account(account, kind, context, key=key, agency_id=agency_id)]
+    return to_agency(agency_id, kind, context, key=key)
 
 
 def to_user(user: User, kind: str, context: dict, *, key: str | None = None, to: str | None = None) -> OutboundEmail:

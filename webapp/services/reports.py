@@ -157,13 +157,9 @@ def _tell_agency(kind: str, report: AbuseReport, account: HostedAccount, *, key:
     client. A report with no agency (a standalone account) is e-mailed to no one."""
     if report.agency_id is None:
         return []
-    context = {"report": report, "account": account,
-               "report_url": hosts.dashboard_url(f"/reports/{report.id}"),
-               "contact_url": hosts.dashboard_url("/contact")}
-    if not notices.is_clients(account) and account.agency_id == report.agency_id and account.notification_email:
-        email = notices.to_account(account, kind, context, key=key, agency_id=report.agency_id)
-        return [email] if email is not None else []
-    return notices.to_agency(report.agency_id, kind, {**context, "for_client": False}, key=key)
+    return notices.to_agency_of(account, kind, {
+        "report": report, "report_url": hosts.dashboard_url(f"/reports/{report.id}"),
+        "contact_url": hosts.dashboard_url("/contact")}, key=key, agency_id=report.agency_id)
 
 
 # ---- the agency -----------------------------------------------------------------------------------------
@@ -202,11 +198,6 @@ def listing(scope: AgencyScope, *, actor: audit.Actor, status: str = "", account
 def for_account(scope: AgencyScope, account: HostedAccount, *, actor: audit.Actor) -> list[ReportRow]:
     """The reports of one of the agency's accounts (its page lists them), newest first."""
     return listing(scope, actor=actor, account_id=account.id, per_page=100).rows
-
-
-def open_count(scope: AgencyScope) -> int:
-    return db.session.scalar(sa.select(sa.func.count()).select_from(AbuseReport).where(
-        AbuseReport.agency_id == scope.agency_id, AbuseReport.status == "open")) or 0
 
 
 def get(scope: AgencyScope, report_id, *, actor: audit.Actor) -> AbuseReport:
@@ -248,11 +239,6 @@ def queue(status: str = "waiting", page: int = 1, per_page: int = PER_PAGE) -> R
     elif status != "all":
         stmt = stmt.where(AbuseReport.status.in_(WAITING))
     return _page(stmt, (AbuseReport.created_at, AbuseReport.id), page, per_page)
-
-
-def waiting_count() -> int:
-    return db.session.scalar(sa.select(sa.func.count()).select_from(AbuseReport).where(
-        AbuseReport.status.in_(WAITING))) or 0
 
 
 def staff_get(report_id) -> AbuseReport:

@@ -176,13 +176,11 @@ def _tell_losing_agency(account: HostedAccount | None) -> list:
     """A3: the agency an account is moved away from hears of it (before the move: its notification
     e-mail is still the losing agency's). A referred account's notification e-mail is its client's, so
     the agency is told at its own address; a standalone account had no agency."""
-    if account is None or account.agency_id is None:
+    if account is None:
         return []
-    context = {"account": account, "moved_on": utcnow().date(), "contact_url": hosts.dashboard_url("/contact")}
-    key = keys.notice("account_transferred_away", account.id, account.agency_id)
-    if account.kind == "resold" and account.notification_email:
-        return [notices.to_account(account, "account_transferred_away", context, key=key)]
-    return notices.to_agency(account.agency_id, "account_transferred_away", context, key=key)
+    return notices.to_agency_of(account, "account_transferred_away", {
+        "moved_on": utcnow().date(), "contact_url": hosts.dashboard_url("/contact")},
+        key=keys.notice("account_transferred_away", account.id, account.agency_id))
 
 
 def _move_to_agency(account: HostedAccount, request: SupportRequest, actor: audit.Actor) -> None:
@@ -198,15 +196,14 @@ def _move_to_agency(account: HostedAccount, request: SupportRequest, actor: audi
 
 
 def _agency_address(request: SupportRequest) -> str | None:
-    """Where the agency that filed the request is written to: the user who filed it, else the
-    agency's first user (agencies have no notification address of their own)."""
+    """Where the agency that filed the request is written to: the user who filed it, else the agency's
+    notice address (its notice e-mail, or its first owner)."""
     creator = db.session.get(User, request.created_by_id) if request.created_by_id else None
     if creator is not None and creator.agency_id == request.agency_id:
         return creator.email
     if request.agency_id is None:
         return None
-    return db.session.scalar(sa.select(User.email).where(User.agency_id == request.agency_id, User.role == "agency")
-                             .order_by(User.id).limit(1))
+    return next(iter(notices.agency_addresses(request.agency_id)), None)
 
 
 def _tell_agency(request: SupportRequest, account: HostedAccount | None):
@@ -219,13 +216,13 @@ def _tell_agency(request: SupportRequest, account: HostedAccount | None):
         return None
     approved = request.status == "approved"
     in_list = approved and request.kind != "detach" or not approved and request.kind != "transfer"
-    return mail.send(f"{request.kind}_decided", to=to, locale=notices.agency_language(request.agency_id),
-                     agency_id=request.agency_id, key=keys.request_decided_email(request.id), context={
+    return next(iter(notices.to_agency(request.agency_id, f"{request.kind}_decided", to=to,
+                             key=keys.request_decided_email(request.id), context={
                          "approved": approved, "reason": request.decision_reason,
                          "name": account.name if account is not None else request.payload.get("account_name", ""),
                          "ends_on": account.period_end if account is not None else None,
                          "account_url": hosts.dashboard_url(f"/accounts/{account.id}")
-                         if account is not None and in_list else None})
+                         if account is not None and in_list else None})), None)
 
 
 # ---- S6: the outbox ---------------------------------------------------------------------------------------

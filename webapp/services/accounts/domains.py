@@ -20,6 +20,13 @@ def cname_target(account: HostedAccount) -> str:
     return hosts.platform_host(account)
 
 
+def cname_targets(domain: str) -> list[str]:
+    """What the domain's CNAME points to, by a real DNS query to the configured servers (verification and
+    the daily re-check ask the same way); dns.LookupFailed when nobody answered."""
+    return dns.cname_targets(domain, current_app.config.get("DNS_NAMESERVERS"),
+                             timeout=current_app.config["DNS_TIMEOUT"])
+
+
 def set_domain(account: HostedAccount, domain: str, actor: audit.Actor) -> HostedAccount:
     permissions.require(actor, "manage_accounts")
     domain = normalize_domain(domain)
@@ -42,8 +49,7 @@ def verify_domain(account: HostedAccount, actor: audit.Actor) -> bool:
     if not account.custom_domain:
         raise ServiceError(str(_l("Set a custom domain first.")))
     try:
-        targets = dns.cname_targets(account.custom_domain, current_app.config.get("DNS_NAMESERVERS"),
-                                    timeout=current_app.config["DNS_TIMEOUT"])
+        targets = cname_targets(account.custom_domain)
     except dns.LookupFailed as exc:
         # Nothing was learnt about the record: the domain stays as it was (unverified), and the agency is told why.
         if exc.reason == "timeout":

@@ -58,27 +58,12 @@ def support_login_as_link(account_id, staff: User, reason: str, actor: audit.Act
     db.session.add(LoginAsToken(account_id=account.id, user_id=staff.id, token_hash=_hash(token),
                                 expires_at=utcnow() + timedelta(seconds=LOGIN_AS_SECONDS)))
     audit.record(actor, "support_login_as_link", agency_id=account.agency_id, account_id=account.id, reason=reason)
-    email = None
-    to = _agency_address(account)
-    if to:
-        # The agency is told, in its notice language (never the client: the address is the agency's).
-        email = mail.send("support_login_as", to=to, locale=notices.agency_language(account.agency_id),
-                          agency_id=account.agency_id, context={"account": account, "staff": staff, "reason": reason})
+    # The agency is told, in its notice language (never the client; a standalone account has no agency to
+    # tell: the audit log keeps the visit).
+    emails = notices.to_agency_of(account, "support_login_as", {"staff": staff, "reason": reason}, key=None)
     db.session.commit()
-    if email is not None:
-        mail.enqueue_pending(email)
+    mail.enqueue_pending(*emails)
     return hosts.platform_url(account, f"/app/login-as?token={token}")
-
-
-def _agency_address(account: HostedAccount) -> str | None:
-    """Where the agency hears about one of its accounts: the account's notification address, or the
-    owner's e-mail when that address is the client's own (a referred account) or missing."""
-    if account.agency_id is None:
-        return None  # a standalone account has no agency to tell; the audit log keeps the visit
-    if account.kind == "resold" and account.notification_email:
-        return account.notification_email
-    return db.session.scalar(sa.select(User.email).where(User.agency_id == account.agency_id,
-                                                         User.team_role == "owner").order_by(User.id).limit(1))
 
 
 def redeem_login_as(account: HostedAccount, token: str, ip: str | None):
