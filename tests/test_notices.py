@@ -365,3 +365,22 @@ def test_a_further_trial_extension_decided_by_support_is_told_with_the_new_end(a
     assert message["to"] == ["ops@agency.test"] and message["subject"] == "The trial extension of bakery was approved"
     assert f"{end:%b} {end.day}, {end.year}" in message["body"]
     assert [e.kind for e in emails(db, "trial_extension_decided")] == ["trial_extension_decided"]
+
+
+def test_a_decline_is_told_in_the_readers_language_by_its_code(app, db):
+    """The invoice keeps the gateway's decline code; the reason is said from it, not from its English text."""
+    from flask_babel import force_locale
+
+    from webapp.services import billing
+    agency, _ = make_agency()
+    account = make_account(agency, "bakery")
+    invoice = paid_renewal(account, paid_at=datetime.now(timezone.utc))
+    for name, value in billing.declined_values(invoice, "The card has insufficient funds.",
+                                               "insufficient_funds").items():
+        setattr(invoice, name, value)
+    db.session.commit()
+    assert invoice.decline_code == "insufficient_funds"
+    with force_locale("fr"):
+        assert str(billing.decline_reason(invoice)) == "La carte n'a pas les fonds suffisants."
+    invoice.decline_code, invoice.last_error = None, "Do not honor (issuer)"  # an older decline: its own words
+    assert billing.decline_reason(invoice) == "Do not honor (issuer)"

@@ -90,6 +90,8 @@ class Invoice(Model):
     # B8: the first decline starts the grace period.
     first_declined_at: Mapped[object | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(sa.String(300))
+    # The gateway's code of the last decline (adapters/payments.MESSAGES), so it is told in the reader's words.
+    decline_code: Mapped[str | None] = mapped_column(sa.String(40))
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
     paid_at: Mapped[object | None] = mapped_column(UTCDateTime)
     # What the processor reports later, outside AgencyHQ (its webhooks): a refund made in its own

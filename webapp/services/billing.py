@@ -26,7 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from .. import faults
-from ..adapters.payments import MESSAGES, OUTAGE, GatewayError
+from ..adapters.payments import OUTAGE, GatewayError
 from ..catalog import get_catalog
 from ..extensions import db
 from ..models import (BillingProfile, CardSetup, CreditBalance, CreditEntry, GatewayCall, HostedAccount, Invoice,
@@ -464,15 +464,14 @@ def _log_call(*args):
 
 def paid_values(invoice: Invoice, *, card_cents: int, reference: str | None) -> dict:
     """What an invoice becomes once paid, the card having paid `card_cents` of it."""
-    values = {"status": "paid", "paid_at": utcnow(), "last_error": None, "next_attempt_at": None,
-              "attempts": invoice.attempts + 1}
+    values = {"status": "paid", "paid_at": utcnow(), "last_error": None, "decline_code": None,
+              "next_attempt_at": None, "attempts": invoice.attempts + 1}
     if card_cents:
         values.update(card_charged_cents=card_cents, gateway_charge_id=reference)
     return values
 
 
-# What a decline means, in the reader's language (a notice): the gateways' messages (adapters/payments.py,
-# kept in English on the invoice) by their code.
+# What a decline means, in the reader's language (a notice, an invoice): by the code the invoice keeps.
 DECLINE_REASONS = {
     "card_declined": _l("The card was declined."),
     "insufficient_funds": _l("The card has insufficient funds."),
@@ -481,16 +480,14 @@ DECLINE_REASONS = {
     "authentication_required": _l("The bank asks the card holder to confirm payments with this card: save the "
                                   "card again in Billing profile to confirm it."),
     "gateway_unavailable": _l("The card processor could not be reached; the payment will be tried again."),
+    "no_card": _l("There is no card on file: add one in Billing profile."),
 }
 
 
-def decline_reason(message: str | None):
-    """The invoice's decline as a translatable reason (a lazy string) when it is one of the gateways'
-    messages, else the message itself (a processor's own words)."""
-    for code, text in MESSAGES.items():
-        if message == text:
-            return DECLINE_REASONS.get(code, message)
-    return message or DECLINE_REASONS["card_declined"]
+def decline_reason(invoice: Invoice):
+    """Why the invoice's charge failed, in the reader's language (a lazy string) by its decline code; an
+    invoice declined before codes were kept (or by a code without words of ours) shows the processor's message."""
+    return DECLINE_REASONS.get(invoice.decline_code) or invoice.last_error or DECLINE_REASONS["card_declined"]
 
 
 def declined_values(invoice: Invoice, message: str, code: str | None = None) -> dict:
@@ -499,8 +496,8 @@ def declined_values(invoice: Invoice, message: str, code: str | None = None) -> 
     charged is unknown: the attempt is not counted, so the next try sends the same idempotency key
     and gets the first answer if there was one, and no grace period starts for our outage."""
     if code == OUTAGE:
-        return {"status": "failed", "last_error": message[:300]}
-    return {"status": "failed", "last_error": message[:300], "attempts": invoice.attempts + 1,
+        return {"status": "failed", "last_error": message[:300], "decline_code": code}
+    return {"status": "failed", "last_error": message[:300], "decline_code": code, "attempts": invoice.attempts + 1,
             "first_declined_at": invoice.first_declined_at or utcnow()}
 
 

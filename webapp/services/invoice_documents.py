@@ -45,7 +45,7 @@ def status_note(invoice: Invoice) -> str | None:
     if message.startswith("Refunded: "):
         reason = message[len("Refunded: "):]
         return gettext("Refunded: %(reason)s", reason=str(invoice_text.REFUND_REASONS.get(reason, reason)))
-    return str(billing.decline_reason(message))
+    return str(billing.decline_reason(invoice))
 
 
 def _pdf(template: str, context: dict, title: str) -> bytes:

@@ -289,7 +289,7 @@ def _notify(account: HostedAccount, invoice: Invoice, what: str) -> None:
     scheduled = invoice.attempts <= len(catalog.renewal_retry_days)
     email = notices.to_account(account, f"renewal_{what}", {
         "invoice": invoice, "amount": invoice.total_cents - invoice.prepaid_applied_cents,
-        "reason": billing.decline_reason(invoice.last_error),
+        "reason": billing.decline_reason(invoice),
         "retry_on": invoice.next_attempt_at.date() if scheduled and invoice.next_attempt_at else None,
         "every": catalog.renewal_late_retry_every_days, "grace_days": catalog.renewal_grace_days,
         "profile_url": None if notices.is_clients(account) else hosts.dashboard_url("/billing/profile"),
