@@ -410,13 +410,11 @@ def renew_batch(op_ids: list[int]) -> dict:
     # 3. Every outcome at once: invoices paid, periods moved, accounts enabled again, operations done.
     if calls:
         db.session.execute(sa.insert(GatewayCall), calls)
+    now = utcnow()
     if paid:
-        now = utcnow()
-        # B4: issued as they are paid, their numbers taken in this transaction (in the order of their ids).
-        issued = invoice_numbers.issued_values([inv for _op, _account, inv, _ref in paid], now)
         db.session.execute(sa.update(Invoice), [
             {"id": inv.id, **billing.paid_values(inv, card_cents=inv.total_cents, reference=reference),
-             "paid_at": now, **issued.get(inv.id, {})}
+             "paid_at": now}
             for _op, _account, inv, reference in paid])
         moved = [{"id": account.id, **advanced_values(account, inv)} for _op, account, inv, _ref in paid]
         if any(len(values) > 1 for values in moved):
@@ -424,6 +422,13 @@ def renew_batch(op_ids: list[int]) -> dict:
         for op, _account, inv, _ref in paid:
             results[op.id] = {"invoice_id": inv.id, "status": "paid"}
     operations.finish_many({op_id: result for op_id, result in results.items()})
+    if paid:
+        # B4: issued as they are paid, in this transaction, their numbers taken last (in the order of their
+        # ids): the year's counter row stays locked only from here to the commit, so other workers' batches
+        # wait for it as little as they can.
+        issued = invoice_numbers.issued_values([inv for _op, _account, inv, _ref in paid], now)
+        if issued:
+            db.session.execute(sa.update(Invoice), [{"id": invoice_id, **values} for invoice_id, values in issued.items()])
     db.session.commit()
 
     # Declines and the accounts that need more care go the one-by-one way (same keys, same rules).
