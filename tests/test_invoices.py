@@ -406,3 +406,12 @@ def test_the_details_form_beside_the_processors_card_form(client, db, stripe_gat
     html = bad.get_data(as_text=True)
     assert bad.status_code == 422 and 'id="city-error"' in html and 'id="processor-card-form"' in html
     assert client.post("/billing/profile/details", data={**DETAILS, "csrf_token": token}).status_code == 303
+
+
+@pytest.mark.parametrize("month", ["9999-12", "0000-01", "2026-13", "2026-1", "abc", "99999-01"])
+def test_a_month_out_of_the_calendar_is_ignored_by_the_history_and_refused_by_the_statement(client, db, month):
+    make_agency(email="owner@agency.test")
+    login(client, "owner@agency.test")
+    history = client.get(f"/billing/history?month={month}")
+    assert history.status_code == 200  # the filter is dropped, as for any unreadable month
+    assert client.get(f"/billing/statement.pdf?month={month}").status_code in (400, 404)

@@ -16,8 +16,10 @@ PAGE_SIZE = 50
 
 
 def valid_month(value) -> bool:
-    """A month as the URLs write it: "2026-11"."""
-    return isinstance(value, str) and re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value) is not None
+    """A month as the URLs write it: "2026-11", of a year whose month and the next are real dates (the bounds
+    of 9999-12 or 0000-01 are not)."""
+    return (isinstance(value, str) and re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value) is not None
+            and 1 <= int(value[:4]) <= 9998)
 
 
 @dataclass(frozen=True)
