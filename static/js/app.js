@@ -68,4 +68,20 @@
     var message = event.target.getAttribute && event.target.getAttribute("data-confirm");
     if (message && !window.confirm(message)) event.preventDefault();
   });
+  // A background request that failed (htmx swaps nothing on an error): say so in #request-failed.
+  function requestFailed(kind) {
+    var box = document.getElementById("request-failed");
+    if (!box) return;
+    box.textContent = box.getAttribute("data-" + kind);
+    box.hidden = false;
+  }
+  document.addEventListener("htmx:responseError", function (event) {
+    var status = event.detail.xhr ? event.detail.xhr.status : 500;
+    requestFailed(status >= 500 ? "server" : "refused");
+  });
+  document.addEventListener("htmx:sendError", function () { requestFailed("network"); });
+  document.addEventListener("htmx:beforeRequest", function () {
+    var box = document.getElementById("request-failed");
+    if (box) box.hidden = true;
+  });
 })();
