@@ -840,3 +840,27 @@ def test_add_new_says_every_problem_in_one_answer(client, db):
     assert page.count("Enter a valid e-mail address.") == 1
     assert db.session.scalar(sa.select(sa.func.count()).select_from(HostedAccount)) == 0
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Invoice)) == 0
+
+
+@pytest.mark.parametrize("typed", ["", "bad", "x" * 5000 + "@example.test", "a@b"])
+def test_a_detach_needs_a_real_client_email_and_asks_nothing_otherwise(db, typed):
+    """The address becomes the account's notification e-mail: checked as every e-mail field is."""
+    from webapp.models import SupportRequest
+    from webapp.services import support
+    from webapp.services.errors import ValidationFailed
+    agency, user = agency_with_card()
+    account = make_account(agency, "going-solo")
+    with pytest.raises(ValidationFailed) as refused:
+        support.request_detach(account, user, client_email=typed,
+                               actor=Actor(f"user:{user.id}", user.email, None, agency.id, team_role=user.team_role))
+    assert "client_email" in refused.value.fields
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(SupportRequest)) == 0
+
+
+def test_a_doctored_contact_limit_of_5000_digits_is_refused_by_the_field(db):
+    from webapp.services.errors import ValidationFailed
+    agency, user = agency_with_card()
+    account = make_account(agency, "huge")
+    with pytest.raises(ValidationFailed):
+        accounts.change_plan(account, tier="plus", term="monthly", contact_limit="9" * 5000, request_key="k",
+                             actor=Actor(f"user:{user.id}", user.email, None, agency.id, team_role=user.team_role))

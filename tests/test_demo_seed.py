@@ -27,6 +27,10 @@ def test_seed_demo_makes_every_status_plan_type_and_tier(runner, db, run_jobs, c
     assert {a.plan_tier for a in accounts} == {"lite", "plus", "professional", "enterprise"}
     assert all(a.period_end for a in accounts)
     assert db.session.scalar(sa.select(User).where(User.role == "support")) is not None
+    # The README's client login has the README's password; the generated one is not shown any more (A2).
+    from webapp.services import provisioning
+    acme = next(a for a in accounts if a.name == demo.CLIENT_ACCOUNT)
+    assert provisioning.credentials_of(acme) is None
     parent = db.session.scalar(sa.select(HostedAccount).where(HostedAccount.kind == "parent"))
     assert len(db.session.scalars(sa.select(Automation).where(Automation.account_id == parent.id)).all()) == 3
     # The two accounts left provisioning finish in the background.

@@ -174,6 +174,9 @@ def seed(rng: random.Random | None = None) -> dict:
     acme = next(a for a in accounts if a.name == CLIENT_ACCOUNT)
     admin = db.session.scalar(sa.select(AccountUser).where(AccountUser.account_id == acme.id))
     admin.password_hash = hash_password(CLIENT_PASSWORD)
+    # The generated password is no longer the account's: the account page must not show it (A2). The README
+    # gives the demo one.
+    provisioning.forget_credentials(acme, reason="demo_password")
     db.session.commit()
 
     # P2: one published pushdown, switched on in the active accounts, and one draft.

@@ -15,6 +15,7 @@ from ..extensions import db
 from ..models import AccountUser, AuditEvent, HostedAccount, OutboundEmail, SupportRequest, User, utcnow
 from . import accounts, audit, branding, hosts, keys, mail, notices, permissions, pushdown
 from .errors import Conflict, NotFound, ServiceError, ValidationFailed
+from .validation import email_problem
 
 QUEUE_KINDS = ("transfer", "detach", "trial_extension")
 
@@ -76,8 +77,10 @@ def confirm_transfer(token: str) -> SupportRequest:
 def request_detach(account: HostedAccount, user: User, *, client_email: str, actor: audit.Actor) -> SupportRequest:
     permissions.require(actor, "manage_accounts")
     email = (client_email or "").strip().lower()
-    if "@" not in email or "." not in email.split("@")[-1]:
-        raise ValidationFailed(str(_l("Enter the client's e-mail.")), {"client_email": str(_l("Enter a valid e-mail address."))})
+    # The address becomes the account's notification e-mail: the same check as every other e-mail field.
+    problem = str(_l("Enter the client's e-mail.")) if not email else email_problem(email)
+    if problem:
+        raise ValidationFailed(problem, {"client_email": problem})
     if db.session.scalar(sa.select(SupportRequest.id).where(SupportRequest.kind == "detach",
                                                             SupportRequest.account_id == account.id,
                                                             SupportRequest.status == "open")):

@@ -121,7 +121,8 @@ def change_plan(account: HostedAccount, *, tier: str, term: str, contact_limit, 
         raise ServiceError(str(_l("Wait until the account is ready.")))
     if term == "trial":
         raise ValidationFailed(str(_l("A paid account cannot go back to a trial.")), {"term": str(_l("Choose monthly or annual."))})
-    contact_limit = int(contact_limit) if str(contact_limit).isdigit() else -1
+    # A number of at most 9 digits (int() refuses a 5 000-digit one with an error of its own); else unknown.
+    contact_limit = int(contact_limit) if str(contact_limit).isdigit() and len(str(contact_limit)) <= 9 else -1
     new_price = price_of(tier, term, contact_limit)
     if account.plan_term == "trial":
         return _trial_to_paid(account, tier, term, contact_limit, new_price, request_key, actor)
