@@ -96,7 +96,14 @@ def test_billing_details_on_the_profile_page_errors_by_the_field_saved_and_audit
     assert 'value="Acme Agency SAS"' in html  # what was typed is kept
     assert billing_details.details_of(agency.id) is None
     vat = client.post("/billing/profile/details", data={**DETAILS, "tax_id": "FR123", "csrf_token": token})
-    assert vat.status_code == 422 and 'id="tax_id-error">This is not a VAT number of France' in vat.get_data(as_text=True)
+    assert vat.status_code == 422 and 'id="tax_id-error">This VAT number of France is too short, too long' \
+        in vat.get_data(as_text=True)
+    other = client.post("/billing/profile/details", data={**DETAILS, "tax_id": "DE123456789", "csrf_token": token})
+    assert 'id="tax_id-error">This is not a VAT number of France' in other.get_data(as_text=True)
+    # Every problem in one answer: the form's own (an empty legal name) and the service's (the VAT number).
+    both = client.post("/billing/profile/details", data={**DETAILS, "legal_name": "", "tax_id": "FR123",
+                                                        "csrf_token": token}).get_data(as_text=True)
+    assert 'id="legal_name-error"' in both and 'id="tax_id-error">This VAT number of France' in both
     # htmx: the section alone, in place (200: htmx swaps no 4xx), with the same errors
     fragment = client.post("/billing/profile/details", headers={"HX-Request": "true"},
                            data={**DETAILS, "country": "", "csrf_token": token})

@@ -89,6 +89,10 @@ def _tax_id_problem(country: str, value: str) -> tuple[str | None, str]:
         if number[:1].isdigit() or (country == "AT" and number[:1] == "U"):
             number = prefix + number  # typed without its country prefix
         if not re.fullmatch(f"{prefix}(?:{national})", number):
+            if number.startswith(prefix):  # the right country, a wrong length or character
+                return str(_l("This VAT number of %(country)s is too short, too long or has a wrong character: it "
+                              "is written like %(example)s.", country=country_name(country),
+                              example=example)), value
             return str(_l("This is not a VAT number of %(country)s: it starts with %(prefix)s, for example "
                           "%(example)s.", country=country_name(country), prefix=prefix, example=example)), value
         return None, number

@@ -66,12 +66,29 @@ class Submission:
     value: Any = None
 
 
-def submit(form: Form, action: Callable[[], Any], *, refusals: type[ServiceError] = ValidationFailed) -> Submission:
+def add_untold(form: Form, check: Callable[[], Any]) -> None:
+    """After the form's own checks failed: the service's checks of the same input (`check` writes nothing and
+    raises ValidationFailed), said by the fields the form found nothing wrong with, so that a person fixes
+    everything in one go instead of meeting the service's objections on the next try."""
+    try:
+        check()
+    except ValidationFailed as exc:
+        untold = {name: message for name, message in exc.fields.items()
+                  if not getattr(getattr(form, name, None), "errors", None)}
+        if untold:
+            apply_errors(form, ValidationFailed(exc.message, untold))
+
+
+def submit(form: Form, action: Callable[[], Any], *, refusals: type[ServiceError] = ValidationFailed,
+           check: Callable[[], Any] | None = None) -> Submission:
     """The form views' one pattern: on a POST, the form's own checks, then the service (`action`); what
-    the service refuses is shown by the fields (apply_errors)."""
+    the service refuses is shown by the fields (apply_errors). `check`: the service's checks alone, run
+    when the form's fail (add_untold)."""
     if request.method != "POST":
         return Submission(False, 200)
     if not form.validate_on_submit():
+        if check is not None:
+            add_untold(form, check)
         return Submission(False, 422)
     try:
         return Submission(True, 303, action())

@@ -12,7 +12,7 @@ from ...services import accounts, billing, billing_history, dates, hosts, provis
 from ...services.errors import ServiceError, ValidationFailed
 from ..decorators import agency_required, current_actor, current_scope, permission_required
 from ..filters import format_date, label, money
-from ..forms import apply_errors, submit
+from ..forms import add_untold, apply_errors, submit
 from ..rendering import render, wants_fragment
 from .blueprint import bp
 from .forms import ChangePlanForm, DetailsForm, DomainForm, NewAccountForm
@@ -65,16 +65,8 @@ def new():
             return redirect(url_for("accounts.show", account_id=account.id), code=303)
     elif request.method == "POST":
         status = 422
-        # The form's checks leave out the service's (name taken or reserved, time zone, plan): say
-        # those in the same answer, next to the fields the form found nothing wrong with, so that a
-        # person fixes everything in one go.
-        try:
-            accounts.validate_new(_new_account(form))
-        except ValidationFailed as exc:
-            untold = {name: message for name, message in exc.fields.items()
-                      if not getattr(getattr(form, name, None), "errors", None)}
-            if untold:
-                apply_errors(form, ValidationFailed(exc.message, untold))
+        # The form's checks leave out the service's (name taken or reserved, time zone, plan).
+        add_untold(form, lambda: accounts.validate_new(_new_account(form)))
     return render("accounts/new.html", form=form, quote=_quote(form),
                   timezone_options=_timezone_options()), status
 
@@ -380,6 +372,12 @@ def details(account_id):
     return _details_page(account, _details_form(account))
 
 
+def _check_details(details) -> None:
+    problems = accounts.details_problems(details)
+    if problems:
+        raise ValidationFailed(_("The details were not saved; see the fields marked."), problems)
+
+
 @bp.route("/accounts/<account_id>/details", methods=["POST"])
 @agency_required
 @permission_required("manage_accounts")
@@ -387,16 +385,11 @@ def save_details(account_id):
     account = current_scope().account(account_id)
     form = _details_form()
     details = accounts.ClientDetails(**{name: (form[name].data or "").strip() for name in accounts.DETAIL_FIELDS})
-    result = submit(form, lambda: accounts.update_details(account, details, current_actor()), refusals=ServiceError)
+    result = submit(form, lambda: accounts.update_details(account, details, current_actor()), refusals=ServiceError,
+                    check=lambda: _check_details(details))
     if result.done:
         flash(_("The client's details were saved.") if result.value else _("Nothing was changed."), "success")
         return _back_to_account(account, "#client")
-    # As at Add New: what the service would also refuse is said in the same answer, by the fields the form's
-    # own checks found nothing wrong with, so that everything is fixed in one go.
-    untold = {name: message for name, message in accounts.details_problems(details).items()
-              if not form[name].errors}
-    if untold:
-        apply_errors(form, ValidationFailed(_("The details were not saved; see the fields marked."), untold))
     # htmx swaps no 4xx answer: the form comes back in place (200) with its errors; nothing was written.
     return _details_page(account, form, 200 if wants_fragment() else result.status)
 

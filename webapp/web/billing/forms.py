@@ -2,6 +2,7 @@ from flask_babel import lazy_gettext as _l
 from wtforms import HiddenField, IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
+from ...services import billing_details
 from ..forms import Form
 
 
@@ -43,4 +44,5 @@ class BillingDetailsForm(Form):
     # Any code is posted on to the service, which says "choose a country from the list" by the field.
     country = SelectField(_l("Country"), validators=[DataRequired(_l("Choose the country."))],
                           validate_choice=False)
-    tax_id = StringField(_l("Tax id or VAT number (optional)"), validators=[Optional(), Length(max=40)])
+    tax_id = StringField(_l("Tax id or VAT number (optional)"),
+                         validators=[Optional(), Length(max=billing_details.LIMITS["tax_id"])])

@@ -98,8 +98,9 @@ def _profile_page(card_form, *, details_form=None, status=200, setup=False, save
 @permission_required("billing")
 def save_details():
     form = _details_form(posted=True)
-    result = submit(form, lambda: billing_details.save(
-        current_actor(), current_user.agency_id, **{name: form[name].data for name in billing_details.FIELDS}))
+    values = {name: form[name].data for name in billing_details.FIELDS}
+    result = submit(form, lambda: billing_details.save(current_actor(), current_user.agency_id, **values),
+                    check=lambda: billing_details.validate(values))
     if result.done and wants_fragment():
         return _profile_page(None, details_form=_details_form(details=result.value), saved=True, details_post=True)
     if result.done:
