@@ -35,7 +35,7 @@ def test_billing_details_then_an_invoice_and_its_pdf(page, app):
 
     page.locator("#billing-details").get_by_label("Country").select_option("FR")
     page.locator("#billing-details").get_by_role("button", name="Save billing details").click()
-    expect(page.locator("#tax_id-error")).to_contain_text("This is not a VAT number of France")
+    expect(page.locator("#tax_id-error")).to_contain_text("This VAT number of France is too short, too long")
     page.locator("#billing-details").get_by_label("Tax id or VAT number (optional)").fill("FR 40 303 265 045")
     page.locator("#billing-details").get_by_role("button", name="Save billing details").click()
     expect(page.locator("#details-saved")).to_be_visible()
