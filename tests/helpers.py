@@ -132,3 +132,30 @@ def agency_actor(user: User):
     """The audit actor of an agency user, with the user's role in the team (as the dashboard makes it)."""
     from webapp.services.audit import Actor
     return Actor(f"user:{user.id}", user.email, None, user.agency_id, team_role=user.team_role)
+
+
+def confirm_change(client, account_id: int, *, tier: str, term: str, contact_limit, request_key: str | None = None):
+    """The dashboard's two presses of a plan change or a renewal: the page that shows what it charges (the
+    preview), then its Confirm, posting back the preview's token. Returns the Confirm's response."""
+    import re
+    page = client.get(f"/accounts/{account_id}/change?tier={tier}&term={term}&contact_limit={contact_limit}")
+    html = page.get_data(as_text=True)
+    fields = dict(re.findall(r'<input[^>]*name="(plan-[a-z_]+|csrf_token)"[^>]*value="([^"]*)"', html))
+    assert "plan-quote" in fields, html
+    if request_key:
+        fields["plan-request_key"] = request_key
+    return client.post(f"/accounts/{account_id}/plan", data=fields)
+
+
+def confirm_purchase(client, path: str, **choice):
+    """The dashboard's two presses of a purchase of credit: its price shown (GET with the choice), then its
+    Confirm, posting back the preview's token. Returns (preview page, the Confirm's response or None)."""
+    import re
+    from urllib.parse import urlencode
+    page = client.get(f"{path}?{urlencode(choice)}")
+    html = page.get_data(as_text=True)
+    form = re.search(r'<form method="post" action="[^"]*" id="confirm-purchase">(.*?)</form>', html, re.S)
+    if form is None:
+        return page, None
+    fields = dict(re.findall(r'<input[^>]*name="([a-z_]+)"[^>]*value="([^"]*)"', form.group(1)))
+    return page, client.post(path, data=fields)

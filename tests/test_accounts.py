@@ -14,7 +14,7 @@ from webapp.services import accounts, billing
 from webapp.jobs import sweeper
 from webapp.services.audit import Actor
 
-from .helpers import add_card, audited, csrf_token, login, make_account, make_agency, make_support
+from .helpers import add_card, audited, confirm_change, csrf_token, login, make_account, make_agency, make_support
 
 ACTOR = Actor("user:0", "tests")
 YEAR = date.today().year + 1
@@ -384,11 +384,15 @@ def test_change_plan_says_which_part_of_the_plan_is_not_offered(client, db):
         accounts.change_plan(account, tier="plus", term="monthly", contact_limit=1234, request_key="k2", actor=ACTOR)
     assert limit.value.fields["contact_limit"].startswith("Choose one of the contact limits offered: 500, 1,000, ")
     login(client, "owner@agency.test")
+    page = client.get(f"/accounts/{account.id}/change?tier=gold&term=monthly&contact_limit=1000")
+    assert page.status_code == 422
+    assert "Choose a plan tier." in page.get_data(as_text=True)
+    assert "contact limit is not offered" not in page.get_data(as_text=True)
     token = csrf_token(client.get(f"/accounts/{account.id}").get_data(as_text=True))
-    client.post(f"/accounts/{account.id}/plan", data={"csrf_token": token, "plan-tier": "gold", "plan-term": "monthly",
-                                                      "plan-contact_limit": "1000", "plan-request_key": "k3"})
-    page = client.get(f"/accounts/{account.id}").get_data(as_text=True)
-    assert "Choose a plan tier." in page and "contact limit is not offered" not in page
+    posted = client.post(f"/accounts/{account.id}/plan", data={"csrf_token": token, "plan-tier": "gold",
+                                                               "plan-term": "monthly", "plan-contact_limit": "1000",
+                                                               "plan-request_key": "k3", "plan-quote": "forged"})
+    assert posted.status_code == 422 and "Choose a plan tier." in posted.get_data(as_text=True)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Invoice)) == 0
 
 
@@ -500,13 +504,11 @@ def test_renew_on_an_expired_paid_account_starts_a_paid_period_from_the_dashboar
     lapsed = make_account(agency, "lapsed", status="expired", cancelled_at=datetime.now(timezone.utc),
                           period_end=date.today() - timedelta(days=3))
     login(client, "owner@agency.test")
-    token = csrf_token(client.get(f"/accounts/{lapsed.id}").get_data(as_text=True))
-    client.post(f"/accounts/{lapsed.id}/plan", data={"csrf_token": token, "plan-tier": "plus", "plan-term": "monthly",
-                                                     "plan-contact_limit": "1000", "plan-request_key": "renew-1"})
+    confirm_change(client, lapsed.id, tier="plus", term="monthly", contact_limit=1000, request_key="renew-1")
     db.session.refresh(lapsed)
     assert lapsed.status == "active" and lapsed.cancelled_at is None and lapsed.period_end > date.today()
     invoice = db.session.scalar(sa.select(Invoice).where(Invoice.account_id == lapsed.id))
-    assert invoice.status == "paid" and invoice.total_cents == 7000
+    assert invoice.status == "paid" and invoice.total_cents == 7000 and invoice.kind == "reactivation"
     with pytest.raises(Exception, match="Only an expired account"):
         accounts.renew(lapsed, tier="plus", term="monthly", contact_limit=1000, request_key="again", actor=ACTOR)
 

@@ -44,6 +44,14 @@ class Api:
             kwargs["json"] = json
         return self.client.post(f"/api/v1{path}", headers=self._headers(headers), **kwargs)
 
+    def confirmed(self, path, json, headers=None):
+        """A charging call as the API asks for it: its preview first, then the call with the preview's token."""
+        preview = path.replace("/renew", "/plan") + "/preview" if not path.endswith("/purchases") \
+            else path.replace("/purchases", "/preview")
+        quote = self.post(preview, json=json)
+        assert quote.status_code == 200, quote.get_data(as_text=True)
+        return self.post(path, json={**json, "quote": quote.get_json()["token"]}, headers=headers)
+
 
 @pytest.fixture
 def agency(db):
@@ -143,7 +151,9 @@ def test_openapi_document_is_public_and_lists_every_endpoint(client):
         "/accounts/{id}/renew", "/accounts/{id}/extend-trial",
         "/accounts/{id}/password-reset", "/accounts/{id}/login-link", "/accounts/{id}/credits",
         "/operations/{id}", "/invoices", "/invoices/{id}", "/reports", "/pushdowns", "/pushdowns/{id}/publish",
-        "/pushdowns/{id}/activate-all", "/pushdowns/{id}/deactivate-all", "/pushdowns/{id}/accounts"}
+        "/pushdowns/{id}/activate-all", "/pushdowns/{id}/deactivate-all", "/pushdowns/{id}/accounts",
+        "/accounts/{id}/plan/preview", "/accounts/{id}/credits/preview", "/credits", "/credits/preview",
+        "/credits/purchases", "/credits/moves"}
 
 
 def test_the_document_matches_the_routes(app):
@@ -353,11 +363,11 @@ def test_another_agencys_ids_are_not_found_everywhere(db, api, other):
 def test_change_plan_upgrade_and_downgrade(db, api, agency):
     add_card(agency[0])
     account = make_account(agency[0], "growing")
-    body = api.post(f"/accounts/{account.id}/plan",
-                    json={"tier": "professional", "term": "monthly", "contact_limit": 1000}).get_json()
+    body = api.confirmed(f"/accounts/{account.id}/plan",
+                         {"tier": "professional", "term": "monthly", "contact_limit": 1000}).get_json()
     assert body["change"] == "upgrade" and body["account"]["plan"]["tier"] == "professional"
     assert body["invoice"]["kind"] == "upgrade" and body["invoice"]["status"] == "paid"
-    body = api.post(f"/accounts/{account.id}/plan", json={"tier": "lite", "term": "monthly", "contact_limit": 1000})
+    body = api.confirmed(f"/accounts/{account.id}/plan", {"tier": "lite", "term": "monthly", "contact_limit": 1000})
     body = body.get_json()
     assert body["change"] == "downgrade" and body["invoice"] is None
     assert body["effective_on"] == body["account"]["period_end"]
@@ -387,11 +397,11 @@ def test_renew_expired_trials_and_expired_paid_accounts(db, api, agency):
     lapsed = make_account(agency[0], "old-paid", status="expired", cancelled_at=utcnow(),
                           period_end=date.today() - timedelta(days=1), expired_at=utcnow())
     plan = {"tier": "plus", "term": "annual", "contact_limit": 1000}
-    error_of(api.post(f"/accounts/{live.id}/renew", json=plan), 409)
-    body = api.post(f"/accounts/{trial.id}/renew", json=plan).get_json()
-    assert body["change"] == "trial_to_paid" and body["account"]["status"] == "active"
-    assert body["invoice"]["total_cents"] == 70000
-    body = api.post(f"/accounts/{lapsed.id}/renew", json=plan).get_json()
+    error_of(api.post(f"/accounts/{live.id}/renew", json={**plan, "quote": "x"}), 409)
+    body = api.confirmed(f"/accounts/{trial.id}/renew", plan).get_json()
+    assert body["change"] == "renewed" and body["account"]["status"] == "active"
+    assert body["invoice"]["total_cents"] == 70000 and body["invoice"]["kind"] == "reactivation"
+    body = api.confirmed(f"/accounts/{lapsed.id}/renew", plan).get_json()
     assert body["change"] == "renewed" and body["account"]["status"] == "active"
     assert body["account"]["cancelled_at"] is None and body["account"]["period_end"] > date.today().isoformat()
     assert db.session.scalar(sa.select(AuditEvent.action).where(AuditEvent.account_id == lapsed.id)) == \
@@ -441,23 +451,23 @@ def test_credits_by_kind_and_amount(db, api, agency):
     add_card(agency[0])
     plus = make_account(agency[0], "plus-shop")
     lite = make_account(agency[0], "lite-shop", plan_tier="lite")
-    response = api.post(f"/accounts/{plus.id}/credits", json={"kind": "sms", "amount": 500})
+    response = api.confirmed(f"/accounts/{plus.id}/credits", {"kind": "sms", "amount": 500})
     assert response.status_code == 201
     body = response.get_json()
     assert body["credits"]["sms"] == 500 and body["invoice"]["kind"] == "sms_pack"
-    body = api.post(f"/accounts/{plus.id}/credits", json={"kind": "compatibility", "amount": 100}).get_json()
+    body = api.confirmed(f"/accounts/{plus.id}/credits", {"kind": "compatibility", "amount": 100}).get_json()
     assert body["credits"]["compatibility"] == 100
-    body = api.post(f"/accounts/{plus.id}/credits", json={"kind": "prepaid", "amount": 5000}).get_json()
+    body = api.confirmed(f"/accounts/{plus.id}/credits", {"kind": "prepaid", "amount": 5000}).get_json()
     assert body["credits"]["prepaid_cents"] == 5000
-    assert "account" in error_of(api.post(f"/accounts/{lite.id}/credits", json={"kind": "sms", "amount": 500}),
+    assert "account" in error_of(api.post(f"/accounts/{lite.id}/credits/preview", json={"kind": "sms", "amount": 500}),
                                  422)["fields"]
-    assert "amount" in error_of(api.post(f"/accounts/{plus.id}/credits", json={"kind": "sms", "amount": 7}),
+    assert "amount" in error_of(api.post(f"/accounts/{plus.id}/credits/preview", json={"kind": "sms", "amount": 7}),
                                 422)["fields"]
-    assert "amount" in error_of(api.post(f"/accounts/{plus.id}/credits", json={"kind": "prepaid", "amount": 1}),
+    assert "amount" in error_of(api.post(f"/accounts/{plus.id}/credits/preview", json={"kind": "prepaid", "amount": 1}),
                                 422)["fields"]
-    assert "kind" in error_of(api.post(f"/accounts/{plus.id}/credits", json={"kind": "gold", "amount": 5}),
+    assert "kind" in error_of(api.post(f"/accounts/{plus.id}/credits/preview", json={"kind": "gold", "amount": 5}),
                               422)["fields"]
-    assert "amount" in error_of(api.post(f"/accounts/{plus.id}/credits", json={"kind": "sms", "amount": 1.5}),
+    assert "amount" in error_of(api.post(f"/accounts/{plus.id}/credits/preview", json={"kind": "sms", "amount": 1.5}),
                                 422)["fields"]
     assert db.session.scalar(sa.select(sa.func.count(Invoice.id))) == 3
 

@@ -12,13 +12,13 @@ import sqlalchemy as sa
 
 from webapp.models import (AuditEvent, BillingProfile, CreditBalance, CreditEntry, GatewayCall, HostedAccount,
                            Invoice, Operation, OutboundEmail)
-from webapp.services import accounts, billing, operations, renewals
+from webapp.services import accounts, billing, renewals
 from webapp.jobs import sweeper
 from webapp.services.audit import Actor
 from webapp.services.errors import ValidationFailed
 
 from . import helpers
-from .helpers import csrf_token, login, make_account, make_agency
+from .helpers import confirm_purchase, csrf_token, login, make_account, make_agency
 
 ACTOR = Actor("user:0", "tests")
 GOOD, DECLINED, NO_FUNDS = "4242 4242 4242 4242", "4000000000000341", "4000000000009995"
@@ -313,18 +313,19 @@ def test_credit_pages_and_balances_on_the_account_page(client, db):
     account = make_account(agency, "bakery", plan_tier="plus")
     make_account(agency, "tiny", plan_tier="lite")
     login(client, "credits@agency.test")
-    token = csrf_token(client.get("/billing/sms").get_data(as_text=True))
-    ok = client.post("/billing/sms", data={"csrf_token": token, "account": "bakery", "pack": "sms-2000"})
-    assert ok.status_code == 303
-    lite = client.post("/billing/sms", data={"csrf_token": token, "account": "tiny", "pack": "sms-500"})
-    assert lite.status_code == 422 and "Lite" in lite.get_data(as_text=True)
-    unknown = client.post("/billing/sms", data={"csrf_token": token, "account": "nope", "pack": "sms-500"})
+    preview, ok = confirm_purchase(client, "/billing/sms", account="bakery", pack="sms-2000")
+    assert 'id="quote-today">$70.00<' in preview.get_data(as_text=True) and ok.status_code == 303
+    lite, confirmed = confirm_purchase(client, "/billing/sms", account="tiny", pack="sms-500")
+    assert lite.status_code == 422 and confirmed is None and "Lite plan, which cannot send SMS" in lite.get_data(as_text=True)
+    unknown, confirmed = confirm_purchase(client, "/billing/sms", account="nope", pack="sms-500")
     assert unknown.status_code == 422 and "No account of yours has that name." in unknown.get_data(as_text=True)
-    assert client.post("/billing/compatibility", data={"csrf_token": token, "account": "tiny",
-                                                       "pack": "compat-100"}).status_code == 303
-    bad_amount = client.post("/billing/prepaid", data={"csrf_token": token, "amount": "1234"})
-    assert bad_amount.status_code == 422
-    assert client.post("/billing/prepaid", data={"csrf_token": token, "amount": "5000"}).status_code == 303
+    assert confirm_purchase(client, "/billing/compatibility", account="tiny", pack="compat-100")[1].status_code == 303
+    bad_amount, confirmed = confirm_purchase(client, "/billing/prepaid", amount="1234")
+    assert bad_amount.status_code == 422 and confirmed is None
+    assert confirm_purchase(client, "/billing/prepaid", amount="5000")[1].status_code == 303
+    token = csrf_token(client.get("/billing/sms").get_data(as_text=True))
+    unconfirmed = client.post("/billing/sms", data={"csrf_token": token, "account": "bakery", "pack": "sms-500"})
+    assert unconfirmed.status_code == 409 and 'id="confirm-purchase"' in unconfirmed.get_data(as_text=True)
     html = client.get(f"/accounts/{account.id}").get_data(as_text=True)
     assert 'id="sms-balance">2,000<' in html
     assert "bakery" in client.get("/billing/account-names?account=bak").get_data(as_text=True)

@@ -14,7 +14,7 @@ from webapp.models import HostedAccount, User
 from webapp.services import billing
 from webapp.services.audit import Actor
 
-from .helpers import csrf_token, login, make_account, make_agency
+from .helpers import confirm_change, csrf_token, login, make_account, make_agency
 
 TODAY = date.today()
 NOW = datetime.now(timezone.utc)
@@ -257,10 +257,8 @@ def _add_paid_account(client, db, agency):
 def _renew_expired_account(client, db, agency):
     lapsed = make_account(agency, "fifth-paid", status="expired", period_end=TODAY - timedelta(days=3),
                           cancelled_at=NOW - timedelta(days=40))
-    token = csrf_token(client.get(f"/accounts/{lapsed.id}").get_data(as_text=True))
-    response = client.post(f"/accounts/{lapsed.id}/plan", data={
-        "csrf_token": token, "plan-tier": "plus", "plan-term": "monthly", "plan-contact_limit": "1000",
-        "plan-request_key": "renew-fifth"})
+    response = confirm_change(client, lapsed.id, tier="plus", term="monthly", contact_limit=1000,
+                              request_key="renew-fifth")
     assert response.status_code == 303
 
 

@@ -713,7 +713,7 @@ def test_a_referred_accounts_plan_renewal_and_trial_are_not_the_agencys_to_charg
     trial = make_account(agency, "referred-trial", kind="commission", plan_term="trial", contact_limit=500)
     before = (_count(db, Invoice), _count(db, GatewayCall), len(billing.gateway().history("charge")))
     api = _api(client, user)
-    plan = {"tier": "professional", "term": "annual", "contact_limit": 5000}
+    plan = {"tier": "professional", "term": "annual", "contact_limit": 5000, "quote": "any"}
     for path, body in ((f"/accounts/{referred.id}/plan", plan), (f"/accounts/{lapsed.id}/renew", plan),
                        (f"/accounts/{trial.id}/extend-trial", None)):
         answer = api.post(path, body)
@@ -725,8 +725,9 @@ def test_a_referred_accounts_plan_renewal_and_trial_are_not_the_agencys_to_charg
     assert 'action="/accounts/%d/plan"' % referred.id not in page.get_data(as_text=True)
     token = csrf_token(page.get_data(as_text=True))
     refused = client.post(f"/accounts/{referred.id}/plan", data={"csrf_token": token, "plan-tier": "professional",
-                                                                 "plan-term": "annual", "plan-contact_limit": "5000"})
-    assert "billed to its client" in client.get(refused.headers["Location"]).get_data(as_text=True)
+                                                                 "plan-term": "annual", "plan-contact_limit": "5000",
+                                                                 "plan-quote": "forged"})
+    assert refused.status_code == 409 and "billed to its client" in refused.get_data(as_text=True)
     client.post(f"/accounts/{trial.id}/extend-trial", data={"csrf_token": token})
     db.session.expire_all()
     assert (_count(db, Invoice), _count(db, GatewayCall), len(billing.gateway().history("charge"))) == before

@@ -3,6 +3,7 @@ never a bare 500 stack. The Agency API answers in its one JSON format, {"error":
 "fields"}}; every other request gets a page."""
 from __future__ import annotations
 
+import json
 import logging
 
 from flask import Flask, Response, jsonify, render_template, request
@@ -34,8 +35,14 @@ def json_error(status: int, code: str, message: str, fields: dict | None = None,
 
 def json_service_error(exc: ServiceError):
     db.session.rollback()
-    return json_error(exc.status, exc.code, exc.message, {k: str(v) for k, v in exc.fields.items()},
-                      getattr(exc, "headers", None))
+    response = json_error(exc.status, exc.code, exc.message, {k: str(v) for k, v in exc.fields.items()},
+                          getattr(exc, "headers", None))
+    quote = getattr(exc, "quote", None)
+    if quote is not None:  # a stale confirmation: the figures of today, to show and confirm again
+        body = response.get_json()
+        body["error"]["quote"] = quote.to_dict()
+        response.set_data(json.dumps(body))
+    return response
 
 
 def json_http_error(exc: HTTPException):

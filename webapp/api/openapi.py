@@ -45,6 +45,10 @@ def _obj(properties: dict, required: list | None = None, *, closed: bool = True,
 
 
 INT = {"type": "integer"}
+QUOTE_TOKEN = {"type": "string", "maxLength": 64, "description": (
+    "The token of the preview whose figures you confirm (the matching /preview call). Nothing is charged "
+    "without it; if the figures changed since, nothing is charged and the answer is 409 quote_stale with "
+    "the new figures.")}
 DATE = {"type": "string", "format": "date"}
 DATETIME = {"type": "string", "format": "date-time"}
 STRING = {"type": "string"}
@@ -86,14 +90,45 @@ def _schemas(catalog: Catalog, languages: dict) -> dict:
         "paid_at": _nullable(DATETIME),
     }
     pack = _obj({"key": STRING, "credits": INT, "price_cents": INT})
+    paid_plan = {
+        "tier": {"type": "string", "enum": catalog.tier_keys},
+        "term": {"type": "string", "enum": [t for t in catalog.term_keys if t != "trial"]},
+        "contact_limit": {"type": "integer", "enum": list(catalog.contact_limits)},
+    }
+    purchase = {
+        "kind": {"type": "string", "enum": ["sms", "compatibility", "prepaid"]},
+        "amount": {"type": "integer", "minimum": 1, "maximum": 10**9, "description": (
+            "SMS or compatibility: a number of credits, one of the pack sizes ("
+            f"SMS {', '.join(str(p.credits) for p in catalog.sms_packs)}; compatibility "
+            f"{', '.join(str(p.credits) for p in catalog.compatibility_packs)}). Prepaid: cents, one of "
+            f"{', '.join(str(a) for a in catalog.prepaid_amounts_cents)}.")},
+    }
     return {
         "Error": _obj({"error": _obj({
             "code": {"type": "string", "description": "Stable, for programs: not_found, validation_failed, "
-                                                      "conflict, rate_limited, ..."},
+                                                      "conflict, rate_limited, quote_stale, ..."},
             "message": {"type": "string", "description": "For people, in the language of Accept-Language."},
             "fields": {"type": "object", "additionalProperties": {"type": "string"},
                        "description": "The problem with each field, by its name (nested: plan.tier)."},
-        })}),
+            "quote": {**_ref("Quote"), "description": "quote_stale only: today's figures; confirm them with their "
+                                                      "token."},
+        }, required=["code", "message", "fields"])}),
+        "Quote": _obj({
+            "change": {"type": "string", "enum": ["upgrade", "downgrade", "trial_to_paid", "reactivation",
+                                                  "sms_pack", "compatibility_pack", "prepaid"]},
+            "lines": {"type": "array", "items": _obj({"description": STRING, "amount_cents": INT})},
+            "list_cents": INT, "discount_percent": INT, "discount_cents": INT,
+            "today_cents": {**INT, "description": "What is charged today: prepaid_cents + card_cents."},
+            "prepaid_cents": {**INT, "description": "Of it, from prepaid credit (spent first)."},
+            "card_cents": {**INT, "description": "Of it, on the card."},
+            "currency": STRING,
+            "renewal_cents": {**_nullable(INT), "description": "What each renewal costs after, at today's discount."},
+            "renews_on": _nullable(DATE), "effective": {**_nullable(DATE), "description": "When the change applies."},
+            "days": {**_nullable(INT), "description": "The pro-rata days an upgrade is charged for."},
+            "token": {"type": "string", "description": "Send it back as `quote` to be charged exactly this; if "
+                                                       "anything changed since, nothing is charged (409 "
+                                                       "quote_stale, with the new figures)."},
+        }),
         "Plan": plan,
         "PlanChoice": _obj({
             "tier": {"type": "string", "enum": catalog.tier_keys},
@@ -101,11 +136,8 @@ def _schemas(catalog: Catalog, languages: dict) -> dict:
             "contact_limit": {"type": "integer", "enum": list(catalog.contact_limits),
                               "description": f"A trial goes up to {catalog.trial['max_contacts']} contacts."},
         }),
-        "PaidPlanChoice": _obj({
-            "tier": {"type": "string", "enum": catalog.tier_keys},
-            "term": {"type": "string", "enum": [t for t in catalog.term_keys if t != "trial"]},
-            "contact_limit": {"type": "integer", "enum": list(catalog.contact_limits)},
-        }),
+        "PaidPlanChoice": _obj(paid_plan),
+        "PaidPlanConfirm": _obj({**paid_plan, "quote": QUOTE_TOKEN}),
         "Account": _obj(account),
         "AccountDetail": _obj({**account, "credits": credits}),
         "AccountPage": _obj({"data": {"type": "array", "items": _ref("Account")}, "total": INT,
@@ -191,14 +223,19 @@ def _schemas(catalog: Catalog, languages: dict) -> dict:
         "PasswordResetSent": _obj({"sent": {"type": "boolean"}}),
         "LoginLink": _obj({"url": {"type": "string", "format": "uri"},
                            "expires_in_seconds": INT}),
-        "CreditPurchase": _obj({
+        "CreditPurchase": _obj(purchase),
+        "CreditPurchaseConfirm": _obj({**purchase, "quote": QUOTE_TOKEN}),
+        "CreditMove": _obj({
             "kind": {"type": "string", "enum": ["sms", "compatibility", "prepaid"]},
-            "amount": {"type": "integer", "minimum": 1, "maximum": 10**9, "description": (
-                "SMS or compatibility: a number of credits, one of the pack sizes ("
-                f"SMS {', '.join(str(p.credits) for p in catalog.sms_packs)}; compatibility "
-                f"{', '.join(str(p.credits) for p in catalog.compatibility_packs)}). Prepaid: cents, one of "
-                f"{', '.join(str(a) for a in catalog.prepaid_amounts_cents)}.")},
+            "amount": {"type": "integer", "minimum": 1, "maximum": 10**9,
+                       "description": "Credits, or cents of prepaid credit."},
+            "from_account_id": {**_nullable(INT), "description": "null: the agency's pool."},
+            "to_account_id": {**_nullable(INT), "description": "null: the agency's pool."},
         }),
+        "CreditMoveResult": _obj({"moved": INT, "pool": credits}),
+        "CreditBalances": _obj({"pool": credits, "accounts": {"type": "array", "items": _obj({
+            "account_id": INT, "name": STRING, "credits": credits})}}),
+        "PoolPurchaseResult": _obj({"invoice": _ref("Invoice"), "pool": credits}),
         "CreditPurchaseResult": _obj({"invoice": _ref("Invoice"), "credits": credits}),
         "Empty": {"type": "object", "maxProperties": 0, "additionalProperties": False},
         "Invoice": _obj(invoice),
@@ -356,8 +393,13 @@ def build(catalog: Catalog, languages: dict) -> dict:
                                                         "time zone, checked as when the account was created; "
                                                         "every change is written to the audit log."),
         },
+        "/accounts/{id}/plan/preview": {"post": _post(
+            "previewPlanChange", "What a plan change (or renewing an expired account) charges", "PaidPlanChoice",
+            200, _ref("Quote"), tag="Accounts",
+            description="Nothing is charged: today's amount (pro rata, discount, prepaid credit spent, card) and "
+                        "what each renewal costs after, with the token to confirm it by.")},
         "/accounts/{id}/plan": {"post": _post(
-            "changePlan", "Change the plan", "PaidPlanChoice", 200, _ref("PlanChangeResult"), charges=True,
+            "changePlan", "Change the plan", "PaidPlanConfirm", 200, _ref("PlanChangeResult"), charges=True,
             tag="Accounts", description="An upgrade is charged pro rata now; a downgrade starts at the next renewal; "
                                         "a trial moves to the paid plan from today, charged now.")},
         "/accounts/{id}/cancel": {"post": _post(
@@ -376,9 +418,10 @@ def build(catalog: Catalog, languages: dict) -> dict:
             tag="Accounts", description="At once. An account disabled for abuse (by support) or unpaid is not yours "
                                         "to enable (409).")},
         "/accounts/{id}/renew": {"post": _post(
-            "renewAccount", "Renew an expired account on a paid plan", "PaidPlanChoice", 200,
+            "renewAccount", "Renew an expired account on a paid plan", "PaidPlanConfirm", 200,
             _ref("PlanChangeResult"), charges=True, tag="Accounts",
-            description="For an expired trial or an expired paid plan: the first period is charged now.")},
+            description="For an expired trial or an expired paid plan: the first period is charged now, on a "
+                        "reactivation invoice. Preview it with /accounts/{id}/plan/preview.")},
         "/accounts/{id}/extend-trial": {"post": _post(
             "extendTrial", "Extend the trial", "Empty", 200, _ref("TrialExtension"), body_required=False,
             tag="Accounts", description="Once by the agency; after that the request goes to support.")},
@@ -390,10 +433,28 @@ def build(catalog: Catalog, languages: dict) -> dict:
             _ref("LoginLink"), body_required=False, tag="Accounts",
             description="Good for one minute; every use is written to the audit log. An expired or disabled "
                         "account cannot be opened (409) until it is renewed or paid.")},
+        "/accounts/{id}/credits/preview": {"post": _post(
+            "previewAccountCredits", "What buying credits for the account charges", "CreditPurchase", 200,
+            _ref("Quote"), tag="Credits")},
         "/accounts/{id}/credits": {"post": _post(
-            "buyCredits", "Buy credits for the account", "CreditPurchase", 201, _ref("CreditPurchaseResult"),
+            "buyCredits", "Buy credits for the account", "CreditPurchaseConfirm", 201, _ref("CreditPurchaseResult"),
             charges=True, tag="Credits",
-            description="Paid with prepaid credit first, then the card. SMS credits cannot go to Lite accounts.")},
+            description="Paid with prepaid credit first, then the card. SMS credits go only to plans that can send "
+                        "SMS, and no credit to an expired or disabled account.")},
+        "/credits": {"get": _get("getCredits", "The agency's pool and what each account holds",
+                                 _ref("CreditBalances"), tag="Credits")},
+        "/credits/preview": {"post": _post(
+            "previewPoolCredits", "What buying credits into the agency's pool charges", "CreditPurchase", 200,
+            _ref("Quote"), by_id=False, tag="Credits")},
+        "/credits/purchases": {"post": _post(
+            "buyPoolCredits", "Buy credits into the agency's pool", "CreditPurchaseConfirm", 201,
+            _ref("PoolPurchaseResult"), by_id=False, charges=True, tag="Credits",
+            description="Assign them to accounts afterwards with /credits/moves.")},
+        "/credits/moves": {"post": _post(
+            "moveCredits", "Move credits between the pool and accounts", "CreditMove", 201,
+            _ref("CreditMoveResult"), by_id=False, tag="Credits",
+            description="From the pool to an account, between accounts, or back to the pool; each move is in the "
+                        "ledger. Never more than the source holds (422).")},
         "/operations/{id}": {"get": _get("getOperation", "A background operation", _ref("Operation"), by_id=True,
                                          tag="Operations")},
         "/invoices": {"get": _get("listInvoices", "The agency's invoices, newest first", _ref("InvoicePage"),

@@ -15,8 +15,8 @@ from werkzeug.datastructures import MultiDict
 from ..catalog import get_catalog
 from ..extensions import db
 from ..models import Automation, HostedAccount, Invoice, Operation, Pushdown
-from ..services import (accounts, billing, billing_history, client_auth, keys, provisioning, pushdown, reports,
-                        resold)
+from ..services import (accounts, billing, billing_history, client_auth, credits, keys, provisioning, pushdown,
+                        reports, resold)
 from ..services.errors import NotFound, ValidationFailed
 from . import serializers
 from .blueprint import bp
@@ -183,13 +183,23 @@ def _plan_result(account: HostedAccount, result: dict):
                     "account": _account_json(account)})
 
 
+@bp.post("/accounts/<account_id>/plan/preview")
+@permission_required("charge")
+def preview_plan_change(account_id):
+    """What the change would charge today and at each renewal, with the token that confirms it; nothing moves."""
+    account = scope().account(account_id)
+    data = body("previewPlanChange")
+    return jsonify(accounts.preview_change(account, tier=data["tier"], term=data["term"],
+                                           contact_limit=data["contact_limit"], actor=actor()).to_dict())
+
+
 @bp.post("/accounts/<account_id>/plan")
 @permission_required("charge")
 def change_plan(account_id):
     account = scope().account(account_id)
     data = body("changePlan")
     result = accounts.change_plan(account, tier=data["tier"], term=data["term"], contact_limit=data["contact_limit"],
-                                  request_key=request_key(), actor=actor())
+                                  request_key=request_key(), actor=actor(), quote=data["quote"])
     return _plan_result(account, result)
 
 
@@ -199,7 +209,7 @@ def renew(account_id):
     account = scope().account(account_id)
     data = body("renewAccount")
     result = accounts.renew(account, tier=data["tier"], term=data["term"], contact_limit=data["contact_limit"],
-                            request_key=request_key(), actor=actor())
+                            request_key=request_key(), actor=actor(), quote=data["quote"])
     return _plan_result(account, result)
 
 
@@ -265,15 +275,65 @@ def login_link(account_id):
     return jsonify({"url": url, "expires_in_seconds": accounts.LOGIN_AS_SECONDS}), 201
 
 
+@bp.post("/accounts/<account_id>/credits/preview")
+@permission_required("charge")
+def preview_account_credits(account_id):
+    account = scope().account(account_id)
+    data = body("previewAccountCredits")
+    return jsonify(billing.preview_credits(scope().agency_id, account, data["kind"], data["amount"]).to_dict())
+
+
 @bp.post("/accounts/<account_id>/credits")
 @permission_required("charge")
 def buy_credits(account_id):
     account = scope().account(account_id)
     data = body("buyCredits")
     invoice = billing.buy_credits(scope().agency_id, account, data["kind"], data["amount"], actor=actor(),
-                                  key=keys.api_credits_invoice(request_key()))
+                                  key=keys.api_credits_invoice(request_key()), quote=data["quote"])
     return jsonify({"invoice": serializers.invoice(invoice, account.name),
                     "credits": serializers.credits(billing_history.account_balances(account))}), 201
+
+
+def _pool() -> dict:
+    agency_id = scope().agency_id
+    return serializers.credits({kind: billing.balance(agency_id, kind) for kind in credits.KINDS})
+
+
+@bp.get("/credits")
+@permission_required("billing")
+def get_credits():
+    query("getCredits")
+    held = billing_history.held_balances(scope())
+    return jsonify({"pool": _pool(), "accounts": [
+        {"account_id": account_id, "name": name, "credits": serializers.credits(balances)}
+        for (account_id, name), balances in held.items()]})
+
+
+@bp.post("/credits/preview")
+@permission_required("charge")
+def preview_pool_credits():
+    data = body("previewPoolCredits")
+    return jsonify(billing.preview_credits(scope().agency_id, None, data["kind"], data["amount"]).to_dict())
+
+
+@bp.post("/credits/purchases")
+@permission_required("charge")
+def buy_pool_credits():
+    data = body("buyPoolCredits")
+    invoice = billing.buy_credits(scope().agency_id, None, data["kind"], data["amount"], actor=actor(),
+                                  key=keys.api_credits_invoice(request_key()), quote=data["quote"])
+    return jsonify({"invoice": serializers.invoice(invoice, None), "pool": _pool()}), 201
+
+
+@bp.post("/credits/moves")
+@permission_required("charge")
+def move_credits():
+    data = body("moveCredits")
+    ends = [scope().account(data[name]) if data[name] is not None else None
+            for name in ("from_account_id", "to_account_id")]
+    result = credits.move(scope().agency_id, data["kind"], data["amount"], source=ends[0], target=ends[1],
+                          request_key=request_key(), actor=actor())
+    return jsonify({"moved": result["moved"] or data["amount"], "pool": _pool()}), 201
 
 
 # ---- operations (A2) -----------------------------------------------------------------------------------

@@ -6,10 +6,13 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Model, UTCDateTime, enum, utcnow
 
-INVOICE_KINDS = ("signup", "renewal", "upgrade", "prepaid", "sms_pack", "compatibility_pack")
+INVOICE_KINDS = ("signup", "renewal", "upgrade", "prepaid", "sms_pack", "compatibility_pack", "reactivation")
 INVOICE_STATUSES = ("open", "paid", "failed", "void")
 CREDIT_KINDS = ("prepaid", "sms", "compatibility")
 GATEWAY_OPS = ("tokenize", "authorize", "capture", "void", "charge", "refund")
+# agency_card: the Billing profile (B1); referral: a referred sign-up (C1); account_card: the Billing page
+# of an account that pays its own way (C1, A4).
+CARD_SETUP_PURPOSES = ("agency_card", "referral", "account_card")
 
 
 class BillingProfile(Model):
@@ -176,14 +179,20 @@ class GatewayCall(Model):
 class CardSetup(Model):
     """One card form shown under a processor that collects the card itself (Stripe's SetupIntent): who
     it was shown to, and a single-use state, so the card it saves is attached to that agency (or that
-    referred sign-up) and no other. Only the state's hash is kept."""
+    referred sign-up, or that account billed to its own client) and no other. Only the state's hash is kept."""
 
     __tablename__ = "card_setups"
+    __table_args__ = (
+        # An agency's form (its billing profile, its referral page) or one account's own (its Billing page).
+        sa.CheckConstraint("(agency_id IS NULL) <> (account_id IS NULL)", name="one_owner"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # The agency whose billing profile shows the form, or whose referral link a client signs up through.
-    agency_id: Mapped[int] = mapped_column(sa.ForeignKey("agencies.id"), index=True)
-    purpose: Mapped[str] = mapped_column(enum("agency_card", "referral", name="card_setup_purpose"))
+    agency_id: Mapped[int | None] = mapped_column(sa.ForeignKey("agencies.id"), index=True)
+    # The account (referred, C1, or detached, A4) whose client saves its own card on its Billing page.
+    account_id: Mapped[int | None] = mapped_column(sa.ForeignKey("hosted_accounts.id"), index=True)
+    purpose: Mapped[str] = mapped_column(enum(*CARD_SETUP_PURPOSES, name="card_setup_purpose"))
     gateway: Mapped[str] = mapped_column(sa.String(20))
     setup_ref: Mapped[str] = mapped_column(sa.String(80), unique=True)
     customer_ref: Mapped[str | None] = mapped_column(sa.String(64))

@@ -32,12 +32,13 @@ from ..extensions import db
 from ..models import (BillingProfile, CardSetup, CreditBalance, CreditEntry, GatewayCall, HostedAccount, Invoice,
                       InvoiceLine, utcnow)
 from ..models.accounts import PAID
-from . import audit, invoice_numbers, invoice_text, keys, permissions
-from .errors import NotFound, ServiceError, ValidationFailed
+from ..models.billing import CARD_SETUP_PURPOSES
+from . import audit, invoice_numbers, invoice_text, keys, permissions, quotes
+from .errors import Conflict, NotFound, ServiceError, ValidationFailed
 
 log = logging.getLogger("agencyhq.billing")
 
-PLAN_KINDS = ("signup", "renewal", "upgrade")
+PLAN_KINDS = ("signup", "renewal", "upgrade", "reactivation")
 
 
 @dataclass(frozen=True)
@@ -184,42 +185,54 @@ def _state_hash(state: str) -> str:
     return hashlib.sha256((state or "").encode()).hexdigest()
 
 
-def start_card_setup(agency_id: int, *, purpose: str = "agency_card", actor: audit.Actor | None = None) -> CardFormSetup:
-    """A card form for the agency's billing profile (purpose agency_card) or for a client signing up
-    through its referral link (purpose referral): the processor's setup, and our state bound to it."""
+def start_card_setup(agency_id: int | None, *, purpose: str = "agency_card", actor: audit.Actor | None = None,
+                     account_id: int | None = None) -> CardFormSetup:
+    """A card form for the agency's billing profile (purpose agency_card), for a client signing up through
+    its referral link (purpose referral), or for the Billing page of an account that pays its own way
+    (purpose account_card, bound to `account_id`, never to an agency): the processor's setup, and our state
+    bound to it."""
+    if purpose not in CARD_SETUP_PURPOSES:
+        raise KeyError(purpose)
     if purpose == "agency_card":
         permissions.require(actor, "billing")
+    own = purpose == "account_card"
+    if own and account_id is None:
+        raise ValueError("an account's card form needs its account")
+    owner = f"account:{account_id}" if own else str(agency_id)
     gw = gateway()
     customer = None
-    if purpose == "agency_card":
-        profile = card_of(agency_id)
-        if profile is not None and profile.gateway == gw.name:
-            customer = profile.gateway_customer_id  # a new card for the same Stripe Customer
+    profile = account_card_of(account_id) if own else card_of(agency_id) if purpose == "agency_card" else None
+    if profile is not None and profile.gateway == gw.name:
+        customer = profile.gateway_customer_id  # a new card for the same Stripe Customer
+    metadata = {"account_id": account_id, "purpose": purpose} if own else {"agency_id": agency_id, "purpose": purpose}
     try:
-        start = gw.start_card_setup(customer=customer, description=f"AgencyHQ {purpose} {agency_id}",
-                                    metadata={"agency_id": agency_id, "purpose": purpose},
-                                    idempotency_key=keys.card_setup(f"{agency_id}:{keys.fresh()}"))
+        start = gw.start_card_setup(customer=customer, description=f"AgencyHQ {purpose} {owner}", metadata=metadata,
+                                    idempotency_key=keys.card_setup(f"{owner}:{keys.fresh()}"))
     except GatewayError as exc:
         raise ServiceError(exc.message) from None
     state = secrets.token_urlsafe(32)
-    db.session.add(CardSetup(agency_id=agency_id, purpose=purpose, gateway=gw.name, setup_ref=start.setup_ref,
-                             customer_ref=start.customer, state_hash=_state_hash(state), created_at=utcnow()))
+    db.session.add(CardSetup(agency_id=None if own else agency_id, account_id=account_id if own else None,
+                             purpose=purpose, gateway=gw.name, setup_ref=start.setup_ref, customer_ref=start.customer,
+                             state_hash=_state_hash(state), created_at=utcnow()))
     db.session.commit()
     return CardFormSetup(gateway=gw.name, js_url=gw.js_url, publishable_key=gw.publishable_key, client_secret=start.client_secret,
                          setup_ref=start.setup_ref, state=state)
 
 
-def finish_card_setup(agency_id: int, purpose: str, *, setup_ref: str, state: str):
+def finish_card_setup(agency_id: int | None, purpose: str, *, setup_ref: str, state: str,
+                      account_id: int | None = None):
     """The card the processor's form saved, once: the state must be the one shown with that setup, to
-    that agency (or its referral page), unused and fresh; otherwise nothing is attached. Returns the
-    gateway's CardToken. Raises ValidationFailed."""
+    that agency (or its referral page, or that account's Billing page), unused and fresh; otherwise nothing
+    is attached. Returns the gateway's CardToken. Raises ValidationFailed."""
     stale = str(_l("This card form has expired or was already used; enter the card again."))
+    own = purpose == "account_card"
+    owner = (CardSetup.account_id == account_id) if own else (CardSetup.agency_id == agency_id)
     claimed = db.session.execute(sa.update(CardSetup).where(
         CardSetup.state_hash == _state_hash(state), CardSetup.setup_ref == (setup_ref or ""),
-        CardSetup.agency_id == agency_id, CardSetup.purpose == purpose, CardSetup.used_at.is_(None),
+        owner, CardSetup.purpose == purpose, CardSetup.used_at.is_(None),
         CardSetup.created_at > utcnow() - CARD_SETUP_LIFETIME).values(used_at=utcnow()))
     db.session.commit()
-    if claimed.rowcount != 1:
+    if (own and account_id is None) or claimed.rowcount != 1:
         raise ValidationFailed(stale, {"number": stale})
     key = keys.card_setup(setup_ref)
     try:
@@ -241,6 +254,13 @@ def save_card_from_setup(agency_id: int, *, setup_ref: str, state: str, actor: a
 
 def card_of(agency_id: int) -> BillingProfile | None:
     return db.session.scalar(sa.select(BillingProfile).where(BillingProfile.agency_id == agency_id))
+
+
+def account_card_of(account_id: int | None) -> BillingProfile | None:
+    """The card of an account that pays its own way (C1, A4): its client's, never its agency's."""
+    if account_id is None:
+        return None
+    return db.session.scalar(sa.select(BillingProfile).where(BillingProfile.account_id == account_id))
 
 
 # ---- B5: the discount in force -------------------------------------------------------------------
@@ -266,6 +286,15 @@ class Line:
     # What the line is, as data, so it is shown in the reader's language (invoice_text's builders); without
     # it the description is read back when it is in one of AgencyHQ's English forms.
     label: dict | None = None
+
+
+def plan_line(name: str, tier: str, term: str, limit: int, start: date, end: date) -> Line:
+    """A plan for a period at the catalog's list price, as every invoice line of one reads (sign-ups, renewals,
+    reactivations): its English form and its data, shown in the reader's language."""
+    catalog = get_catalog()
+    return Line(f"{name}: {catalog.tier_by_key[tier].label} {term}, {int(limit):,} contacts, {start} to {end}",
+                catalog.list_price_cents(tier, term, int(limit)),
+                label=invoice_text.plan_label(name, tier, term, int(limit), start, end))
 
 
 def invoice_number(invoice_id: int, when=None) -> str:
@@ -517,7 +546,21 @@ def settle(invoice: Invoice, card: BillingProfile | None = None) -> Invoice:
     if invoice.status == "void":
         raise ServiceError(str(_l("This invoice was voided.")))
     attempt = invoice.attempts + 1
-    spent = _apply_prepaid(invoice, attempt)
+    try:
+        spent = _apply_prepaid(invoice, attempt)
+    except IntegrityError:
+        # Another settle of this very attempt (a double press, where SQLite has no row lock to queue on) wrote
+        # its ledger entry first: it is the one that pays; this one stops before any charge.
+        db.session.rollback()
+        db.session.refresh(invoice)
+        if invoice.status == "paid":
+            return invoice
+        raise Conflict(str(_l("This payment is already being made (a second press?): look again in a moment."))) \
+            from None
+    # Another settle may have paid it meanwhile (its prepaid step committed, which releases a row lock): read again.
+    db.session.refresh(invoice)
+    if invoice.status == "paid":
+        return invoice
     faults.point("billing.after_prepaid")
     remaining = invoice.total_cents - invoice.prepaid_applied_cents
     profile = card or (card_of(invoice.agency_id) if invoice.agency_id else None)
@@ -552,8 +595,16 @@ def settle(invoice: Invoice, card: BillingProfile | None = None) -> Invoice:
             _record_decline(invoice, exc.code, exc.message)
         faults.point("billing.after_charge")  # charged at the gateway, nothing committed here yet
         _log_call(invoice.agency_id, invoice.id, "charge", remaining, key, "succeeded", result.reference, None)
-    for name, value in paid_values(invoice, card_cents=max(remaining, 0),
-                                   reference=result.reference if remaining > 0 else None).items():
+    # Paid once: a concurrent settle of the same attempt that got this far too (its charge, with the same key,
+    # answered by the gateway with this same charge) finds the invoice paid and writes nothing, its log included.
+    values = paid_values(invoice, card_cents=max(remaining, 0), reference=result.reference if remaining > 0 else None)
+    db.session.flush()
+    if db.session.execute(sa.update(Invoice).where(Invoice.id == invoice.id, Invoice.status != "paid")
+                          .values(**values).execution_options(synchronize_session=False)).rowcount != 1:
+        db.session.rollback()
+        db.session.refresh(invoice)
+        return invoice
+    for name, value in values.items():
         setattr(invoice, name, value)
     invoice_numbers.issue(invoice, invoice.paid_at)  # B4: issued now, its number taken in this transaction
     hooks = _hooks()
@@ -592,7 +643,7 @@ def charge_now(*, agency_id: int | None, kind: str, lines: list[Line], key: str,
         if exc.decline_code == OUTAGE:
             log.error("invoice %s voided after the card processor failed twice; charge key %s",
                       invoice.number, keys.charge(invoice.idempotency_key, invoice.attempts + 1))
-        _void_and_refund_prepaid(invoice)
+        void_and_refund_prepaid(invoice)
         raise
 
 
@@ -616,7 +667,8 @@ def refunded_on_failure(invoice: Invoice | None, reason: str):
         raise
 
 
-def _void_and_refund_prepaid(invoice: Invoice) -> None:
+def void_and_refund_prepaid(invoice: Invoice) -> None:
+    """An unpaid invoice given up: void, and the prepaid credit it took given back (nothing is owed on it)."""
     if invoice.status == "paid":
         return
     if invoice.prepaid_applied_cents:
@@ -643,74 +695,137 @@ def deliver_credit(invoice: Invoice) -> None:
                key=keys.credit_bought(invoice.id), account_id=invoice.account_id, invoice_id=invoice.id)
 
 
-def buy_prepaid(agency_id: int, amount_cents: int, *, account: HostedAccount | None, actor: audit.Actor,
-                key: str | None = None) -> Invoice:
-    permissions.require(actor, "charge")
+def _prepaid_amount(amount_cents) -> int:
     if amount_cents not in get_catalog().prepaid_amounts_cents:
         raise ValidationFailed(str(_l("Choose one of the amounts offered.")),
                                {"amount": str(_l("Choose one of the amounts offered."))})
+    return amount_cents
+
+
+def _prepaid_line(amount_cents: int, account: HostedAccount | None) -> Line:
+    return Line(f"Prepaid credit{' for ' + account.name if account else ''}", amount_cents,
+                label=invoice_text.prepaid_label(account.name if account else None))
+
+
+def preview_prepaid(agency_id: int, amount_cents, *, account: HostedAccount | None = None):
+    """What buying prepaid credit charges (all of it on the card: credit never pays for credit)."""
+    amount = _prepaid_amount(amount_cents)
+    line = _prepaid_line(amount, account)
+    return quotes.make("prepaid", [quotes.QuoteLine(line.description, amount, line.label)], discount_percent=0,
+                       agency_id=agency_id, account_id=account.id if account else None, spends_prepaid=False,
+                       subject={"agency": agency_id, "account": account.id if account else None, "amount": amount})
+
+
+def buy_prepaid(agency_id: int, amount_cents: int, *, account: HostedAccount | None, actor: audit.Actor,
+                key: str | None = None, quote: str | None = None) -> Invoice:
+    """B3: prepaid credit into the agency's pool (or straight to one account). `quote` is the confirmed
+    preview's token (quotes.confirm); None only for callers that price nothing for a person."""
+    permissions.require(actor, "charge")
+    fresh = preview_prepaid(agency_id, amount_cents, account=account)
+    if quote is not None:
+        quotes.confirm(fresh, quote)
     invoice = charge_now(agency_id=agency_id, kind="prepaid", account=account,
-                         key=key or keys.prepaid_invoice(agency_id),
-                         lines=[Line(f"Prepaid credit{' for ' + account.name if account else ''}", amount_cents,
-                                     label=invoice_text.prepaid_label(account.name if account else None))])
+                         key=key or keys.prepaid_invoice(agency_id), lines=[_prepaid_line(amount_cents, account)])
     audit.record(actor, "prepaid_bought", agency_id=agency_id, account_id=account.id if account else None,
                  amount_cents=amount_cents, invoice=invoice.number)
     db.session.commit()
     return invoice
 
 
-def sms_allowed(account: HostedAccount) -> bool:
-    """B6: SMS credits go to accounts on Trial, Plus, Professional or Enterprise, never Lite."""
-    return account.plan_tier != "lite"
+def receivable_problem(account: HostedAccount, kind: str) -> str | None:
+    """Why `account` cannot be given credits of `kind` now, or None. SMS goes only to tiers whose catalog flag
+    allows it (a trial of such a tier too); no credit goes to an account closed to its client (expired, which a
+    cancelled account becomes when its period ends, or disabled)."""
+    if account.status == "expired":
+        return str(_l("%(name)s has expired: renew it before giving it credits.", name=account.name))
+    if account.status == "disabled":
+        return str(_l("%(name)s is disabled: enable it before giving it credits.", name=account.name))
+    if kind == "sms":
+        tier = get_catalog().tier_by_key.get(account.plan_tier)
+        if tier is None or not tier.sms:
+            return str(_l("%(name)s is on the %(tier)s plan, which cannot send SMS: change its plan first.",
+                          name=account.name, tier=invoice_text.TIER_NAMES.get(account.plan_tier, account.plan_tier)))
+    return None
 
 
-def buy_pack(agency_id: int, account: HostedAccount, kind: str, pack_key: str, *, actor: audit.Actor,
-             key: str | None = None) -> Invoice:
-    """B6/B7: a pack of SMS or compatibility credits, paid (prepaid first) and given to the account."""
-    permissions.require(actor, "charge")
+def _pack_of(kind: str, pack_key: str = None, *, credits: int | None = None):
     catalog = get_catalog()
     packs = {"sms": catalog.sms_packs, "compatibility": catalog.compatibility_packs}.get(kind)
     if packs is None:
         raise ValidationFailed(str(_l("Unknown kind of credit.")), {"kind": str(_l("Unknown kind of credit."))})
+    if credits is not None:
+        pack = next((p for p in packs if p.credits == credits), None)
+        if pack is None:
+            problem = str(_l("Choose one of the packs offered: %(sizes)s credits.",
+                             sizes=", ".join(f"{p.credits:,}" for p in packs)))
+            raise ValidationFailed(problem, {"amount": problem})
+        return pack
     pack = next((p for p in packs if p.key == pack_key), None)
     if pack is None:
         raise ValidationFailed(str(_l("Choose one of the packs offered.")), {"pack": str(_l("Choose one of the packs offered."))})
-    if account.agency_id != agency_id:
-        raise NotFound()
-    if kind == "sms" and not sms_allowed(account):
-        raise ValidationFailed(str(_l("SMS credits cannot be given to Lite accounts; change the plan first.")),
-                               {"account": str(_l("SMS credits cannot be given to Lite accounts; change the plan first."))})
+    return pack
+
+
+def _pack_line(kind: str, pack, account: HostedAccount | None) -> Line:
     what = "SMS credits" if kind == "sms" else "compatibility credits"
-    invoice = charge_now(agency_id=agency_id, kind=f"{'sms' if kind == 'sms' else 'compatibility'}_pack",
-                         account=account, key=key or keys.pack_invoice(kind, agency_id),
-                         lines=[Line(f"{pack.credits:,} {what} for {account.name}", pack.price_cents,
-                                     credits=pack.credits,
-                                     label=invoice_text.pack_label(kind, pack.credits, account.name))])
-    audit.record(actor, f"{kind}_credits_bought", agency_id=agency_id, account_id=account.id,
+    owner = account.name if account else "the agency's pool"
+    return Line(f"{pack.credits:,} {what} for {owner}", pack.price_cents, credits=pack.credits,
+                label=invoice_text.pack_label(kind, pack.credits, account.name if account else None))
+
+
+def preview_pack(agency_id: int, account: HostedAccount | None, kind: str, pack_key: str):
+    """What a pack costs today (prepaid credit first, then the card), bought into the agency's pool (B6, B7:
+    assigned to accounts afterwards) or straight to one account."""
+    pack = _pack_of(kind, pack_key)
+    if account is not None:
+        if account.agency_id != agency_id:
+            raise NotFound()
+        problem = receivable_problem(account, kind)
+        if problem:
+            raise ValidationFailed(problem, {"account": problem})
+    line = _pack_line(kind, pack, account)
+    return quotes.make(f"{kind}_pack", [quotes.QuoteLine(line.description, pack.price_cents, line.label)],
+                       discount_percent=0, agency_id=agency_id, account_id=account.id if account else None,
+                       subject={"agency": agency_id, "account": account.id if account else None, "kind": kind,
+                                "pack": pack.key})
+
+
+def buy_pack(agency_id: int, account: HostedAccount | None, kind: str, pack_key: str, *, actor: audit.Actor,
+             key: str | None = None, quote: str | None = None) -> Invoice:
+    """B6/B7: a pack of SMS or compatibility credits, paid (prepaid first), into the agency's pool or to one
+    account. `quote` as for buy_prepaid."""
+    permissions.require(actor, "charge")
+    fresh = preview_pack(agency_id, account, kind, pack_key)
+    if quote is not None:
+        quotes.confirm(fresh, quote)
+    pack = _pack_of(kind, pack_key)
+    invoice = charge_now(agency_id=agency_id, kind=f"{kind}_pack", account=account,
+                         key=key or keys.pack_invoice(kind, agency_id), lines=[_pack_line(kind, pack, account)])
+    audit.record(actor, f"{kind}_credits_bought", agency_id=agency_id, account_id=account.id if account else None,
                  credits=pack.credits, invoice=invoice.number)
     db.session.commit()
     return invoice
 
 
-def buy_credits(agency_id: int, account: HostedAccount, kind: str, amount: int, *, actor: audit.Actor,
-                key: str | None = None) -> Invoice:
-    """Credit for one account by amount (the API's way): SMS or compatibility credits in the size
-    of one of the packs offered (B6, B7), or prepaid credit in cents, in one of the amounts offered (B3)."""
+def preview_credits(agency_id: int, account: HostedAccount | None, kind: str, amount):
+    """The API's way of naming a purchase by its size: a pack's credits, or prepaid credit in cents."""
+    if kind == "prepaid":
+        if account is not None and account.agency_id != agency_id:
+            raise NotFound()
+        return preview_prepaid(agency_id, amount, account=account)
+    return preview_pack(agency_id, account, kind, _pack_of(kind, credits=amount).key)
+
+
+def buy_credits(agency_id: int, account: HostedAccount | None, kind: str, amount: int, *, actor: audit.Actor,
+                key: str | None = None, quote: str | None = None) -> Invoice:
+    """Credit by amount (the API's way): SMS or compatibility credits in the size of one of the packs offered
+    (B6, B7), or prepaid credit in cents, in one of the amounts offered (B3); for one account or the pool."""
     permissions.require(actor, "charge")
     if kind == "prepaid":
-        if account.agency_id != agency_id:
+        if account is not None and account.agency_id != agency_id:
             raise NotFound()
-        return buy_prepaid(agency_id, amount, account=account, actor=actor, key=key)
-    catalog = get_catalog()
-    packs = {"sms": catalog.sms_packs, "compatibility": catalog.compatibility_packs}.get(kind)
-    if packs is None:
-        raise ValidationFailed(str(_l("Unknown kind of credit.")), {"kind": str(_l("Unknown kind of credit."))})
-    pack = next((p for p in packs if p.credits == amount), None)
-    if pack is None:
-        problem = str(_l("Choose one of the packs offered: %(sizes)s credits.",
-                         sizes=", ".join(f"{p.credits:,}" for p in packs)))
-        raise ValidationFailed(problem, {"amount": problem})
-    return buy_pack(agency_id, account, kind, pack.key, actor=actor, key=key)
+        return buy_prepaid(agency_id, amount, account=account, actor=actor, key=key, quote=quote)
+    return buy_pack(agency_id, account, kind, _pack_of(kind, credits=amount).key, actor=actor, key=key, quote=quote)
 
 
 def refund(invoice: Invoice, *, reason: str) -> Invoice:
@@ -729,5 +844,5 @@ def refund(invoice: Invoice, *, reason: str) -> Invoice:
     invoice.last_error = f"Refunded: {reason}"[:300]
     invoice.status = "open"  # so the prepaid return below treats it as unpaid
     db.session.flush()
-    _void_and_refund_prepaid(invoice)
+    void_and_refund_prepaid(invoice)
     return invoice

@@ -172,6 +172,17 @@ def gateway_calls(invoice: Invoice) -> list[GatewayCall]:
                                    .order_by(GatewayCall.id)))
 
 
+def held_balances(scope: AgencyScope, limit: int = 500) -> dict:
+    """{(account id, name): {kind: balance}} of the agency's accounts that hold any credit."""
+    held: dict = {}
+    for account_id, name, kind, value in db.session.execute(
+            scope.select(CreditBalance, HostedAccount.id, HostedAccount.name, CreditBalance.kind, CreditBalance.balance)
+            .join(HostedAccount, HostedAccount.id == CreditBalance.account_id)
+            .where(CreditBalance.balance > 0).order_by(HostedAccount.name).limit(limit)):
+        held.setdefault((account_id, name), {})[kind] = value
+    return held
+
+
 def account_balances(account: HostedAccount) -> dict[str, int]:
     rows = db.session.execute(sa.select(CreditBalance.kind, CreditBalance.balance).where(
         CreditBalance.account_id == account.id)).all()

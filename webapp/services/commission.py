@@ -26,7 +26,7 @@ from ..catalog import get_catalog
 from ..extensions import db
 from ..models import (Agency, BillingProfile, CommissionEntry, HostedAccount, Invoice, Operation, Payout,
                       utcnow)
-from . import accounts, audit, billing, hosts, invoice_text, keys, mail, notices, operations, permissions, provisioning
+from . import accounts, audit, billing, hosts, keys, mail, notices, operations, permissions, provisioning
 from .dates import add_months
 from .errors import NotFound, ValidationFailed
 from .operations import RetryLater
@@ -164,14 +164,10 @@ def sign_up(code: str, data: Referral, *, request_key: str) -> tuple[HostedAccou
     catalog = get_catalog()
     today = date.today()
     start, end = today, add_months(today, catalog.term_months(data.term), today.day)
-    listed = catalog.list_price_cents(data.tier, data.term, int(data.contact_limit))
     try:
         invoice = billing.charge_now(
             agency_id=None, kind="signup", key=key, period=(start, end), card=card, discount_percent=0,
-            lines=[billing.Line(f"{data.name}: {catalog.tier_by_key[data.tier].label} {data.term}, "
-                                f"{int(data.contact_limit):,} contacts, {start} to {end}", listed,
-                                label=invoice_text.plan_label(data.name, data.tier, data.term,
-                                                              int(data.contact_limit), start, end))])
+            lines=[billing.plan_line(data.name, data.tier, data.term, int(data.contact_limit), start, end)])
     except billing.PaymentDeclined as exc:
         raise ValidationFailed(str(_l("Your card was declined: %(reason)s Nothing was charged and no account "
                                       "was created.", reason=exc.message)), {"number": exc.message}) from None

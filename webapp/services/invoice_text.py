@@ -66,8 +66,8 @@ def prepaid_label(account: str | None) -> dict:
     return {"kind": "prepaid", "account": account}
 
 
-def pack_label(what: str, credits: int, account: str) -> dict:
-    """`what`: "sms" or "compatibility"."""
+def pack_label(what: str, credits: int, account: str | None) -> dict:
+    """`what`: "sms" or "compatibility"; no account: the agency's pool."""
     return {"kind": f"{what}_pack", "credits": int(credits), "account": account}
 
 
@@ -110,7 +110,8 @@ def parse(description: str | None) -> dict | None:
     match = _PACK.match(text)
     if match:
         return pack_label("sms" if match["what"] == "SMS" else "compatibility",
-                          int(match["credits"].replace(",", "")), match["account"])
+                          int(match["credits"].replace(",", "")),
+                          None if match["account"] == "the agency's pool" else match["account"])
     return None
 
 
@@ -151,6 +152,13 @@ def _render(data: dict) -> str:
         if data.get("account"):
             return gettext("Prepaid credit for %(account)s", account=data["account"])
         return gettext("Prepaid credit")
+    if kind in ("sms_pack", "compatibility_pack") and not data.get("account"):
+        if kind == "sms_pack":
+            return ngettext("%(credits)s SMS credit for the agency's pool", "%(credits)s SMS credits for the agency's pool",
+                            data["credits"], credits=format_decimal(data["credits"]))
+        return ngettext("%(credits)s compatibility credit for the agency's pool",
+                        "%(credits)s compatibility credits for the agency's pool",
+                        data["credits"], credits=format_decimal(data["credits"]))
     if kind == "sms_pack":
         return ngettext("%(credits)s SMS credit for %(account)s", "%(credits)s SMS credits for %(account)s",
                         data["credits"], credits=format_decimal(data["credits"]), account=data["account"])

@@ -36,6 +36,10 @@ def trial_to_paid_invoice(account_id: int, request_key: str) -> str:
     return f"trial-to-paid:{account_id}:{request_key}"
 
 
+def reactivation_invoice(account_id: int, request_key: str) -> str:
+    return f"reactivation:{account_id}:{request_key}"
+
+
 def renewal_invoice(account_id: int, period_start: date) -> str:
     return f"renewal:{account_id}:{period_start.isoformat()}"
 
@@ -98,6 +102,16 @@ def prepaid_spent(invoice_id: int, attempt: int) -> str:
 
 def prepaid_returned(entry_id: int) -> str:
     return f"refund:{entry_id}"
+
+
+def purchase_invoice(kind: str, agency_id: int, request_key: str) -> str:
+    """A purchase of credit confirmed with this request key: a second press of Confirm is the same invoice."""
+    return f"{kind}-buy:{agency_id}:{request_key}"[:80]
+
+
+def credit_move(agency_id: int, request_key: str) -> str:
+    """One move of credit between the pool and accounts (two ledger entries: :out and :in)."""
+    return f"move:{agency_id}:{request_key}"[:72]
 
 
 def credit_bought(invoice_id: int) -> str:

@@ -114,6 +114,7 @@ def number(value) -> str:
 def register(app) -> None:
     app.jinja_env.globals["label"] = label
     app.jinja_env.globals["get_locale"] = get_locale
+    app.jinja_env.globals["invoice_line"] = invoice_text.render
     app.jinja_env.filters["money"] = money
     app.jinja_env.filters["number"] = number
     app.jinja_env.filters["datetime"] = format_datetime

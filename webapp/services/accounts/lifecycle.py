@@ -13,7 +13,7 @@ from ...catalog import get_catalog
 from ...extensions import db
 from ...models import AccountUser, HostedAccount, Invoice, Operation, SupportRequest, utcnow
 from ...models.accounts import search_text_for
-from .. import audit, billing, keys, operations, permissions, provisioning
+from .. import audit, billing, invoice_text, keys, operations, permissions, provisioning, quotes
 from ..dates import add_months
 from ..errors import Conflict, ServiceError, ValidationFailed
 from .validation import DETAIL_FIELDS, ClientDetails, NewAccount, details_problems, price_of, validate_new, normalize_domain
@@ -50,12 +50,9 @@ def create(agency_id: int, data: NewAccount, *, request_key: str, actor: audit.A
     if data.term != "trial":
         if billing.card_of(agency_id) is None and billing.balance(agency_id, "prepaid") <= 0:
             raise ValidationFailed(str(_l("Add a card in Billing profile before creating a paid account.")), {})
-        catalog = get_catalog()
-        listed = catalog.list_price_cents(data.tier, data.term, int(data.contact_limit))
         invoice = billing.charge_now(
             agency_id=agency_id, kind="signup", key=key, period=(start, end),
-            lines=[billing.Line(f"{data.name}: {catalog.tier_by_key[data.tier].label} {data.term}, "
-                                f"{int(data.contact_limit):,} contacts, {start} to {end}", listed)])
+            lines=[billing.plan_line(data.name, data.tier, data.term, int(data.contact_limit), start, end)])
     account = HostedAccount(
         agency_id=agency_id, kind="resold", name=data.name, custom_domain=data.custom_domain or None,
         status="provisioning", plan_tier=data.tier, plan_term=data.term, contact_limit=int(data.contact_limit),
@@ -102,94 +99,159 @@ def retry_provisioning(account: HostedAccount, actor: audit.Actor):
     return op
 
 
-# ---- A8: change plan -------------------------------------------------------------------------------
+# ---- A8: change plan, and A5/A7: renew an expired account -----------------------------------------------
 
 def _per_day(tier: str, term: str, limit: int) -> float:
     price = price_of(tier, term, limit)
     return price / (365 if term == "annual" else 30)
 
 
-def change_plan(account: HostedAccount, *, tier: str, term: str, contact_limit, request_key: str,
-                actor: audit.Actor) -> dict:
-    """An upgrade is charged pro rata at once; a downgrade waits for the next renewal (A8)."""
-    permissions.require(actor, "charge")
-    _refuse_if_billed_to_its_client(account)
-    if account.status == "expired":
-        # The green Renew of the Resold tab leads here for every expired account (A5).
-        return renew(account, tier=tier, term=term, contact_limit=contact_limit, request_key=request_key, actor=actor)
+def billed_to_client(account: HostedAccount) -> bool:
+    """A referred account (C1) and a detached one (A4) pay their own way, on their client's card."""
+    return account.kind in ("commission", "standalone")
+
+
+def _payer(account: HostedAccount, actor: audit.Actor | None) -> int | None:
+    """The agency whose card pays for a change of this account, or None for its client's own card. An agency
+    (its team, its API tokens) never changes the plan of an account billed to its client; the account's own
+    admin changes only that."""
+    if billed_to_client(account):
+        if actor is not None and not str(actor.ref).startswith("account_user:"):
+            _refuse_if_billed_to_its_client(account)
+        return None
+    if actor is not None and str(actor.ref).startswith("account_user:"):
+        raise Conflict(str(_l("This account is billed to its agency: its plan is the agency's to change.")))
+    return account.agency_id
+
+
+def _contact_limit(value) -> int:
+    # A number of at most 9 digits (int() refuses a 5 000-digit one with an error of its own); else unknown.
+    return int(value) if str(value).isdigit() and len(str(value)) <= 9 else -1
+
+
+def _discount(agency_id: int | None) -> int:
+    return billing.discount_in_force(agency_id) if agency_id is not None else 0
+
+
+def _as_quote_lines(lines: list[billing.Line]) -> list[quotes.QuoteLine]:
+    return [quotes.QuoteLine(line.description, line.unit_cents * line.quantity, line.label) for line in lines]
+
+
+def _plan_change(account: HostedAccount, tier: str, term: str, contact_limit, actor) -> tuple[quotes.Quote, list]:
+    """The preview of a plan change and the invoice lines it would charge (none for a downgrade). The one place
+    a change is priced: the preview shown, the API's preview and the charge itself."""
+    agency_id = _payer(account, actor)
     if account.status == "provisioning":
         raise ServiceError(str(_l("Wait until the account is ready.")))
     if term == "trial":
-        raise ValidationFailed(str(_l("A paid account cannot go back to a trial.")), {"term": str(_l("Choose monthly or annual."))})
-    # A number of at most 9 digits (int() refuses a 5 000-digit one with an error of its own); else unknown.
-    contact_limit = int(contact_limit) if str(contact_limit).isdigit() and len(str(contact_limit)) <= 9 else -1
-    new_price = price_of(tier, term, contact_limit)
-    if account.plan_term == "trial":
-        return _trial_to_paid(account, tier, term, contact_limit, new_price, request_key, actor)
-    if (tier, term, contact_limit) == (account.plan_tier, account.plan_term, account.contact_limit):
+        message = _l("An expired account renews on a paid plan.") if account.status == "expired" \
+            else _l("A paid account cannot go back to a trial.")
+        raise ValidationFailed(str(message), {"term": str(_l("Choose monthly or annual."))})
+    limit = _contact_limit(contact_limit)
+    new_price = price_of(tier, term, limit)  # refuses a tier, term or limit the catalog does not offer
+    percent = _discount(agency_id)
+    renewal = get_catalog().apply_discount(new_price, percent)
+    subject = {"account": account.id, "plan": [tier, term, limit], "payer": agency_id}
+    today = date.today()
+    if account.status == "expired" or account.plan_term == "trial":
+        # A5/A7: an expired account (a trial, or a paid plan cancelled or lapsed) renews, and a trial becomes
+        # paid, from today: its first period charged now.
+        start, end = _first_period(term, today)
+        lines = [billing.plan_line(account.name, tier, term, limit, start, end)]
+        change = "reactivation" if account.status == "expired" else "trial_to_paid"
+        return quotes.make(change, _as_quote_lines(lines), discount_percent=percent, agency_id=agency_id,
+                           account_id=account.id, renewal_cents=renewal, renews_on=end, effective=start,
+                           subject=subject), lines
+    if (tier, term, limit) == (account.plan_tier, account.plan_term, account.contact_limit):
         raise ValidationFailed(str(_l("This is already the account's plan.")), {"tier": str(_l("Choose a different plan."))})
-    old_day, new_day = _per_day(account.plan_tier, account.plan_term, account.contact_limit), \
-        _per_day(tier, term, contact_limit)
+    old_day, new_day = _per_day(account.plan_tier, account.plan_term, account.contact_limit), _per_day(tier, term, limit)
     if new_day > old_day:
-        remaining = max(0, (account.period_end - date.today()).days) if account.period_end else 0
+        remaining = max(0, (account.period_end - today).days) if account.period_end else 0
         amount = int(round((new_day - old_day) * remaining))
+        lines = [billing.Line(f"{account.name}: upgrade to {tier} {term}, {limit:,} contacts, "
+                              f"pro rata for {remaining} days", amount,
+                              label=invoice_text.upgrade_label(account.name, tier, term, limit, remaining))] \
+            if amount > 0 else []
+        return quotes.make("upgrade", _as_quote_lines(lines), discount_percent=percent, agency_id=agency_id,
+                           account_id=account.id, renewal_cents=renewal, renews_on=account.period_end,
+                           effective=today, days=remaining, subject=subject), lines
+    return quotes.make("downgrade", [], discount_percent=percent, agency_id=agency_id, account_id=account.id,
+                       renewal_cents=renewal, renews_on=account.period_end, effective=account.period_end,
+                       subject=subject), []
+
+
+def preview_change(account: HostedAccount, *, tier: str, term: str, contact_limit,
+                   actor: audit.Actor | None = None) -> quotes.Quote:
+    """What changing the plan (or renewing an expired account) would charge today and cost at each renewal;
+    nothing is charged. Raises ValidationFailed for a plan the catalog does not offer."""
+    return _plan_change(account, tier, term, contact_limit, actor)[0]
+
+
+def change_plan(account: HostedAccount, *, tier: str, term: str, contact_limit, request_key: str,
+                actor: audit.Actor, quote: str | None = None) -> dict:
+    """A8: an upgrade is charged pro rata at once; a downgrade waits for the next renewal. A5/A7: an expired
+    account renews (a reactivation) and a trial becomes paid, the first period charged now. `quote` is the token
+    of the preview the person confirmed: if today's figures differ, nothing is charged (quotes.StaleQuote, with
+    them). The dashboard and the API always send it; None is for callers that price nothing for a person (tests,
+    the demo seed). The same request_key twice charges once."""
+    permissions.require(actor, "charge")
+    fresh, lines = _plan_change(account, tier, term, contact_limit, actor)
+    if quote is not None:
+        quotes.confirm(fresh, quote)
+    tier, term, limit = fresh.subject["plan"]
+    agency_id = fresh.subject["payer"]
+    if fresh.change in ("reactivation", "trial_to_paid"):
+        return _start_paid(account, fresh, lines, request_key, actor)
+    if fresh.change == "upgrade":
         invoice = None
-        if amount > 0:
+        if lines:
             invoice = billing.charge_now(
-                agency_id=account.agency_id, kind="upgrade", account=account,
-                key=keys.upgrade_invoice(account.id, request_key),
-                lines=[billing.Line(f"{account.name}: upgrade to {tier} {term}, {contact_limit:,} contacts, "
-                                    f"pro rata for {remaining} days", amount)])
+                agency_id=agency_id, kind="upgrade", account=account, discount_percent=fresh.discount_percent,
+                key=keys.upgrade_invoice(account.id, request_key), lines=lines)
         with billing.refunded_on_failure(invoice, "the plan could not be changed"):
-            account.plan_tier, account.plan_term, account.contact_limit = tier, term, contact_limit
+            account.plan_tier, account.plan_term, account.contact_limit = tier, term, limit
             account.pending_plan_tier = account.pending_plan_term = account.pending_contact_limit = None
             audit.record(actor, "plan_upgraded", agency_id=account.agency_id, account_id=account.id,
-                         plan=f"{tier}/{term}/{contact_limit}", charged_cents=invoice.total_cents if invoice else 0)
+                         plan=f"{tier}/{term}/{limit}", charged_cents=invoice.total_cents if invoice else 0)
             db.session.commit()
-        return {"change": "upgrade", "invoice": invoice}
-    account.pending_plan_tier, account.pending_plan_term, account.pending_contact_limit = tier, term, contact_limit
+        return {"change": "upgrade", "invoice": invoice, "quote": fresh}
+    account.pending_plan_tier, account.pending_plan_term, account.pending_contact_limit = tier, term, limit
     audit.record(actor, "plan_downgrade_scheduled", agency_id=account.agency_id, account_id=account.id,
-                 plan=f"{tier}/{term}/{contact_limit}", on=str(account.period_end))
+                 plan=f"{tier}/{term}/{limit}", on=str(account.period_end))
     db.session.commit()
-    return {"change": "downgrade", "effective": account.period_end}
+    return {"change": "downgrade", "effective": account.period_end, "quote": fresh}
 
 
-def _trial_to_paid(account, tier, term, contact_limit, price, request_key, actor, *, action="trial_converted",
-                   change="trial_to_paid") -> dict:
-    """A5: the green Renew of a trial: a paid plan from today, charged now."""
-    start, end = _first_period(term, date.today())
+def _start_paid(account: HostedAccount, quote: quotes.Quote, lines: list, request_key: str, actor) -> dict:
+    """A paid plan from today, its first period charged now: a trial that becomes paid (its invoice a sign-up),
+    or an expired account renewed (a reactivation, A5/A7)."""
+    tier, term, limit = quote.subject["plan"]
+    start, end = quote.effective, quote.renews_on
+    reactivation = quote.change == "reactivation"
     invoice = billing.charge_now(
-        agency_id=account.agency_id, kind="signup", account=account, key=keys.trial_to_paid_invoice(account.id, request_key),
-        period=(start, end), lines=[billing.Line(f"{account.name}: {tier} {term}, {contact_limit:,} contacts, "
-                                                 f"{start} to {end}", price)])
+        agency_id=quote.subject["payer"], kind="reactivation" if reactivation else "signup", account=account,
+        key=(keys.reactivation_invoice if reactivation else keys.trial_to_paid_invoice)(account.id, request_key),
+        period=(start, end), lines=lines, discount_percent=quote.discount_percent)
     with billing.refunded_on_failure(invoice, "the plan could not be changed"):
-        account.plan_tier, account.plan_term, account.contact_limit = tier, term, contact_limit
+        account.plan_tier, account.plan_term, account.contact_limit = tier, term, limit
         account.period_start, account.period_end, account.anchor_day = start, end, start.day
         account.status, account.expired_at, account.cancelled_at = "active", None, None
         account.pending_plan_tier = account.pending_plan_term = account.pending_contact_limit = None
-        audit.record(actor, action, agency_id=account.agency_id, account_id=account.id,
-                     plan=f"{tier}/{term}/{contact_limit}", invoice=invoice.number)
+        audit.record(actor, "account_renewed" if reactivation else "trial_converted", agency_id=account.agency_id,
+                     account_id=account.id, plan=f"{tier}/{term}/{limit}", invoice=invoice.number)
         db.session.commit()
-    return {"change": change, "invoice": invoice}
+    return {"change": "renewed" if reactivation else "trial_to_paid", "invoice": invoice, "quote": quote}
 
 
 def renew(account: HostedAccount, *, tier: str, term: str, contact_limit, request_key: str,
-          actor: audit.Actor) -> dict:
-    """A5, A7: "Renew" on an expired account (a trial, or a paid plan that was cancelled or lapsed):
-    a paid plan from today, its first period charged now."""
+          actor: audit.Actor, quote: str | None = None) -> dict:
+    """A5, A7: "Renew" on an expired account (a trial, or a paid plan that was cancelled or lapsed): a paid
+    plan from today, its first period charged now, on a reactivation invoice."""
     permissions.require(actor, "charge")
-    _refuse_if_billed_to_its_client(account)
     if account.status != "expired":
         raise Conflict(str(_l("Only an expired account can be renewed; change its plan instead.")))
-    if term == "trial":
-        raise ValidationFailed(str(_l("An expired account renews on a paid plan.")),
-                               {"term": str(_l("Choose monthly or annual."))})
-    contact_limit = int(contact_limit) if str(contact_limit).isdigit() else -1
-    price = price_of(tier, term, contact_limit)
-    if account.plan_term == "trial":
-        return _trial_to_paid(account, tier, term, contact_limit, price, request_key, actor)
-    return _trial_to_paid(account, tier, term, contact_limit, price, request_key, actor, action="account_renewed",
-                          change="renewed")
+    return change_plan(account, tier=tier, term=term, contact_limit=contact_limit, request_key=request_key,
+                       actor=actor, quote=quote)
 
 
 def _refuse_if_billed_to_its_client(account: HostedAccount) -> None:
@@ -198,6 +260,9 @@ def _refuse_if_billed_to_its_client(account: HostedAccount) -> None:
     if account.kind == "commission":
         raise Conflict(str(_l("%(name)s was referred through your link and is billed to its client: its plan and "
                               "renewals are the client's to change.", name=account.name)))
+    if account.kind == "standalone":
+        raise Conflict(str(_l("%(name)s was detached and is billed to its client, who changes its plan and "
+                              "renews it.", name=account.name)))
 
 
 # ---- A7: cancel ---------------------------------------------------------------------------------------
@@ -232,7 +297,7 @@ def resume(account: HostedAccount, actor: audit.Actor) -> HostedAccount:
     is charged now. One conditional UPDATE, so a double press (or the expiry sweep at the same moment) resumes
     once or refuses."""
     permissions.require(actor, "manage_accounts")
-    _refuse_if_billed_to_its_client(account)
+    _payer(account, actor)  # the agency resumes its own accounts; a client its account that it pays for
     if account.cancelled_at is None:
         raise Conflict(str(_l("%(name)s is not cancelled: it renews on %(day)s.", name=account.name,
                               day=account.period_end)))

@@ -4,15 +4,7 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from ...services.validation import EmailAddress
 from ..forms import Form
-
-
-class PlanFields:
-    # The plan is checked by the service against the catalog, which says what is offered (not "Not a valid choice").
-    tier = SelectField(_l("Plan tier"), validate_choice=False, validators=[DataRequired(_l("Choose a plan tier."))])
-    term = SelectField(_l("Billing"), validate_choice=False,
-                       validators=[DataRequired(_l("Choose monthly, annual or trial."))])
-    contact_limit = SelectField(_l("Contact limit"), validate_choice=False,
-                                validators=[DataRequired(_l("Choose a contact limit."))])
+from ..plan_change import PlanFields
 
 
 class ClientFields:
@@ -35,10 +27,6 @@ class NewAccountForm(PlanFields, ClientFields, Form):
 
 class DetailsForm(ClientFields, Form):
     pass
-
-
-class ChangePlanForm(PlanFields, Form):
-    request_key = HiddenField()
 
 
 class DomainForm(Form):

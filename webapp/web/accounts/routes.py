@@ -1,5 +1,5 @@
 """A hosted account in the dashboard: Add New, its page, and what can be done to it (A1-A10)."""
-from functools import lru_cache
+from functools import lru_cache, partial
 
 from flask import abort, current_app, flash, make_response, redirect, request, url_for
 from flask_babel import gettext as _
@@ -13,9 +13,10 @@ from ...services.errors import ServiceError, ValidationFailed
 from ..decorators import agency_required, current_actor, current_scope, permission_required
 from ..filters import format_date, label, money
 from ..forms import add_untold, apply_errors, submit
+from .. import plan_change
 from ..rendering import render, wants_fragment
 from .blueprint import bp
-from .forms import ChangePlanForm, DetailsForm, DomainForm, NewAccountForm
+from .forms import DetailsForm, DomainForm, NewAccountForm
 
 
 def _plan_choices(form, term=None):
@@ -123,19 +124,15 @@ def price():
 def show(account_id):
     account = current_scope().account(account_id)
     operation = _provisioning(account)
-    plan_form = ChangePlanForm(prefix="plan")
-    _plan_choices(plan_form, "monthly" if account.plan_term == "trial" else None)
-    plan_form.tier.data, plan_form.contact_limit.data = account.plan_tier, str(account.contact_limit)
-    plan_form.term.data = "monthly" if account.plan_term == "trial" else account.plan_term
-    plan_form.term.choices = [c for c in plan_form.term.choices if c[0] != "trial"]
-    plan_form.request_key.data = accounts.new_request_key()
+    plan_form = plan_change.choice_form(account, {})
     domain_form = DomainForm(prefix="domain", data={"domain": account.custom_domain or ""})
     return _no_store(render("accounts/show.html", account=account, operation=operation,
                             credentials=provisioning.credentials_of(account, operation),
                             languages=accounts.LANGUAGES, resumable=accounts.resumable(account),
                             login_url=hosts.account_login_url(account),
                             balances=billing_history.account_balances(account),
-                            sms_allowed=billing.sms_allowed(account), plan_form=plan_form, domain_form=domain_form,
+                            sms_problem=billing.receivable_problem(account, "sms"), plan_form=plan_form,
+                            domain_form=domain_form,
                             cname_target=accounts.cname_target(account), queue_up=_queue_up(operation),
                             steps=provisioning.STEP_LABELS,
                             reports=reports.for_account(current_scope(), account, actor=current_actor())))
@@ -191,31 +188,42 @@ def retry(account_id):
     return redirect(url_for("accounts.show", account_id=account.id), code=303)
 
 
+def _change_page(account, form, *, quote=None, status=200, request_key=None, problem=None):
+    if problem:
+        form.form_errors.append(problem)
+    return render("accounts/change.html", "accounts/_change_preview.html", account=account, form=form, quote=quote,
+                  confirm=plan_change.confirm_form("plan", quote, request_key)), status
+
+
+@bp.route("/accounts/<account_id>/change")
+@agency_required
+@permission_required("charge")
+def change(account_id):
+    """"Change your account" (A5, A7, A8): choose the plan, see what it charges today and at each renewal, then
+    confirm. An expired account's Renew leads here, its last plan shown priced."""
+    account = current_scope().account(account_id)
+    return plan_change.show(account, actor=current_actor(), page=partial(_change_page, account))
+
+
 @bp.route("/accounts/<account_id>/plan", methods=["POST"])
 @agency_required
 @permission_required("charge")
 def change_plan(account_id):
+    """The confirming press: charged only if the figures shown are still today's (else shown anew)."""
     account = current_scope().account(account_id)
-    form = ChangePlanForm(prefix="plan")
-    _plan_choices(form, "monthly")
-    try:
-        result = accounts.change_plan(account, tier=form.tier.data, term=form.term.data,
-                                      contact_limit=form.contact_limit.data or "",
-                                      request_key=form.request_key.data or accounts.new_request_key(),
-                                      actor=current_actor())
-    except billing.PaymentDeclined as exc:
-        flash(_("The payment was declined: %(reason)s The plan was not changed.", reason=exc.message), "danger")
-    except ValidationFailed as exc:
-        flash(" ".join([exc.message, *exc.fields.values()]), "danger")
-    except ServiceError as exc:
-        flash(exc.message, "danger")
+    result, again = plan_change.confirm(
+        account, prefix="plan", actor=current_actor(), page=partial(_change_page, account),
+        declined=lambda reason: _("The payment was declined: %(reason)s Nothing was charged and the plan was not "
+                                  "changed.", reason=reason))
+    if again is not None:
+        return again
+    if result["change"] == "downgrade":
+        flash(_("The new plan starts at the next renewal, on %(day)s.", day=format_date(result["effective"])),
+              "success")
     else:
-        if result["change"] == "downgrade":
-            flash(_("The new plan starts at the next renewal, on %(day)s.", day=result["effective"]), "success")
-        else:
-            invoice = result.get("invoice")
-            flash(_("The plan was changed. Charged now: %(amount)s.",
-                    amount=money(invoice.total_cents if invoice else 0)), "success")
+        invoice = result.get("invoice")
+        flash(_("The plan was changed. Charged now: %(amount)s.",
+                amount=money(invoice.total_cents if invoice else 0)), "success")
     return redirect(url_for("accounts.show", account_id=account.id) + "#plan", code=303)
 
 

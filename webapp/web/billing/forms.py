@@ -22,13 +22,32 @@ class ProcessorCardForm(Form):
 
 
 class PrepaidForm(Form):
-    amount = SelectField(_l("Amount"), coerce=int, validators=[DataRequired(_l("Choose an amount."))])
-    account = StringField(_l("Assign to one account (optional)"), validators=[Optional(), Length(max=40)])
+    """The purchase to preview (a GET: nothing changes) and, with its token, to confirm (a POST)."""
+    amount = SelectField(_l("Amount"), coerce=int, validators=[DataRequired(_l("Choose an amount."))],
+                         validate_choice=False)
+    account = StringField(_l("For one account (optional: else into your pool)"),
+                          validators=[Optional(), Length(max=40)])
+    request_key = HiddenField()
+    quote = HiddenField()
 
 
 class PackForm(Form):
-    account = StringField(_l("Account"), validators=[DataRequired(_l("Enter the account's name.")), Length(max=40)])
-    pack = SelectField(_l("Pack"), validators=[DataRequired(_l("Choose a pack."))])
+    account = StringField(_l("For one account (optional: else into your pool)"),
+                          validators=[Optional(), Length(max=40)])
+    pack = SelectField(_l("Pack"), validators=[DataRequired(_l("Choose a pack."))], validate_choice=False)
+    request_key = HiddenField()
+    quote = HiddenField()
+
+
+class MoveForm(Form):
+    """B3, B6, B7: credit from the pool to an account, between accounts, or back to the pool."""
+    amount = StringField(_l("Amount to move"), validators=[DataRequired(_l("Enter how much to move.")), Length(max=20)])
+    source = StringField(_l("From (an account's name, or empty for your pool)"),
+                         validators=[Optional(), Length(max=40)])
+    target = StringField(_l("To (an account's name, or empty for your pool)"),
+                         validators=[Optional(), Length(max=40)])
+    kind = HiddenField()
+    request_key = HiddenField()
 
 
 class BillingDetailsForm(Form):

@@ -13,26 +13,15 @@ from flask_login import current_user
 from ...catalog import get_catalog
 from ...extensions import db
 from ...models import HostedAccount, Invoice
-from ...services import billing, billing_details, billing_history, invoice_documents, renewals
+from ...services import (billing, billing_details, billing_history, credits, invoice_documents, invoice_text, keys,
+                         quotes, renewals)
 from ...services.errors import ServiceError, ValidationFailed
 from ..decorators import agency_required, current_actor, current_scope, permission_required, recent_login_required
-from ..filters import money
+from ..filters import money, number
 from ..forms import apply_errors, submit
 from ..rendering import render, wants_fragment
 from .blueprint import bp
-from .forms import BillingDetailsForm, CardForm, PackForm, PrepaidForm, ProcessorCardForm
-
-
-def _purchase(form, buy):
-    """Runs a purchase; its refusals land on the form. Returns the invoice (or None) and a status."""
-    try:
-        return buy(), 303
-    except ValidationFailed as exc:
-        apply_errors(form, exc)
-        return None, 422
-    except billing.PaymentDeclined as exc:
-        form.form_errors.append(_("The payment was declined: %(reason)s Nothing was charged.", reason=exc.message))
-        return None, 402
+from .forms import BillingDetailsForm, CardForm, MoveForm, PackForm, PrepaidForm, ProcessorCardForm
 
 
 def _card_saved(unpaid: int):
@@ -142,70 +131,157 @@ def _processor_profile(details_form=None, status=200):
     return _profile_page(form, details_form=details_form, status=status, setup=setup)
 
 
-def _account_by_name(name: str) -> HostedAccount:
+def _account_by_name(name: str, field: str = "account") -> HostedAccount:
     account = db.session.scalar(current_scope().accounts().where(HostedAccount.name == (name or "").strip().lower()))
     if account is None:
-        raise ValidationFailed(_("No account of yours has that name."), {"account": _("No account of yours has that name.")})
+        raise ValidationFailed(_("No account of yours has that name."), {field: _("No account of yours has that name.")})
     return account
+
+
+def _optional_account(name: str | None, field: str = "account") -> HostedAccount | None:
+    return _account_by_name(name, field) if (name or "").strip() else None
+
+
+KIND_PAGES = {"sms": "billing/sms.html", "compatibility": "billing/compatibility.html",
+              "prepaid": "billing/prepaid.html"}
+
+
+def _buy_form(kind: str, source=None):
+    """The purchase form: from the query string for a preview (no CSRF: it changes nothing), or the POST."""
+    catalog = get_catalog()
+    form_class = PrepaidForm if kind == "prepaid" else PackForm
+    form = form_class(source, meta={"csrf": False}) if source is not None else form_class()
+    if kind == "prepaid":
+        form.amount.choices = [(a, money(a)) for a in catalog.prepaid_amounts_cents]
+    else:
+        packs = catalog.sms_packs if kind == "sms" else catalog.compatibility_packs
+        form.pack.choices = [(p.key, f"{p.credits:,} · {money(p.price_cents)}") for p in packs]
+    return form
+
+
+def _preview(kind: str, form):
+    """The quote of the purchase the form describes (raises ValidationFailed, NotFound)."""
+    account = _optional_account(form.account.data)
+    agency_id = current_user.agency_id
+    if kind == "prepaid":
+        return billing.preview_prepaid(agency_id, form.amount.data, account=account)
+    return billing.preview_pack(agency_id, account, kind, form.pack.data)
+
+
+def _credit_page(kind: str, *, form=None, quote=None, move_form=None, status: int = 200):
+    agency_id = current_user.agency_id
+    form = form or _buy_form(kind)
+    if quote is not None:
+        form.quote.data = quote.token
+        form.request_key.data = form.request_key.data or keys.fresh()
+    move_form = move_form or MoveForm(prefix="move", formdata=None)
+    move_form.request_key.data = move_form.request_key.data or keys.fresh()
+    move_form.kind.data = kind
+    catalog = get_catalog()
+    return render(KIND_PAGES[kind], kind=kind, form=form, quote=quote, move_form=move_form,
+                  pool=billing.balance(agency_id, kind),
+                  packs=catalog.sms_packs if kind == "sms" else catalog.compatibility_packs,
+                  assigned=billing_history.assigned_balances(current_scope(), kind),
+                  entries=billing_history.ledger(current_scope(), kind)), status
+
+
+def _purchase_page(kind: str):
+    """GET: the page, and with a purchase chosen, what it charges (prepaid credit first, then the card) and its
+    Confirm. POST: the Confirm, charged only if those figures are still today's."""
+    if request.method == "GET":
+        if "pack" not in request.args and "amount" not in request.args:
+            # Nothing chosen yet; an account page's link names who the credit is for (?account) or goes to (?to).
+            form, move_form = _buy_form(kind), MoveForm(prefix="move", formdata=None)
+            form.account.data = request.args.get("account", "")[:40]
+            move_form.target.data = request.args.get("to", "")[:40]
+            return _credit_page(kind, form=form, move_form=move_form)
+        form = _buy_form(kind, request.args)
+        if not form.validate():
+            return _credit_page(kind, form=form, status=422)
+        try:
+            return _credit_page(kind, form=form, quote=_preview(kind, form))
+        except ValidationFailed as exc:
+            apply_errors(form, exc)
+            return _credit_page(kind, form=form, status=422)
+    form = _buy_form(kind)
+    if not form.validate_on_submit():
+        return _credit_page(kind, form=form, status=422)
+    agency_id, key = current_user.agency_id, keys.purchase_invoice(kind, current_user.agency_id,
+                                                                     form.request_key.data or keys.fresh())
+    try:
+        account = _optional_account(form.account.data)
+        if kind == "prepaid":
+            invoice = billing.buy_prepaid(agency_id, form.amount.data, account=account, actor=current_actor(),
+                                          key=key, quote=form.quote.data or "")
+        else:
+            invoice = billing.buy_pack(agency_id, account, kind, form.pack.data, actor=current_actor(), key=key,
+                                       quote=form.quote.data or "")
+    except quotes.StaleQuote as exc:
+        form.form_errors.append(exc.message)
+        return _credit_page(kind, form=form, quote=exc.quote, status=409)
+    except ValidationFailed as exc:
+        apply_errors(form, exc)
+        return _credit_page(kind, form=form, status=422)
+    except billing.PaymentDeclined as exc:
+        form.form_errors.append(_("The payment was declined: %(reason)s Nothing was charged.", reason=exc.message))
+        form.request_key.data = None  # the declined attempt's invoice is void: a new press is a new attempt
+        return _credit_page(kind, form=form, status=402)
+    except ServiceError as exc:
+        form.form_errors.append(exc.message)
+        return _credit_page(kind, form=form, status=exc.status)
+    where = invoice_text.lines(invoice)[0]["label"]
+    flash(_("Bought: %(what)s, %(amount)s (invoice %(number)s).", what=where, amount=money(invoice.total_cents),
+            number=invoice.number), "success")
+    return redirect(url_for(f"billing.{kind}"), code=303)
 
 
 @bp.route("/prepaid", methods=["GET", "POST"])
 @agency_required
 @permission_required("charge")
 def prepaid():
-    catalog = get_catalog()
-    form = PrepaidForm()
-    form.amount.choices = [(a, money(a)) for a in catalog.prepaid_amounts_cents]
-    status = 200
-    if form.validate_on_submit():
-        invoice, status = _purchase(form, lambda: billing.buy_prepaid(
-            current_user.agency_id, form.amount.data, actor=current_actor(),
-            account=_account_by_name(form.account.data) if form.account.data else None))
-        if invoice is not None:
-            flash(_("%(amount)s of prepaid credit added (invoice %(number)s).", amount=money(invoice.total_cents),
-                    number=invoice.number), "success")
-            return redirect(url_for("billing.prepaid"), code=303)
-    elif request.method == "POST":
-        status = 422
-    agency_id = current_user.agency_id
-    return render("billing/prepaid.html", form=form, pool=billing.balance(agency_id, "prepaid"),
-                  assigned=billing_history.assigned_balances(current_scope(), "prepaid"),
-                  entries=billing_history.ledger(current_scope(), "prepaid")), status
-
-
-def _pack_page(kind: str, template: str):
-    catalog = get_catalog()
-    packs = catalog.sms_packs if kind == "sms" else catalog.compatibility_packs
-    form = PackForm()
-    form.pack.choices = [(p.key, f"{p.credits:,} · {money(p.price_cents)}") for p in packs]
-    if request.method == "GET" and request.args.get("account"):
-        form.account.data = request.args["account"]
-    status = 200
-    if form.validate_on_submit():
-        invoice, status = _purchase(form, lambda: billing.buy_pack(
-            current_user.agency_id, _account_by_name(form.account.data), kind, form.pack.data, actor=current_actor()))
-        if invoice is not None:
-            flash(_("Credits added to %(name)s (invoice %(number)s).", name=form.account.data.strip().lower(),
-                    number=invoice.number), "success")
-            return redirect(url_for(request.endpoint), code=303)
-    elif request.method == "POST":
-        status = 422
-    return render(template, form=form, packs=packs,
-                  assigned=billing_history.assigned_balances(current_scope(), kind)), status
+    return _purchase_page("prepaid")
 
 
 @bp.route("/sms", methods=["GET", "POST"])
 @agency_required
 @permission_required("charge")
 def sms():
-    return _pack_page("sms", "billing/sms.html")
+    return _purchase_page("sms")
 
 
 @bp.route("/compatibility", methods=["GET", "POST"])
 @agency_required
 @permission_required("charge")
 def compatibility():
-    return _pack_page("compatibility", "billing/compatibility.html")
+    return _purchase_page("compatibility")
+
+
+@bp.route("/credits/move", methods=["POST"])
+@agency_required
+@permission_required("charge")
+def move():
+    """B3, B6, B7: assigns credit from the pool to an account, moves it between accounts or back."""
+    form = MoveForm(prefix="move")
+    kind = form.kind.data
+    if kind not in KIND_PAGES:
+        abort(404)
+    if not form.validate_on_submit():
+        return _credit_page(kind, move_form=form, status=422)
+    try:
+        amount = credits.parse_amount(kind, form.amount.data)
+        source = _optional_account(form.source.data, "source")
+        target = _optional_account(form.target.data, "target")
+        result = credits.move(current_user.agency_id, kind, amount, source=source, target=target,
+                              request_key=form.request_key.data or keys.fresh(), actor=current_actor())
+    except ValidationFailed as exc:
+        apply_errors(form, exc)
+        return _credit_page(kind, move_form=form, status=422)
+    if not result["repeated"]:
+        shown = money(amount) if kind == "prepaid" else number(amount)
+        flash(_("Moved %(amount)s from %(source)s to %(target)s.", amount=shown,
+                source=source.name if source else _("your pool"), target=target.name if target else _("your pool")),
+              "success")
+    return redirect(url_for(f"billing.{kind}") + "#move", code=303)
 
 
 @bp.route("/account-names")
@@ -213,7 +289,9 @@ def compatibility():
 @permission_required("billing")
 def account_names():
     """Suggestions for an account-name field (a datalist), as you type."""
-    names = billing_history.account_name_suggestions(current_scope(), request.args.get("account", ""))
+    field = request.args.get("field", "account")
+    typed = request.args.get(field if field in ("account", "move-source", "move-target") else "account", "")
+    names = billing_history.account_name_suggestions(current_scope(), typed)
     return render_template("billing/_account_options.html", names=names)
 
 

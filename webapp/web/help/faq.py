@@ -107,7 +107,9 @@ FAQ: tuple[Question, ...] = (
         (Link(_l("Add a new account"), "accounts.new"),)),
     Question("change-plan", "plans", _l("How do I change an account's plan?"), _l(
         "Open the account (“Change” in its menu on the Resold tab) and pick the tier, the billing and the "
-        "contact limit. An upgrade is charged at once, pro rata for the rest of the current period; a "
+        "contact limit. The next page shows what it charges today (the pro-rata part, your discount, the "
+        "prepaid credit spent and what goes to your card) and what each renewal costs after; nothing is charged "
+        "until you press Confirm. An upgrade is charged at once, pro rata for the rest of the current period; a "
         "downgrade takes effect at the next renewal."),
         (RESOLD,)),
     # ---- billing and credits ------------------------------------------------------------------------------------
@@ -133,15 +135,18 @@ FAQ: tuple[Question, ...] = (
         "appears on each invoice."),
         (RESOLD,)),
     Question("prepaid", "billing", _l("What is prepaid credit?"), _l(
-        "Credit you buy in advance, in fixed amounts. It is held by your agency or assigned to one account, "
-        "and it is spent before your card on every charge: renewals, upgrades, SMS and compatibility "
-        "credits. When it runs out, your card is charged as usual.\n\n"
+        "Credit you buy in advance, in fixed amounts, into your agency's pool; you can assign some of it to one "
+        "account, move it between accounts and back to the pool. It is spent before your card on every charge "
+        "(an account's own credit first, then the pool): renewals, upgrades, SMS and compatibility credits. When "
+        "it runs out, your card is charged as usual.\n\n"
         "Each time prepaid credit is spent, an authorization of 1.00 is placed on your card and released at "
         "once; it is never captured."),
         (Link(_l("Prepaid credit"), "billing.prepaid"),)),
     Question("sms-compat", "billing", _l("How do I give SMS or compatibility credits to an account?"), _l(
-        "Open “SMS credits” or “Compatibility credits” in the side menu, choose a pack and the account. SMS "
-        "credits can go to accounts on Trial, Plus, Professional or Enterprise plans, never to Lite accounts. "
+        "Open “SMS credits” or “Compatibility credits” in the side menu and buy a pack into your pool (or "
+        "straight for one account); then assign credits from the pool to accounts as they need them, move them "
+        "between accounts or back to the pool. SMS credits go only to plans that can send SMS (Plus, "
+        "Professional, Enterprise, and their trials), never to Lite, expired or disabled accounts. "
         "Compatibility credits let your clients preview their e-mails as Gmail, Outlook or a phone would "
         "show them."),
         (Link(_l("SMS credits"), "billing.sms"), Link(_l("Compatibility credits"), "billing.compatibility"))),
