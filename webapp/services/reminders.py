@@ -70,12 +70,12 @@ def upcoming_price(account: HostedAccount) -> int:
 
 def send_upcoming_renewals(today: date | None = None) -> int:
     """Annual plans renewing within UPCOMING_NOTICE_DAYS, once per renewal day: to the agency when it asks
-    for these notices; a referred account's client is always told (it pays by its own card)."""
+    for these notices; the client of an account that pays its own way (referred or detached) is always told."""
     today = today or date.today()
-    wants = sa.or_(HostedAccount.kind == "commission",
+    wants = sa.or_(HostedAccount.kind.in_(("commission", "standalone")),
                    sa.exists().where(Agency.id == HostedAccount.agency_id, Agency.notify_upcoming.is_(True)))
     accounts = db.session.scalars(sa.select(HostedAccount).where(
-        HostedAccount.plan_term == "annual", HostedAccount.kind.in_(("resold", "commission")),
+        HostedAccount.plan_term == "annual", HostedAccount.kind.in_(("resold", "commission", "standalone")),
         HostedAccount.status.in_(RENEWING_STATUSES), HostedAccount.cancelled_at.is_(None),
         HostedAccount.period_end > today, HostedAccount.period_end <= today + timedelta(days=UPCOMING_NOTICE_DAYS),
         wants, _no_notice_yet("upcoming_renewal", HostedAccount.id, HostedAccount.period_end))
@@ -84,7 +84,9 @@ def send_upcoming_renewals(today: date | None = None) -> int:
     emails = [notices.to_account(account, "upcoming_renewal", {
         "renews_on": account.period_end, "amount": upcoming_price(account), "currency": currency,
         "account_url": account_url(account),
-        "profile_url": None if notices.is_clients(account) else hosts.dashboard_url("/billing/profile")},
+        "profile_url": None if notices.is_clients(account) else hosts.dashboard_url("/billing/profile"),
+        # A client who pays its own way changes or cancels the plan on its account's Billing page (issue 22).
+        "billing_url": hosts.account_url(account, "/app/billing") if notices.is_clients(account) else None},
         key=keys.notice("upcoming_renewal", account.id, account.period_end)) for account in accounts]
     db.session.commit()
     mail.enqueue_pending(*emails)

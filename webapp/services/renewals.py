@@ -9,12 +9,13 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta, timezone
 
 import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
 
 from .. import faults
 from ..catalog import get_catalog
 from ..extensions import db
 from ..adapters.payments import OUTAGE, GatewayError
-from ..models import CreditBalance, HostedAccount, Invoice, utcnow
+from ..models import CreditBalance, HostedAccount, Invoice, OutboundEmail, utcnow
 from ..models.accounts import RECURRING, RENEWING_STATUSES
 from . import billing, hosts, invoice_numbers, invoice_text, keys, mail, notices, operations
 from .dates import add_months
@@ -52,15 +53,37 @@ def submit_due(today: date | None = None) -> list[int]:
     return operations.submit_many("renew_account", items)
 
 
-# ---- C1: a referred account renews on the client's own card ---------------------------------------------
+# ---- C1, A4: an account that pays its own way renews on its client's own card ------------------------------
+
+# Billed to their client, never to an agency: a referred account (C1) and a detached one (A4, no agency).
+CLIENT_BILLED = ("commission", "standalone")
+
+
+def billed_to_client(account: HostedAccount) -> bool:
+    return account.kind in CLIENT_BILLED
+
+
+def next_renewal_plan(account: HostedAccount) -> tuple[str, str, int]:
+    """(tier, term, contact limit) the next renewal charges: a downgrade waiting for it (A8) applies then."""
+    if account.pending_plan_tier:
+        return (account.pending_plan_tier, account.pending_plan_term or account.plan_term,
+                account.pending_contact_limit or account.contact_limit)
+    return account.plan_tier, account.plan_term, account.contact_limit
+
+
+def renewal_price_cents(account: HostedAccount) -> int:
+    """What the next renewal of an account billed to its client costs: the list price (no agency discount)."""
+    return get_catalog().list_price_cents(*next_renewal_plan(account))
+
 
 def sweep_commission_renewals() -> None:
-    """Referred accounts renew one by one through `renewals.renew`, which bills the client's card,
-    never the agency's (the sweeper's batch path is for agency-billed accounts only)."""
+    """Referred (C1) and detached (A4) accounts renew one by one through `renewals.renew`, which bills the
+    client's own card, never an agency's (the sweeper's batch path is for agency-billed accounts only). A
+    detached account has no card until its client adds one: its renewal is declined ("no_card") and dunned."""
     today = date.today()
     due = db.session.execute(
         sa.select(HostedAccount.id, HostedAccount.agency_id, HostedAccount.period_end)
-        .where(HostedAccount.kind == "commission", HostedAccount.plan_term.in_(RECURRING),
+        .where(HostedAccount.kind.in_(CLIENT_BILLED), HostedAccount.plan_term.in_(RECURRING),
                HostedAccount.status.in_(RENEWING_STATUSES), HostedAccount.cancelled_at.is_(None),
                HostedAccount.period_end <= today)
         .order_by(HostedAccount.period_end, HostedAccount.id).limit(5000)).all()
@@ -74,16 +97,18 @@ def sweep_commission_renewals() -> None:
 def _retry_wanted():
     """A failed renewal is tried again while its account is live, still waits for that period, and
     is billed the same way: not cancelled (it expires unpaid), not renewed afresh since (A7), not
-    detached from (A4) or moved away from the agency that was invoiced."""
+    detached from (A4) or moved away from the agency that was invoiced. A referred or detached account's
+    renewals are its client's (no agency on the invoice): an agency renewal left unpaid when the account was
+    detached is not tried on the client's card."""
     return sa.and_(
         Invoice.kind == "renewal", Invoice.status == "failed", HostedAccount.id == Invoice.account_id,
         HostedAccount.cancelled_at.is_(None), HostedAccount.status.in_(RENEWING_STATUSES),
         HostedAccount.period_end == Invoice.period_start,
         sa.or_(sa.and_(HostedAccount.kind == "resold", HostedAccount.agency_id == Invoice.agency_id),
-               sa.and_(HostedAccount.kind == "commission", Invoice.agency_id.is_(None))))
+               sa.and_(HostedAccount.kind.in_(CLIENT_BILLED), Invoice.agency_id.is_(None))))
 
 
-def submit_retries(now: datetime | None = None, *, agency_id: int | None = None,
+def submit_retries(now: datetime | None = None, *, agency_id: int | None = None, account_id: int | None = None,
                    params: dict | None = None) -> list[int]:
     """One retry operation per failed renewal due now, keyed by its attempt, so a second sweep
     (or a card saved meanwhile) finds the same operation."""
@@ -92,6 +117,8 @@ def submit_retries(now: datetime | None = None, *, agency_id: int | None = None,
         _retry_wanted(), Invoice.next_attempt_at <= now)
     if agency_id is not None:
         query = query.where(Invoice.agency_id == agency_id)
+    if account_id is not None:
+        query = query.where(Invoice.account_id == account_id, Invoice.agency_id.is_(None))
     invoices = db.session.execute(query).all()
     return operations.submit_many("retry_renewal", [
         {"key": keys.renewal_retry(i.id, i.attempts), "agency_id": i.agency_id, "subject_type": "invoice", "subject_id": i.id,
@@ -111,6 +138,30 @@ def retry_after_card_saved(agency_id: int) -> int:
     db.session.commit()
     operations.enqueue_many(submit_retries(now, agency_id=agency_id, params={"card_saved": True}))
     return len(due)
+
+
+def retry_after_account_card_saved(account_id: int) -> int:
+    """B8 for an account that pays its own way: its client saved a card on its Billing page, so the
+    account's unpaid renewals are tried on it now (also when the account was disabled after the grace
+    period: a paid renewal enables it again)."""
+    now = utcnow()
+    due = db.session.scalars(sa.select(Invoice.id).where(
+        _retry_wanted(), Invoice.account_id == account_id, Invoice.agency_id.is_(None))).all()
+    if not due:
+        return 0
+    db.session.execute(sa.update(Invoice).where(Invoice.id.in_(due), Invoice.status == "failed")
+                       .values(next_attempt_at=now))
+    db.session.commit()
+    operations.enqueue_many(submit_retries(now, account_id=account_id, params={"card_saved": True}))
+    return len(due)
+
+
+def unpaid_account_renewal(account_id: int) -> Invoice | None:
+    """The latest declined renewal of an account that pays its own way, still to be paid (its Billing page
+    shows it)."""
+    return db.session.scalar(sa.select(Invoice).where(
+        _retry_wanted(), Invoice.account_id == account_id, Invoice.agency_id.is_(None))
+        .order_by(Invoice.id.desc()).limit(1))
 
 
 def unpaid_renewals(agency_id: int) -> int:
@@ -201,6 +252,24 @@ def advance_period(invoice: Invoice) -> None:
     account = db.session.get(HostedAccount, invoice.account_id)
     for name, value in advanced_values(account, invoice).items():
         setattr(account, name, value)
+    if account.kind == "standalone" and invoice.agency_id is None and invoice.receipt_at is None:
+        _client_receipt(account, invoice)
+
+
+def _client_receipt(account: HostedAccount, invoice: Invoice) -> None:
+    """A detached account's client gets the receipt of each renewal it paid, as a referred client does
+    (commission._receipt): under the account's brand, in its language. Part of the paying transaction."""
+    notices.to_client(account, account.client_email, "commission_receipt", {
+        "invoice": invoice, "login_url": hosts.account_login_url(account)}, key=keys.receipt_email(invoice.id))
+    invoice.receipt_at = utcnow()
+
+
+def _send_pending_receipt(invoice: Invoice) -> None:
+    """After the paying commit: the client's receipt (if one was written) goes to the queue now."""
+    if invoice.agency_id is None and invoice.status == "paid":
+        email = db.session.scalar(sa.select(OutboundEmail).where(
+            OutboundEmail.dedupe_key == keys.receipt_email(invoice.id)))
+        mail.enqueue_pending(email)
 
 
 def advanced_values(account: HostedAccount, invoice: Invoice) -> dict:
@@ -230,12 +299,16 @@ def renew(account_id: int, period_start: date, discount_percent: int | None = No
         account.pending_plan_tier = account.pending_plan_term = account.pending_contact_limit = None
         db.session.commit()
     start, end = next_period(account, period_start)
-    # C1: a referred account is billed to its client's own card, never to the agency (no agency discount).
-    referred = account.kind == "commission"
+    # C1, A4: a referred or detached account is billed to its client's own card, never to an agency (no
+    # agency discount); a detached one without a card is declined ("no_card") and dunned like any other.
+    referred = billed_to_client(account)
+    key = _client_renewal_key(account, start) if referred else keys.renewal_invoice(account.id, start)
     invoice = billing.create_invoice(
         agency_id=None if referred else account.agency_id, kind="renewal", account=account, period=(start, end),
-        discount_percent=0 if referred else discount_percent, key=keys.renewal_invoice(account.id, start),
+        discount_percent=0 if referred else discount_percent, key=key,
         lines=[renewal_line(account, start, end)])
+    if referred and invoice.agency_id is not None:
+        return None  # an agency's renewal of this period still being charged (detached meanwhile): not the client's
     faults.point("renewal.before_charge")
     try:
         billing.settle(invoice)
@@ -243,7 +316,43 @@ def renew(account_id: int, period_start: date, discount_percent: int | None = No
         _schedule_retry(invoice, outage=exc.decline_code == OUTAGE)
         return invoice
     faults.point("renewal.after_commit")
+    _send_pending_receipt(invoice)
     return invoice
+
+
+def _client_renewal_key(account: HostedAccount, start: date) -> str:
+    """The key of a client's own renewal of the period starting `start`. A detached account (A4) may have
+    an unpaid renewal of that period made out to its former agency: that one is given up (void, its prepaid
+    credit back to the agency, the period freed) and the client's invoice takes a key of its own, so that
+    none of its charges reuses a key the agency's card was charged with."""
+    key = keys.renewal_invoice(account.id, start)
+    earlier = db.session.scalar(sa.select(Invoice).where(Invoice.idempotency_key == key))
+    if earlier is None or earlier.agency_id is None:
+        return key
+    if earlier.status == "failed":
+        release_agency_renewal(earlier)
+    return f"{key}:client" if earlier.status == "void" else key
+
+
+def release_agency_renewal(invoice: Invoice) -> None:
+    """An agency's declined renewal of an account the agency no longer pays for (detached, A4): nothing is
+    owed on it any more. Void, its prepaid credit returned to the agency, and its period freed for the
+    client's own invoice."""
+    if invoice.status != "failed" or invoice.agency_id is None:
+        return
+    billing.void_and_refund_prepaid(invoice)  # commits
+    invoice.period_key, invoice.next_attempt_at = None, None
+    db.session.commit()
+
+
+def release_agency_renewals(account_id: int) -> int:
+    """Every declined renewal of the account still made out to an agency (see release_agency_renewal)."""
+    unpaid = db.session.scalars(sa.select(Invoice).where(
+        Invoice.account_id == account_id, Invoice.kind == "renewal", Invoice.status == "failed",
+        Invoice.agency_id.is_not(None))).all()
+    for invoice in unpaid:
+        release_agency_renewal(invoice)
+    return len(unpaid)
 
 
 def renewal_line(account: HostedAccount, start: date, end: date) -> billing.Line:
@@ -257,6 +366,13 @@ def renewal_line(account: HostedAccount, start: date, end: date) -> billing.Line
 
 
 OUTAGE_RETRY = timedelta(hours=1)
+
+# A decline told to a client who pays its own way (C1, A4), where the agency's words name its Billing profile.
+CLIENT_DECLINE_REASONS = {
+    "no_card": _l("There is no card on file: add one on your account's Billing page."),
+    "authentication_required": _l("The bank asks the card holder to confirm payments with this card: save the "
+                                  "card again on your account's Billing page to confirm it."),
+}
 
 
 def _schedule_retry(invoice: Invoice, *, card_saved: bool = False, outage: bool = False) -> None:
@@ -283,16 +399,24 @@ def _schedule_retry(invoice: Invoice, *, card_saved: bool = False, outage: bool 
 
 
 def _notify(account: HostedAccount, invoice: Invoice, what: str) -> None:
-    """The agency's notification e-mail for the account is told; the client never is. A referred
-    account (C1) is the client's own: its notification e-mail is the client's, and it pays by its card."""
+    """The account's notification e-mail is told. For a resold account that is the agency's, and the client
+    never is; a referred (C1) or detached (A4) account is the client's own: its notification e-mail is the
+    client's, it pays by its own card and is pointed to its own Billing page."""
     catalog = get_catalog()
     scheduled = invoice.attempts <= len(catalog.renewal_retry_days)
+    clients = notices.is_clients(account)
+    reason = billing.decline_reason(invoice)
+    if clients and invoice.decline_code in CLIENT_DECLINE_REASONS:
+        reason = CLIENT_DECLINE_REASONS[invoice.decline_code]  # the client's page is Billing, not Billing profile
     email = notices.to_account(account, f"renewal_{what}", {
         "invoice": invoice, "amount": invoice.total_cents - invoice.prepaid_applied_cents,
-        "reason": billing.decline_reason(invoice),
+        "reason": reason,
         "retry_on": invoice.next_attempt_at.date() if scheduled and invoice.next_attempt_at else None,
         "every": catalog.renewal_late_retry_every_days, "grace_days": catalog.renewal_grace_days,
-        "profile_url": None if notices.is_clients(account) else hosts.dashboard_url("/billing/profile"),
+        "profile_url": None if clients else hosts.dashboard_url("/billing/profile"),
+        # The client updates its own card on its account's Billing page (account_billing), and the renewal
+        # is charged to it at once.
+        "billing_url": hosts.account_url(account, "/app/billing") if clients else None,
     }, key=keys.renewal_notice(what, invoice.id, invoice.attempts))
     db.session.commit()
     mail.enqueue_pending(email)
@@ -319,6 +443,8 @@ def retry_renewal(ctx: operations.OperationContext):
         billing.settle(invoice)
     except billing.PaymentDeclined as exc:
         _schedule_retry(invoice, card_saved=bool(ctx.params.get("card_saved")), outage=exc.decline_code == OUTAGE)
+    else:
+        _send_pending_receipt(invoice)
     return {"invoice_id": invoice.id, "status": invoice.status}
 
 

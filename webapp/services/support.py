@@ -11,9 +11,10 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
+from ..catalog import get_catalog
 from ..extensions import db
 from ..models import AccountUser, AuditEvent, HostedAccount, OutboundEmail, SupportRequest, User, utcnow
-from . import accounts, audit, branding, hosts, keys, mail, notices, permissions, pushdown
+from . import accounts, audit, branding, hosts, keys, mail, notices, permissions, pushdown, renewals
 from .errors import Conflict, NotFound, ServiceError, ValidationFailed
 from .validation import email_problem
 
@@ -149,7 +150,7 @@ def decide(request_id, *, approve: bool, reason: str, staff: User, actor: audit.
         raise Conflict(str(_l("This request was already decided or still waits for the client.")))
     db.session.refresh(request)
     account = db.session.get(HostedAccount, request.account_id) if request.account_id else None
-    away = None
+    away = detached = None
     try:
         if approve:
             if request.kind == "transfer":
@@ -160,8 +161,12 @@ def decide(request_id, *, approve: bool, reason: str, staff: User, actor: audit.
                 pushdown.release_account(account.id, account.agency_id)
                 account.agency_id, account.kind, account.detached_at = None, "standalone", utcnow()
                 account.cancelled_at = None
+                if account.status == "disabled" and account.disabled_reason == "agency":
+                    # The agency's own switch leaves with the agency: nobody would be left to turn it back on.
+                    account.status, account.disabled_at, account.disabled_reason = "active", None, None
                 # The client owns it now: the platform's notices go to the client, no longer to the agency.
                 account.notification_email = request.payload.get("client_email") or account.notification_email
+                detached = account
             elif request.kind == "trial_extension":
                 accounts.apply_trial_extension(account, int(request.payload.get("days", 14)))
     except ServiceError:
@@ -170,9 +175,30 @@ def decide(request_id, *, approve: bool, reason: str, staff: User, actor: audit.
     audit.record(actor, f"{request.kind}_{request.status}", agency_id=request.agency_id,
                  account_id=request.account_id, request=request.id, reason=reason)
     email = _tell_agency(request, account)
+    billed = _tell_client_it_pays(detached) if detached is not None else None
     db.session.commit()
-    mail.enqueue_pending(email, *(away or ()))
+    if detached is not None:
+        # A4: a renewal the agency's card declined is not owed by anyone now; the client's own starts afresh.
+        renewals.release_agency_renewals(detached.id)
+    mail.enqueue_pending(email, billed, *(away or ()))
     return request
+
+
+def _tell_client_it_pays(account: HostedAccount):
+    """A4: the detached account's client is told that the account is billed to it from its next renewal, on
+    which day and at what price, and where to add its card (the account's own Billing page). To the account's
+    client's address the detach was asked for (its notices' address from now on), in its language and under its
+    own brand; the former agency (and its card) is not named."""
+    today = utcnow().date()
+    plan = renewals.next_renewal_plan(account)
+    renews = account.plan_term != "trial" and account.status != "expired"
+    return notices.to_client(account, account.notification_email, "account_billed_to_client", {
+        "renews": renews, "trial": account.plan_term == "trial", "expired": account.status == "expired",
+        "renews_on": max(account.period_end, today) if account.period_end else today,
+        "ends_on": account.period_end, "amount": renewals.renewal_price_cents(account) if renews else None,
+        "currency": get_catalog().currency, "tier": plan[0], "term": plan[1], "contact_limit": plan[2],
+        "billing_url": hosts.account_url(account, "/app/billing"), "host": hosts.account_host(account)},
+        key=keys.notice("account_billed_to_client", account.id, account.detached_at.date()))
 
 
 def _tell_losing_agency(account: HostedAccount | None) -> list:

@@ -153,7 +153,10 @@ def _content_security_policy() -> str:
     redirect after the POST, which form-action also governs)."""
     cfg, site = current_app.config, g.get("site")
     dashboard = site is not None and site.kind == "dashboard"
-    stripe = dashboard and cfg.get("PAYMENT_GATEWAY") == "stripe"
+    # Stripe's card form is shown on the dashboard's billing profile and on a client-billed account's own
+    # Billing page (its host, C1/A4); nowhere else on an account's site.
+    card_page = (request.endpoint or "").startswith("client.billing")
+    stripe = (dashboard or card_page) and cfg.get("PAYMENT_GATEWAY") == "stripe"
     return _policy(dashboard, cfg.get("PREFERRED_URL_SCHEME", "http"), cfg["PLATFORM_DOMAIN"], cfg.get("PUBLIC_PORT"),
                    _origin(cfg.get("STRIPE_JS_URL")) if stripe else "", _origin(cfg.get("STRIPE_API_BASE")) if stripe else "")
 

@@ -4,11 +4,12 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_user
 
 from ...models import AccountUser
-from ...services import accounts, audit, auth, billing_history, branding, client_auth
+from ...services import account_billing, accounts, audit, auth, billing_history, branding, client_auth
 from ...services.errors import ValidationFailed
 from ..decorators import account_admin_required, current_actor
 from ..forms import apply_errors
 from ..signin import sign_in, sign_out
+from . import billing as billing_page
 from .blueprint import bp
 from .forms import AccountLoginForm, ChangePasswordForm, ForgotForm, NewPasswordForm
 
@@ -19,7 +20,8 @@ def brand_context():
     if account is None:
         return {}
     brand = branding.of_account(account)
-    return {"brand": brand, "signed_in_by": session.get("signed_in_by")}
+    return {"brand": brand, "signed_in_by": session.get("signed_in_by"),
+            "own_billing": account_billing.pays_its_own_way(account)}
 
 
 @bp.before_request
@@ -50,6 +52,8 @@ def closed_account():
     reason = accounts.closed_reason(g.get("account"))
     if reason is None or request.endpoint in OPEN_WHEN_CLOSED:
         return None
+    if billing_page.open_when_closed(g.account, request.endpoint):
+        return None  # issue 22: its client reaches its Billing page to pay, and only that
     return render_template("client/closed.html", reason=reason, contact=branding.support_contact(g.account)), 403
 
 
@@ -58,7 +62,7 @@ def login():
     by_agency = session.get("signed_in_by")
     # Signed in by the agency, the form is still offered: logging in with a password replaces that session.
     if isinstance(current_user, AccountUser) and current_user.is_authenticated and not by_agency:
-        return redirect(url_for("client.overview"))
+        return redirect(_home())
     form = AccountLoginForm()
     status = 200
     if form.validate_on_submit():
@@ -68,7 +72,7 @@ def login():
             if by_agency:
                 client_auth.end_login_as(g.account, by_agency, request.remote_addr, "replaced_by_login")
             sign_in(result.user)  # replaces the agency's session, if it was one
-            return redirect(url_for("client.overview"), code=303)
+            return redirect(_home(), code=303)
         if result.outcome in ("locked", "throttled"):
             # W4: the seed's "Failed Attempt" message, with a Back link to the login page.
             return render_template("client/failed_attempt.html", outcome=result.outcome), 429
@@ -89,7 +93,14 @@ def login_as():
         client_auth.end_login_as(g.account, session["signed_in_by"], request.remote_addr, "replaced_by_login_as")
     sign_in(admin, opened_by=opener)
     session["signed_in_by"] = client_auth.login_as_session(opener)
-    return redirect(url_for("client.overview"), code=303)
+    return redirect(_home(), code=303)
+
+
+def _home() -> str:
+    """Where a login lands: the overview, or the Billing page of an account closed until its client pays."""
+    if accounts.closed_reason(g.account) and billing_page.open_when_closed(g.account, "client.billing"):
+        return url_for("client.billing")
+    return url_for("client.overview")
 
 
 @bp.route("/app/logout", methods=["POST"])
