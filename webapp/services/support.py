@@ -13,7 +13,7 @@ from flask_babel import lazy_gettext as _l
 
 from ..catalog import get_catalog
 from ..extensions import db
-from ..models import AccountUser, AuditEvent, HostedAccount, OutboundEmail, SupportRequest, User, utcnow
+from ..models import AccountUser, Agency, AuditEvent, HostedAccount, OutboundEmail, SupportRequest, User, utcnow
 from . import accounts, audit, branding, hosts, keys, mail, notices, permissions, pushdown, renewals
 from .errors import Conflict, NotFound, ServiceError, ValidationFailed
 from .validation import email_problem
@@ -36,10 +36,15 @@ def request_transfer(agency_id: int, user: User, *, account_name: str, admin_ema
         raise ValidationFailed(str(_l("Enter the account's address and its admin's e-mail.")),
                                {"account_name": str(_l("Enter the account's address."))} if not name else
                                {"admin_email": str(_l("Enter a valid e-mail address."))})
-    request = SupportRequest(kind="transfer", status="awaiting_client", agency_id=agency_id,
-                             subject=f"Transfer {name} to agency {agency_id}", created_by_id=user.id,
-                             payload={"account_name": name, "admin_email": email})
     account = db.session.scalar(sa.select(HostedAccount).where(HostedAccount.name == name))
+    if account is not None and account.agency_id == agency_id:
+        # Its own account: nothing to transfer (and it tells the agency nothing it does not know).
+        problem = str(_l("%(name)s is already one of your accounts.", name=name))
+        raise ValidationFailed(problem, {"account_name": problem})
+    agency = db.session.get(Agency, agency_id)
+    request = SupportRequest(kind="transfer", status="awaiting_client", agency_id=agency_id,
+                             subject=f"Transfer {name} to {agency.name if agency else agency_id}",
+                             created_by_id=user.id, payload={"account_name": name, "admin_email": email})
     admin = db.session.scalar(sa.select(AccountUser).where(AccountUser.account_id == account.id,
                                                          AccountUser.username == "admin")) if account else None
     token = secrets.token_urlsafe(32)
@@ -129,6 +134,14 @@ def queue(kind: str | None = None, page: int = 1) -> Page:
                                    .order_by(SupportRequest.created_at, SupportRequest.id)
                                    .offset((page - 1) * PER_PAGE).limit(PER_PAGE)))
     return Page(rows, page, page * PER_PAGE < total, total)
+
+
+def agency_names(requests) -> dict[int, str]:
+    """{agency id: name} of the agencies that asked, so the console names them (not their number)."""
+    ids = {r.agency_id for r in requests if r.agency_id}
+    if not ids:
+        return {}
+    return dict(db.session.execute(sa.select(Agency.id, Agency.name).where(Agency.id.in_(ids))).all())
 
 
 def decide(request_id, *, approve: bool, reason: str, staff: User, actor: audit.Actor) -> SupportRequest:

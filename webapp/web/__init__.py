@@ -46,6 +46,9 @@ def register_web(app: Flask) -> None:
                reports_bp):
         app.register_blueprint(bp)
 
+    # Browsers and tools ask every host for /favicon.ico (issue 23): the static file answers it.
+    app.add_url_rule("/favicon.ico", endpoint="static", defaults={"filename": "favicon.ico"})
+
     login_manager.login_view = "auth.login"
     login_manager.login_message = _l("Please log in to see this page.")
     login_manager.login_message_category = "info"

@@ -4,12 +4,14 @@ Tables call these for every row, so the locale and time zone are looked up once 
 repeated values (prices, days) are formatted once."""
 from __future__ import annotations
 
-from datetime import timezone
+import re
+from datetime import datetime, timezone
 
 from babel import dates, numbers
 from flask import g
 from flask_babel import get_locale, get_timezone, gettext
 from flask_babel import lazy_gettext as _l
+from markupsafe import Markup, escape
 
 from ..catalog import get_catalog
 from ..services import invoice_text
@@ -86,23 +88,41 @@ def format_datetime(value, fmt: str = "medium") -> str:
     return _memo(("datetime-value", value, fmt), lambda: _format_datetime(value, fmt))
 
 
+# The one way pages and messages show a moment (issue 23): the day as every date is shown ("Dec 11, 2026")
+# and the time to the minute. The `datetime` filter uses it whatever format a template asks for.
+DASHBOARD = "dashboard"
+
+
 def _format_datetime(value, fmt: str) -> str:
     locale, tz = _viewer()[:2]
-    if fmt not in ("short", "medium"):
+    if fmt not in ("short", "medium", DASHBOARD):
         return dates.format_datetime(value, fmt, tzinfo=tz, locale=locale)
-    local = (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(tz)
-    pattern = _memo(("datetime", fmt), lambda: dates.get_datetime_format(fmt, locale=locale).replace("'", ""))
-    second = local.second if fmt == "medium" else 0
-    clock = _memo(("time", local.hour, local.minute, second, local.utcoffset(), fmt),
-                  lambda: dates.format_time(local, fmt, tzinfo=None, locale=locale))
-    day = _memo(("day", local.date(), fmt), lambda: dates.format_date(local, fmt, locale=locale))
+    local = _local(value, tz)
+    day_fmt, time_fmt = ("medium", "short") if fmt == DASHBOARD else (fmt, fmt)
+    pattern = _memo(("datetime", day_fmt), lambda: dates.get_datetime_format(day_fmt, locale=locale).replace("'", ""))
+    second = local.second if time_fmt == "medium" else 0
+    clock = _memo(("time", local.hour, local.minute, second, local.utcoffset(), time_fmt),
+                  lambda: dates.format_time(local, time_fmt, tzinfo=None, locale=locale))
+    day = _memo(("day", local.date(), day_fmt), lambda: dates.format_date(local, day_fmt, locale=locale))
     return pattern.replace("{0}", clock).replace("{1}", day)
 
 
+def _local(value: datetime, tz) -> datetime:
+    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(tz)
+
+
 def format_date(value, fmt: str = "medium") -> str:
+    """A day, as every page and message shows it; a moment (datetime) gives its day in the viewer's zone."""
     if not value:
         return "—"
+    if isinstance(value, datetime):
+        value = _local(value, _viewer()[1]).date()
     return _memo(("date", value, fmt), lambda: dates.format_date(value, fmt, locale=_viewer()[0]))
+
+
+def dashboard_datetime(value, fmt: str | None = None) -> str:
+    """The `datetime` filter: one format for every moment shown (`fmt`, from older templates, is ignored)."""
+    return format_datetime(value, DASHBOARD)
 
 
 def number(value) -> str:
@@ -111,15 +131,28 @@ def number(value) -> str:
     return _memo(("number", value), lambda: numbers.format_decimal(value, locale=_viewer()[0]))
 
 
+def wrap_at_dots(text: str | None) -> Markup:
+    """A URL or host that may wrap only after its dots and slashes, never inside a word (nor at its
+    hyphens): each piece is kept whole (`.nowrap-piece`) with a <wbr> between pieces."""
+    if not text:
+        return Markup("")
+    pieces = [p for p in _PIECES.findall(str(text)) if p]
+    return Markup("<wbr>").join(Markup('<span class="nowrap-piece">%s</span>') % piece for piece in pieces)
+
+
+_PIECES = re.compile(r"[^./]*[./]+|[^./]+$")
+
+
 def register(app) -> None:
     app.jinja_env.globals["label"] = label
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.globals["invoice_line"] = invoice_text.render
     app.jinja_env.filters["money"] = money
     app.jinja_env.filters["number"] = number
-    app.jinja_env.filters["datetime"] = format_datetime
+    app.jinja_env.filters["datetime"] = dashboard_datetime
     app.jinja_env.filters["date"] = format_date
     app.jinja_env.filters["user_agent_label"] = user_agent_label
+    app.jinja_env.filters["wrap_at_dots"] = wrap_at_dots
 
 
 def user_agent_label(agent: str | None) -> str:

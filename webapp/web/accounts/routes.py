@@ -240,7 +240,7 @@ def cancel(account_id):
         flash(exc.message, "danger")
     else:
         flash(_("%(name)s is cancelled. It will not renew and stays usable until %(day)s.", name=account.name,
-                day=account.period_end), "success")
+                day=format_date(account.period_end)), "success")
     target = url_for("accounts.show", account_id=account.id)
     return htmx_response(redirect=target) if wants_fragment() else redirect(target, code=303)
 
@@ -256,7 +256,7 @@ def extend_trial(account_id):
         flash(exc.message, "danger")
     else:
         if result["extended"]:
-            flash(_("The trial now ends on %(day)s.", day=result["until"]), "success")
+            flash(_("The trial now ends on %(day)s.", day=format_date(result["until"])), "success")
         else:
             flash(_("You have already extended this trial once: a request went to support, who will answer soon."),
                   "info")

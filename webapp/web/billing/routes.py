@@ -18,7 +18,7 @@ from ...services import (billing, billing_details, billing_history, credits, inv
 from ...services.errors import ServiceError, ValidationFailed
 from ..decorators import agency_required, current_actor, current_scope, permission_required, recent_login_required
 from ..filters import money, number
-from ..forms import apply_errors, submit
+from ..forms import add_untold, apply_errors, submit
 from ..rendering import render, wants_fragment
 from .blueprint import bp
 from .forms import BillingDetailsForm, CardForm, MoveForm, PackForm, PrepaidForm, ProcessorCardForm
@@ -52,6 +52,9 @@ def profile():
         else:
             return _card_saved(unpaid)
     elif request.method == "POST":
+        # Every field's problem in one answer: the card checks beside the form's own.
+        add_untold(form, lambda: billing.validate_card(form.number.data, form.exp_month.data, form.exp_year.data,
+                                                       form.cvc.data))
         status = 422
     form.number.data = form.cvc.data = ""  # never echo a card number back
     return _profile_page(form, status=status)

@@ -1,7 +1,8 @@
 """My account (S4, issue 19): who I am (name, e-mail), my password, my language and time zone, two-factor
 sign-in, and where I am signed in."""
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import refresh as refresh_locale
 from flask_login import current_user, login_user
 
 from ...services import auth, dates, profile, sessions, two_factor
@@ -100,6 +101,9 @@ def preferences():
     if submit(prefs, lambda: auth.update_preferences(current_user, language=prefs.language.data,
                                                      timezone=prefs.timezone.data,
                                                      languages=current_app.config["LANGUAGES"])).done:
+        # The request chose its language before the change: the confirmation is in the new one.
+        refresh_locale()
+        g.pop("_viewer", None)
         flash(_("Your preferences were saved."), "success")
         return redirect(url_for("myaccount.index"), code=303)
     return _page(422, prefs=prefs)

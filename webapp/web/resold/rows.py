@@ -37,12 +37,15 @@ class Row(NamedTuple):
     price_cents: int | None
     login_url: str
     account_url: str
+    # A downgrade waiting for the next renewal (A8): what the account costs from then ("then ..."), or None.
+    then_price_cents: int | None = None
 
 
-def row_of(account: HostedAccount, *, price_cents: int | None, login_url: str, account_path: str) -> Row:
+def row_of(account: HostedAccount, *, price_cents: int | None, login_url: str, account_path: str,
+           then_price_cents: int | None = None) -> Row:
     return Row(account.id, account.name, account.client_name, account.client_email, account.plan_tier,
                account.plan_term, account.contact_limit, account.status, account.created_at,
-               account.period_end, price_cents, login_url, account_path + str(account.id))
+               account.period_end, price_cents, login_url, account_path + str(account.id), then_price_cents)
 
 
 def render_rows(rows: list[Row], *, may_manage: bool = True, may_charge: bool = True) -> Markup:

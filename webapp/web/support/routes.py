@@ -3,7 +3,7 @@ from flask import abort, flash, make_response, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from ...services import accounts, contact, support
+from ...services import accounts, audit, contact, support
 from ...services.errors import NotFound, ServiceError, ValidationFailed
 from ...services.scope import parse_page
 from ..decorators import current_actor, support_required
@@ -12,18 +12,21 @@ from .blueprint import bp
 from .forms import LoginAsForm
 
 
-def _index(*, login_as: dict | None = None, status: int = 200):
-    """The console; `login_as` is a refused "Log in" ({"account_id", "reason", "error"}) to show again."""
+def _index(*, login_as: dict | None = None, decision: dict | None = None, status: int = 200):
+    """The console; `login_as` is a refused "Log in" ({"account_id", "reason", "error"}) to show again,
+    `decision` a refused decision on a request ({"request_id", "error"})."""
     kind = request.args.get("kind") if request.args.get("kind") in support.QUEUE_KINDS else None
     q = (request.args.get("q") or "")[:100]
     filters = {"action": (request.args.get("action") or "")[:60], "account": (request.args.get("account") or "")[:40],
                "since": (request.args.get("since") or "")[:10]}
-    response = render("support/index.html", requests=support.queue(kind, parse_page(request.args.get("page"))),
+    requests = support.queue(kind, parse_page(request.args.get("page")))
+    events = support.audit_log(**filters, page=parse_page(request.args.get("audit_page")))
+    response = render("support/index.html", requests=requests, agency_names=support.agency_names(requests.rows),
                       kind=kind, q=q, found=support.search_accounts(q),
-                      events=support.audit_log(**filters, page=parse_page(request.args.get("audit_page"))),
+                      events=events, event_accounts=audit.account_names(events.rows), action_label=audit.action_label,
                       filters=filters, here=request.args.to_dict(),
                       actions=support.audit_actions(), kinds=support.QUEUE_KINDS,
-                      open_contacts=contact.open_ticket_count(), login_as=login_as or {})
+                      open_contacts=contact.open_ticket_count(), login_as=login_as or {}, decision=decision or {})
     response.status_code = status
     return response
 
@@ -65,6 +68,12 @@ def decide(request_id):
     try:
         decided = support.decide(request_id, approve=approve, reason=request.form.get("reason", "")[:500],
                                  staff=current_user, actor=current_actor())
+    except ValidationFailed as exc:
+        # A rejection without a reason: said by the reason field of that request.
+        return _index(decision={"request_id": str(request_id), "error": exc.message},
+                      status=422)
+    except NotFound:
+        raise
     except ServiceError as exc:
         flash(exc.message, "danger")
     else:
