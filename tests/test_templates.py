@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from webapp.models import AuditEvent, Automation, EmailTemplate, Operation, TemplateShareLink
 from webapp.services import branding, operations, provisioning, templates
 from webapp.services.audit import Actor
+from webapp.services.errors import NotFound
 
 from .helpers import csrf_token, login, make_account, make_agency
 
@@ -429,3 +430,178 @@ def test_branding_fields_and_template_names_with_payloads_render_inert(app, clie
 
 def _own_scripts(html: str) -> set[str]:
     return {src for src in re.findall(r'<script src="([^"]+)"', html) if src.startswith("/static/")}
+
+
+# ---- editing templates, and "Add my templates" switched on and off (issue 23, W8) ---------------
+
+def _provision(db, agency, name):
+    account = make_account(agency, name, status="provisioning")
+    op = provisioning.submit(account)
+    db.session.commit()
+    operations.run(op.id)
+    assert db.session.get(Operation, op.id).status == "succeeded"
+    return account
+
+
+def _names_in(db, account):
+    return [r.name for r in db.session.scalars(sa.select(EmailTemplate).where(EmailTemplate.account_id == account.id)
+                                                .order_by(EmailTemplate.id))]
+
+
+def test_an_agency_template_is_edited_sanitized_and_audited_and_only_new_accounts_get_the_new_version(
+        client, db, agency_user):
+    row = templates.add_basic(agency_user.id, templates.TemplateInput("Welcome", "a", "<p>First</p>"), ACTOR)
+    before = _provision(db, agency_user, "before-edit")
+    listing = client.get("/settings/templates").get_data(as_text=True)
+    assert f"/settings/templates/{row.id}/edit" in listing
+    assert f"/settings/templates/{row.id}/edit" in client.get(f"/settings/templates/{row.id}").get_data(as_text=True)
+    page = client.get(f"/settings/templates/{row.id}/edit").get_data(as_text=True)
+    assert 'value="Welcome"' in page and "&lt;p&gt;First&lt;/p&gt;" in page  # the form holds what is kept
+    assert "/settings/templates/preview" in page  # the same live preview as when adding
+
+    edited = _post(client, f"/settings/templates/{row.id}/edit", {
+        "basic-name": "  Welcome   back ", "basic-tags": "news, News, promo",
+        "basic-html": '<h1 onclick="alert(1)">Hi {{7*7}}</h1><script>alert(2)</script><a href="javascript:x()">x</a>'})
+    assert edited.status_code == 303 and edited.headers["Location"].endswith(f"/settings/templates/{row.id}")
+    db.session.expire_all()
+    row = db.session.get(EmailTemplate, row.id)
+    kept = '<h1>Hi {{7*7}}</h1><a rel="noopener noreferrer">x</a>'
+    assert (row.name, row.tags, row.html) == ("Welcome back", "news, promo", kept)
+    assert row.kind == "basic" and row.updated_at is not None
+    event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "template_edited"))
+    assert event.agency_id == agency_user.id and event.detail == {"template_id": row.id,
+                                                                  "changed": ["name", "tags", "html"]}
+    assert "edited" in client.get(f"/settings/templates/{row.id}").get_data(as_text=True)
+
+    # The account made before keeps its copy; one made now gets the new version.
+    assert [c.html for c in db.session.scalars(sa.select(EmailTemplate).where(
+        EmailTemplate.account_id == before.id))] == ["<p>First</p>"]
+    after = _provision(db, agency_user, "after-edit")
+    assert [(c.name, c.html) for c in db.session.scalars(sa.select(EmailTemplate).where(
+        EmailTemplate.account_id == after.id))] == [("Welcome back", kept)]
+
+    # Saving it unchanged writes no event.
+    _post(client, f"/settings/templates/{row.id}/edit", {"basic-name": row.name, "basic-tags": row.tags,
+                                                          "basic-html": row.html})
+    assert _count(db, AuditEvent, AuditEvent.action == "template_edited") == 1
+
+
+@pytest.mark.parametrize("data, field, message", [
+    ({"basic-name": "", "basic-html": "<p>x</p>"}, "name", "Give the template a name."),
+    ({"basic-name": "x" * 121, "basic-html": "<p>x</p>"}, "name", "at most"),
+    ({"basic-name": "Tagged", "basic-tags": ",".join(f"tag{i:03d}" for i in range(100)), "basic-html": "<p>x</p>"},
+     "tags", "at most"),
+    ({"basic-name": "Empty", "basic-html": "<script>alert(1)</script>"}, "html", "nothing that can be shown"),
+    ({"basic-name": "Huge", "basic-html": "<p>" + "x" * 200_001 + "</p>"}, "html", "too long"),
+])
+def test_a_bad_edit_of_an_agency_template_is_refused_by_the_field_and_changes_nothing(client, db, agency_user, data,
+                                                                                      field, message):
+    row = templates.add_basic(agency_user.id, templates.TemplateInput("Kept", "k", "<p>Kept</p>"), ACTOR)
+    response = _post(client, f"/settings/templates/{row.id}/edit", data)
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert message in html and "is-invalid" in html
+    db.session.expire_all()
+    row = db.session.get(EmailTemplate, row.id)
+    assert (row.name, row.tags, row.html, row.updated_at) == ("Kept", "k", "<p>Kept</p>", None)
+    assert _count(db, AuditEvent, AuditEvent.action == "template_edited") == 0
+
+
+def test_another_agencys_template_or_an_accounts_cannot_be_edited_from_the_defaults(client, db, agency_user):
+    other, _ = make_agency("Other")
+    theirs = templates.add_basic(other.id, templates.TemplateInput("Theirs", "", "<p>x</p>"), ACTOR)
+    account = make_account(agency_user, "mine")
+    in_account = templates.create_in_account(account, templates.TemplateInput("In account", "", "<p>a</p>"), ACTOR)
+    for row in (theirs, in_account):
+        assert client.get(f"/settings/templates/{row.id}/edit").status_code == 404
+        response = _post(client, f"/settings/templates/{row.id}/edit",
+                         {"basic-name": "Taken", "basic-html": "<p>taken</p>"}, form_page="/settings/templates")
+        assert response.status_code == 404
+    assert client.get("/settings/templates/abc/edit").status_code == 404
+    db.session.expire_all()
+    assert db.session.get(EmailTemplate, theirs.id).name == "Theirs"
+    assert db.session.get(EmailTemplate, in_account.id).name == "In account"
+    with pytest.raises(NotFound):
+        templates.edit_agency_template(agency_user.id, theirs.id, templates.TemplateInput("x", "", "<p>x</p>"), ACTOR)
+
+
+def test_a_template_is_edited_in_the_account_sanitized_audited_and_only_there(app, db):
+    agency, _ = make_agency()
+    acme = make_account(agency, "acme", admin_password="acme-secret-pass")
+    beta = make_account(agency, "beta")
+    mine = templates.create_in_account(acme, templates.TemplateInput("Promo", "sale", "<p>Sale</p>"), ACTOR)
+    theirs = templates.create_in_account(beta, templates.TemplateInput("Beta only", "", "<p>b</p>"), ACTOR)
+    _link, token = templates.share(acme, mine.id, ACTOR)
+    imported = templates.import_into_account(beta, token, ACTOR)
+    a = app.test_client()
+    _client_login(a, ACME, "acme-secret-pass")
+    shown = a.get(f"/app/templates/{mine.id}", base_url=ACME).get_data(as_text=True)
+    assert f"/app/templates/{mine.id}/edit" in shown and "btn-accent" in shown
+    assert f"/app/templates/{mine.id}/edit" in a.get("/app/templates", base_url=ACME).get_data(as_text=True)
+    page = a.get(f"/app/templates/{mine.id}/edit", base_url=ACME).get_data(as_text=True)
+    assert 'value="Promo"' in page and "AgencyHQ" not in page  # white label
+    assert "/app/templates/preview" in page
+
+    refused = _post(a, f"/app/templates/{mine.id}/edit", {"name": "", "tags": "", "html": "<script>x</script>"},
+                    base_url=ACME)
+    assert refused.status_code == 422
+    body = refused.get_data(as_text=True)
+    assert "Give the template a name." in body and "nothing that can be shown" in body
+    edited = _post(a, f"/app/templates/{mine.id}/edit", {
+        "name": "Summer promo", "tags": "sale, summer", "html": '<p style="color:red" onmouseover="x()">Summer!</p>'},
+        base_url=ACME)
+    assert edited.status_code == 303 and edited.headers["Location"].endswith(f"/app/templates/{mine.id}")
+    db.session.expire_all()
+    row = db.session.get(EmailTemplate, mine.id)
+    assert (row.name, row.tags, row.html) == ("Summer promo", "sale, summer", '<p style="color:red">Summer!</p>')
+    event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "template_edited"))
+    assert (event.account_id, event.agency_id, event.actor_label) == (acme.id, agency.id, "admin@acme")
+    assert event.detail["changed"] == ["name", "tags", "html"]
+    # The copy imported elsewhere keeps what it was given; another account's template is not found.
+    assert db.session.get(EmailTemplate, imported.id).html == "<p>Sale</p>"
+    for path in (f"/app/templates/{theirs.id}/edit", f"/app/templates/{imported.id}/edit"):
+        assert a.get(path, base_url=ACME).status_code == 404
+        assert _post(a, path, {"name": "Taken", "html": "<p>t</p>"}, base_url=ACME,
+                     form_page="/app/templates").status_code == 404
+    assert db.session.get(EmailTemplate, theirs.id).name == "Beta only"
+    # A state change needs its CSRF token.
+    assert a.post(f"/app/templates/{mine.id}/edit", base_url=ACME,
+                  data={"name": "No token", "html": "<p>x</p>"}).status_code in (400, 403)
+    assert db.session.get(EmailTemplate, mine.id).name == "Summer promo"
+
+
+def test_add_my_templates_switches_copying_into_new_accounts_on_and_off(client, db, agency_user):
+    templates.add_basic(agency_user.id, templates.TemplateInput("Welcome", "", "<p>Hi</p>"), ACTOR)
+    assert templates.adds_templates(agency_user.id) is True  # on until switched off, as before the switch
+    page = client.get("/settings/branding").get_data(as_text=True)
+    box = re.search(r'<input[^>]*name="add_templates"[^>]*>', page).group(0)
+    assert 'type="checkbox"' in box and "checked" in box
+    section = page[page.index('id="new-account-templates"'):]
+    assert "Add my templates" in section and 'href="/settings/templates"' in section and "Manage templates" in section
+
+    off = client.post("/settings/branding", data={"csrf_token": csrf_token(page), "primary_color": "#2454a6",
+                                                  "accent_color": "#0e7c66"}, content_type="multipart/form-data")
+    assert off.status_code == 303 and templates.adds_templates(agency_user.id) is False
+    box = re.search(r'<input[^>]*name="add_templates"[^>]*>', client.get("/settings/branding").get_data(as_text=True))
+    assert "checked" not in box.group(0)
+    assert "is off" in client.get("/settings/templates").get_data(as_text=True)
+    event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "branding_defaults_saved"))
+    assert event.detail == {"update_existing": False, "add_templates": False}
+    assert _names_in(db, _provision(db, agency_user, "without-templates")) == []
+
+    on = client.post("/settings/branding", data={"csrf_token": csrf_token(page), "primary_color": "#2454a6",
+                                                 "accent_color": "#0e7c66", "add_templates": "y"},
+                     content_type="multipart/form-data")
+    assert on.status_code == 303 and templates.adds_templates(agency_user.id) is True
+    assert _names_in(db, _provision(db, agency_user, "with-templates")) == ["Welcome"]
+    assert "is off" not in client.get("/settings/templates").get_data(as_text=True)
+    # Another agency's switch is its own.
+    other, _ = make_agency("Other")
+    templates.add_basic(other.id, templates.TemplateInput("Theirs", "", "<p>t</p>"), ACTOR)
+    branding.save_defaults(agency_user.id, branding.BrandingInput(), update_existing=False, actor=ACTOR,
+                           add_templates=False)
+    assert templates.adds_templates(other.id) is True
+    assert _names_in(db, _provision(db, other, "other-new")) == ["Theirs"]
+    # Saving through the service without saying keeps the switch as it is.
+    branding.save_defaults(agency_user.id, branding.BrandingInput(), update_existing=False, actor=ACTOR)
+    assert templates.adds_templates(agency_user.id) is False

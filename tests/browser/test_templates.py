@@ -42,7 +42,8 @@ def test_add_basic_template_with_live_preview(page, app):
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.get_by_role("link", name="Account default settings").click()
-    page.get_by_role("link", name="Add my templates").click()
+    page.get_by_role("link", name="Manage templates").click()  # beside the "Add my templates" checkbox
+    page.get_by_role("link", name="Add a template").click()
     page.wait_for_load_state("load")
     page.get_by_label("Name").fill("Welcome")
     page.get_by_label("HTML").fill('<h1 style="color:#0b6e4f">Hello {{7*7}}</h1><script>alert("pasted")</script>'

@@ -23,8 +23,12 @@ class Branding(Model):
     logo: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
     logo_mime: Mapped[str | None] = mapped_column(sa.String(40))
     primary_color: Mapped[str] = mapped_column(sa.String(7), default="#2454a6")
+    # W1 "colours": the second one, for the account site's links and secondary buttons.
+    accent_color: Mapped[str] = mapped_column(sa.String(7), default="#0e7c66", server_default="#0e7c66")
     support_email: Mapped[str | None] = mapped_column(sa.String(254))
     support_url: Mapped[str | None] = mapped_column(sa.String(500))
     login_headline: Mapped[str | None] = mapped_column(sa.String(120))
     login_text: Mapped[str | None] = mapped_column(sa.Text)
+    # W8 "Add my templates", on the agency's defaults row only: whether new accounts get its templates.
+    add_templates: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
     updated_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

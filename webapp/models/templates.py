@@ -29,6 +29,8 @@ class EmailTemplate(Model):
     source_template_id: Mapped[int | None] = mapped_column(sa.ForeignKey("email_templates.id"))
     # The agency template this one was copied from at provisioning (keeps the copy idempotent).
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    # The last edit of its name, tags or HTML; None while it is as it was made.
+    updated_at: Mapped[object | None] = mapped_column(UTCDateTime)
 
 
 class TemplateShareLink(Model):

@@ -21,6 +21,10 @@ from .validation import HEX_COLOR, email_problem
 
 MAX_LOGO_BYTES = 512 * 1024
 COLOR_RE = HEX_COLOR
+DEFAULT_PRIMARY = "#2454a6"
+DEFAULT_ACCENT = "#0e7c66"
+# W1 "colours": both are checked alike, and say which one is wrong.
+COLOR_FIELDS = ("primary_color", "accent_color")
 SVG_NS = "http://www.w3.org/2000/svg"
 # Drawing elements and presentation attributes only: no script, no foreignObject, no links out,
 # no event handlers, no style sheets that could fetch anything.
@@ -36,7 +40,8 @@ SVG_ATTRIBUTES = {"viewbox", "width", "height", "x", "y", "x1", "y1", "x2", "y2"
 @dataclass
 class BrandingInput:
     product_name: str = ""
-    primary_color: str = "#2454a6"
+    primary_color: str = DEFAULT_PRIMARY
+    accent_color: str = DEFAULT_ACCENT
     support_email: str = ""
     support_url: str = ""
     login_headline: str = ""
@@ -111,6 +116,7 @@ def validate(data: BrandingInput) -> dict:
     values = {
         "product_name": (data.product_name or "").strip(),
         "primary_color": (data.primary_color or "").strip(),
+        "accent_color": (data.accent_color or "").strip(),
         "support_email": (data.support_email or "").strip() or None,
         "support_url": (data.support_url or "").strip() or None,
         "login_headline": (data.login_headline or "").strip() or None,
@@ -118,8 +124,9 @@ def validate(data: BrandingInput) -> dict:
     }
     if len(values["product_name"]) > 80:
         fields["product_name"] = str(_l("Use at most 80 characters."))
-    if not COLOR_RE.match(values["primary_color"]):
-        fields["primary_color"] = str(_l("Use a colour such as #2454a6."))
+    for colour, example in zip(COLOR_FIELDS, (DEFAULT_PRIMARY, DEFAULT_ACCENT)):
+        if not COLOR_RE.match(values[colour]):
+            fields[colour] = str(_l("Use a colour such as %(example)s.", example=example))
     if values["support_email"] and email_problem(values["support_email"]):
         fields["support_email"] = str(_l("Enter a valid e-mail address."))
     if values["support_url"]:
@@ -147,6 +154,64 @@ def validate(data: BrandingInput) -> dict:
     return values
 
 
+# ---- W1 "colours" on the account's site: the accent and what stays readable with it --------------
+
+PAGE_BACKGROUND = "#f6f7f9"  # the account site's page; its cards are white (lighter, so easier)
+INK = "#1d2430"
+
+
+def _luminance(colour: str) -> float:
+    def channel(c: float) -> float:
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+    r, g, b = (int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5))
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+
+
+def contrast(a: str, b: str) -> float:
+    """The WCAG contrast ratio of two #rrggbb colours (1 to 21)."""
+    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def ink_on(colour: str) -> str:
+    """White or dark text, whichever reads better on this colour (a button's text on the accent)."""
+    return "#ffffff" if contrast("#ffffff", colour) >= contrast(INK, colour) else INK
+
+
+def link_color(accent: str) -> str:
+    """The accent as a text colour on the page: itself when it reads at 4.5:1 (WCAG AA), else the same
+    hue darkened until it does; a light accent (a yellow) still brands the links without hiding them."""
+    r, g, b = (int(accent[i:i + 2], 16) for i in (1, 3, 5))
+    for step in range(0, 101, 5):
+        keep = 1 - step / 100
+        colour = "#{:02x}{:02x}{:02x}".format(round(r * keep), round(g * keep), round(b * keep))
+        if contrast(colour, PAGE_BACKGROUND) >= 4.5:
+            return colour
+    return INK
+
+
+def colours(brand) -> dict:
+    """The CSS custom properties of a branding (a Branding row or a dict of its values): only valid
+    colours, so a stored value that is not one (an old row) falls back to the site's own."""
+    get = brand.get if isinstance(brand, dict) else (lambda key: getattr(brand, key, None))
+    out = {}
+    primary, accent = get("primary_color") or "", get("accent_color") or ""
+    if COLOR_RE.match(primary):
+        out["--brand"] = primary
+    if COLOR_RE.match(accent):
+        out.update({"--brand-accent": accent, "--brand-accent-ink": ink_on(accent),
+                    "--brand-link": link_color(accent)})
+    return out
+
+
+def site_css(brand) -> str:
+    """The account site's brand style sheet (its pages' policy allows no inline style)."""
+    props = colours(brand) if brand is not None else {}
+    if not props:
+        return ""
+    return ":root { " + " ".join(f"{k}: {v};" for k, v in props.items()) + " }\n"
+
+
 def defaults_of(agency_id: int) -> Branding | None:
     return db.session.scalar(sa.select(Branding).where(Branding.agency_id == agency_id, Branding.account_id.is_(None)))
 
@@ -168,9 +233,11 @@ def last_run(agency_id: int):
     return operations.latest("apply_branding", agency_id=agency_id)
 
 
-def save_defaults(agency_id: int, data: BrandingInput, *, update_existing: bool, actor: audit.Actor):
+def save_defaults(agency_id: int, data: BrandingInput, *, update_existing: bool, actor: audit.Actor,
+                  add_templates: bool | None = None):
     """W1: the defaults for accounts created from now on; with update_existing, a background
-    operation copies them (not templates) into every existing account that has no override."""
+    operation copies them (not templates) into every existing account that has no override.
+    add_templates (W8 "Add my templates"): whether new accounts get the agency's templates; None keeps it."""
     permissions.require(actor, "library")
     values = validate(data)
     row = defaults_of(agency_id)
@@ -179,12 +246,16 @@ def save_defaults(agency_id: int, data: BrandingInput, *, update_existing: bool,
         db.session.add(row)
     for key, value in values.items():
         setattr(row, key, value)
+    detail = {}
+    if add_templates is not None:
+        row.add_templates = bool(add_templates)
+        detail["add_templates"] = bool(add_templates)
     op = None
     if update_existing:
         # Each save that asks for it is its own run: a new key per request.
         op = operations.submit("apply_branding", key=keys.branding_run(agency_id),
                                agency_id=agency_id, subject=("agency", agency_id))
-    audit.record(actor, "branding_defaults_saved", agency_id=agency_id, update_existing=update_existing)
+    audit.record(actor, "branding_defaults_saved", agency_id=agency_id, update_existing=update_existing, **detail)
     db.session.commit()
     if op is not None:
         operations.enqueue(op)

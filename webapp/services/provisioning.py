@@ -16,6 +16,7 @@ from ..models.base import UTCDateTime
 from . import audit, hosts, keys, mail, notices, operations, permissions
 from .errors import ServiceError
 from .passwords import generate_password, hash_generated_password
+from .templates import adds_templates
 
 STEPS = ("records", "admin", "branding", "templates", "domain", "notice", "activate")
 # What the progress shows for each step, in order.
@@ -30,8 +31,8 @@ STEP_LABELS = {
 }
 # A2: the generated password is shown for this long after provisioning at most, then erased.
 CREDENTIALS_SHOWN_FOR = timedelta(hours=24)
-BRANDING_FIELDS = ("product_name", "logo", "logo_mime", "primary_color", "support_email", "support_url",
-                   "login_headline", "login_text")
+BRANDING_FIELDS = ("product_name", "logo", "logo_mime", "primary_color", "accent_color", "support_email",
+                   "support_url", "login_headline", "login_text")
 
 
 def submit(account: HostedAccount):
@@ -174,6 +175,8 @@ def copy_branding(account: HostedAccount) -> Branding | None:
 
 
 def _copy_templates(account: HostedAccount) -> None:
+    if not adds_templates(account.agency_id):  # W8 "Add my templates" switched off: nothing copied
+        return
     agency_templates = db.session.scalars(sa.select(EmailTemplate).where(
         EmailTemplate.agency_id == account.agency_id, EmailTemplate.account_id.is_(None))
         .order_by(EmailTemplate.id)).all()

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
 from ..extensions import db
-from ..models import EmailTemplate, HostedAccount, TemplateShareLink, utcnow
+from ..models import Branding, EmailTemplate, HostedAccount, TemplateShareLink, utcnow
 from . import audit, permissions
 from .errors import Conflict, NotFound, ValidationFailed
 from .scope import AgencyScope, parse_id
@@ -133,7 +133,29 @@ def _checked(data: TemplateInput, *, need_html: bool = True) -> tuple[str, str, 
     return name, tags, html
 
 
+def _edit(row: EmailTemplate, data: TemplateInput) -> list[str]:
+    """The checks of a new template, then the new values; returns the names of what changed."""
+    name, tags, html = _checked(data)
+    changed = [field for field, value in (("name", name), ("tags", tags), ("html", html))
+               if getattr(row, field) != value]
+    for field in changed:
+        setattr(row, field, {"name": name, "tags": tags, "html": html}[field])
+    if changed:
+        row.updated_at = utcnow()
+    return changed
+
+
 # ---- the agency's templates for new accounts (W8) ---------------------------------------------
+
+def adds_templates(agency_id: int | None) -> bool:
+    """W8 "Add my templates": whether accounts created from now on get a copy of the agency's templates.
+    On until the agency switches it off on Account default settings (as it was before the switch existed)."""
+    if agency_id is None:
+        return False
+    on = db.session.scalar(sa.select(Branding.add_templates).where(Branding.agency_id == agency_id,
+                                                                  Branding.account_id.is_(None)))
+    return True if on is None else bool(on)
+
 
 def agency_templates(agency_id: int) -> list[EmailTemplate]:
     return list(db.session.scalars(AgencyScope(agency_id).select(EmailTemplate)
@@ -200,6 +222,18 @@ def add_copy(agency_id: int, account_id, template_id, actor: audit.Actor) -> Ema
     return row
 
 
+def edit_agency_template(agency_id: int, template_id, data: TemplateInput, actor: audit.Actor) -> EmailTemplate:
+    """One of the agency's templates, renamed, retagged or with new HTML (sanitized as when it was added).
+    Accounts that already have a copy keep theirs; accounts created afterwards get the new version."""
+    permissions.require(actor, "library")
+    row = agency_template(agency_id, template_id)
+    changed = _edit(row, data)
+    if changed:
+        audit.record(actor, "template_edited", agency_id=agency_id, **{"template_id": row.id, "changed": changed})
+    db.session.commit()
+    return row
+
+
 def delete_agency_template(agency_id: int, template_id, actor: audit.Actor) -> None:
     permissions.require(actor, "library")
     row = agency_template(agency_id, template_id)
@@ -243,6 +277,18 @@ def create_in_account(account: HostedAccount, data: TemplateInput, actor: audit.
     db.session.flush()
     audit.record(actor, "template_added", agency_id=account.agency_id, account_id=account.id,
                  **{"template_id": row.id, "kind": "basic"})
+    db.session.commit()
+    return row
+
+
+def edit_in_account(account: HostedAccount, template_id, data: TemplateInput, actor: audit.Actor) -> EmailTemplate:
+    """One of the account's templates, renamed, retagged or with new HTML (sanitized as when it was made).
+    Copies imported elsewhere from a share link keep what they were given."""
+    row = account_template(account, template_id)
+    changed = _edit(row, data)
+    if changed:
+        audit.record(actor, "template_edited", agency_id=account.agency_id, account_id=account.id,
+                     **{"template_id": row.id, "changed": changed})
     db.session.commit()
     return row
 

@@ -64,6 +64,21 @@ def template_show(template_id):
     return render_template("client/template_show.html", row=row, links=templates.share_links(row), new_link=None)
 
 
+@bp.route("/app/templates/<template_id>/edit", methods=["GET", "POST"])
+@account_admin_required
+def template_edit(template_id):
+    """Name, tags and HTML of one of the account's templates, checked and sanitized as when it was made."""
+    row = templates.account_template(g.account, template_id)
+    form = ClientTemplateForm(data={"name": row.name, "tags": row.tags, "html": row.html}
+                              if request.method == "GET" else None)
+    sent = submit(form, lambda: templates.edit_in_account(g.account, row.id, templates.TemplateInput(
+        form.name.data or "", form.tags.data or "", form.html.data or ""), _actor()), refusals=ServiceError)
+    if sent.done:
+        flash(_("“%(name)s” was saved.", name=sent.value.name), "success")
+        return redirect(url_for("client.template_show", template_id=row.id), code=303)
+    return render_template("client/template_edit.html", row=row, form=form), sent.status
+
+
 @bp.route("/app/templates/<template_id>/html")
 @account_admin_required
 def template_html(template_id):

@@ -6,6 +6,7 @@ from flask_login import current_user, login_user
 from ...models import AccountUser
 from ...services import account_billing, accounts, audit, auth, billing_history, branding, client_auth
 from ...services.errors import ValidationFailed
+from ...services.validation import EmailAddress
 from ..decorators import account_admin_required, current_actor
 from ..forms import apply_errors
 from ..signin import sign_in, sign_out
@@ -123,7 +124,8 @@ def overview():
 def forgot():
     """W5: the same answer whether or not the e-mail is the account's."""
     form = ForgotForm()
-    if form.validate_on_submit():
+    # A text that is not an e-mail address is refused by the field, not answered "a link is on its way".
+    if form.validate_on_submit(extra_validators={"email": [EmailAddress()]}):
         client_auth.request_reset(g.account, form.email.data, actor=client_auth._actor(request.remote_addr, g.account))
         return render_template("client/forgot.html", form=form, sent=True)
     return render_template("client/forgot.html", form=form, sent=False), 200 if request.method == "GET" else 422
@@ -178,12 +180,9 @@ def settings():
 
 @bp.route("/app/brand.css")
 def brand_css():
-    """The account's colour as a style sheet: the pages' policy allows no inline style. The link carries
-    the branding's version, so a change shows at once while an unchanged one stays cached."""
-    from ...services.branding import COLOR_RE
-    brand = branding.of_account(g.account)
-    colour = brand.primary_color if brand is not None and COLOR_RE.match(brand.primary_color or "") else None
-    response = make_response(f":root {{ --brand: {colour}; }}\n" if colour else "")
+    """The account's colours (W1: primary and accent) as a style sheet: the pages' policy allows no inline
+    style. The link carries the branding's version, so a change shows at once while an unchanged one stays cached."""
+    response = make_response(branding.site_css(branding.of_account(g.account)))
     response.mimetype = "text/css"
     response.headers["Cache-Control"] = "private, max-age=86400"
     return response

@@ -11,6 +11,7 @@ class BrandingForm(Form):
     logo = FileField(_l("Logo (PNG, JPEG or SVG, up to 512 KB)"))
     remove_logo = BooleanField(_l("Remove the logo"))
     primary_color = StringField(_l("Primary colour"), default="#2454a6", validators=[Length(max=7)])
+    accent_color = StringField(_l("Accent colour"), default="#0e7c66", validators=[Length(max=7)])
     support_email = StringField(_l("Support e-mail"), validators=[Optional(), Length(max=254)])
     support_url = StringField(_l("Support link"), validators=[Optional(), Length(max=500)])
     login_headline = StringField(_l("Login page headline"), validators=[Optional(), Length(max=120)])
@@ -19,6 +20,7 @@ class BrandingForm(Form):
 
 class DefaultsForm(BrandingForm):
     update_existing = BooleanField(_l("Update all existing hosted accounts"))
+    add_templates = BooleanField(_l("Add my templates"), default=True)
 
 
 class TemplateForm(Form):

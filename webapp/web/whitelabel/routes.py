@@ -10,7 +10,9 @@ from ..rendering import render
 from .blueprint import bp
 from .forms import BrandingForm, DefaultsForm
 
-FIELDS = ("product_name", "primary_color", "support_email", "support_url", "login_headline", "login_text")
+FIELDS = ("product_name", "primary_color", "accent_color", "support_email", "support_url", "login_headline",
+          "login_text")
+COLOUR_DEFAULTS = {"primary_color": branding.DEFAULT_PRIMARY, "accent_color": branding.DEFAULT_ACCENT}
 
 
 def _input(form) -> branding.BrandingInput:
@@ -23,7 +25,9 @@ def _input(form) -> branding.BrandingInput:
 def _fill(form, row):
     if row is not None:
         for f in FIELDS:
-            getattr(form, f).data = getattr(row, f) or ("#2454a6" if f == "primary_color" else "")
+            getattr(form, f).data = getattr(row, f) or COLOUR_DEFAULTS.get(f, "")
+        if hasattr(form, "add_templates"):
+            form.add_templates.data = bool(row.add_templates)
 
 
 def logo_response(row) -> Response:
@@ -44,6 +48,7 @@ def defaults():
     row = branding.defaults_of(current_user.agency_id)
     sent = submit(form, lambda: branding.save_defaults(current_user.agency_id, _input(form),
                                                        update_existing=bool(form.update_existing.data),
+                                                       add_templates=bool(form.add_templates.data),
                                                        actor=current_actor()))
     if sent.done:
         _row, op = sent.value
@@ -55,6 +60,7 @@ def defaults():
         _fill(form, row)
     last = branding.last_run(current_user.agency_id)
     return render("whitelabel/defaults.html", form=form, row=row, operation=last,
+                  preview_values=_preview_values(form.data),
                   logo_url=url_for("whitelabel.defaults_logo") if row is not None and row.logo else None), status
 
 
@@ -78,10 +84,19 @@ def defaults_logo():
 @permission_required("library")
 def preview():
     """The login card as it would look, from the form's current values (nothing saved)."""
-    values = {f: (request.args.get(f) or "")[:1000] for f in FIELDS}
-    if not branding.COLOR_RE.match(values["primary_color"]):
-        values["primary_color"] = "#2454a6"
+    values = _preview_values({f: request.args.get(f) for f in FIELDS})
     return render("whitelabel/_preview.html", values=values, account_name=request.args.get("account_name", "")[:40])
+
+
+def _preview_values(raw: dict) -> dict:
+    """What the login card preview shows: the texts as typed, colours that are colours (else the default),
+    and the accent as the links will show it (darkened when too light to read)."""
+    values = {f: str(raw.get(f) or "")[:1000] for f in FIELDS}
+    for colour, fallback in COLOUR_DEFAULTS.items():
+        if not branding.COLOR_RE.match(values[colour]):
+            values[colour] = fallback
+    values["link_color"] = branding.link_color(values["accent_color"])
+    return values
 
 
 @bp.route("/accounts/<account_id>/branding", methods=["GET", "POST"])
@@ -98,6 +113,7 @@ def account(account_id):
     if request.method == "GET":
         _fill(form, row)
     return render("whitelabel/account.html", form=form, account=account, row=row,
+                  preview_values=_preview_values(form.data),
                   logo_url=url_for("whitelabel.account_logo", account_id=account.id) if row is not None and row.logo
                   else None), status
 

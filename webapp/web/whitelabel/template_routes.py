@@ -1,5 +1,6 @@
-"""W8 in the dashboard: the agency's templates for new accounts ("Add my templates", "Manage
-templates"), of three kinds: basic (pasted HTML), designer (a share link), copy (from an account)."""
+"""W8 in the dashboard: the agency's templates for new accounts ("Manage templates", beside the "Add my
+templates" switch of Account default settings), of three kinds: basic (pasted HTML), designer (a share link),
+copy (from an account); each can be edited afterwards (name, tags, HTML)."""
 from flask import Response, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -7,7 +8,7 @@ from flask_login import current_user
 from ...services import templates
 from ...services.errors import ServiceError
 from ..decorators import agency_required, current_actor, permission_required
-from ..forms import Form, apply_errors
+from ..forms import Form, apply_errors, submit
 from ..rendering import render
 from .blueprint import bp
 from .forms import ShareLinkForm, TemplateForm
@@ -32,7 +33,8 @@ def preview_response(html: str) -> Response:
 @agency_required
 @permission_required("library")
 def templates_index():
-    return render("whitelabel/templates.html", rows=templates.agency_templates(current_user.agency_id))
+    return render("whitelabel/templates.html", rows=templates.agency_templates(current_user.agency_id),
+                  adds=templates.adds_templates(current_user.agency_id))
 
 
 @bp.route("/settings/templates/new", methods=["GET", "POST"])
@@ -89,6 +91,24 @@ def templates_live_preview():
 def templates_show(template_id):
     row = templates.agency_template(current_user.agency_id, template_id)
     return render("whitelabel/template_show.html", row=row)
+
+
+@bp.route("/settings/templates/<template_id>/edit", methods=["GET", "POST"])
+@agency_required
+@permission_required("library")
+def templates_edit(template_id):
+    """Name, tags and HTML of one of the agency's templates, checked and sanitized as when it was added."""
+    row = templates.agency_template(current_user.agency_id, template_id)
+    # The "basic" prefix: the live preview reads basic-html, as on the page that adds one.
+    form = TemplateForm(prefix="basic", data={"name": row.name, "tags": row.tags, "html": row.html}
+                        if request.method == "GET" else None)
+    sent = submit(form, lambda: templates.edit_agency_template(current_user.agency_id, row.id, templates.TemplateInput(
+        form.name.data or "", form.tags.data or "", form.html.data or ""), current_actor()))
+    if sent.done:
+        flash(_("“%(name)s” was saved. Accounts created from now on get this version; those that have a copy keep "
+                "theirs.", name=sent.value.name), "success")
+        return redirect(url_for("whitelabel.templates_show", template_id=row.id), code=303)
+    return render("whitelabel/template_edit.html", row=row, form=form), sent.status
 
 
 @bp.route("/settings/templates/<template_id>/html")
