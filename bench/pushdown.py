@@ -59,8 +59,13 @@ def seed(app, accounts: int):
             db.session.execute(sa.insert(HostedAccount.__table__), rows)
         db.session.commit()
         actor = Actor("system:bench", "bench")
+        # Issue 23: a send-e-mail step's message is a template of the parent account, copied with the step.
+        from webapp.services import templates
+        message = templates.create_in_account(pushdown.parent_account(agency.id), templates.TemplateInput(
+            "Bench mail", "", "<h1>Hello</h1><p>A message of a few words.</p>"), actor)
+        steps = [dict(s, from_name="Bench", template_id=message.id) if s["type"] == "send_email" else s for s in STEPS]
         automation = pushdown.save_automation(agency.id, None, pushdown.AutomationInput(
-            "Ten steps", "subscribes", "Newsletter", STEPS), actor)
+            "Ten steps", "subscribes", "Newsletter", steps), actor)
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(sa.text("VACUUM ANALYZE"))
         return agency.id, automation.id

@@ -159,3 +159,14 @@ def confirm_purchase(client, path: str, **choice):
         return page, None
     fields = dict(re.findall(r'<input[^>]*name="([a-z_]+)"[^>]*value="([^"]*)"', form.group(1)))
     return page, client.post(path, data=fields)
+
+
+def email_step(agency: Agency, subject: str = "Hi", html: str = "<p>Hello</p>", **fields) -> dict:
+    """A send-e-mail step of a parent automation (P1): its message is a template of the agency's parent account,
+    made here the first time (issue 23)."""
+    from webapp.services import pushdown, templates
+    parent = pushdown.parent_account(agency.id)
+    template = next((t for t in templates.account_templates(parent) if t.html == html), None) or \
+        templates.create_in_account(parent, templates.TemplateInput(f"Message {next(_seq)}", "", html),
+                                    Actor("system", "tests"))
+    return {"type": "send_email", "subject": subject, "from_name": "The Agency", "template_id": template.id, **fields}

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from webapp.models import Automation, Pushdown, PushdownCopy
 from webapp.services import pushdown
 
-from .helpers import make_account, make_agency
+from .helpers import email_step, make_account, make_agency
 from .test_api import ACTOR, Api, new_token
 
 
@@ -18,7 +18,7 @@ def _setup(client, db, franchise=True):
     automation = None
     if franchise:
         automation = pushdown.save_automation(agency.id, None, pushdown.AutomationInput(
-            "Welcome", "subscribes", "News", [{"type": "send_email", "subject": "Hi"}]), ACTOR)
+            "Welcome", "subscribes", "News", [email_step(agency)]), ACTOR)
     return agency, subs, automation, Api(client, new_token(user))
 
 

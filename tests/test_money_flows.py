@@ -350,3 +350,21 @@ def test_the_api_previews_the_same_figures_and_refuses_a_stale_quote(client, db)
     over = api.post("/credits/moves", json={"kind": "sms", "amount": 301, "from_account_id": None,
                                             "to_account_id": account.id})
     assert over.status_code == 422 and "amount" in over.get_json()["error"]["fields"]
+
+
+def test_the_parent_account_has_no_plan_to_change_cancel_disable_or_credit(db):
+    from webapp.services.errors import Conflict
+    agency, _ = make_agency(email="owner@agency.test")
+    add_card(agency)
+    parent = make_account(agency, "acme-hq", kind="parent")
+    for call in (lambda: accounts.preview_change(parent, tier="professional", term="monthly", contact_limit=1000,
+                                                 actor=ACTOR),
+                 lambda: accounts.cancel(parent, ACTOR), lambda: accounts.disable(parent, ACTOR),
+                 lambda: accounts.extend_trial(parent, ACTOR)):
+        with pytest.raises(Conflict, match="parent account"):
+            call()
+    billing.buy_pack(agency.id, None, "sms", "sms-500", actor=ACTOR)
+    with pytest.raises(ValidationFailed, match="parent account"):
+        credits.move(agency.id, "sms", 10, source=None, target=parent, request_key="p", actor=ACTOR)
+    db.session.refresh(parent)
+    assert parent.cancelled_at is None and parent.status == "active"

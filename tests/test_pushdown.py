@@ -14,7 +14,7 @@ from webapp.services import operations, pushdown
 from webapp.services.audit import Actor
 from webapp.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
-from .helpers import csrf_token, login, make_account, make_agency
+from .helpers import csrf_token, email_step, login, make_account, make_agency
 
 ACTOR = Actor("user:0", "tests")
 STEPS = [{"type": "send_email", "subject": "Welcome!"}, {"type": "wait", "amount": "2", "unit": "days"},
@@ -29,9 +29,15 @@ def _franchise(db, **kw):
     return agency, user
 
 
+def _steps(agency, steps):
+    """STEPS with each send-e-mail step's message: a template of the parent account (issue 23)."""
+    return [email_step(agency, s["subject"]) if s["type"] == "send_email" and "template_id" not in s else s
+            for s in steps]
+
+
 def _automation(agency, name="Welcome series", steps=STEPS):
     return pushdown.save_automation(agency.id, None, pushdown.AutomationInput(name, "subscribes", "Newsletter",
-                                                                              list(steps)), ACTOR)
+                                                                              _steps(agency, steps)), ACTOR)
 
 
 def _count(db, model, *where):
@@ -56,11 +62,12 @@ def test_p1_automation_versions_and_step_rules(db):
             "", "nope", "", [{"type": "wait", "amount": "0"}, {"type": "notify", "email": "bad"},
                              {"type": "rm -rf"}, {"type": "send_email", "subject": " "}]), ACTOR)
     assert set(exc.value.fields) == {"name", "trigger_kind", "steps-0-amount", "steps-1-email", "steps-2-type",
-                                     "steps-3-subject"}
+                                     "steps-3-subject", "steps-3-from_name", "steps-3-template_id"}
     db.session.refresh(row)
     assert row.current_version == 1  # nothing written
     pushdown.save_automation(agency.id, row.id, pushdown.AutomationInput(
-        "Welcome series", "subscribes", "Newsletter", STEPS[:2] + [{"type": "add_tag", "tag": "welcomed"}]), ACTOR)
+        "Welcome series", "subscribes", "Newsletter", _steps(agency, STEPS[:2]) + [{"type": "add_tag", "tag": "welcomed"}]),
+        ACTOR)
     assert row.current_version == 2
     changes = pushdown.diff(row, 1, 2)
     assert any(line.startswith("-") and "onboarded" in line for line in changes)
@@ -115,7 +122,7 @@ def test_p3_p4_publish_copies_once_and_counts_are_exact(db, run_jobs):
 
     # P6: editing the parent changes no sub-account until pushed again.
     pushdown.save_automation(agency.id, row.id, pushdown.AutomationInput("Welcome series v2", "subscribes", "News",
-                                                                         STEPS[:1]), ACTOR)
+                                                                         _steps(agency, STEPS[:1])), ACTOR)
     assert {c.current_version for c in db.session.scalars(sa.select(Automation).where(
         Automation.source_pushdown_id == pd.id))} == {1}
     listed = pushdown.listing(agency.id)[0]
@@ -149,7 +156,8 @@ def test_bad_input_is_refused_and_nothing_is_written(db):
     mine = make_account(agency, "mine-sub")
     with pytest.raises(NotFound):
         pushdown.select(pd, [mine.id, foreign.id])
-    cancelled = make_account(agency, "gone-sub", status="cancelled")
+    cancelled = make_account(agency, "gone-sub", status="cancelled",
+                             period_end=datetime.now(timezone.utc).date() - timedelta(days=1))
     with pytest.raises(ValidationFailed):
         pushdown.select(pd, [cancelled.id])
     assert pushdown.selected_count(pd) == 0
@@ -263,8 +271,10 @@ def test_the_pages_build_push_switch_and_report(client, db, run_jobs):
     login(client, "pages@agency.test")
     # P1: the editor's buttons work without JavaScript (a plain POST re-renders, saving nothing)...
     token = _form(client, "/automations/library/new")
+    message = email_step(agency)
     base = {"csrf_token": token, "name": "Welcome {{7*7}}", "trigger_kind": "subscribes", "trigger_value": "News",
-            "steps-0-type": "send_email", "steps-0-subject": "Hi"}
+            "steps-0-type": "send_email", "steps-0-subject": "Hi", "steps-0-from_name": "Shops",
+            "steps-0-template_id": message["template_id"]}
     added = client.post("/automations/library/new", data={**base, "action": "add-wait"})
     assert added.status_code == 200 and 'name="steps-1-type" value="wait"' in added.get_data(as_text=True)
     # ... and with htmx only the step list comes back.
@@ -282,39 +292,38 @@ def test_the_pages_build_push_switch_and_report(client, db, run_jobs):
     assert "Welcome {{7*7}}" in client.get("/automations/library").get_data(as_text=True)
 
     # P3: one automation, the sub-accounts, publish.
-    two = client.post("/automations/new", data={"csrf_token": token, "automation_id": [automation.id, automation.id + 1]})
+    two = client.get(f"/automations/new?automation_id={automation.id}&automation_id={automation.id + 1}")
     assert two.status_code == 422 and "exactly one" in two.get_data(as_text=True)
-    created = client.post("/automations/new", data={"csrf_token": token, "automation_id": automation.id})
-    assert created.status_code == 303
-    pd = db.session.scalar(sa.select(Pushdown))
-    edit = f"/automations/{pd.id}/edit"
-    empty = client.post(f"/automations/{pd.id}/publish", data={"csrf_token": token, "activation": "none",
-                                                                "submit": "now"})
+    wizard = client.get(f"/automations/new?automation_id={automation.id}")  # nothing written before a save
+    assert wizard.status_code == 200 and db.session.scalar(sa.select(Pushdown)) is None
+    base = {"csrf_token": token, "automation_id": automation.id, "activation": "none"}
+    empty = client.post("/automations/new", data={**base, "action": "now"})
     assert empty.status_code == 422 and "Select at least one sub-account" in empty.get_data(as_text=True)
-    search = client.get(edit + "?q=shop", headers={"HX-Request": "true"})
+    search = client.post("/automations/new", headers={"HX-Request": "true", "X-CSRFToken": token},
+                         data={**base, "q": "shop"})
     assert "3 matches" in search.get_data(as_text=True) and "other-store" not in search.get_data(as_text=True)
-    picked = client.post(f"/automations/{pd.id}/accounts", headers={"HX-Request": "true", "X-CSRFToken": token},
-                         data={"q": "shop", "action": "add_matching"})
+    picked = client.post("/automations/new", headers={"HX-Request": "true", "X-CSRFToken": token},
+                         data={**base, "q": "shop", "action": "add_matching"})
     assert "3 sub-accounts selected" in picked.get_data(as_text=True)
     foreign = make_account(make_agency("Foreign")[0], "foreign-shop")
-    refused = client.post(f"/automations/{pd.id}/accounts", data={"csrf_token": token, "action": "add",
-                                                                   "account_id": foreign.id},
+    refused = client.post("/automations/new", data={**base, "match": "shop", "action": f"add:{foreign.id}"},
                           headers={"HX-Request": "true", "X-CSRFToken": token})
-    assert refused.status_code == 404 and pushdown.selected_count(pd) == 3
-    past = client.post(f"/automations/{pd.id}/publish", data={
-        "csrf_token": token, "activation": "at", "activate_date": "2001-01-01", "activate_time": "10:00",
-        "activate_tz": "Europe/Paris", "submit": "now"})
+    assert refused.status_code == 404
+    past = client.post("/automations/new", data={
+        **base, "match": "shop", "activation": "at", "activate_date": "2001-01-01", "activate_time": "10:00",
+        "activate_tz": "Europe/Paris", "action": "now"})
     assert past.status_code == 422 and "future" in past.get_data(as_text=True)
-    assert db.session.get(Pushdown, pd.id).status == "draft"
-    published = client.post(f"/automations/{pd.id}/publish", data={"csrf_token": token, "activation": "none",
-                                                                    "submit": "now"})
+    assert db.session.scalar(sa.select(Pushdown)) is None
+    published = client.post("/automations/new", data={**base, "match": "shop", "action": "now"})
     assert published.status_code == 303
+    pd = db.session.scalar(sa.select(Pushdown))
+    edit = f"/automations/{pd.id}/edit"
+    assert pushdown.selected_count(pd) == 3
     run_jobs()
     listing = client.get("/automations").get_data(as_text=True)
     assert "Published" in listing and 'data-count="inactive">3<' in listing
     assert client.get(edit).status_code == 302  # a published pushdown is viewed, not edited
-    assert client.post(f"/automations/{pd.id}/accounts", data={"csrf_token": token, "action": "remove_all"},
-                       headers={"HX-Request": "true", "X-CSRFToken": token}).status_code == 409
+    assert client.post(edit, data={**base, "action": "clear"}).status_code == 302
     client.post(f"/automations/{pd.id}/switch", data={"csrf_token": token, "active": "1"})
     view = client.get(f"/automations/{pd.id}").get_data(as_text=True)
     assert 'data-count="active">3<' in view and "pushdown-chart" in view and "Shop 1" in view
@@ -371,7 +380,7 @@ def test_an_account_that_leaves_the_agency_leaves_its_pushdowns_and_keeps_its_co
                                                "failed": 0, "pending": 0}
     pushdown.switch(pd, False, ACTOR)
     pushdown.save_automation(agency.id, row.id, pushdown.AutomationInput("Welcome series v2", "subscribes",
-                                                                        "Newsletter", list(STEPS)), ACTOR)
+                                                                        "Newsletter", _steps(agency, STEPS)), ACTOR)
     pushdown.push_update(db.session.get(Pushdown, pd.id), ACTOR)
     run_jobs()
     db.session.expire_all()

@@ -13,7 +13,7 @@ from webapp.models import AbuseReport, Invoice, Pushdown, UserLink
 from webapp.services import api_tokens, billing, links, permissions, provisioning, pushdown, templates
 from webapp.services.audit import Actor
 
-from .helpers import agency_actor, login, make_account, make_agency, make_member
+from .helpers import agency_actor, email_step, login, make_account, make_agency, make_member
 
 SYSTEM = Actor("system", "tests")
 # Endpoints whose answer for an allowed role is not about the role: logging out ends the test's login.
@@ -36,7 +36,7 @@ def _agency_with_everything(db, name: str, owner_email: str):
     invoice = db.session.scalar(sa.select(Invoice).where(Invoice.agency_id == agency.id))
     template = templates.add_basic(agency.id, templates.TemplateInput("Welcome", "", "<p>Hi</p>"), SYSTEM)
     automation = pushdown.save_automation(agency.id, None, pushdown.AutomationInput(
-        "Welcome", "subscribes", "News", [{"type": "send_email", "subject": "Hi"}]), SYSTEM)
+        "Welcome", "subscribes", "News", [email_step(agency)]), SYSTEM)
     row = pushdown.create_draft(agency.id, [automation.id], SYSTEM)
     tokens = {role: api_tokens.create(user, f"{role} token", SYSTEM)[1] for role, user in users.items()}
     spare_token = api_tokens.create(owner, "spare", SYSTEM)[0]

@@ -85,7 +85,7 @@ def test_sign_up_confirm_then_trial_before_the_card_and_a_paid_account_after(app
     assert browser.post("/accounts/new", data=form_data(browser, name="first-paid")).status_code == 303
     assert 'id="first-steps"' not in browser.get("/").get_data(as_text=True)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(HostedAccount)
-                             .where(HostedAccount.agency_id == owner.agency_id)) == 2
+                             .where(HostedAccount.agency_id == owner.agency_id, HostedAccount.kind == "resold")) == 2
 
 
 @pytest.mark.parametrize("overrides, field, message", [

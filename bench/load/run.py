@@ -122,9 +122,14 @@ def seed(app, accounts: int) -> dict:
         db.session.commit()
         user = db.session.scalar(sa.select(User).where(User.email == "load@agency.test"))
         api_tokens = [api_tokens_service.create(user, f"load script {n}", actor)[1] for n in range(20)]
+        # Issue 23: a send-e-mail step's message is a template of the parent account, copied with the step.
+        from webapp.services import templates
+        message = templates.create_in_account(pushdown.parent_account(agency.id), templates.TemplateInput(
+            "Load mail", "", "<p>Hi</p>"), actor)
         automation = pushdown.save_automation(agency.id, None, pushdown.AutomationInput(
-            "Load welcome", "subscribes", "News", [{"type": "send_email", "subject": "Hi"},
-                                                   {"type": "wait", "amount": 1, "unit": "days"}]), actor)
+            "Load welcome", "subscribes", "News", [
+                {"type": "send_email", "subject": "Hi", "from_name": "Load", "template_id": message.id},
+                {"type": "wait", "amount": 1, "unit": "days"}]), actor)
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(sa.text("VACUUM ANALYZE"))
         catalog = app.extensions["catalog"]

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from webapp.extensions import db
 
-from ..helpers import PASSWORD, make_account, make_agency
+from ..helpers import PASSWORD, email_step, make_account, make_agency
 
 pytestmark = pytest.mark.browser
 
@@ -23,6 +23,7 @@ def test_wizard_publish_activate_report_and_a_deleted_copy(page, app, live_serve
             make_account(agency, f"store-{i}", client_name=f"Store {i}",
                          admin_password="store-admin-pass" if i == 0 else None)
         make_account(agency, "warehouse", client_name="Warehouse")
+        email_step(agency)  # the parent account's template, the message of the e-mail step (issue 23)
     page.goto("/login")
     page.get_by_label("E-mail").fill("franchise@agency.test")
     page.get_by_label("Password").fill(PASSWORD)
@@ -36,6 +37,8 @@ def test_wizard_publish_activate_report_and_a_deleted_copy(page, app, live_serve
     page.get_by_label("Name").fill("Store welcome")
     page.get_by_label("Which list, tag, date field or form").fill("Newsletter")
     page.locator("#steps-0-subject").fill("Welcome to the store")
+    page.locator("#steps-0-from_name").fill("The store")
+    page.locator("#steps-0-template_id").select_option(index=1)
     page.get_by_role("button", name="+ Wait").click()
     expect(page.locator("#step-list li")).to_have_count(2)
     page.locator("#steps-1-amount").fill("3")

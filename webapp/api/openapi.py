@@ -199,8 +199,9 @@ def _schemas(catalog: Catalog, languages: dict) -> dict:
                               "description": "Exactly one automation of the parent account."},
             "account_ids": {"type": "array", "maxItems": 1000,
                             "items": {"type": "integer", "minimum": 1, "maximum": MAX_ID}},
-            "select_matching": {**_text(100), "description": "Also select every active sub-account whose name, "
-                                                             "client or e-mail contains this text (\"\" for all)."},
+            "select_matching": {**_text(100), "description": "Also select every sub-account in use (active, or "
+                                                             "cancelled until its period ends) whose name, client or "
+                                                             "e-mail contains this text (\"\" for all)."},
             "activation": _ref("Activation"),
         }, required=["automation_id"]),
         "PublishPushdown": _obj({"activation": _ref("Activation")}, required=[]),

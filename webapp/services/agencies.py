@@ -153,6 +153,8 @@ def confirm_email(token: str) -> User:
     if agency is not None and agency.state == "confirming":
         agency.state = "awaiting_approval" if signup_mode() == "approval" else "active"
         agency.state_changed_at = utcnow()
+        if agency.state == "active":
+            pushdown.ensure_parent(agency)  # P1: the agency's own account, made as it opens
     audit.record(audit.Actor(f"user:{user.id}", user.email, None, user.agency_id), "signup_email_confirmed",
                  agency_id=user.agency_id, state=agency.state if agency else None)
     support = None
@@ -223,6 +225,7 @@ def decide_application(agency_id, *, approve: bool, reason: str, actor: audit.Ac
     _claim_state(agency, ("awaiting_approval",), "active" if approve else "rejected", None if approve else reason)
     audit.record(actor, "agency_approved" if approve else "agency_rejected", agency_id=agency.id, reason=reason)
     if approve:
+        pushdown.ensure_parent(agency)  # P1: the agency's own account, made as it opens
         email = _tell_owner(agency, "agency_approved", keys.agency_notice("approved", agency))
     else:
         email = _tell_owner(agency, "agency_rejected", keys.agency_notice("rejected", agency), reason=reason)
@@ -287,6 +290,7 @@ def create(*, name: str, owner_email: str, owner_name: str = "", actor: audit.Ac
     db.session.add(owner)
     _flush_or_taken(owner.email)
     url = set_password_link(owner)
+    pushdown.ensure_parent(agency)  # P1: the agency's own account, made with it
     audit.record(actor, "agency_created", agency_id=agency.id, name=agency.name, owner=email)
     email_row = None
     if send_email:

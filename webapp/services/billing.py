@@ -736,6 +736,9 @@ def receivable_problem(account: HostedAccount, kind: str) -> str | None:
     """Why `account` cannot be given credits of `kind` now, or None. SMS goes only to tiers whose catalog flag
     allows it (a trial of such a tier too); no credit goes to an account closed to its client (expired, which a
     cancelled account becomes when its period ends, or disabled)."""
+    if account.kind == "parent":
+        return str(_l("%(name)s is your parent account, where automations are built: it takes no credits.",
+                      name=account.name))
     if account.status == "expired":
         return str(_l("%(name)s has expired: renew it before giving it credits.", name=account.name))
     if account.status == "disabled":

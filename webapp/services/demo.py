@@ -1,5 +1,6 @@
 """Demo data for `flask seed-demo`: one agency with 60 hosted accounts across every status,
-plan type and tier, a support user, and a parent account with 3 automations."""
+plan type and tier, a support user, and a parent account (its admin's e-mail the owner's, opened from the
+dashboard by login-as) with its templates and 3 automations whose e-mails send them."""
 from __future__ import annotations
 
 import random
@@ -45,17 +46,39 @@ MIX = ([("active", "monthly")] * 22 + [("active", "annual")] * 10 + [("active", 
        + [("disabled", "annual")] * 1 + [("expired", "trial")] * 6 + [("expired", "monthly")] * 3
        + [("expired", "annual")] * 2 + [("provisioning", "monthly")] * 2)
 
+# The parent account's own templates: the messages its automations' e-mails send (P1).
+PARENT_TEMPLATES = {
+    "welcome": ("Welcome e-mail", "<h1>Welcome!</h1><p>Hello {{first_name}}, thank you for joining us.</p>"),
+    "start": ("Getting started", "<h1>Getting started</h1><p>Three things to try this week.</p>"),
+    "miss": ("We miss you", "<h1>We miss you</h1><p>Come back for 10% off your next order.</p>"),
+    "birthday": ("Birthday coupon", "<h1>Happy birthday!</h1><p>15% off, this week only.</p>"),
+}
+# A send-e-mail step is ("send_email", subject, the PARENT_TEMPLATES key of its message).
 AUTOMATIONS = [
     ("Welcome series", "subscribes", {"list": "Newsletter"}, [
-        {"type": "send_email", "subject": "Welcome to the family"}, {"type": "wait", "amount": 2, "unit": "days"},
-        {"type": "send_email", "subject": "Getting started"}, {"type": "add_tag", "tag": "onboarded"}]),
+        ("send_email", "Welcome to the family", "welcome"), {"type": "wait", "amount": 2, "unit": "days"},
+        ("send_email", "Getting started", "start"), {"type": "add_tag", "tag": "onboarded"}]),
     ("Win back lapsed customers", "tag_added", {"tag": "lapsed"}, [
-        {"type": "send_email", "subject": "We miss you"}, {"type": "wait", "amount": 7, "unit": "days"},
+        ("send_email", "We miss you", "miss"), {"type": "wait", "amount": 7, "unit": "days"},
         {"type": "condition", "tag": "opened-last", "otherwise": "stop"}, {"type": "add_tag", "tag": "re-engaged"}]),
     ("Birthday coupon", "date_based", {"field": "birthday"}, [
-        {"type": "send_email", "subject": "Happy birthday: 15% off"},
+        ("send_email", "Happy birthday: 15% off", "birthday"),
         {"type": "notify", "email": "team@northwind.test"}]),
 ]
+
+
+def _steps(steps: list, parent_templates: dict[str, EmailTemplate]) -> list[dict]:
+    """The demo's steps as stored: a send-e-mail step carries its message (its template's name and HTML)."""
+    from .templates import sanitize_html
+    out = []
+    for step in steps:
+        if isinstance(step, tuple):
+            _kind, subject, key = step
+            template = parent_templates[key]
+            step = {"type": "send_email", "subject": subject, "from_name": "Northwind Digital",
+                    "template_id": template.id, "template_name": template.name, "html": sanitize_html(template.html)}
+        out.append(step)
+    return out
 
 
 def slug(name: str) -> str:
@@ -99,13 +122,18 @@ def seed(rng: random.Random | None = None) -> dict:
 
     parent = HostedAccount(agency_id=agency.id, kind="parent", name="northwind", status="active",
                            plan_tier="enterprise", plan_term="monthly", contact_limit=100000,
-                           client_name="Northwind Digital", client_email="team@northwind.test",
-                           notification_email="billing@northwind.test", language="en", timezone="Europe/Paris",
+                           client_name="Northwind Digital", client_email=AGENCY_EMAIL,
+                           notification_email=AGENCY_EMAIL, language="en", timezone="Europe/Paris",
                            period_start=today.replace(day=1), period_end=add_months(today.replace(day=1), 1, 1),
                            anchor_day=1)
     db.session.add(parent)
     db.session.flush()
+    parent_templates = {key: EmailTemplate(account_id=parent.id, kind="basic", name=name, tags="automation", html=html)
+                        for key, (name, html) in PARENT_TEMPLATES.items()}
+    db.session.add_all(parent_templates.values())
+    db.session.flush()
     for name, trigger, config, steps in AUTOMATIONS:
+        steps = _steps(steps, parent_templates)
         automation = Automation(account_id=parent.id, name=name, current_version=2)
         db.session.add(automation)
         db.session.flush()

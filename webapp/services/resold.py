@@ -285,7 +285,9 @@ class FirstSteps:
 def first_steps(scope: AgencyScope) -> FirstSteps:
     from ..models import BillingProfile, Branding
     has_card = db.session.scalar(scope.select(BillingProfile, BillingProfile.id)) is not None
-    has_account = db.session.scalar(scope.select(HostedAccount, HostedAccount.id).limit(1)) is not None
+    # A client's account: the parent account (P1, made with the agency) is not one.
+    has_account = db.session.scalar(scope.select(HostedAccount, HostedAccount.id)
+                                    .where(HostedAccount.kind != "parent").limit(1)) is not None
     has_branding = db.session.scalar(scope.select(Branding, Branding.id).where(
         Branding.account_id.is_(None),
         sa.or_(Branding.product_name != "", Branding.logo.is_not(None)))) is not None

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import sqlalchemy as sa
+from flask_babel import format_date  # a day in a message as pages show it (issue 23)
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
@@ -111,10 +112,19 @@ def billed_to_client(account: HostedAccount) -> bool:
     return account.kind in ("commission", "standalone")
 
 
+def refuse_if_parent(account: HostedAccount) -> None:
+    """The agency's parent account (P1) is where its automations are built, not an account it resells: it has no
+    plan to change, nothing to renew, cancel or disable, and takes no credits."""
+    if account.kind == "parent":
+        raise Conflict(str(_l("This is your parent account, where your automations are built: it has no plan "
+                              "to change and cannot be cancelled or disabled.")))
+
+
 def _payer(account: HostedAccount, actor: audit.Actor | None) -> int | None:
     """The agency whose card pays for a change of this account, or None for its client's own card. An agency
     (its team, its API tokens) never changes the plan of an account billed to its client; the account's own
     admin changes only that."""
+    refuse_if_parent(account)
     if billed_to_client(account):
         if actor is not None and not str(actor.ref).startswith("account_user:"):
             _refuse_if_billed_to_its_client(account)
@@ -269,9 +279,10 @@ def _refuse_if_billed_to_its_client(account: HostedAccount) -> None:
 
 def cancel(account: HostedAccount, actor: audit.Actor) -> HostedAccount:
     permissions.require(actor, "manage_accounts")
+    refuse_if_parent(account)
     if account.cancelled_at is not None or account.status == "cancelled":
         raise Conflict(str(_l("This account is already cancelled; it stays usable until %(day)s.",
-                              day=account.period_end)))
+                              day=format_date(account.period_end))))
     if account.status == "expired":
         raise Conflict(str(_l("This account has already expired.")))
     # A disabled account stays disabled (for abuse, unpaid, or by its agency): cancelling never opens it.
@@ -300,11 +311,12 @@ def resume(account: HostedAccount, actor: audit.Actor) -> HostedAccount:
     _payer(account, actor)  # the agency resumes its own accounts; a client its account that it pays for
     if account.cancelled_at is None:
         raise Conflict(str(_l("%(name)s is not cancelled: it renews on %(day)s.", name=account.name,
-                              day=account.period_end)))
+                              day=format_date(account.period_end))))
     today = date.today()
     if not resumable(account, today):
         raise Conflict(str(_l("%(name)s has expired: its paid period ended on %(day)s, so it can no longer be "
-                              "resumed. Renew it instead.", name=account.name, day=account.period_end)))
+                              "resumed. Renew it instead.", name=account.name,
+                              day=format_date(account.period_end))))
     resumed = db.session.execute(
         sa.update(HostedAccount).where(HostedAccount.id == account.id, HostedAccount.cancelled_at.is_not(None),
                                        HostedAccount.status != "expired", HostedAccount.period_end > today)
@@ -343,6 +355,7 @@ def disable(account: HostedAccount, actor: audit.Actor) -> HostedAccount:
     """The agency closes the account to its client (the closed page, no login-as) until it enables it again.
     It goes on renewing on its day and being charged, as the seed bills paid and disabled accounts alike."""
     permissions.require(actor, "manage_accounts")
+    refuse_if_parent(account)
     _refuse_if_referred(account, _l("%(name)s was referred through your link and is billed to its client: only "
                                     "support can disable it.", name=account.name))
     if account.status == "disabled":
@@ -478,6 +491,7 @@ def refuse_if_closed(account: HostedAccount) -> None:
 def extend_trial(account: HostedAccount, actor: audit.Actor) -> dict:
     """The agency may extend a trial once; a further extension is a request to support."""
     permissions.require(actor, "manage_accounts")
+    refuse_if_parent(account)
     _refuse_if_billed_to_its_client(account)
     if account.plan_term != "trial":
         raise ServiceError(str(_l("Only a trial can be extended.")))

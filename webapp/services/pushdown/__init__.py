@@ -21,33 +21,38 @@ those they use."""
 from __future__ import annotations
 
 from ...models import Pushdown  # bench/pushdown.py reaches the model as pushdown.Pushdown
-from .automations import (MAX_STEPS, STEP_TYPES, AutomationInput, diff, parent_automation, parent_automations,
+from .automations import (MAX_STEPS, STEP_TYPES, AutomationInput, delete_automation, describe, diff,
+                          message_changed, message_excerpt, parent_automation, parent_automations, parent_templates,
                           save_automation, version)
-from .franchise import parent_account, require_franchise, set_franchise
-from .publishing import BATCH, delete_draft, last_operation, publish, publish_operation, push_update, retry_failed
-from .reporting import REPORT_STATES, counts, listing, report
+from .franchise import ensure_parent, parent_account, require_franchise, set_franchise
+from .publishing import (BATCH, delete_draft, last_operation, publish, publish_operation, push_update, retry_failed,
+                         save_wizard)
+from .reporting import REPORT_STATES, chart, counts, failure_text, listing, report, version_pushed_at
 from .scheduled import run_due
 from .switching import release_account, switch
-from .wizard import (ActivationInput, candidates, change_automation, create_draft, pushdown, save_draft, schedule,
-                     select, select_matching, selected_count, set_activation, unselect)
+from .wizard import (ActivationInput, Selection, candidates, change_automation, change_selection, create_draft, pushdown,
+                     save_draft, schedule, select, select_matching, selected_count, set_activation, unselect,
+                     wizard_accounts)
 
 __all__ = [
     # franchise
-    "parent_account", "require_franchise", "set_franchise",
+    "ensure_parent", "parent_account", "require_franchise", "set_franchise",
     # automations
-    "MAX_STEPS", "STEP_TYPES", "AutomationInput", "diff", "parent_automation", "parent_automations",
-    "save_automation", "version",
+    "MAX_STEPS", "STEP_TYPES", "AutomationInput", "delete_automation", "describe", "diff", "message_changed",
+    "message_excerpt", "parent_automation", "parent_automations", "parent_templates", "save_automation", "version",
     # wizard
-    "ActivationInput", "candidates", "change_automation", "create_draft", "pushdown", "save_draft", "schedule",
-    "select", "select_matching", "selected_count", "set_activation", "unselect",
+    "ActivationInput", "Selection", "candidates", "change_automation", "change_selection", "create_draft", "pushdown",
+    "save_draft", "schedule", "select", "select_matching", "selected_count", "set_activation", "unselect",
+    "wizard_accounts",
     # switching
     "release_account", "switch",
     # publishing
     "BATCH", "delete_draft", "last_operation", "publish", "publish_operation", "push_update", "retry_failed",
+    "save_wizard",
     # scheduled
     "run_due",
     # reporting
-    "REPORT_STATES", "counts", "listing", "report",
+    "REPORT_STATES", "chart", "counts", "failure_text", "listing", "report", "version_pushed_at",
     # the model, for bench/pushdown.py
     "Pushdown",
 ]

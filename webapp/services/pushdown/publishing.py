@@ -16,7 +16,8 @@ from .. import audit, keys, operations, permissions
 from ..errors import Conflict
 from .automations import version
 from .switching import _switch
-from .wizard import ActivationInput, _editable, _fail, _need_accounts, selected_count, set_activation
+from .wizard import (ActivationInput, Selection, _editable, _fail, _need_accounts, _set_activation, prepare, save_draft,
+                     schedule, selected_count)
 
 
 BATCH = 1000
@@ -28,7 +29,7 @@ def publish(row: Pushdown, activation: ActivationInput | None, actor: audit.Acto
     _editable(row)
     _need_accounts(row)
     if activation is not None:
-        set_activation(row, activation)
+        _set_activation(row, activation)
     automation = db.session.get(Automation, row.automation_id)
     if automation is None or automation.deleted_at is not None:
         raise _fail("automation_id", _l("The automation is no longer in the parent account."))
@@ -36,6 +37,24 @@ def publish(row: Pushdown, activation: ActivationInput | None, actor: audit.Acto
     audit.record(actor, "pushdown_published", agency_id=row.agency_id,
                  **{"pushdown_id": row.id, "version": row.version_number})
     return _submit_publish(row)
+
+
+def save_wizard(agency_id: int, row: Pushdown | None, automation_ids: list, sel: Selection, choice: str,
+                activation: ActivationInput, publish_when: tuple[str, str, str], actor: audit.Actor) -> Pushdown:
+    """The wizard's last step: its choices written as a draft ("draft"), scheduled ("schedule") or
+    published ("now"), in one transaction; a refusal writes nothing, not even a draft."""
+    try:
+        row = prepare(agency_id, row, automation_ids, sel, actor)
+        if choice == "now":
+            publish(row, activation, actor)
+        elif choice == "schedule":
+            schedule(row, activation, *publish_when, actor)
+        else:
+            save_draft(row, activation, actor)
+    except Exception:
+        db.session.rollback()
+        raise
+    return row
 
 
 def push_update(row: Pushdown, actor: audit.Actor):
@@ -121,8 +140,10 @@ def publish_operation(ctx: operations.OperationContext):
         db.session.commit()
         faults.point("pushdown.after_batch_commit")
         ctx.progress(min(ctx.operation.total, ctx.operation.progress + len(ids)))
-    if row.activation_mode == "on_push" and not row.active:
+    if row.activation_mode == "on_push" and row.activated_at is None and row.publish_count <= 1:
+        # Once, by the first publish: after it the switch is the person's (an update or a retry keeps it).
         _switch(row, True)
+        row.activated_at = utcnow()
     db.session.commit()
     return {"copied": copied, "failed": failed, "version": row.version_number}
 
@@ -134,6 +155,11 @@ def _value(value, type_):
 
 
 NOT_ELIGIBLE = ("provisioning", "cancelled", "disabled", "expired")
+# The reasons a copy failed, stored in English and shown translated (the report's `failure_reason`).
+FAILURES = {"provisioning": "The account is still being set up.",
+            "cancelled": "The account is cancelled and its period has ended.",
+            "disabled": "The account is disabled.", "expired": "The account has expired.",
+            "moved": "The account is no longer one of the agency's."}
 
 
 def _copy_batch(row: Pushdown, v: AutomationVersion, lo: int, hi: int) -> tuple[int, int]:
@@ -147,11 +173,13 @@ def _copy_batch(row: Pushdown, v: AutomationVersion, lo: int, hi: int) -> tuple[
     in_batch = sa.and_(C.c.pushdown_id == row.id, C.c.status == "pending", C.c.id.between(lo, hi))
     failed = db.session.execute(sa.update(C).where(in_batch, ~sa.select(H.c.id).where(
         H.c.id == C.c.account_id, H.c.agency_id == row.agency_id).exists()).values(
-        status="failed", error="The account is no longer one of the agency's.", updated_at=now)).rowcount
+        status="failed", error=FAILURES["moved"], updated_at=now)).rowcount
     for status in NOT_ELIGIBLE:
+        # A cancelled account is still used until its period ends (W: cancel at the period's end).
+        ended = sa.or_(H.c.period_end.is_(None), H.c.period_end < now.date()) if status == "cancelled" else sa.true()
         failed += db.session.execute(sa.update(C).where(in_batch, sa.select(H.c.id).where(
-            H.c.id == C.c.account_id, H.c.status == status).exists()).values(
-            status="failed", error=f"The account is {status}.", updated_at=now)).rowcount
+            H.c.id == C.c.account_id, H.c.status == status, ended).exists()).values(
+            status="failed", error=FAILURES[status], updated_at=now)).rowcount
     # The batch's accounts and the copies they already hold (a re-push), as plain lists: statements
     # that join on them would let a planner with stale statistics scan the table once per row.
     accounts = db.session.scalars(sa.select(C.c.account_id).where(in_batch)).all()

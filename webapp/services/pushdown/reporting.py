@@ -3,6 +3,7 @@ the report of the View page."""
 from __future__ import annotations
 
 import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
 
 from ...extensions import db
 from ...models import Automation, HostedAccount, Pushdown, PushdownCopy
@@ -52,20 +53,57 @@ def listing(agency_id: int) -> list[dict]:
     return out
 
 
-REPORT_STATES = ("active", "inactive", "missing")
+REPORT_STATES = ("active", "inactive", "missing", "failed", "pending")
+
+# Why a copy failed, as publishing stores it (English), for people in their language.
+FAILURE_TEXT = {"The account is still being set up.": _l("The account is still being set up."),
+                "The account is cancelled and its period has ended.":
+                    _l("The account is cancelled and its period has ended."),
+                "The account is cancelled.": _l("The account is cancelled and its period has ended."),
+                "The account is disabled.": _l("The account is disabled."),
+                "The account has expired.": _l("The account has expired."),
+                "The account is expired.": _l("The account has expired."),
+                "The account is no longer one of the agency's.": _l("The account is no longer one of the agency's.")}
+
+
+def failure_text(error: str | None) -> str:
+    return str(FAILURE_TEXT.get(error or "", error or ""))
+
+
+def chart(numbers: dict[str, int]) -> list[dict]:
+    """The View page's bars, one per state: a missing copy is split into failed, still being copied and
+    deleted in the sub-account (P8). Each with its share of the largest, for the bar's width."""
+    deleted = max(0, numbers["missing"] - numbers["failed"] - numbers["pending"])
+    bars = [("active", _l("Active"), numbers["active"]), ("inactive", _l("Inactive"), numbers["inactive"]),
+            ("pending", _l("Being copied"), numbers["pending"]), ("failed", _l("Failed"), numbers["failed"]),
+            ("deleted", _l("Deleted in the sub-account"), deleted)]
+    top = max([n for _, _, n in bars] + [1])
+    return [{"state": key, "label": str(label), "count": n, "percent": round(100 * n / top)} for key, label, n in bars]
+
+
+def version_pushed_at(row: Pushdown):
+    """When the version the sub-accounts hold was pushed: its first copy (a Push update moves it on), or
+    the publish while nothing is copied yet."""
+    first = db.session.scalar(sa.select(sa.func.min(PushdownCopy.updated_at)).where(
+        PushdownCopy.pushdown_id == row.id, PushdownCopy.status == "copied",
+        PushdownCopy.version_number == row.version_number))
+    return first or row.published_at
 
 
 def report(row: Pushdown, state: str = "", q: str = "", after_name: str = "", limit: int = 50):
-    """The View page: per sub-account, its state, the version it holds and its last change. Keyset
-    pages by account name."""
+    """The View page: per sub-account, its state, when its copy was pushed, the version it holds, why
+    it failed, and its last change. Keyset pages by account name."""
     a, st = _state_columns()
     stmt = (sa.select(HostedAccount.id, HostedAccount.name, HostedAccount.client_name, st.label("state"),
                       PushdownCopy.version_number, PushdownCopy.status, PushdownCopy.error,
+                      sa.case((PushdownCopy.status == "copied", PushdownCopy.updated_at)).label("pushed"),
                       sa.func.coalesce(a.c.updated_at, PushdownCopy.updated_at).label("changed"))
             .select_from(PushdownCopy).join(HostedAccount, HostedAccount.id == PushdownCopy.account_id)
             .outerjoin(a, a.c.id == PushdownCopy.automation_id)
             .where(PushdownCopy.pushdown_id == row.id))
-    if state in REPORT_STATES:
+    if state in ("failed", "pending"):
+        stmt = stmt.where(PushdownCopy.status == state)
+    elif state in REPORT_STATES:
         stmt = stmt.where(st == state)
     q = (q or "").strip().lower()[:100]
     if q:

@@ -20,6 +20,8 @@ def switch(row: Pushdown, active: bool, actor: audit.Actor) -> Pushdown:
     if row.status != "published":
         raise Conflict(str(_l("Publish the pushdown first.")))
     _switch(row, active)
+    if row.activation_mode == "on_push" and row.activated_at is None:
+        row.activated_at = utcnow()  # the person decided: the publish still copying does not switch it on
     audit.record(actor, "pushdown_activated" if active else "pushdown_deactivated", agency_id=row.agency_id,
                  **{"pushdown_id": row.id})
     db.session.commit()

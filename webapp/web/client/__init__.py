@@ -1,4 +1,4 @@
 from .blueprint import bp
-from . import billing, library, routes  # noqa: F401  (their views register on bp)
+from . import billing, library, parent_automations, routes  # noqa: F401  (their views register on bp)
 
 __all__ = ["bp"]

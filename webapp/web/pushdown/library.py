@@ -1,13 +1,15 @@
-"""P1: automations in the agency's parent account, with an htmx step editor (add, remove, reorder);
-each save is a new version (P6: sub-accounts change only when pushed again)."""
+"""P1: automations in the agency's parent account. The step editor (add, remove, reorder with htmx; every
+button a plain submit without JavaScript) is shared by this dashboard page and the parent account's own
+Automations page on its host (web/client/parent_automations.py); each save is a new version (P6:
+sub-accounts change only when pushed again). "Open the parent account" logs in there as its admin (A10)."""
 import re
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from ...services import pushdown
-from ...services.errors import ValidationFailed
+from ...services import accounts, pushdown
+from ...services.errors import ServiceError, ValidationFailed
 from ..decorators import agency_required, current_actor, permission_required
 from ..forms import apply_errors
 from ..rendering import render
@@ -15,9 +17,7 @@ from .blueprint import bp
 from .forms import AutomationForm
 from .routes import franchise_required
 
-STEP_FIELDS = ("type", "subject", "amount", "unit", "tag", "otherwise", "email")
-STEP_LABELS = {"send_email": "Send an e-mail", "wait": "Wait", "add_tag": "Add a tag", "remove_tag": "Remove a tag",
-               "condition": "If / else", "notify": "Notify someone"}
+STEP_FIELDS = ("type", "subject", "from_name", "template_id", "amount", "unit", "tag", "otherwise", "email")
 
 
 def parse_steps(form) -> list[dict]:
@@ -42,6 +42,49 @@ def apply_action(steps: list[dict], action: str) -> list[dict]:
     return steps
 
 
+def edit_automation(agency_id: int, row, actor):
+    """The editor's request, wherever it is shown: (form, steps, step errors, status, the saved automation or
+    None). A GET fills the form from the current version; a button other than Save only changes the steps."""
+    form = AutomationForm()
+    status, step_errors, saved = 200, {}, None
+    if request.method == "GET":
+        current = pushdown.version(row) if row else None
+        if current:
+            form.name.data, form.trigger_kind.data = current.name, current.trigger_kind
+            form.trigger_value.data = next(iter((current.trigger_config or {}).values()), "")
+        steps = [dict(s) for s in current.steps] if current else [{"type": "send_email"}]
+        parent_templates = {t.id: t for t in pushdown.parent_templates(agency_id)}
+        for step in steps:
+            step["message_changed"] = pushdown.message_changed(step, parent_templates)
+        return form, steps, step_errors, status, saved
+    steps = parse_steps(request.form)
+    action = request.form.get("action", "save")
+    if action != "save":
+        return form, apply_action(steps, action), step_errors, status, saved
+    if not form.validate_on_submit():
+        return form, steps, step_errors, 422, saved
+    try:
+        saved = pushdown.save_automation(agency_id, row.id if row else None, pushdown.AutomationInput(
+            form.name.data or "", form.trigger_kind.data or "", form.trigger_value.data or "", steps), actor)
+    except ValidationFailed as exc:
+        step_errors = {k: v for k, v in exc.fields.items() if k.startswith("steps")}
+        apply_errors(form, ValidationFailed(exc.message, {k: v for k, v in exc.fields.items()
+                                                          if not k.startswith("steps")}))
+        status = 422
+    return form, steps, step_errors, status, saved
+
+
+@bp.app_template_filter("message_excerpt")
+def message_excerpt(html: str) -> str:
+    """The words of a send-e-mail step's message (for the editor and the parent account's pages)."""
+    return pushdown.message_excerpt(html, 120)
+
+
+def saved_message(saved) -> str:
+    return _("“%(name)s” saved as version %(n)s. Sub-accounts change only when you push it again.",
+             name=saved.name, n=saved.current_version)
+
+
 @bp.route("/automations/library")
 @agency_required
 @franchise_required
@@ -58,37 +101,14 @@ def library():
 @permission_required("library")
 def editor(automation_id):
     row = pushdown.parent_automation(current_user.agency_id, automation_id) if automation_id else None
-    form = AutomationForm()
-    status, step_errors = 200, {}
-    if request.method == "GET":
-        current = pushdown.version(row) if row else None
-        if current:
-            form.name.data, form.trigger_kind.data = current.name, current.trigger_kind
-            form.trigger_value.data = next(iter((current.trigger_config or {}).values()), "")
-        steps = [dict(s) for s in current.steps] if current else [{"type": "send_email"}]
-    else:
-        steps = parse_steps(request.form)
-        action = request.form.get("action", "save")
-        if action != "save":
-            steps = apply_action(steps, action)
-        elif form.validate_on_submit():
-            try:
-                saved = pushdown.save_automation(current_user.agency_id, row.id if row else None, pushdown.AutomationInput(
-                    form.name.data or "", form.trigger_kind.data or "", form.trigger_value.data or "", steps),
-                    current_actor())
-            except ValidationFailed as exc:
-                step_errors = {k: v for k, v in exc.fields.items() if k.startswith("steps")}
-                apply_errors(form, ValidationFailed(exc.message, {k: v for k, v in exc.fields.items()
-                                                                  if not k.startswith("steps")}))
-                status = 422
-            else:
-                flash(_("“%(name)s” saved as version %(n)s. Sub-accounts change only when you push it again.",
-                        name=saved.name, n=saved.current_version), "success")
-                return redirect(url_for("pushdown.library"), code=303)
-        else:
-            status = 422
-    return render("pushdown/editor.html", form=form, row=row, steps=steps,
-                  step_errors=step_errors, step_types=pushdown.STEP_TYPES), status
+    form, steps, step_errors, status, saved = edit_automation(current_user.agency_id, row, current_actor())
+    if saved is not None:
+        flash(saved_message(saved), "success")
+        return redirect(url_for("pushdown.library"), code=303)
+    return render("pushdown/editor.html", form=form, row=row, steps=steps, step_errors=step_errors,
+                  step_types=pushdown.STEP_TYPES, parent=pushdown.parent_account(current_user.agency_id),
+                  message_templates=pushdown.parent_templates(current_user.agency_id),
+                  steps_url=url_for("pushdown.steps_fragment")), status
 
 
 @bp.route("/automations/library/steps", methods=["POST"])
@@ -98,4 +118,22 @@ def editor(automation_id):
 def steps_fragment():
     """htmx: the step list after an add, remove or move (nothing saved)."""
     steps = apply_action(parse_steps(request.form), request.form.get("action", ""))
-    return render_template("pushdown/_steps.html", steps=steps, step_errors={}, step_types=pushdown.STEP_TYPES)
+    return render_template("pushdown/_steps.html", steps=steps, step_errors={}, step_types=pushdown.STEP_TYPES,
+                           message_templates=pushdown.parent_templates(current_user.agency_id),
+                           steps_url=url_for("pushdown.steps_fragment"))
+
+
+@bp.route("/automations/parent/open", methods=["POST"])
+@agency_required
+@permission_required("manage_accounts")
+def open_parent():
+    """"Open the parent account": signed in there as its admin, on its own host, like any account (A10)."""
+    parent = pushdown.parent_account(current_user.agency_id)
+    try:
+        link = accounts.login_as_link(parent, current_user.id, current_actor())
+    except ServiceError as exc:
+        flash(exc.message, "danger")
+        return redirect(url_for("pushdown.index"), code=303)
+    response = redirect(link, code=303)
+    response.headers["Cache-Control"] = "no-store"  # the single-use token is in the Location
+    return response

@@ -1,7 +1,7 @@
 """The Automations tab (P2), the pushdown wizard (P3), publishing (P4), the switch for all (P5),
 updates (P6), drafts (P7), the report page, and what agencies without pushdown see (P10)."""
 import functools
-import json
+from zoneinfo import ZoneInfo
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -10,9 +10,8 @@ from flask_login import current_user
 from ...extensions import db
 from ...models import Agency, Automation
 from ...services import pushdown
-from ...services.errors import ServiceError
+from ...services.errors import Conflict, ServiceError, ValidationFailed
 from ..decorators import agency_required, current_actor, permission_required
-from ..forms import apply_errors
 from ..rendering import render, wants_fragment
 from .blueprint import bp
 from .forms import PublishForm
@@ -46,22 +45,24 @@ def index():
 @franchise_required
 @permission_required("library")
 def new():
-    """P3, step 1: exactly one automation of the parent account (searchable)."""
+    """P3, step 1: exactly one automation of the parent account (searchable); then the wizard. Nothing
+    is written until the wizard's draft, schedule or publish."""
+    if request.method == "POST":
+        return _wizard(None)
     q = (request.args.get("q") or "")[:100]
     errors, status = {}, 200
-    if request.method == "POST":
-        try:
-            row = pushdown.create_draft(current_user.agency_id, request.form.getlist("automation_id"), current_actor())
-        except ServiceError as exc:
-            errors, status = exc.fields or {"automation_id": exc.message}, exc.status
-        else:
-            return redirect(url_for("pushdown.edit", pushdown_id=row.id), code=303)
+    if "automation_id" in request.args or "continue" in request.args:
+        ids = [a for a in request.args.getlist("automation_id") if a.strip()]
+        if len(ids) == 1:
+            pushdown.parent_automation(current_user.agency_id, ids[0])  # another agency's: 404
+            return _wizard(None)
+        errors, status = {"automation_id": _("Choose exactly one automation: a pushdown pushes one automation.")}, 422
     automations = pushdown.parent_automations(current_user.agency_id, q)
     return render("pushdown/new.html", "pushdown/_automation_choices.html", automations=automations, q=q,
-                  errors=errors, chosen=None), status
+                  errors=errors, chosen=None, step=1), status
 
 
-@bp.route("/automations/<pushdown_id>/edit")
+@bp.route("/automations/<pushdown_id>/edit", methods=["GET", "POST"])
 @agency_required
 @franchise_required
 @permission_required("library")
@@ -69,109 +70,85 @@ def edit(pushdown_id):
     row = _pushdown(pushdown_id)
     if row.status == "published":
         return redirect(url_for("pushdown.view", pushdown_id=row.id))
-    return _edit_page(row, PublishForm(formdata=None, obj=_activation_defaults(row)))
+    return _wizard(row)
 
 
 def _activation_defaults(row):
     class Values:
-        activation = row.activation_mode
-        activate_tz = row.activate_tz or current_user.timezone or "UTC"
-        publish_tz = row.publish_tz or current_user.timezone or "UTC"
+        activation = row.activation_mode if row else "none"
+        activate_tz = (row and row.activate_tz) or current_user.timezone or "UTC"
+        publish_tz = (row and row.publish_tz) or current_user.timezone or "UTC"
         activate_date = activate_time = publish_date = publish_time = ""
-    if row.activate_at and row.activate_tz:
-        from zoneinfo import ZoneInfo
-        local = row.activate_at.astimezone(ZoneInfo(row.activate_tz))
-        Values.activate_date, Values.activate_time = local.date().isoformat(), local.strftime("%H:%M")
-    if row.publish_at and row.publish_tz:
-        from zoneinfo import ZoneInfo
-        local = row.publish_at.astimezone(ZoneInfo(row.publish_tz))
-        Values.publish_date, Values.publish_time = local.date().isoformat(), local.strftime("%H:%M")
+    for when, tz, prefix in ((row and row.activate_at, row and row.activate_tz, "activate"),
+                             (row and row.publish_at, row and row.publish_tz, "publish")):
+        if when and tz:
+            local = when.astimezone(ZoneInfo(tz))
+            setattr(Values, f"{prefix}_date", local.date().isoformat())
+            setattr(Values, f"{prefix}_time", local.strftime("%H:%M"))
     return Values
 
 
-def _edit_page(row, form, status=200, errors=None):
-    q = (request.args.get("q") or "")[:100]
-    accounts, matching = pushdown.candidates(row, q)
-    return render("pushdown/edit.html", "pushdown/_accounts.html", row=row, form=form, q=q, accounts=accounts,
-                  matching=matching, selected=pushdown.selected_count(row), errors=errors or {},
-                  automations=pushdown.parent_automations(current_user.agency_id),
-                  automation=db.session.get(Automation, row.automation_id)), status
+FINAL_CHOICES = {"draft", "schedule", "now"}
 
 
-@bp.route("/automations/<pushdown_id>/automation", methods=["POST"])
-@agency_required
-@franchise_required
-@permission_required("library")
-def change_automation(pushdown_id):
-    row = _pushdown(pushdown_id)
-    try:
-        pushdown.change_automation(row, request.form.getlist("automation_id"))
-    except ServiceError as exc:
-        return _edit_page(row, PublishForm(formdata=None, obj=_activation_defaults(row)), exc.status,
-                          exc.fields or {"automation_id": exc.message})
-    return redirect(url_for("pushdown.edit", pushdown_id=row.id), code=303)
-
-
-@bp.route("/automations/<pushdown_id>/accounts", methods=["POST"])
-@agency_required
-@franchise_required
-@permission_required("library")
-def accounts(pushdown_id):
-    """P3, step 2: add or remove sub-accounts, or all that match the search; a running count."""
-    row = _pushdown(pushdown_id)
-    q = (request.form.get("q") or "")[:100]
-    action = request.form.get("action", "")
-    ids = request.form.getlist("account_id")
+def _wizard(row):
+    """P3: the automation, the sub-accounts and the activation on one form whose state travels with it
+    (a Selection in hidden fields): the picker's buttons re-render it, writing nothing; "Save as
+    draft", "Schedule" and "Publish now" write it all at once. With htmx the picker alone comes back."""
+    agency_id = current_user.agency_id
     errors, status = {}, 200
-    try:
-        if action == "add":
-            pushdown.select(row, ids)
-        elif action == "remove":
-            pushdown.unselect(row, ids)
-        elif action == "add_matching":
-            pushdown.select_matching(row, q)
-        elif action == "remove_all":
-            pushdown.unselect(row, None)
-    except ServiceError as exc:
-        errors, status = exc.fields or {"accounts": exc.message}, exc.status
-    if wants_fragment():
-        accounts_, matching = pushdown.candidates(row, q)
-        return render_template("pushdown/_accounts.html", row=row, q=q, accounts=accounts_, matching=matching,
-                               selected=pushdown.selected_count(row), errors=errors), status
-    if status != 200:
-        flash(next(iter(errors.values())), "danger")
-    return redirect(url_for("pushdown.edit", pushdown_id=row.id, q=q or None), code=303)
+    if request.method == "GET":
+        form = PublishForm(formdata=None, obj=_activation_defaults(row))
+        sel = pushdown.Selection(saved=row is not None)
+        automation_id = str(row.automation_id) if row else request.args.get("automation_id", "")
+        q = (request.args.get("q") or "")[:100]
+    else:
+        form = PublishForm()
+        form.validate_on_submit()
+        values = request.form
+        sel = pushdown.Selection.parse(values.get("saved"), values.getlist("pick"), values.getlist("match"),
+                                       values.getlist("drop"))
+        automation_ids = values.getlist("automation_id")
+        automation_id = automation_ids[0] if len(automation_ids) == 1 else ""
+        q = (values.get("q") or "")[:100]
+        action, _sep, arg = (values.get("action") or "").partition(":")
+        try:
+            if action in FINAL_CHOICES:
+                saved = pushdown.save_wizard(
+                    agency_id, row, automation_ids, sel, action,
+                    pushdown.ActivationInput(form.activation.data or "none", form.activate_date.data or "",
+                                             form.activate_time.data or "", form.activate_tz.data or ""),
+                    (form.publish_date.data or "", form.publish_time.data or "", form.publish_tz.data or ""),
+                    current_actor())
+                return _saved(saved, action)
+            sel = pushdown.change_selection(agency_id, sel, action, arg or None, q)
+        except (ValidationFailed, Conflict) as exc:
+            errors, status = _place_errors(form, exc), exc.status
+            if wants_fragment() and action not in FINAL_CHOICES:
+                status = 200  # htmx swaps only a success: the picker shows its own refusal
+    accounts, matching, selected = pushdown.wizard_accounts(agency_id, sel, row.id if row else None, q)
+    return render("pushdown/new.html", "pushdown/_accounts.html", step=2, row=row, form=form, q=q, sel=sel,
+                  accounts=accounts, matching=matching, selected=selected, errors=errors,
+                  automation_id=automation_id, automations=pushdown.parent_automations(agency_id)), status
 
 
-@bp.route("/automations/<pushdown_id>/publish", methods=["POST"])
-@agency_required
-@franchise_required
-@permission_required("library")
-def publish(pushdown_id):
-    """P3, last step: Publish now, Schedule, or Save as draft."""
-    row = _pushdown(pushdown_id)
-    form = PublishForm()
-    if not form.validate_on_submit():
-        return _edit_page(row, form, 422, {"publish": _("The form expired; try again.")})
-    activation = pushdown.ActivationInput(form.activation.data or "none", form.activate_date.data or "",
-                                          form.activate_time.data or "", form.activate_tz.data or "")
-    choice = request.form.get("submit", "draft")
-    try:
-        if choice == "now":
-            pushdown.publish(row, activation, current_actor())
-            flash(_("Publishing: the automation is being copied into the sub-accounts."), "success")
-            return redirect(url_for("pushdown.view", pushdown_id=row.id), code=303)
-        if choice == "schedule":
-            pushdown.schedule(row, activation, form.publish_date.data or "", form.publish_time.data or "",
-                              form.publish_tz.data or "", current_actor())
-            flash(_("Scheduled."), "success")
-        else:
-            pushdown.save_draft(row, activation, current_actor())
-            flash(_("Saved as a draft."), "success")
-    except ServiceError as exc:
-        db.session.rollback()
-        apply_errors(form, exc)
-        return _edit_page(row, form, exc.status, exc.fields or {"publish": exc.message})
+def _place_errors(form, exc) -> dict:
+    """Each problem once, by what it is about: the form's fields get theirs; the rest (the automation,
+    the sub-accounts, a refusal of the whole) are returned for their own place on the page."""
+    fields = exc.fields if isinstance(exc, ValidationFailed) else {}
+    if not fields:
+        return {"publish": exc.message}
+    for name, message in fields.items():
+        if name in form._fields:
+            form[name].errors = list(form[name].errors) + [message]
+    return {k: v for k, v in fields.items() if k not in form._fields}
+
+
+def _saved(row, action):
+    if action == "now":
+        flash(_("Publishing: the automation is being copied into the sub-accounts."), "success")
+        return redirect(url_for("pushdown.view", pushdown_id=row.id), code=303)
+    flash(_("Scheduled.") if action == "schedule" else _("Saved as a draft."), "success")
     return redirect(url_for("pushdown.index"), code=303)
 
 
@@ -208,9 +185,8 @@ def view(pushdown_id):
     return render("pushdown/view.html", "pushdown/_report.html", row=row, rows=rows, next_after=next_after,
                   state=state, q=q, after=after, counts=numbers, automation=automation, changed=changed,
                   changes=pushdown.diff(automation, row.version_number) if changed else [],
-                  chart=json.dumps({"labels": [_("Active"), _("Inactive"), _("Missing")],
-                                    "values": [numbers["active"], numbers["inactive"], numbers["missing"]]}),
-                  operation=pushdown.last_operation(row))
+                  bars=pushdown.chart(numbers), pushed_at=pushdown.version_pushed_at(row),
+                  failure_text=pushdown.failure_text, operation=pushdown.last_operation(row))
 
 
 @bp.route("/automations/<pushdown_id>/progress")
@@ -219,12 +195,14 @@ def view(pushdown_id):
 @permission_required("library")
 def progress(pushdown_id):
     row = _pushdown(pushdown_id)
+    numbers = pushdown.counts([row.id])[row.id]
     return render_template("pushdown/_progress.html", row=row, operation=pushdown.last_operation(row),
-                           counts=pushdown.counts([row.id])[row.id])
+                           counts=numbers, bars=pushdown.chart(numbers))
 
 
 def _act(pushdown_id, action, done_message, **view_args):
-    """A button on the View page: the service's refusal or its success as a message, back to the View."""
+    """A button on the View page (or a row's menu on the tab: back=index): the service's refusal or its
+    success as a message, back to where it was pressed."""
     row = _pushdown(pushdown_id)
     try:
         action(row, current_actor())
@@ -232,6 +210,8 @@ def _act(pushdown_id, action, done_message, **view_args):
         flash(exc.message, "danger")
     else:
         flash(done_message, "success")
+    if request.form.get("back") == "index":
+        return redirect(url_for("pushdown.index", _anchor=f"pushdown-{row.id}"), code=303)
     return redirect(url_for("pushdown.view", pushdown_id=row.id, **view_args), code=303)
 
 
