@@ -113,3 +113,70 @@ def test_cli_prints_a_token_that_works(app, db, client, runner):
     assert client.get("/api/v1/plans", headers={"Authorization": f"Bearer {raw}"}).status_code == 200
     missing = runner.invoke(args=["create-api-token", "nobody@agency.test"])
     assert missing.exit_code != 0 and "no agency user" in missing.output
+
+
+# ---- issue 24: scopes and expiry ----------------------------------------------------------------------------
+
+def _create_with(client, **fields):
+    page = client.get("/settings/api").get_data(as_text=True)
+    return client.post("/settings/api", data={"csrf_token": csrf_token(page), "name": "Reporting", **fields})
+
+
+def test_a_read_only_token_reads_and_is_refused_any_change_in_the_error_format(db, client):
+    from webapp.models import HostedAccount
+    from .helpers import make_account
+    agency, _user = make_agency(email="owner@agency.test")
+    account = make_account(agency, "shop")
+    login(client, "owner@agency.test")
+    response = _create_with(client, scope="read")
+    assert response.status_code == 201
+    raw = _raw_token(response.get_data(as_text=True))
+    headers = {"Authorization": f"Bearer {raw}"}
+    assert client.get(f"/api/v1/accounts/{account.id}", headers=headers).status_code == 200
+    refused = client.post(f"/api/v1/accounts/{account.id}/cancel", headers=headers, json={})
+    assert refused.status_code == 403
+    assert refused.get_json()["error"]["code"] == "insufficient_scope"
+    assert "read only" in refused.get_json()["error"]["message"]
+    assert db.session.get(HostedAccount, account.id).cancelled_at is None
+    page = client.get("/settings/api").get_data(as_text=True)
+    assert "Read only" in page and "by owner@agency.test" in page
+
+
+def test_a_token_stops_working_after_its_expiry_day(db, client, time_machine):
+    from datetime import date, datetime, timedelta, timezone
+    make_agency(email="owner@agency.test")
+    login(client, "owner@agency.test")
+    last = date.today() + timedelta(days=3)
+    raw = _raw_token(_create_with(client, expires_on=last.isoformat()).get_data(as_text=True))
+    headers = {"Authorization": f"Bearer {raw}"}
+    assert f"after {last.strftime('%b')}" in client.get("/settings/api").get_data(as_text=True)
+    time_machine.move_to(datetime.combine(last, datetime.min.time(), timezone.utc) + timedelta(hours=23), tick=False)
+    assert client.get("/api/v1/plans", headers=headers).status_code == 200  # all of its last day
+    time_machine.move_to(datetime.combine(last + timedelta(days=1), datetime.min.time(), timezone.utc), tick=False)
+    expired = client.get("/api/v1/plans", headers=headers)
+    assert expired.status_code == 401 and "expired" in expired.get_json()["error"]["message"]
+
+
+def test_bad_scope_and_expiry_are_said_by_their_fields_all_at_once(db, client):
+    from datetime import date, timedelta
+    make_agency(email="owner@agency.test")
+    login(client, "owner@agency.test")
+    past = (date.today() - timedelta(days=1)).isoformat()
+    response = _create_with(client, name="", scope="admin", expires_on=past)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "Give the token a name." in html and "Choose a day from today on" in html
+    too_far = _create_with(client, expires_on=(date.today() + timedelta(days=4 * 366)).isoformat())
+    assert too_far.status_code == 422 and "within three years" in too_far.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count(ApiToken.id))) == 0
+
+
+def test_cli_makes_a_read_only_token_with_an_expiry(app, db, runner):
+    from datetime import date, timedelta
+    make_agency(email="owner@agency.test")
+    last = date.today() + timedelta(days=30)
+    result = runner.invoke(args=["create-api-token", "owner@agency.test", "--scope", "read",
+                                 "--expires-on", last.isoformat()])
+    assert result.exit_code == 0, result.output
+    token = db.session.scalar(sa.select(ApiToken))
+    assert token.scope == "read" and token.expires_at.date() == last + timedelta(days=1)

@@ -33,7 +33,11 @@ def register_cli(app: Flask) -> None:
     @app.cli.command("create-api-token")
     @click.argument("email")
     @click.option("--name", default="Command line", show_default=True, help="A name to tell the token apart.")
-    def create_api_token(email, name):
+    @click.option("--scope", type=click.Choice(["read_write", "read"]), default="read_write", show_default=True,
+                  help="read: the token can only read.")
+    @click.option("--expires-on", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+                  help="The last day (UTC) the token works, YYYY-MM-DD; none: it does not expire.")
+    def create_api_token(email, name, scope, expires_on):
         """Print a new Agency API token for the agency of the user with this e-mail (S2)."""
         from .extensions import db
         from .models import User
@@ -43,7 +47,8 @@ def register_cli(app: Flask) -> None:
             raise click.ClickException(f"no agency user has the e-mail {email}")
         try:
             token, raw = api_tokens.create(user, name, audit.Actor("cli", f"flask create-api-token ({user.email})",
-                                                                   None, user.agency_id))
+                                                                   None, user.agency_id), scope=scope,
+                                           expires_on=expires_on.date() if expires_on else None)
         except ServiceError as exc:
             raise click.ClickException(" ".join([exc.message, *exc.fields.values()])) from None
         click.echo(raw)

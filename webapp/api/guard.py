@@ -65,8 +65,11 @@ def authenticate():
                                               "cookie is not accepted here."), headers=challenge)
     token = api_tokens.authenticate(raw.strip())
     if token is None:
-        raise ApiError(401, "invalid_token", _("This token is unknown or was revoked."),
+        raise ApiError(401, "invalid_token", _("This token is unknown, expired or was revoked."),
                        headers={"WWW-Authenticate": 'Bearer realm="AgencyHQ API", error="invalid_token"'})
+    if request.method not in ("GET", "HEAD", "OPTIONS") and not api_tokens.may_write(token.scope):
+        raise ApiError(403, "insufficient_scope", _("This token may only read (its scope is read only): make a "
+                                                    "read-and-write token to change anything."))
     refusal = api_tokens.agency_refusal(token)
     if refusal:
         raise ApiError(403, "agency_suspended", refusal)

@@ -278,9 +278,10 @@ def _schemas(catalog: Catalog, languages: dict) -> dict:
 
 ERRORS = {
     400: "The request could not be read: malformed JSON, or a bad Idempotency-Key header.",
-    401: "No bearer token, or a token that is unknown or revoked.",
+    401: "No bearer token, or a token that is unknown, expired or revoked.",
     402: "The payment was declined; nothing was charged.",
-    403: "Not allowed for this agency.",
+    403: "Not allowed: the token's creator's role does not allow it, the token's scope is read only "
+         "(insufficient_scope, on any POST or PATCH), or the agency is suspended.",
     404: "Nothing of this agency's has that id.",
     409: "The state does not allow it (already cancelled, ...), or an Idempotency-Key reused with another request.",
     413: "The body is larger than allowed.",
@@ -507,7 +508,11 @@ def build(catalog: Catalog, languages: dict) -> dict:
                                              "Pushdowns")],
         "paths": paths,
         "components": {
-            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {"bearerAuth": {
+                "type": "http", "scheme": "bearer",
+                "description": "A token made on the Agency API page (or `flask create-api-token`). It acts with the "
+                               "role of the person who made it, never more; a token of scope `read` may only GET; "
+                               "it stops working after its expiry day (UTC), if it has one, or when revoked."}},
             "schemas": _schemas(catalog, languages),
         },
     }

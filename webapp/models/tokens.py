@@ -23,6 +23,10 @@ class ApiToken(Model):
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[object | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    # "read": GET only; "read_write": everything its creator's role allows (never more).
+    scope: Mapped[str] = mapped_column(sa.String(12), default="read_write", server_default="read_write")
+    # Refused from this moment on (the start of the day after the expiry date chosen, UTC); NULL: never expires.
+    expires_at: Mapped[object | None] = mapped_column(UTCDateTime)
 
 
 class ApiIdempotencyRecord(Model):

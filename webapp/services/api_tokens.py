@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta, timezone
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
@@ -35,22 +35,55 @@ def hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def create(user: User, name: str, actor: audit.Actor) -> tuple[ApiToken, str]:
-    """A new token of the user's agency: the row, and the raw token to show once."""
-    permissions.require(actor, "api_tokens")
+SCOPES = ("read_write", "read")
+SCOPE_LABELS = {"read_write": _l("Read and write"), "read": _l("Read only")}
+# An expiry date at most this far ahead (a token that should live longer simply has none).
+MAX_LIFETIME_DAYS = 3 * 366
+
+
+def expiry_problem(expires_on: date | None, today: date | None = None) -> str | None:
+    if expires_on is None:
+        return None
+    today = today or utcnow().date()
+    if expires_on < today:
+        return str(_l("Choose a day from today on (or none, for a token that does not expire)."))
+    if expires_on > today + timedelta(days=MAX_LIFETIME_DAYS):
+        return str(_l("Choose a day within three years (or none, for a token that does not expire)."))
+    return None
+
+
+def create_problems(name: str | None, scope: str | None, expires_on: date | None) -> str:
+    """The token's name as kept, or ValidationFailed with every field's problem at once."""
     name = " ".join((name or "").split())
+    fields = {}
     if not name:
-        raise ValidationFailed(str(_l("Give the token a name.")), {"name": str(_l("Give the token a name."))})
-    if len(name) > NAME_MAX or not name.isprintable():
-        problem = str(_l("Use at most %(n)s printable characters.", n=NAME_MAX))
-        raise ValidationFailed(problem, {"name": problem})
+        fields["name"] = str(_l("Give the token a name."))
+    elif len(name) > NAME_MAX or not name.isprintable():
+        fields["name"] = str(_l("Use at most %(n)s printable characters.", n=NAME_MAX))
+    if scope not in SCOPES:
+        fields["scope"] = str(_l("Choose read only, or read and write."))
+    problem = expiry_problem(expires_on)
+    if problem:
+        fields["expires_on"] = problem
+    if fields:
+        raise ValidationFailed(next(iter(fields.values())), fields)
+    return name
+
+
+def create(user: User, name: str, actor: audit.Actor, *, scope: str = "read_write",
+           expires_on: date | None = None) -> tuple[ApiToken, str]:
+    """A new token of the user's agency: the row, and the raw token to show once. `scope` "read" lets it only
+    read; it works through the end of `expires_on` (UTC), or until revoked when None."""
+    permissions.require(actor, "api_tokens")
+    name = create_problems(name, scope, expires_on)
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    expires_at = datetime.combine(expires_on + timedelta(days=1), time(), tzinfo=timezone.utc) if expires_on else None
     token = ApiToken(agency_id=user.agency_id, user_id=user.id, name=name, prefix=raw[:PREFIX_LENGTH],
-                     token_hash=hash_token(raw))
+                     token_hash=hash_token(raw), scope=scope, expires_at=expires_at)
     db.session.add(token)
     db.session.flush()
     audit.record(actor, "api_token_created", agency_id=user.agency_id, token_id=token.id, name=name,
-                 prefix=token.prefix)
+                 prefix=token.prefix, scope=scope, expires_on=expires_on.isoformat() if expires_on else None)
     db.session.commit()
     return token, raw
 
@@ -59,6 +92,12 @@ def tokens(scope: AgencyScope) -> list[ApiToken]:
     """The agency's tokens, live ones first, newest first."""
     return list(db.session.scalars(scope.select(ApiToken).order_by(
         ApiToken.revoked_at.is_not(None), ApiToken.created_at.desc(), ApiToken.id.desc())))
+
+
+def creators(scope: AgencyScope) -> dict[int, str]:
+    """{user id: e-mail} of the people who made the agency's tokens (the page's Creator column)."""
+    return dict(db.session.execute(sa.select(User.id, User.email).where(
+        User.id.in_(scope.select(ApiToken, ApiToken.user_id).scalar_subquery()))).all())
 
 
 def revoke(scope: AgencyScope, token_id, actor: audit.Actor) -> ApiToken:
@@ -81,10 +120,26 @@ def authenticate(raw: str) -> ApiToken | None:
     if token is None or token.revoked_at is not None:
         return None
     now = utcnow()
+    if expired(token, now):
+        return None
     if token.last_used_at is None or token.last_used_at < now - LAST_USED_RESOLUTION:
         db.session.execute(sa.update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
         db.session.commit()
     return token
+
+
+def expired(token: ApiToken, now=None) -> bool:
+    return token.expires_at is not None and token.expires_at <= (now or utcnow())
+
+
+def last_day(token: ApiToken) -> date | None:
+    """The last day (UTC) the token works, as the person chose it; None when it never expires."""
+    return (token.expires_at - timedelta(days=1)).date() if token.expires_at is not None else None
+
+
+def may_write(token_scope: str) -> bool:
+    """A token of scope "read" answers GET only; anything that changes something is refused (403)."""
+    return token_scope == "read_write"
 
 
 def agency_refusal(token: ApiToken) -> str | None:

@@ -7,7 +7,7 @@ from flask_login import current_user
 from ...services import api_tokens, hosts
 from ...services.errors import ServiceError, ValidationFailed
 from ..decorators import agency_required, current_actor, current_scope, permission_required, recent_login_required
-from ..forms import apply_errors
+from ..forms import add_untold, apply_errors
 from ..rendering import render, wants_fragment
 from . import docs
 from .blueprint import bp
@@ -16,6 +16,8 @@ from .forms import TokenForm
 
 def _page(form, created=None, status=200):
     response = render("api_tokens/index.html", form=form, tokens=api_tokens.tokens(current_scope()), created=created,
+                      creators=api_tokens.creators(current_scope()), scope_labels=api_tokens.SCOPE_LABELS,
+                      expired=api_tokens.expired, last_day=api_tokens.last_day,
                       api_base=hosts.dashboard_url(current_app.extensions["openapi"]["servers"][0]["url"]))
     response.status_code = status
     response.headers["Cache-Control"] = "no-store"
@@ -38,9 +40,11 @@ def create():
     answers with shows it once, instead of a redirect that would need it stored to show it."""
     form = TokenForm()
     if not form.validate_on_submit():
+        add_untold(form, lambda: api_tokens.create_problems(form.name.data, form.scope.data, form.expires_on.data))
         return _page(form, status=422)
     try:
-        token, raw = api_tokens.create(current_user, form.name.data, current_actor())
+        token, raw = api_tokens.create(current_user, form.name.data, current_actor(), scope=form.scope.data,
+                                       expires_on=form.expires_on.data)
     except ValidationFailed as exc:
         apply_errors(form, exc)
         return _page(form, status=422)
