@@ -42,20 +42,30 @@ def pushdown(agency_id: int, pushdown_id) -> Pushdown:
     return AgencyScope(agency_id).get(Pushdown, pushdown_id)
 
 
-def create_draft(agency_id: int, automation_ids: list, actor: audit.Actor) -> Pushdown:
-    """P3 step 1: exactly one automation of the parent account."""
-    permissions.require(actor, "library")
-    require_franchise(agency_id)
+def _one_automation(agency_id: int, automation_ids: list):
+    """The one automation of the parent account a pushdown pushes (P3 step 1)."""
     ids = [a for a in automation_ids if str(a).strip()]
     if len(ids) != 1:
         raise _fail("automation_id", _l("Choose exactly one automation: a pushdown pushes one automation."))
-    automation = parent_automation(agency_id, ids[0])
+    return parent_automation(agency_id, ids[0])
+
+
+def _new_draft(agency_id: int, automation, actor: audit.Actor) -> Pushdown:
+    """A draft of `automation`, added, flushed and audited in the caller's transaction."""
     user_id = int(actor.ref.split(":")[1]) if actor.ref.startswith("user:") else None
     row = Pushdown(agency_id=agency_id, automation_id=automation.id, status="draft",
                    created_by_id=user_id if user_id and db.session.get(User, user_id) else None)
     db.session.add(row)
     db.session.flush()
-    audit.record(actor, "pushdown_created", agency_id=agency_id, **{"pushdown_id": row.id})
+    audit.record(actor, "pushdown_created", agency_id=agency_id, pushdown_id=row.id)
+    return row
+
+
+def create_draft(agency_id: int, automation_ids: list, actor: audit.Actor) -> Pushdown:
+    """P3 step 1: exactly one automation of the parent account."""
+    permissions.require(actor, "library")
+    require_franchise(agency_id)
+    row = _new_draft(agency_id, _one_automation(agency_id, automation_ids), actor)
     db.session.commit()
     return row
 
@@ -67,10 +77,7 @@ def _editable(row: Pushdown) -> None:
 
 def change_automation(row: Pushdown, automation_ids: list) -> Pushdown:
     _editable(row)
-    ids = [a for a in automation_ids if str(a).strip()]
-    if len(ids) != 1:
-        raise _fail("automation_id", _l("Choose exactly one automation: a pushdown pushes one automation."))
-    row.automation_id = parent_automation(row.agency_id, ids[0]).id
+    row.automation_id = _one_automation(row.agency_id, automation_ids).id
     db.session.commit()
     return row
 
@@ -324,17 +331,9 @@ def prepare(agency_id: int, row: Pushdown | None, automation_ids: list, sel: Sel
     schedules or publishes it in the same transaction."""
     permissions.require(actor, "library")
     require_franchise(agency_id)
-    ids = [a for a in automation_ids if str(a).strip()]
-    if len(ids) != 1:
-        raise _fail("automation_id", _l("Choose exactly one automation: a pushdown pushes one automation."))
-    automation = parent_automation(agency_id, ids[0])
+    automation = _one_automation(agency_id, automation_ids)
     if row is None:
-        user_id = int(actor.ref.split(":")[1]) if actor.ref.startswith("user:") else None
-        row = Pushdown(agency_id=agency_id, automation_id=automation.id, status="draft",
-                       created_by_id=user_id if user_id and db.session.get(User, user_id) else None)
-        db.session.add(row)
-        db.session.flush()
-        audit.record(actor, "pushdown_created", agency_id=agency_id, **{"pushdown_id": row.id})
+        row = _new_draft(agency_id, automation, actor)
         _write_selection(row, sel, None)
     else:
         _editable(row)
