@@ -3,7 +3,6 @@ never a bare 500 stack. The Agency API answers in its one JSON format, {"error":
 "fields"}}; every other request gets a page."""
 from __future__ import annotations
 
-import json
 import logging
 
 from flask import Flask, Response, jsonify, render_template, request
@@ -25,8 +24,9 @@ HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "n
 
 # ---- the API's JSON errors ---------------------------------------------------------------------------
 
-def json_error(status: int, code: str, message: str, fields: dict | None = None, headers: dict | None = None):
-    response = jsonify({"error": {"code": code, "message": message, "fields": fields or {}}})
+def json_error(status: int, code: str, message: str, fields: dict | None = None, headers: dict | None = None,
+               **extra):
+    response = jsonify({"error": {"code": code, "message": message, "fields": fields or {}, **extra}})
     response.status_code = status
     for name, value in (headers or {}).items():
         response.headers[name] = value
@@ -35,14 +35,9 @@ def json_error(status: int, code: str, message: str, fields: dict | None = None,
 
 def json_service_error(exc: ServiceError):
     db.session.rollback()
-    response = json_error(exc.status, exc.code, exc.message, {k: str(v) for k, v in exc.fields.items()},
-                          getattr(exc, "headers", None))
-    quote = getattr(exc, "quote", None)
-    if quote is not None:  # a stale confirmation: the figures of today, to show and confirm again
-        body = response.get_json()
-        body["error"]["quote"] = quote.to_dict()
-        response.set_data(json.dumps(body))
-    return response
+    quote = getattr(exc, "quote", None)  # a stale confirmation: today's figures, to show and confirm again
+    return json_error(exc.status, exc.code, exc.message, {k: str(v) for k, v in exc.fields.items()},
+                      getattr(exc, "headers", None), **({"quote": quote.to_dict()} if quote is not None else {}))
 
 
 def json_http_error(exc: HTTPException):

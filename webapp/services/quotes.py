@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 
 import sqlalchemy as sa
@@ -105,7 +105,7 @@ def _signed(quote: Quote) -> Quote:
     figures.pop("token")
     figures["subject"] = quote.subject
     digest = hashlib.sha256(json.dumps(figures, sort_keys=True, default=str).encode()).hexdigest()[:24]
-    return Quote(**{**{name: getattr(quote, name) for name in quote.__dataclass_fields__}, "token": digest})
+    return replace(quote, token=digest)
 
 
 def confirm(fresh: Quote, token: str | None) -> Quote:
