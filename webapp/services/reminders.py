@@ -18,7 +18,7 @@ from ..catalog import get_catalog
 from ..extensions import db
 from ..models import Agency, HostedAccount, Invoice, OutboundEmail, utcnow
 from ..models.accounts import RENEWING_STATUSES
-from . import billing, hosts, keys, mail, notices
+from . import billing, hosts, keys, mail, notices, renewals
 
 TRIAL_NOTICE_DAYS = 3
 UPCOMING_NOTICE_DAYS = 7
@@ -60,9 +60,7 @@ def upcoming_price(account: HostedAccount) -> int:
     """What the next period will cost: the catalog's price of the plan it renews to, after the agency's
     discount of today (a referred account pays the list price)."""
     catalog = get_catalog()
-    price = catalog.list_price_cents(account.pending_plan_tier or account.plan_tier,
-                                     account.pending_plan_term or account.plan_term,
-                                     account.pending_contact_limit or account.contact_limit)
+    price = catalog.list_price_cents(*renewals.next_renewal_plan(account))
     if account.kind != "resold" or account.agency_id is None:
         return price
     return catalog.apply_discount(price, billing.discount_in_force(account.agency_id))

@@ -13,6 +13,7 @@ from ..catalog import get_catalog
 from ..extensions import db
 from ..models import HostedAccount
 from ..models.accounts import PAID
+from . import renewals
 from .scope import AgencyScope, parse_page
 
 PAGE_SIZE = 25
@@ -258,11 +259,14 @@ def summary(scope: AgencyScope, paid: int | None = None) -> Summary:
                    nxt.min_paid_accounts - paid if nxt else None)
 
 
-def price_after_discount(account: HostedAccount, discount_percent: int) -> int | None:
-    """What the account's next period costs the agency today; None for a plan not in the catalog."""
+def price_after_discount(account: HostedAccount, discount_percent: int, *, at_renewal: bool = False) -> int | None:
+    """What the account's plan costs the agency today, or with `at_renewal` the plan its next renewal charges
+    (a pending downgrade, A8); None for a plan not in the catalog."""
     catalog = get_catalog()
+    plan = renewals.next_renewal_plan(account) if at_renewal else (account.plan_tier, account.plan_term,
+                                                                   account.contact_limit)
     try:
-        listed = catalog.list_price_cents(account.plan_tier, account.plan_term, account.contact_limit)
+        listed = catalog.list_price_cents(*plan)
     except (KeyError, ValueError):
         return None
     return catalog.apply_discount(listed, discount_percent)

@@ -3,8 +3,7 @@ import time
 
 from flask import request, session, url_for
 
-from ...catalog import get_catalog
-from ...services import hosts, renewals, resold
+from ...services import hosts, resold
 from ..decorators import agency_required, can, current_scope, permission_required
 from ..rendering import render, wants_fragment
 from .blueprint import bp
@@ -31,24 +30,13 @@ def index():
     rows_html = render_rows([
         row_of(a, price_cents=resold.price_after_discount(a, summary.discount_percent),
                login_url=hosts.account_login_url(a), account_path=account_path,
-               then_price_cents=_price_after_downgrade(a, summary.discount_percent))
+               then_price_cents=resold.price_after_discount(a, summary.discount_percent, at_renewal=True)
+               if a.pending_plan_tier else None)
         for a in result.rows], may_manage=can("manage_accounts"), may_charge=can("charge"))
     steps = None if fragment else resold.first_steps(scope)
     return render("resold/index.html", "resold/_results.html", page=result, view=result.view,
                   summary=summary, rows_html=rows_html, is_fragment=fragment, plan_types=resold.PLAN_TYPES,
                   results_path=url_for("resold.index"), first_steps=steps)
-
-
-def _price_after_downgrade(account, discount_percent: int) -> int | None:
-    """A8: the price of the plan a pending downgrade brings at the next renewal, priced as the row's own."""
-    if not account.pending_plan_tier:
-        return None
-    catalog = get_catalog()
-    try:
-        listed = catalog.list_price_cents(*renewals.next_renewal_plan(account))
-    except (KeyError, ValueError):
-        return None
-    return catalog.apply_discount(listed, discount_percent)
 
 
 def _discount_summary(scope, *, reuse_count: bool) -> resold.Summary:
