@@ -17,6 +17,8 @@ PLAN_TERMS = ("monthly", "annual", "trial")
 # Terms that renew (a trial expires); paid and disabled accounts alike are charged on their day (B2).
 RECURRING = ("monthly", "annual")
 RENEWING_STATUSES = ("active", "disabled")
+# Kinds that pay their own way on their client's card (C1 referred, A4 detached), never on an agency's.
+CLIENT_BILLED_KINDS = ("commission", "standalone")
 # Paid accounts count toward the discount (B5): resold, paid for the current period, trials excepted.
 PAID_STATUSES = ("provisioning", "active", "cancelled", "disabled")
 PAID_WHERE = ("kind = 'resold' AND plan_term <> 'trial' AND status IN ("
@@ -116,6 +118,11 @@ class HostedAccount(Model):
     @property
     def is_trial(self) -> bool:
         return self.plan_term == "trial"
+
+    @property
+    def billed_to_client(self) -> bool:
+        """A referred or a detached account: its client pays, on its own card, from its own Billing page."""
+        return self.kind in CLIENT_BILLED_KINDS
 
     @property
     def is_paid(self) -> bool:

@@ -27,7 +27,7 @@ PAGE_SIZE = 50
 def pays_its_own_way(account: HostedAccount | None) -> bool:
     """A referred or a detached account: billed to its client, who has a Billing page. Not a resold or
     parent account, whose agency pays."""
-    return account is not None and renewals.billed_to_client(account)
+    return account is not None and account.billed_to_client
 
 
 def require_own_billing(account: HostedAccount | None) -> HostedAccount:

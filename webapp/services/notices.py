@@ -33,7 +33,7 @@ def client_brand(account: HostedAccount) -> mail.Brand:
 
 def is_clients(account: HostedAccount) -> bool:
     """The account's notification e-mail is its client's own (a referred or a standalone account)."""
-    return account.kind in ("commission", "standalone")
+    return account.billed_to_client
 
 
 def _first_owner(column):

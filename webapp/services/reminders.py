@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from ..catalog import get_catalog
 from ..extensions import db
 from ..models import Agency, HostedAccount, Invoice, OutboundEmail, utcnow
-from ..models.accounts import RENEWING_STATUSES
+from ..models.accounts import CLIENT_BILLED_KINDS, RENEWING_STATUSES
 from . import billing, hosts, keys, mail, notices, renewals
 
 TRIAL_NOTICE_DAYS = 3
@@ -70,7 +70,7 @@ def send_upcoming_renewals(today: date | None = None) -> int:
     """Annual plans renewing within UPCOMING_NOTICE_DAYS, once per renewal day: to the agency when it asks
     for these notices; the client of an account that pays its own way (referred or detached) is always told."""
     today = today or date.today()
-    wants = sa.or_(HostedAccount.kind.in_(("commission", "standalone")),
+    wants = sa.or_(HostedAccount.kind.in_(CLIENT_BILLED_KINDS),
                    sa.exists().where(Agency.id == HostedAccount.agency_id, Agency.notify_upcoming.is_(True)))
     accounts = db.session.scalars(sa.select(HostedAccount).where(
         HostedAccount.plan_term == "annual", HostedAccount.kind.in_(("resold", "commission", "standalone")),

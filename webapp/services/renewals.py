@@ -16,7 +16,7 @@ from ..catalog import get_catalog
 from ..extensions import db
 from ..adapters.payments import OUTAGE, GatewayError
 from ..models import CreditBalance, HostedAccount, Invoice, OutboundEmail, utcnow
-from ..models.accounts import RECURRING, RENEWING_STATUSES
+from ..models.accounts import CLIENT_BILLED_KINDS, RECURRING, RENEWING_STATUSES
 from . import billing, hosts, invoice_numbers, invoice_text, keys, mail, notices, operations
 from .dates import add_months
 
@@ -55,14 +55,6 @@ def submit_due(today: date | None = None) -> list[int]:
 
 # ---- C1, A4: an account that pays its own way renews on its client's own card ------------------------------
 
-# Billed to their client, never to an agency: a referred account (C1) and a detached one (A4, no agency).
-CLIENT_BILLED = ("commission", "standalone")
-
-
-def billed_to_client(account: HostedAccount) -> bool:
-    return account.kind in CLIENT_BILLED
-
-
 def next_renewal_plan(account: HostedAccount) -> tuple[str, str, int]:
     """(tier, term, contact limit) the next renewal charges: a downgrade waiting for it (A8) applies then."""
     if account.pending_plan_tier:
@@ -83,7 +75,7 @@ def sweep_commission_renewals() -> None:
     today = date.today()
     due = db.session.execute(
         sa.select(HostedAccount.id, HostedAccount.agency_id, HostedAccount.period_end)
-        .where(HostedAccount.kind.in_(CLIENT_BILLED), HostedAccount.plan_term.in_(RECURRING),
+        .where(HostedAccount.kind.in_(CLIENT_BILLED_KINDS), HostedAccount.plan_term.in_(RECURRING),
                HostedAccount.status.in_(RENEWING_STATUSES), HostedAccount.cancelled_at.is_(None),
                HostedAccount.period_end <= today)
         .order_by(HostedAccount.period_end, HostedAccount.id).limit(5000)).all()
@@ -105,7 +97,7 @@ def _retry_wanted():
         HostedAccount.cancelled_at.is_(None), HostedAccount.status.in_(RENEWING_STATUSES),
         HostedAccount.period_end == Invoice.period_start,
         sa.or_(sa.and_(HostedAccount.kind == "resold", HostedAccount.agency_id == Invoice.agency_id),
-               sa.and_(HostedAccount.kind.in_(CLIENT_BILLED), Invoice.agency_id.is_(None))))
+               sa.and_(HostedAccount.kind.in_(CLIENT_BILLED_KINDS), Invoice.agency_id.is_(None))))
 
 
 def submit_retries(now: datetime | None = None, *, agency_id: int | None = None, account_id: int | None = None,
@@ -301,7 +293,7 @@ def renew(account_id: int, period_start: date, discount_percent: int | None = No
     start, end = next_period(account, period_start)
     # C1, A4: a referred or detached account is billed to its client's own card, never to an agency (no
     # agency discount); a detached one without a card is declined ("no_card") and dunned like any other.
-    referred = billed_to_client(account)
+    referred = account.billed_to_client
     key = _client_renewal_key(account, start) if referred else keys.renewal_invoice(account.id, start)
     invoice = billing.create_invoice(
         agency_id=None if referred else account.agency_id, kind="renewal", account=account, period=(start, end),

@@ -6,7 +6,7 @@ domains    - the custom domain and its DNS verification (A9);
 login_as   - opening it as its admin (by the agency or by support, with a reason), and the end of that way in
              when it leaves the agency (A10, A3, A4)."""
 from .domains import cname_target, set_domain, verify_domain
-from .lifecycle import (CLOSED_STATUSES, apply_trial_extension, billed_to_client, cancel, change_plan, closed_reason, create, disable,
+from .lifecycle import (CLOSED_STATUSES, apply_trial_extension, cancel, change_plan, closed_reason, create, disable,
                         enable, extend_trial, preview_change, renew, resumable, resume, retry_provisioning,
                         update_details)
 from .login_as import (LOGIN_AS_SECONDS, end_agency_access, login_as_link, redeem_login_as,
@@ -17,7 +17,7 @@ from .validation import (DETAIL_FIELDS, LANGUAGES, RESERVED_NAMES, ClientDetails
 
 __all__ = [
     "CLOSED_STATUSES", "DETAIL_FIELDS", "LANGUAGES", "LOGIN_AS_SECONDS", "RESERVED_NAMES", "ClientDetails",
-    "NewAccount", "apply_trial_extension", "billed_to_client", "cancel", "change_plan", "closed_reason", "cname_target", "create",
+    "NewAccount", "apply_trial_extension", "cancel", "change_plan", "closed_reason", "cname_target", "create",
     "details_problems", "disable", "domain_problem", "enable", "end_agency_access", "extend_trial", "login_as_link",
     "name_problem", "new_request_key", "normalize_domain", "plan_problems", "preview_change", "price_of", "quote", "redeem_login_as",
     "renew", "resumable", "resume", "retry_provisioning", "set_domain", "support_login_as_link", "update_details",

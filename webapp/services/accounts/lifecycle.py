@@ -107,11 +107,6 @@ def _per_day(tier: str, term: str, limit: int) -> float:
     return price / (365 if term == "annual" else 30)
 
 
-def billed_to_client(account: HostedAccount) -> bool:
-    """A referred account (C1) and a detached one (A4) pay their own way, on their client's card."""
-    return account.kind in ("commission", "standalone")
-
-
 def refuse_if_parent(account: HostedAccount) -> None:
     """The agency's parent account (P1) is where its automations are built, not an account it resells: it has no
     plan to change, nothing to renew, cancel or disable, and takes no credits."""
@@ -125,7 +120,7 @@ def _payer(account: HostedAccount, actor: audit.Actor | None) -> int | None:
     (its team, its API tokens) never changes the plan of an account billed to its client; the account's own
     admin changes only that."""
     refuse_if_parent(account)
-    if billed_to_client(account):
+    if account.billed_to_client:
         if actor is not None and not str(actor.ref).startswith("account_user:"):
             _refuse_if_billed_to_its_client(account)
         return None
