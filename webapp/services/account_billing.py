@@ -12,11 +12,10 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
-from ..adapters.payments import GatewayError
 from ..extensions import db
 from ..models import AccountUser, BillingProfile, GatewayCall, HostedAccount, Invoice
 from . import audit, billing, keys, renewals
-from .errors import Forbidden, NotFound, ValidationFailed
+from .errors import Forbidden, NotFound
 from .scope import parse_id
 
 # What the list shows: a voided charge (declined at once, nothing owed) is no invoice of the client's.
@@ -60,19 +59,8 @@ def save_card(account: HostedAccount, *, number: str, exp_month, exp_year, cvc: 
     """Adds or replaces the client's card from AgencyHQ's own card form (the sandbox, whose number goes to
     the gateway only). Raises ValidationFailed by the field."""
     require_billing_admin(account, actor)
-    gw = billing.gateway()
-    if gw.collects_card:
-        message = str(_l("Enter the card in the card processor's form."))
-        raise ValidationFailed(message, {"number": message})
-    digits, month, year, cvc = billing.validate_card(number, exp_month, exp_year, cvc)
     key = keys.card_token(f"account:{account.id}:{keys.fresh()}")
-    try:
-        card = gw.tokenize(digits, month, year, cvc, idempotency_key=key)
-    except GatewayError as exc:
-        db.session.add(GatewayCall(**billing.gateway_call(None, None, "tokenize", None, key, "failed", None, exc.code)))
-        db.session.commit()
-        raise ValidationFailed(exc.message, {"number": exc.message}) from None
-    return _keep_card(account, card, key, actor)
+    return _keep_card(account, billing.tokenize_typed_card(number, exp_month, exp_year, cvc, key=key), key, actor)
 
 
 def start_card_setup(account: HostedAccount, actor: audit.Actor) -> billing.CardFormSetup:

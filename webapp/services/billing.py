@@ -133,19 +133,25 @@ def save_card(agency_id: int, *, number: str, exp_month, exp_year, cvc: str, act
     """Adds or replaces the agency's card from AgencyHQ's own card form (the sandbox, whose number
     goes to the gateway only). Only the token, brand, last 4 and expiry are kept."""
     permissions.require(actor, "billing")
+    key = keys.card_token(f"{agency_id}:{keys.fresh()}")
+    return _keep_card(agency_id, tokenize_typed_card(number, exp_month, exp_year, cvc, key=key, agency_id=agency_id),
+                      key, actor)
+
+
+def tokenize_typed_card(number: str, exp_month, exp_year, cvc: str, *, key: str, agency_id: int | None = None):
+    """A card typed in AgencyHQ's own form (the sandbox) turned into the gateway's token; its number goes to the
+    gateway only. ValidationFailed by the field when it is wrong or refused (the refusal logged)."""
     gw = gateway()
     if gw.collects_card:
         raise ValidationFailed(str(_l("Enter the card in the card processor's form.")),
                                {"number": str(_l("Enter the card in the card processor's form."))})
     digits, month, year, cvc = validate_card(number, exp_month, exp_year, cvc)
-    key = keys.card_token(f"{agency_id}:{keys.fresh()}")
     try:
-        card = gw.tokenize(digits, month, year, cvc, idempotency_key=key)
+        return gw.tokenize(digits, month, year, cvc, idempotency_key=key)
     except GatewayError as exc:
         _log_call(agency_id, None, "tokenize", None, key, "failed", None, exc.code)
         db.session.commit()
         raise ValidationFailed(exc.message, {"number": exc.message}) from None
-    return _keep_card(agency_id, card, key, actor)
 
 
 def _keep_card(agency_id: int, card, key: str, actor: audit.Actor) -> BillingProfile:
