@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
 from ..extensions import db
-from ..models import AccountUser, BillingProfile, GatewayCall, HostedAccount, Invoice
+from ..models import AccountUser, BillingProfile, HostedAccount, Invoice
 from . import audit, billing, keys, renewals
 from .errors import Forbidden, NotFound
 from .scope import parse_id
@@ -84,13 +84,7 @@ class CardSaved:
 
 
 def _keep_card(account: HostedAccount, card, key: str, actor: audit.Actor) -> CardSaved:
-    profile = card_of(account)
-    if profile is None:
-        profile = BillingProfile(account_id=account.id)
-        db.session.add(profile)
-    profile.gateway, profile.gateway_token, profile.gateway_customer_id = billing.gateway().name, card.token, card.customer
-    profile.brand, profile.last4, profile.exp_month, profile.exp_year = card.brand, card.last4, card.exp_month, card.exp_year
-    db.session.add(GatewayCall(**billing.gateway_call(None, None, "tokenize", None, key, "succeeded", card.token[:12], None)))
+    profile = billing.store_card(card, key, account_id=account.id)
     audit.record(actor, "account_card_saved", agency_id=account.agency_id, account_id=account.id, brand=card.brand,
                  last4=card.last4)
     db.session.commit()

@@ -154,14 +154,22 @@ def tokenize_typed_card(number: str, exp_month, exp_year, cvc: str, *, key: str,
         raise ValidationFailed(exc.message, {"number": exc.message}) from None
 
 
-def _keep_card(agency_id: int, card, key: str, actor: audit.Actor) -> BillingProfile:
-    profile = db.session.scalar(sa.select(BillingProfile).where(BillingProfile.agency_id == agency_id))
+def store_card(card, key: str, *, agency_id: int | None = None, account_id: int | None = None) -> BillingProfile:
+    """The gateway's card kept as the card on file of an agency (B1) or of an account that pays its own way
+    (C1, A4), added or replaced: only its token, brand, last 4 and expiry. Part of the caller's transaction."""
+    owner = BillingProfile.agency_id == agency_id if agency_id is not None else BillingProfile.account_id == account_id
+    profile = db.session.scalar(sa.select(BillingProfile).where(owner))
     if profile is None:
-        profile = BillingProfile(agency_id=agency_id)
+        profile = BillingProfile(agency_id=agency_id, account_id=account_id)
         db.session.add(profile)
     profile.gateway, profile.gateway_token, profile.gateway_customer_id = gateway().name, card.token, card.customer
     profile.brand, profile.last4, profile.exp_month, profile.exp_year = card.brand, card.last4, card.exp_month, card.exp_year
     _log_call(agency_id, None, "tokenize", None, key, "succeeded", card.token[:12], None)
+    return profile
+
+
+def _keep_card(agency_id: int, card, key: str, actor: audit.Actor) -> BillingProfile:
+    profile = store_card(card, key, agency_id=agency_id)
     audit.record(actor, "billing_card_saved", agency_id=agency_id, brand=card.brand, last4=card.last4)
     db.session.commit()
     for hook in _hooks().on_card_saved:
