@@ -145,8 +145,9 @@ def test_openapi_document_is_public_and_lists_every_endpoint(client):
     assert response.status_code == 200
     doc = response.get_json()
     assert doc["openapi"] == "3.1.0"
-    assert set(doc["paths"]) == {
-        "/plans", "/accounts", "/accounts/name-check", "/accounts/{id}", "/accounts/{id}/plan",
+    # the core; test_the_document_matches_the_routes checks that every served route is documented
+    assert set(doc["paths"]) >= {
+        "/plans", "/accounts/{id}/retry", "/accounts", "/accounts/name-check", "/accounts/{id}", "/accounts/{id}/plan",
         "/accounts/{id}/cancel", "/accounts/{id}/resume", "/accounts/{id}/disable", "/accounts/{id}/enable",
         "/accounts/{id}/renew", "/accounts/{id}/extend-trial",
         "/accounts/{id}/password-reset", "/accounts/{id}/login-link", "/accounts/{id}/credits",

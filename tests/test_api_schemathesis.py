@@ -12,7 +12,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (content_type_conformance, negative_data_rejection,
                                                response_schema_conformance, status_code_conformance)
 
-from webapp.api import openapi
+from webapp.api import areas
 from webapp.catalog import load_catalog
 from webapp.config import DEFAULT_CATALOG_PATH
 from webapp.services import api_tokens, billing
@@ -27,7 +27,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 # One test per operation, listed from the document itself (built here from the catalog file, as the
 # app builds it), so a new endpoint is fuzzed without anyone adding it here.
-OPERATIONS = [(path, method) for path, item in openapi.build(load_catalog(DEFAULT_CATALOG_PATH), LANGUAGES)["paths"]
+OPERATIONS = [(path, method) for path, item in areas.document(load_catalog(DEFAULT_CATALOG_PATH), LANGUAGES)["paths"]
               .items() for method in item]
 
 

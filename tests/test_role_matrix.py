@@ -10,8 +10,10 @@ import pytest
 import sqlalchemy as sa
 
 from webapp.models import AbuseReport, Invoice, Pushdown, UserLink
-from webapp.services import api_tokens, billing, links, permissions, provisioning, pushdown, templates
+from webapp.services import (api_tokens, billing, links, permissions, provisioning, pushdown, support, templates,
+                             webhooks)
 from webapp.services.audit import Actor
+from webapp.services.scope import AgencyScope
 
 from .helpers import agency_actor, email_step, login, make_account, make_agency, make_member
 
@@ -46,7 +48,15 @@ def _agency_with_everything(db, name: str, owner_email: str):
                          description="Spam", evidence="Complaints")
     db.session.add(report)
     db.session.commit()
-    ids = {"account_id": account.id, "invoice_id": invoice.id, "template_id": template.id,
+    hook, _secret = webhooks.create_endpoint(AgencyScope(agency.id), url="https://93.184.216.34/hook",
+                                             events=["invoice.paid"], description="", actor=SYSTEM)
+    delivery = webhooks.send_test(AgencyScope(agency.id), hook.id, actor=SYSTEM)
+    leaving = make_account(agency, f"{name.lower()}-leaving")
+    detach = support.request_detach(leaving, owner, client_email=f"boss@{name.lower()}-leaving.test",
+                                    actor=agency_actor(owner))
+    ids = {"endpoint_id": hook.id, "delivery_id": delivery.id, "event_id": delivery.event.public_id,
+           "request_id": detach.id,
+           "account_id": account.id, "invoice_id": invoice.id, "template_id": template.id,
            "automation_id": automation.id, "pushdown_id": row.id, "token_id": spare_token.id,
            "user_id": target.id, "link_id": invite.id, "operation_id": operation.id,
            "report_id": report.id}
@@ -79,8 +89,9 @@ def _api_rules(app):
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith("api.") and rule.endpoint != "api.openapi_json":
             view = app.view_functions[rule.endpoint]
-            method = next(m for m in ("GET", "PATCH", "POST") if m in rule.methods)
-            rules.append((rule, view.permission, method))
+            for method in ("GET", "PATCH", "POST", "DELETE"):
+                if method in rule.methods:
+                    rules.append((rule, view.permission, method))
     return sorted(rules, key=lambda r: (r[0].rule, r[2]))
 
 
@@ -124,7 +135,8 @@ def test_dashboard_matrix(app, client, db, monkeypatch, role):
 
 
 @pytest.mark.parametrize("role", permissions.ROLES)
-def test_api_matrix(app, client, db, role):
+def test_api_matrix(app, client, db, monkeypatch, role):
+    monkeypatch.setitem(app.config, "API_RATE_LIMIT", 100_000)  # every endpoint, twice: the role is tested
     mine = _agency_with_everything(db, "Mine", "owner@mine.test")
     theirs = _agency_with_everything(db, "Theirs", "owner@theirs.test")
     headers = {"Authorization": f"Bearer {mine['tokens'][role]}", "Content-Type": "application/json"}
@@ -245,3 +257,25 @@ def test_the_resold_rows_offer_only_what_the_role_may_do(app, db):
     assert login_button not in pages["bill@agency.test"] and ">Renew<" in pages["bill@agency.test"]
     assert login_button in pages["mia@agency.test"] and ">Renew<" not in pages["mia@agency.test"]
     assert "White-label settings" not in pages["bill@agency.test"]
+
+
+def test_a_read_token_changes_nothing_through_any_endpoint(app, client, db, monkeypatch):
+    """Issue 24: a token of scope `read` is refused every POST, PATCH and DELETE of the API (403
+    insufficient_scope), whatever its creator's role; its GETs work."""
+    monkeypatch.setitem(app.config, "API_RATE_LIMIT", 100_000)
+    mine = _agency_with_everything(db, "Mine", "owner@mine.test")
+    _token, raw = api_tokens.create(mine["users"]["owner"], "read only", SYSTEM, scope="read")
+    headers = {"Authorization": f"Bearer {raw}", "Content-Type": "application/json"}
+    problems, writes = [], 0
+    for rule, _permission, method in _api_rules(app):
+        response = client.open(_url(rule, mine["ids"]), method=method, headers=headers,
+                               data="{}" if method in ("POST", "PATCH") else None)
+        answer = response.get_json(silent=True)
+        code = ((answer.get("error") if isinstance(answer, dict) else None) or {}).get("code")
+        if method != "GET":
+            writes += 1
+            if response.status_code != 403 or code != "insufficient_scope":
+                problems.append(f"{method} {rule.rule}: {response.status_code} {code}")
+        elif response.status_code in (401, 403) or response.status_code >= 500:
+            problems.append(f"{method} {rule.rule}: {response.status_code} {code}")
+    assert writes > 50 and not problems, "\n".join(problems)

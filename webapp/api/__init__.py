@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import openapi, routes  # noqa: F401  (the views register on bp)
+from . import areas, openapi, routes  # noqa: F401  (the views register on bp)
 from .blueprint import bp
 
 
@@ -15,4 +15,4 @@ def register_api(app: Flask) -> None:
     # A bearer token is not sent by browsers on their own, so CSRF cannot forge an API call; a request
     # that carries only a session cookie is refused (401) before it does anything.
     csrf.exempt(bp)
-    app.extensions["openapi"] = openapi.build(app.extensions["catalog"], LANGUAGES)
+    app.extensions["openapi"] = areas.document(app.extensions["catalog"], LANGUAGES)

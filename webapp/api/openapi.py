@@ -88,6 +88,7 @@ def _schemas(catalog: Catalog, languages: dict) -> dict:
         "list_price_cents": INT, "discount_percent": INT, "discount_cents": INT, "total_cents": INT,
         "prepaid_applied_cents": INT, "card_charged_cents": INT, "created_at": DATETIME,
         "paid_at": _nullable(DATETIME),
+        "pdf_url": {"type": "string", "format": "uri", "description": "The invoice as a PDF (GET it with your token)."},
     }
     pack = _obj({"key": STRING, "credits": INT, "price_cents": INT})
     paid_plan = {
@@ -148,7 +149,7 @@ def _schemas(catalog: Catalog, languages: dict) -> dict:
         "NewAccount": _obj({
             "name": {**_text(40, 1), "description": "Becomes <name>.<platform domain>: 3 to 40 lowercase letters, "
                                                     "digits and single hyphens."},
-            "custom_domain": {**_text(253), "description": "Optional; verify it from the dashboard."},
+            "custom_domain": {**_text(253), "description": "Optional; once its CNAME record is in place, verify it with POST /accounts/{id}/domain/verify."},
             "client_name": _text(120, 1), "client_email": _text(254, 1),
             "notification_email": {**_text(254, 1), "description": "Where the platform writes about billing, "
                                                                    "campaign approval, abuse and bounces."},
@@ -338,6 +339,14 @@ def _patch(op_id: str, summary: str, body: str, schema: dict, *, description: st
             "responses": _responses(200, "OK", schema, POST_ERRORS)}
 
 
+def _delete(op_id: str, summary: str, schema: dict, *, description: str = "", params: list | None = None,
+            tag: str) -> dict:
+    """DELETE of one thing by its id (params: more path parameters after the id)."""
+    return {"operationId": op_id, "summary": summary, "description": description, "tags": [tag],
+            "parameters": [ID_PARAM] + (params or []),
+            "responses": _responses(200, "OK", schema, (401, 403, 404, 409, 422, 429))}
+
+
 def _cursor_params(default_limit: int) -> list:
     return [
         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100,
@@ -347,7 +356,8 @@ def _cursor_params(default_limit: int) -> list:
     ]
 
 
-def build(catalog: Catalog, languages: dict) -> dict:
+def build(catalog: Catalog, languages: dict, areas: tuple = ()) -> dict:
+    """The whole document: the core below and the parts of the API's area modules (api/areas.py passes them)."""
     accounts_params = [
         {"name": "q", "in": "query", "description": "Searches name, client name, client e-mail and domain.",
          "schema": _text(resold.MAX_QUERY_LENGTH)},
@@ -395,6 +405,11 @@ def build(catalog: Catalog, languages: dict) -> dict:
                                                         "time zone, checked as when the account was created; "
                                                         "every change is written to the audit log."),
         },
+        "/accounts/{id}/retry": {"post": _post(
+            "retryProvisioning", "Run a failed provisioning again", "Empty", 202, _ref("AccountCreated"),
+            body_required=False, tag="Accounts",
+            description="From the step where it stopped; nothing is charged again. 409 when provisioning has not "
+                        "failed. Follow the operation for its progress.")},
         "/accounts/{id}/plan/preview": {"post": _post(
             "previewPlanChange", "What a plan change (or renewing an expired account) charges", "PaidPlanChoice",
             200, _ref("Quote"), tag="Accounts",
@@ -467,7 +482,7 @@ def build(catalog: Catalog, languages: dict) -> dict:
             "listReports", "The abuse and bounce reports support filed about the agency's accounts, newest first",
             _ref("ReportPage"), params=report_params, tag="Reports",
             description="Each is e-mailed to the agency (never to its client); the agency acknowledges it with a "
-                        "reply from the dashboard.")},
+                        "reply (POST /reports/{id}/acknowledge, or the dashboard).")},
         "/pushdowns": {
             "get": _get("listPushdowns", "The agency's pushdowns with exact counts", _ref("PushdownList"),
                         tag="Pushdowns", description="For franchise agencies (403 otherwise)."),
@@ -490,13 +505,19 @@ def build(catalog: Catalog, languages: dict) -> dict:
                 {"name": "state", "in": "query", "schema": {"type": "string", "enum": ["active", "inactive", "missing"]}},
                 *_cursor_params(50)])},
     }
+    schemas = _schemas(catalog, languages)
+    tags = ["Plans", "Accounts", "Credits", "Operations", "Invoices", "Reports", "Pushdowns"]
+    webhooks: dict = {}
+    _merge_areas(areas, catalog, languages, paths, schemas, tags, webhooks)
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "AgencyHQ Agency API", "version": API_VERSION,
             "description": (
-                "Everything the dashboard does for accounts, plans, credits, invoices and pushdowns, for your own "
-                "programs. "
+                "Everything the dashboard does, for your own programs: accounts and their plans, custom domains and "
+                "branding, templates, transfers and detaches, billing, credits and invoices, pushdowns and the parent "
+                "account's automations, commission, reports and the team. Webhooks tell your systems what happened "
+                "(signed per the Standard Webhooks specification); GET /events lists the last 30 days' events. "
                 "JSON in and out. Authenticate with `Authorization: Bearer <token>` (make a token on the Agency "
                 "API page). Every POST accepts an `Idempotency-Key` header. Each token may make a limited number "
                 "of requests a minute; past it the answer is 429 with Retry-After. Errors are "
@@ -504,8 +525,7 @@ def build(catalog: Catalog, languages: dict) -> dict:
         },
         "servers": [{"url": PREFIX}],
         "security": [{"bearerAuth": []}],
-        "tags": [{"name": name} for name in ("Plans", "Accounts", "Credits", "Operations", "Invoices", "Reports",
-                                             "Pushdowns")],
+        "tags": [{"name": name} for name in tags],
         "paths": paths,
         "components": {
             "securitySchemes": {"bearerAuth": {
@@ -513,9 +533,36 @@ def build(catalog: Catalog, languages: dict) -> dict:
                 "description": "A token made on the Agency API page (or `flask create-api-token`). It acts with the "
                                "role of the person who made it, never more; a token of scope `read` may only GET; "
                                "it stops working after its expiry day (UTC), if it has one, or when revoked."}},
-            "schemas": _schemas(catalog, languages),
+            "schemas": schemas,
         },
+        **({"webhooks": webhooks} if webhooks else {}),
     }
+
+
+def _merge_areas(areas: tuple, catalog: Catalog, languages: dict, paths: dict, schemas: dict, tags: list,
+                 webhooks: dict) -> None:
+    """Each area module of the API adds its paths, schemas, tags and (OpenAPI 3.1) webhooks - the requests AgencyHQ
+    sends; two areas may share a path with different methods, never a method, a schema name or an operationId."""
+    for area in areas:
+        part = area.spec(catalog, languages)
+        clash = set(webhooks) & set(part.get("webhooks", {}))
+        if clash:
+            raise RuntimeError(f"{area.__name__}: webhooks {sorted(clash)} are defined twice")
+        webhooks.update(part.get("webhooks", {}))
+        for path, item in part.get("paths", {}).items():
+            target = paths.setdefault(path, {})
+            clash = set(target) & set(item)
+            if clash:
+                raise RuntimeError(f"{area.__name__}: {path} {sorted(clash)} is defined twice")
+            target.update(item)
+        clash = set(schemas) & set(part.get("schemas", {}))
+        if clash:
+            raise RuntimeError(f"{area.__name__}: schemas {sorted(clash)} are defined twice")
+        schemas.update(part.get("schemas", {}))
+        tags.extend(t for t in part.get("tags", ()) if t not in tags)
+    ids = [op["operationId"] for item in paths.values() for op in item.values()]
+    if len(ids) != len(set(ids)):
+        raise RuntimeError(f"operationIds defined twice: {sorted({i for i in ids if ids.count(i) > 1})}")
 
 
 def operation(document: dict, operation_id: str) -> dict:

@@ -16,9 +16,8 @@ from ..catalog import get_catalog
 from ..extensions import db
 from ..models import Automation, HostedAccount, Invoice, Operation, Pushdown
 from ..services import (accounts, billing, billing_history, client_auth, credits, keys, provisioning, pushdown,
-                        reports, resold)
+                        reports, resold, serializers)
 from ..services.errors import NotFound, ValidationFailed
-from . import serializers
 from .blueprint import bp
 from .guard import permission_required, request_key
 from .openapi import operation as find_operation
@@ -32,7 +31,12 @@ def _document() -> dict:
 
 
 def _validator() -> Validator:
-    return Validator(_document()["components"])
+    """One per document, so each schema is compiled once."""
+    document = _document()
+    found = current_app.extensions.get("openapi_validator")
+    if found is None or found.components is not document["components"]:
+        found = current_app.extensions["openapi_validator"] = Validator(document["components"])
+    return found
 
 
 def query(operation_id: str) -> dict:
@@ -174,6 +178,16 @@ def update_account(account_id):
                                         for name in accounts.DETAIL_FIELDS})
     accounts.update_details(account, details, actor())
     return jsonify(_account_json(account))
+
+
+@bp.post("/accounts/<account_id>/retry")
+@permission_required("manage_accounts")
+def retry_provisioning(account_id):
+    """A failed provisioning run again from where it stopped (nothing is charged again)."""
+    account = scope().account(account_id)
+    body("retryProvisioning")
+    op = accounts.retry_provisioning(account, actor())
+    return jsonify({"account": _account_json(account), "operation": serializers.operation(op, None)}), 202
 
 
 def _plan_result(account: HostedAccount, result: dict):
@@ -356,6 +370,9 @@ def get_operation(operation_id):
 def list_invoices():
     params = query("listInvoices")
     page, limit = decode_cursor(params), params["limit"]
+    if params.get("month") and not billing_history.valid_month(params["month"]):
+        raise ValidationFailed(_("The query parameters are not valid; see the fields."),
+                               {"month": _("Give a month as YYYY-MM, of a year from 0001 to 9998.")})
     filters = billing_history.HistoryFilters(account=params.get("account", "").strip().lower(),
                                              month=params.get("month", ""), page=page)
     result = billing_history.invoices(scope(), filters, page_size=limit)

@@ -3,6 +3,8 @@ WeasyPrint from the same partials as the printable page (templates/billing/pdf/)
 and time zone. WeasyPrint needs Pango from the system (README, "Quick start")."""
 from __future__ import annotations
 
+import csv
+import io
 import os
 
 import sqlalchemy as sa
@@ -62,6 +64,32 @@ def invoice_pdf(actor: audit.Actor, scope: AgencyScope, invoice_id) -> tuple[str
     permissions.require(actor, "billing")
     invoice = scope.get(Invoice, invoice_id)
     return f"invoice-{invoice.number}.pdf", _pdf("billing/pdf/invoice.html", invoice_view(invoice), invoice.number)
+
+
+HISTORY_CSV_COLUMNS = ("number", "date", "account", "kind", "status", "period_start", "period_end", "currency",
+                       "list_price", "discount_percent", "discount", "total", "prepaid_applied", "charged_to_card",
+                       "authorization", "issued_on")
+
+
+def _decimal(cents: int) -> str:
+    return f"{cents // 100}.{cents % 100:02d}" if cents >= 0 else f"-{_decimal(-cents)}"
+
+
+def history_csv(actor: audit.Actor, scope: AgencyScope, filters: billing_history.HistoryFilters) -> tuple[str, str]:
+    """(file name, CSV) of every invoice of the billing history that matches `filters` (its page ignored),
+    oldest first, amounts in units of the currency."""
+    permissions.require(actor, "billing")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(HISTORY_CSV_COLUMNS)
+    for inv, account_name in billing_history.all_invoices(scope, filters):
+        writer.writerow([inv.number, inv.created_at.date().isoformat(), account_name or "", inv.kind, inv.status,
+                         inv.period_start or "", inv.period_end or "", inv.currency,
+                         _decimal(inv.list_price_cents), inv.discount_percent, _decimal(inv.discount_cents),
+                         _decimal(inv.total_cents), _decimal(inv.prepaid_applied_cents),
+                         _decimal(inv.card_charged_cents), inv.gateway_authorization_id or "",
+                         inv.issued_at.date().isoformat() if inv.issued_at else ""])
+    return "agencyhq-invoices.csv", buffer.getvalue()
 
 
 def statement_view(scope: AgencyScope, month: str) -> dict:

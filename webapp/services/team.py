@@ -59,8 +59,14 @@ def member(agency_id: int, user_id) -> User:
 # ---- the rules ----------------------------------------------------------------------------------------
 
 def _acting_user_id(actor: audit.Actor) -> int | None:
+    """The member who acts: the one logged in, or the creator of the API token (it acts with their role)."""
     kind, _sep, ident = actor.ref.partition(":")
-    return int(ident) if kind == "user" and ident.isdigit() else None
+    if not ident.isdigit():
+        return None
+    if kind == "api_token":
+        token = db.session.get(ApiToken, int(ident))
+        return token.user_id if token is not None and token.agency_id == actor.agency_id else None
+    return int(ident) if kind == "user" else None
 
 
 def _lock_agency(agency_id: int) -> Agency:
@@ -136,7 +142,9 @@ def invite(actor: audit.Actor, *, email: str, role: str) -> UserLink:
     return link
 
 
-def _pending(agency_id: int, link_id) -> UserLink:
+def pending_invite(agency_id: int, link_id) -> UserLink:
+    """One of the agency's invitations still waiting: another agency's is not found; an accepted or
+    withdrawn one is a conflict."""
     from .scope import parse_id
     link = db.session.scalar(sa.select(UserLink).where(UserLink.id == parse_id(link_id), UserLink.agency_id == agency_id,
                                                        UserLink.purpose == "invite"))
@@ -150,14 +158,14 @@ def _pending(agency_id: int, link_id) -> UserLink:
 def resend(actor: audit.Actor, link_id) -> UserLink:
     """A new link (7 days from now) for a pending invitation; the old link stops working."""
     permissions.require(actor, "team")
-    link = _pending(actor.agency_id, link_id)
+    link = pending_invite(actor.agency_id, link_id)
     _may_touch(actor, new_role=link.team_role)
     return invite(actor, email=link.email, role=link.team_role)
 
 
 def revoke_invite(actor: audit.Actor, link_id) -> None:
     permissions.require(actor, "team")
-    link = _pending(actor.agency_id, link_id)
+    link = pending_invite(actor.agency_id, link_id)
     _may_touch(actor, new_role=link.team_role)
     links.revoke(agency_id=actor.agency_id, email=link.email, purposes=("invite",))
     audit.record(actor, "team_invite_revoked", agency_id=actor.agency_id, email=link.email, role=link.team_role)

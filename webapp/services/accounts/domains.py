@@ -11,7 +11,7 @@ from ...adapters import dns
 from ...extensions import db
 from ...models import HostedAccount, utcnow
 from .. import audit, hosts, permissions
-from ..errors import ServiceError, ValidationFailed
+from ..errors import Conflict, ValidationFailed
 from .validation import domain_problem, normalize_domain, verified_elsewhere
 
 # ---- A9: custom domain ---------------------------------------------------------------------------------
@@ -44,29 +44,31 @@ def set_domain(account: HostedAccount, domain: str, actor: audit.Actor) -> Hoste
 
 
 def verify_domain(account: HostedAccount, actor: audit.Actor) -> bool:
-    """Looks the CNAME up with a real DNS query; only a match makes the account answer there."""
+    """Looks the CNAME up with a real DNS query; only a match makes the account answer there. Anything else
+    (no domain set, no answer, a record pointing elsewhere, a domain verified by another account) is a
+    Conflict that says why, and the domain stays as it was."""
     permissions.require(actor, "manage_accounts")
     if not account.custom_domain:
-        raise ServiceError(str(_l("Set a custom domain first.")))
+        raise Conflict(str(_l("Set a custom domain first.")))
     try:
         targets = cname_targets(account.custom_domain)
     except dns.LookupFailed as exc:
         # Nothing was learnt about the record: the domain stays as it was (unverified), and the agency is told why.
         if exc.reason == "timeout":
-            raise ServiceError(str(_l("The DNS servers did not answer about %(domain)s in time, so it is not "
+            raise Conflict(str(_l("The DNS servers did not answer about %(domain)s in time, so it is not "
                                       "verified yet. Try Verify again in a few minutes.",
                                       domain=account.custom_domain))) from None
-        raise ServiceError(str(_l("The DNS servers could not look up %(domain)s (they answered with an error), so "
+        raise Conflict(str(_l("The DNS servers could not look up %(domain)s (they answered with an error), so "
                                   "it is not verified yet. Check the domain at its DNS provider, then try Verify "
                                   "again.", domain=account.custom_domain))) from None
     expected = cname_target(account)
     if expected not in targets:
         found = ", ".join(targets) if targets else str(_l("no CNAME record"))
-        raise ServiceError(str(_l("%(domain)s points to %(found)s, not to %(expected)s. DNS changes can take a while "
+        raise Conflict(str(_l("%(domain)s points to %(found)s, not to %(expected)s. DNS changes can take a while "
                                   "to spread; try again later.", domain=account.custom_domain, found=found,
                                   expected=expected)))
     if verified_elsewhere(account.custom_domain, account.id):
-        raise ServiceError(str(_l("This domain is already in use on the platform.")))
+        raise Conflict(str(_l("This domain is already in use on the platform.")))
     account.custom_domain_verified_at = utcnow()
     # Whoever was only waiting to verify the same domain loses the claim, and its page says so.
     for waiting in db.session.scalars(sa.select(HostedAccount).where(
@@ -81,5 +83,5 @@ def verify_domain(account: HostedAccount, actor: audit.Actor) -> bool:
         db.session.commit()
     except IntegrityError:  # another account verified it at the same moment
         db.session.rollback()
-        raise ServiceError(str(_l("This domain is already in use on the platform."))) from None
+        raise Conflict(str(_l("This domain is already in use on the platform."))) from None
     return True

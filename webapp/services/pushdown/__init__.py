@@ -27,12 +27,13 @@ from .automations import (MAX_STEPS, STEP_TYPES, AutomationInput, delete_automat
 from .franchise import ensure_parent, parent_account, require_franchise, set_franchise
 from .publishing import (BATCH, delete_draft, last_operation, publish, publish_operation, push_update, retry_failed,
                          save_wizard)
-from .reporting import REPORT_STATES, chart, counts, failure_text, listing, report, version_pushed_at
+from .reporting import (REPORT_STATES, chart, counts, failure_text, listing, parent_changed, report, summary,
+                        version_pushed_at)
 from .scheduled import run_due
 from .switching import release_account, switch
-from .wizard import (ActivationInput, Selection, candidates, change_automation, change_selection, create_draft, pushdown,
-                     save_draft, schedule, select, select_matching, selected_count, set_activation, unselect,
-                     wizard_accounts)
+from .wizard import (ActivationInput, Selection, activation_of, candidates, change_automation, change_selection,
+                     create_draft, pushdown, save_draft, schedule, schedule_of, select, select_matching, selected_count,
+                     selection_of, set_activation, unselect, wizard_accounts)
 
 __all__ = [
     # franchise
@@ -41,9 +42,9 @@ __all__ = [
     "MAX_STEPS", "STEP_TYPES", "AutomationInput", "delete_automation", "describe", "diff", "message_changed",
     "message_excerpt", "parent_automation", "parent_automations", "parent_templates", "save_automation", "version",
     # wizard
-    "ActivationInput", "Selection", "candidates", "change_automation", "change_selection", "create_draft", "pushdown",
-    "save_draft", "schedule", "select", "select_matching", "selected_count", "set_activation", "unselect",
-    "wizard_accounts",
+    "ActivationInput", "Selection", "activation_of", "candidates", "change_automation", "change_selection",
+    "create_draft", "pushdown", "save_draft", "schedule", "schedule_of", "select", "select_matching", "selected_count",
+    "selection_of", "set_activation", "unselect", "wizard_accounts",
     # switching
     "release_account", "switch",
     # publishing
@@ -52,7 +53,8 @@ __all__ = [
     # scheduled
     "run_due",
     # reporting
-    "REPORT_STATES", "chart", "counts", "failure_text", "listing", "report", "version_pushed_at",
+    "REPORT_STATES", "chart", "counts", "failure_text", "listing", "parent_changed", "report", "summary",
+    "version_pushed_at",
     # the model, for bench/pushdown.py
     "Pushdown",
 ]

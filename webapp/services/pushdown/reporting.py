@@ -8,6 +8,8 @@ from flask_babel import lazy_gettext as _l
 from ...extensions import db
 from ...models import Automation, HostedAccount, Pushdown, PushdownCopy
 from ..scope import AgencyScope
+from .automations import diff
+from .publishing import last_operation
 
 
 # ---- P2/P9: exact counts, the report ------------------------------------------------------------
@@ -48,9 +50,26 @@ def listing(agency_id: int) -> list[dict]:
     for r in rows:
         automation = automations.get(r.automation_id)
         out.append({"row": r, "automation": automation, "counts": numbers[r.id],
-                    "parent_changed": r.status == "published" and automation is not None
-                    and automation.current_version != r.version_number})
+                    "parent_changed": parent_changed(r, automation)})
     return out
+
+
+def parent_changed(row: Pushdown, automation: Automation | None) -> bool:
+    """P6: the parent's automation has a newer version than the one a published pushdown pushed."""
+    return bool(row.status == "published" and automation is not None
+                and automation.current_version != row.version_number)
+
+
+def summary(row: Pushdown) -> dict:
+    """The report's figures beside its rows (the View page and the API): the exact counts and their bars,
+    the automation, whether the parent changed since the push and how (P6), when the version the
+    sub-accounts hold was pushed, and the last publish operation."""
+    numbers = counts([row.id])[row.id]
+    automation = db.session.get(Automation, row.automation_id)
+    changed = parent_changed(row, automation)
+    return {"counts": numbers, "bars": chart(numbers), "automation": automation, "changed": changed,
+            "changes": diff(automation, row.version_number) if changed else [],
+            "pushed_at": version_pushed_at(row), "operation": last_operation(row)}
 
 
 REPORT_STATES = ("active", "inactive", "missing", "failed", "pending")

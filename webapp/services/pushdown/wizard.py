@@ -110,6 +110,20 @@ def selected_count(row: Pushdown) -> int:
                              .where(PushdownCopy.pushdown_id == row.id))
 
 
+def _check_choosable(agency_id: int, ids: set[int]) -> None:
+    """Accounts chosen by id, set-based: another agency's is not found (404, nothing written); one that is
+    not in use cannot be chosen (422)."""
+    found = set(db.session.scalars(AgencyScope(agency_id).accounts()
+                                   .with_only_columns(HostedAccount.id).where(HostedAccount.id.in_(ids))))
+    if found != ids:
+        raise NotFound()
+    eligible = set(db.session.scalars(_eligible(agency_id).with_only_columns(HostedAccount.id)
+                                      .where(HostedAccount.id.in_(ids))))
+    if eligible != ids:
+        raise _fail("accounts", _l("Only sub-accounts in use (active, or cancelled until their period ends) can "
+                                   "get a pushdown."))
+
+
 def select(row: Pushdown, account_ids: list) -> int:
     """Adds accounts by id. Another agency's account is not found (nothing written); one that is
     not active cannot be chosen."""
@@ -117,15 +131,7 @@ def select(row: Pushdown, account_ids: list) -> int:
     ids = {parse_id(a) for a in account_ids}
     if not ids:
         return selected_count(row)
-    found = set(db.session.scalars(AgencyScope(row.agency_id).accounts()
-                                   .with_only_columns(HostedAccount.id).where(HostedAccount.id.in_(ids))))
-    if found != ids:
-        raise NotFound()
-    eligible = set(db.session.scalars(_eligible(row.agency_id).with_only_columns(HostedAccount.id)
-                                      .where(HostedAccount.id.in_(ids))))
-    if eligible != ids:
-        raise _fail("accounts", _l("Only sub-accounts in use (active, or cancelled until their period ends) can "
-                                   "get a pushdown."))
+    _check_choosable(row.agency_id, ids)
     _insert_copies(row, sa.select(HostedAccount.id).where(HostedAccount.id.in_(ids)))
     db.session.commit()
     return selected_count(row)
@@ -202,6 +208,25 @@ def _set_activation(row: Pushdown, data: ActivationInput) -> None:
         row.activate_tz = data.tz.strip()
     else:
         row.activate_at, row.activate_tz = None, None
+
+
+def _local(when: datetime | None, tz_name: str | None) -> tuple[str, str]:
+    if not when or not tz_name:
+        return "", ""
+    local = when.astimezone(ZoneInfo(tz_name))
+    return local.date().isoformat(), local.strftime("%H:%M")
+
+
+def activation_of(row: Pushdown) -> ActivationInput:
+    """A pushdown's activation as it was typed (date and time in its zone), to show it or save it again."""
+    day, at = _local(row.activate_at, row.activate_tz)
+    return ActivationInput(row.activation_mode or "none", day, at, row.activate_tz or "")
+
+
+def schedule_of(row: Pushdown) -> tuple[str, str, str]:
+    """A scheduled pushdown's publish instant as it was typed: (date, time, time zone); empty when none."""
+    day, at = _local(row.publish_at, row.publish_tz)
+    return day, at, row.publish_tz or ""
 
 
 def save_draft(row: Pushdown, activation: ActivationInput, actor: audit.Actor) -> Pushdown:
@@ -315,6 +340,16 @@ def change_selection(agency_id: int, sel: Selection, action: str, account_id=Non
         return Selection(sel.saved, picks, sel.matches, tuple(i for i in sel.drops if i != account.id))
     drops = sel.drops if account.id in sel.drops else sel.drops + (account.id,)
     return Selection(sel.saved, tuple(i for i in sel.picks if i != account.id), sel.matches, drops[:MAX_PICKS])
+
+
+def selection_of(agency_id: int, account_ids: list | None, matching: str | None) -> Selection:
+    """The sub-accounts of a pushdown chosen all at once (the API), checked as the wizard's picker checks each
+    one it adds: `account_ids` replace the draft's choice (None: keep it), plus every usable account matching
+    `matching` ("" for all; None: none)."""
+    sel = Selection.parse(account_ids is None, account_ids or [], [matching] if matching is not None else [], [])
+    if sel.picks:
+        _check_choosable(agency_id, set(sel.picks))
+    return sel
 
 
 def _write_selection(row: Pushdown, sel: Selection, pushdown_id: int | None) -> None:

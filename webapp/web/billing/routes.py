@@ -1,6 +1,4 @@
 """Billing pages (B1, B3, B4, B6, B7): the card, credit, and every invoice."""
-import csv
-import io
 import json
 
 from datetime import datetime, timezone
@@ -315,24 +313,8 @@ def history():
 @permission_required("billing")
 def history_csv():
     filters = billing_history.HistoryFilters.from_args(request.args)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["number", "date", "account", "kind", "status", "period_start", "period_end", "currency",
-                     "list_price", "discount_percent", "discount", "total", "prepaid_applied", "charged_to_card",
-                     "authorization", "issued_on"])
-    for inv, account_name in billing_history.all_invoices(current_scope(), filters):
-        writer.writerow([inv.number, inv.created_at.date().isoformat(), account_name or "", inv.kind, inv.status,
-                         inv.period_start or "", inv.period_end or "", inv.currency,
-                         _decimal(inv.list_price_cents), inv.discount_percent, _decimal(inv.discount_cents),
-                         _decimal(inv.total_cents), _decimal(inv.prepaid_applied_cents),
-                         _decimal(inv.card_charged_cents), inv.gateway_authorization_id or "",
-                         inv.issued_at.date().isoformat() if inv.issued_at else ""])
-    return Response(buffer.getvalue(), mimetype="text/csv",
-                    headers={"Content-Disposition": "attachment; filename=agencyhq-invoices.csv"})
-
-
-def _decimal(cents: int) -> str:
-    return f"{cents // 100}.{cents % 100:02d}" if cents >= 0 else f"-{_decimal(-cents)}"
+    name, text = invoice_documents.history_csv(current_actor(), current_scope(), filters)
+    return Response(text, mimetype="text/csv", headers={"Content-Disposition": f"attachment; filename={name}"})
 
 
 @bp.route("/invoices/<invoice_id>")

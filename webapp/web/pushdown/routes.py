@@ -1,14 +1,14 @@
 """The Automations tab (P2), the pushdown wizard (P3), publishing (P4), the switch for all (P5),
 updates (P6), drafts (P7), the report page, and what agencies without pushdown see (P10)."""
 import functools
-from zoneinfo import ZoneInfo
+from types import SimpleNamespace
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from ...extensions import db
-from ...models import Agency, Automation
+from ...models import Agency
 from ...services import pushdown
 from ...services.errors import Conflict, ServiceError, ValidationFailed
 from ..decorators import agency_required, current_actor, permission_required
@@ -74,18 +74,13 @@ def edit(pushdown_id):
 
 
 def _activation_defaults(row):
-    class Values:
-        activation = row.activation_mode if row else "none"
-        activate_tz = (row and row.activate_tz) or current_user.timezone or "UTC"
-        publish_tz = (row and row.publish_tz) or current_user.timezone or "UTC"
-        activate_date = activate_time = publish_date = publish_time = ""
-    for when, tz, prefix in ((row and row.activate_at, row and row.activate_tz, "activate"),
-                             (row and row.publish_at, row and row.publish_tz, "publish")):
-        if when and tz:
-            local = when.astimezone(ZoneInfo(tz))
-            setattr(Values, f"{prefix}_date", local.date().isoformat())
-            setattr(Values, f"{prefix}_time", local.strftime("%H:%M"))
-    return Values
+    """The form's activation and schedule: the pushdown's as typed, or none, in the person's time zone."""
+    activation = pushdown.activation_of(row) if row else pushdown.ActivationInput()
+    publish_date, publish_time, publish_tz = pushdown.schedule_of(row) if row else ("", "", "")
+    zone = current_user.timezone or "UTC"
+    return SimpleNamespace(activation=activation.mode, activate_date=activation.day, activate_time=activation.at,
+                           activate_tz=activation.tz or zone, publish_date=publish_date, publish_time=publish_time,
+                           publish_tz=publish_tz or zone)
 
 
 FINAL_CHOICES = {"draft", "schedule", "now"}
@@ -179,14 +174,8 @@ def view(pushdown_id):
     q = (request.args.get("q") or "")[:100]
     after = (request.args.get("after") or "")[:100]
     rows, next_after = pushdown.report(row, state, q, after)
-    numbers = pushdown.counts([row.id])[row.id]
-    automation = db.session.get(Automation, row.automation_id)
-    changed = row.status == "published" and automation and automation.current_version != row.version_number
     return render("pushdown/view.html", "pushdown/_report.html", row=row, rows=rows, next_after=next_after,
-                  state=state, q=q, after=after, counts=numbers, automation=automation, changed=changed,
-                  changes=pushdown.diff(automation, row.version_number) if changed else [],
-                  bars=pushdown.chart(numbers), pushed_at=pushdown.version_pushed_at(row),
-                  failure_text=pushdown.failure_text, operation=pushdown.last_operation(row))
+                  state=state, q=q, after=after, failure_text=pushdown.failure_text, **pushdown.summary(row))
 
 
 @bp.route("/automations/<pushdown_id>/progress")

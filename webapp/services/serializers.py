@@ -1,9 +1,11 @@
-"""Rows as the JSON the OpenAPI document describes (components/schemas of the same names)."""
+"""Rows as the JSON the OpenAPI document describes (components/schemas of the same names): the API answers
+with them, and the webhooks carry them as their events' objects."""
 from __future__ import annotations
 
 from ..catalog import get_catalog
+from ..sites import API_PREFIX
 from ..models import HostedAccount, Invoice, Operation
-from ..services import hosts, resold
+from . import hosts, resold
 
 
 def _iso(value):
@@ -54,6 +56,7 @@ def invoice(inv: Invoice, account_name: str | None, *, lines: bool = False) -> d
         "discount_cents": inv.discount_cents, "total_cents": inv.total_cents,
         "prepaid_applied_cents": inv.prepaid_applied_cents, "card_charged_cents": inv.card_charged_cents,
         "created_at": _iso(inv.created_at), "paid_at": _iso(inv.paid_at),
+        "pdf_url": hosts.dashboard_url(f"{API_PREFIX}/invoices/{inv.id}.pdf"),
     }
     if lines:
         out["lines"] = [{"description": line.description, "quantity": line.quantity, "unit_cents": line.unit_cents,
@@ -80,4 +83,14 @@ def report(r, account_name: str) -> dict:
         "sample_message": r.sample_message, "agency_reply": r.agency_reply, "created_at": _iso(r.created_at),
         "acknowledged_at": _iso(r.acknowledged_at), "closed_at": _iso(r.closed_at),
         "account_disabled_at": _iso(r.account_disabled_at),
+    }
+
+
+def payout(p) -> dict:
+    """A commission payout (C3): one per month, paid to the agency's PayPal e-mail."""
+    return {
+        "id": p.id, "month": p.month, "amount_cents": p.amount_cents, "currency": get_catalog().currency,
+        "paypal_email": p.paypal_email, "status": p.status, "reference": p.reference, "error": p.error,
+        "unclaimed": p.unclaimed, "attempt": p.attempt, "created_at": _iso(p.created_at), "paid_at": _iso(p.paid_at),
+        "next_attempt_at": _iso(p.next_attempt_at),
     }
