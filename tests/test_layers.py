@@ -83,8 +83,10 @@ def test_the_registry_wires_every_app_alike_and_nothing_twice(app, monkeypatch):
         assert dict(each.extensions["operation_handlers"]) == dict(registry.OPERATIONS)
         assert tuple(each.extensions["periodic_tasks"]) == registry.PERIODIC
         hooks = each.extensions["billing_hooks"]
-        assert hooks.after_paid == registry.BILLING_HOOKS.after_paid and len(hooks.after_paid) == 1
-        assert set(each.extensions["job_queue"].jobs) == {"operation", "renewal_batch"}
+        assert hooks.after_paid == registry.BILLING_HOOKS.after_paid and len(hooks.after_paid) == 2
+        assert dict(each.extensions["event_tellers"]) == dict(registry.EVENT_TELLERS)
+        assert dict(each.extensions["operation_failure_hooks"]) == dict(registry.ON_FAILED)
+        assert set(each.extensions["job_queue"].jobs) == set(registry.JOBS)
     assert other.config["SUPPORT_EMAIL"] == "desk@agency.test"
     assert len(set(registry.PERIODIC)) == len(registry.PERIODIC)
     # Every operation kind the code submits has a handler listed.

@@ -99,6 +99,15 @@ def from_environment(env: Mapping | None = None) -> dict:
         # The Agency API (X1): requests per token per window (seconds).
         "API_RATE_LIMIT": int(env.get("API_RATE_LIMIT", "120")),
         "API_RATE_WINDOW": int(env.get("API_RATE_WINDOW", "60")),
+        # Outgoing webhooks (issue 24): seconds one try may take in all; http:// endpoints and private,
+        # loopback or link-local addresses are refused unless these flags are on (tests, local development).
+        "WEBHOOK_TIMEOUT_SECONDS": float(env.get("WEBHOOK_TIMEOUT_SECONDS", "10")),
+        "WEBHOOKS_ALLOW_HTTP": _flag(env, "WEBHOOKS_ALLOW_HTTP"),
+        "WEBHOOKS_ALLOW_PRIVATE": _flag(env, "WEBHOOKS_ALLOW_PRIVATE"),
+        # A delivery "sending" longer than this (and than three times the timeout) lost its worker: sent again.
+        "WEBHOOK_STALE_SECONDS": int(env.get("WEBHOOK_STALE_SECONDS", "60")),
+        # Sends to one endpoint at once (the others wait their turn): a hanging endpoint holds no more workers.
+        "WEBHOOK_MAX_IN_FLIGHT": int(env.get("WEBHOOK_MAX_IN_FLIGHT", "2")),
         # Password-reset e-mails per hosted account, and reset requests per address, each per hour (W5, W6).
         "RESET_EMAILS_PER_ACCOUNT": int(env.get("RESET_EMAILS_PER_ACCOUNT", "3")),
         "RESET_REQUESTS_PER_ADDRESS": int(env.get("RESET_REQUESTS_PER_ADDRESS", "10")),
@@ -148,6 +157,22 @@ def from_environment(env: Mapping | None = None) -> dict:
         "INVOICE_ISSUER_NAME": env.get("INVOICE_ISSUER_NAME", "AgencyHQ"),
         "INVOICE_ISSUER_ADDRESS": env.get("INVOICE_ISSUER_ADDRESS", ""),
         "INVOICE_ISSUER_TAX_ID": env.get("INVOICE_ISSUER_TAX_ID") or None,
+        # Seeing the running system (issue 25, webapp/observability.py). LOG_LEVEL for every logger of the app's
+        # processes; LOG_FORMAT=json: one JSON object a line (else key=value text).
+        "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").strip().upper(),
+        "LOG_FORMAT": env.get("LOG_FORMAT", "text").strip().lower(),
+        # X-Request-ID from the client is taken as the request's id only when a proxy in front sets it (on by
+        # default with TRUSTED_PROXIES); otherwise one is made. Either way it is returned as X-Request-ID.
+        "TRUST_REQUEST_ID": _flag(env, "TRUST_REQUEST_ID", int(env.get("TRUSTED_PROXIES", "0")) > 0),
+        # Who may read /metrics: these addresses or networks (comma separated), or anyone sending
+        # "Authorization: Bearer <METRICS_TOKEN>" when it is set. Others get 404.
+        "METRICS_ALLOW": env.get("METRICS_ALLOW", "127.0.0.1,::1"),
+        "METRICS_TOKEN": env.get("METRICS_TOKEN") or None,
+        # Error reports to Sentry (off unless SENTRY_DSN is set); no personal data is sent.
+        "SENTRY_DSN": env.get("SENTRY_DSN") or None,
+        "SENTRY_ENVIRONMENT": env.get("SENTRY_ENVIRONMENT") or None,
+        "SENTRY_RELEASE": env.get("SENTRY_RELEASE") or None,
+        "SENTRY_TRACES_SAMPLE_RATE": float(env.get("SENTRY_TRACES_SAMPLE_RATE", "0")),
     }
 
 
@@ -169,7 +194,12 @@ class Config:
     BABEL_DEFAULT_LOCALE = "en"
     BABEL_DEFAULT_TIMEZONE = "UTC"
     BABEL_TRANSLATION_DIRECTORIES = str(ROOT / "translations")
+    # The dashboard's languages (agency users, agency notices): only languages whose catalogue is complete
+    # for the whole dashboard (tests/test_languages.py checks it).
     LANGUAGES = {"en": "English", "fr": "Français"}
+    # A hosted account's languages (issue 26): its client's pages and e-mails, whatever the browser says.
+    ACCOUNT_LANGUAGES = {"en": "English", "fr": "Français", "de": "Deutsch", "es": "Español", "it": "Italiano",
+                         "nl": "Nederlands", "pt": "Português", "zh": "中文"}
 
 
 class TestConfig(Config):

@@ -13,8 +13,8 @@ from types import MappingProxyType
 from flask import Flask
 
 from ..adapters.queue import JobQueue
-from ..services import (api_tokens, auth, billing, branding, client_auth, commission, mail, provisioning, pushdown,
-                        reminders, renewals)
+from ..services import (agency_events, api_tokens, auth, billing, branding, client_auth, commission, mail,
+                        provisioning, pushdown, reminders, renewals, webhooks)
 from ..services import domain_checks
 from . import sweeper, tasks
 
@@ -31,6 +31,24 @@ OPERATIONS = MappingProxyType({
     "commission_payout": commission.commission_payout,
 })
 
+# Operation kind -> what is told when one has failed for good (its last attempt), in the failing transaction.
+ON_FAILED = MappingProxyType({
+    "provision_account": agency_events.provisioning_failed,  # the account.provisioning_failed webhook
+})
+
+# What the services say happened (services/events.py) -> who is told: the webhooks' events.
+EVENT_TELLERS = MappingProxyType({
+    "account": agency_events.account,
+    "accounts": agency_events.accounts,
+    "credits_allocated": agency_events.credits_allocated,
+    "pushdown": agency_events.pushdown,
+    "report_opened": agency_events.report_opened,
+    "payout": agency_events.payout,
+    "invoice_paid": agency_events.invoice_paid,
+    "invoice_payment_failed": agency_events.invoice_payment_failed,
+    "invoice_refunded": agency_events.invoice_refunded,
+})
+
 # Run on every sweeper pass, in this order; each is idempotent and one failing does not stop the others.
 PERIODIC = (
     renewals.sweep_renewals,
@@ -45,12 +63,16 @@ PERIODIC = (
     api_tokens.purge_idempotency_records,
     provisioning.erase_stale_credentials,  # A2: generated passwords past their 24 hours (or of closed accounts)
     domain_checks.check_domains,  # A9: verified custom domains re-checked daily, stopped after the grace
+    webhooks.dispatch_due,  # issue 24: webhook retries whose time has come, lost jobs, workers killed mid-send
+    webhooks.purge_events,  # issue 24: webhook events (and their deliveries) past their 30 days
 )
 
 # The functions RQ runs, by the names the queue is asked for.
 JOBS = MappingProxyType({
     "operation": tasks.run_operation,
     "renewal_batch": tasks.run_renewal_batch,
+    # One try of one webhook delivery (issue 24): the WebhookDelivery row is the truth, the job carries its id.
+    "webhook_delivery": tasks.run_webhook_delivery,
 })
 
 BILLING_HOOKS = billing.Hooks(
@@ -60,8 +82,10 @@ BILLING_HOOKS = billing.Hooks(
         "compatibility_pack": billing.deliver_credit,
         "renewal": renewals.advance_period,
     }),
-    after_paid=(commission.record_payment,),
+    after_paid=(commission.record_payment, agency_events.invoice_paid),
     after_refund=(commission.reverse_payment,),
+    after_declined=(agency_events.invoice_payment_failed,),
+    after_refunded=(agency_events.invoice_refunded,),
     on_card_saved=(renewals.retry_after_card_saved,),
 )
 
@@ -73,6 +97,8 @@ def make_queue(redis_url: str | None, name: str, **options) -> JobQueue:
 
 def init_app(app: Flask) -> None:
     app.extensions["operation_handlers"] = OPERATIONS
+    app.extensions["operation_failure_hooks"] = ON_FAILED
+    app.extensions["event_tellers"] = EVENT_TELLERS
     app.extensions["periodic_tasks"] = PERIODIC
     app.extensions["billing_hooks"] = BILLING_HOOKS
     app.extensions["job_queue"] = make_queue(app.config.get("REDIS_URL"), app.config["QUEUE_NAME"],

@@ -8,7 +8,7 @@ import logging
 from flask import current_app
 
 from ..extensions import db
-from ..services import operations, renewals
+from ..services import operations, renewals, webhooks
 
 log = logging.getLogger("agencyhq.jobs")
 
@@ -30,5 +30,16 @@ def run_renewal_batch(operation_ids: list[int]) -> dict:
             outcome = renewals.renew_batch([int(i) for i in operation_ids])
             log.info("job renewal_batch size=%s outcome=%s", len(operation_ids), outcome)
             return outcome
+        finally:
+            db.session.remove()
+
+
+def run_webhook_delivery(delivery_id: int) -> str:
+    """One try of one webhook delivery (services.webhooks.deliver)."""
+    with current_app._get_current_object().app_context():
+        try:
+            status = webhooks.deliver(int(delivery_id))
+            log.info("job webhook_delivery delivery_id=%s status=%s", delivery_id, status)
+            return status
         finally:
             db.session.remove()

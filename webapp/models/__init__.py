@@ -1,5 +1,5 @@
 """Every model, importable from one place. Models import nothing of services or web."""
-from .accounts import AccountUser, HostedAccount
+from .accounts import AccountCount, AccountUser, HostedAccount
 from .agencies import Agency, User
 from .audit import AuditEvent
 from .automations import Automation, AutomationVersion, Pushdown, PushdownCopy
@@ -16,11 +16,13 @@ from .sessions import LoginSession, SignInFailures
 from .support import SupportMessage, SupportRequest
 from .templates import EmailTemplate, TemplateShareLink
 from .tokens import ApiIdempotencyRecord, ApiToken, LoginAsToken, PasswordResetToken, RecoveryCode, UserLink
+from .webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
-    "AbuseReport", "AccountUser", "Agency", "ApiIdempotencyRecord", "ApiToken", "AuditEvent", "Automation",
+    "AbuseReport", "AccountCount", "AccountUser", "Agency", "ApiIdempotencyRecord", "ApiToken", "AuditEvent", "Automation",
     "AutomationVersion", "BillingDetails", "BillingProfile", "Branding", "CardSetup", "CommissionEntry", "CreditBalance",
     "CreditEntry", "EmailTemplate", "GatewayCall", "GatewayEvent", "HostedAccount", "Invoice", "InvoiceLine", "InvoiceNumberCounter",
     "LoginAsToken", "LoginSession", "Operation", "OutboundEmail", "PasswordResetToken", "Payout", "Pushdown",
-    "PushdownCopy", "RecoveryCode", "SignInFailures", "SupportMessage", "SupportRequest", "TemplateShareLink", "User", "UserLink", "utcnow",
+    "PushdownCopy", "RecoveryCode", "SignInFailures", "SupportMessage", "SupportRequest", "TemplateShareLink", "User", "UserLink",
+    "WebhookAttempt", "WebhookDelivery", "WebhookEndpoint", "WebhookEvent", "utcnow",
 ]

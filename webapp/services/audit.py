@@ -105,6 +105,7 @@ ACTION_LABELS = {
     "login_as_started": _l("Login-as started"),
     "name_changed": _l("Name changed"),
     "notice_settings_changed": _l("Notice settings changed"),
+    "operation_retried": _l("Operation retried"),
     "outbox_email_opened": _l("Outbox e-mail opened"),
     "password_changed": _l("Password changed"),
     "password_link_created": _l("Password link made"),
@@ -171,6 +172,12 @@ ACTION_LABELS = {
     "two_factor_enabled": _l("Two-factor authentication turned on"),
     "two_factor_recovery_codes_renewed": _l("Recovery codes renewed"),
     "two_factor_reset_by_support": _l("Two-factor authentication reset by support"),
+    "webhook_delivery_resent": _l("Webhook delivery resent"),
+    "webhook_endpoint_created": _l("Webhook endpoint added"),
+    "webhook_endpoint_deleted": _l("Webhook endpoint deleted"),
+    "webhook_endpoint_disabled": _l("Webhook endpoint disabled after 3 days of failures"),
+    "webhook_endpoint_updated": _l("Webhook endpoint changed"),
+    "webhook_test_sent": _l("Webhook test event sent"),
 }
 
 

@@ -31,9 +31,9 @@ from ..catalog import get_catalog
 from ..extensions import db
 from ..models import (BillingProfile, CardSetup, CreditBalance, CreditEntry, GatewayCall, HostedAccount, Invoice,
                       InvoiceLine, utcnow)
-from ..models.accounts import PAID
+from ..models.accounts import PAID_COUNTED, AccountCount
 from ..models.billing import CARD_SETUP_PURPOSES
-from . import audit, invoice_numbers, invoice_text, keys, permissions, quotes
+from . import audit, events, invoice_numbers, invoice_text, keys, permissions, quotes
 from .errors import Conflict, NotFound, ServiceError, ValidationFailed
 
 log = logging.getLogger("agencyhq.billing")
@@ -51,6 +51,10 @@ class Hooks:
     # the commission ledger (C2) listens here, whatever the kind of invoice.
     after_paid: tuple = ()
     after_refund: tuple = ()
+    # Called with an agency's invoice whose charge was declined (before the decline commits; not for an outage
+    # of the processor, which is tried again), and with one just refunded in full (before its commit).
+    after_declined: tuple = ()
+    after_refunded: tuple = ()
     # Called with the agency's id after its card is saved: unpaid renewals are tried on it (B8).
     on_card_saved: tuple = ()
 
@@ -280,8 +284,9 @@ def account_card_of(account_id: int | None) -> BillingProfile | None:
 # ---- B5: the discount in force -------------------------------------------------------------------
 
 def paid_accounts(agency_id: int) -> int:
-    return db.session.scalar(sa.select(sa.func.count()).select_from(HostedAccount).where(
-        HostedAccount.agency_id == agency_id, PAID)) or 0
+    """B5's paid accounts, from the agency's counters (AccountCount, kept by the database)."""
+    return db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(AccountCount.n), 0)).where(
+        AccountCount.agency_id == agency_id, PAID_COUNTED)) or 0
 
 
 def discount_in_force(agency_id: int) -> int:
@@ -634,6 +639,9 @@ def settle(invoice: Invoice, card: BillingProfile | None = None) -> Invoice:
 def _record_decline(invoice: Invoice, code: str, message: str):
     for name, value in declined_values(invoice, message, code).items():
         setattr(invoice, name, value)
+    if code != OUTAGE:
+        for hook in _hooks().after_declined:
+            hook(invoice)
     db.session.commit()
     raise PaymentDeclined(message, code, invoice)
 
@@ -681,8 +689,9 @@ def refunded_on_failure(invoice: Invoice | None, reason: str):
         raise
 
 
-def void_and_refund_prepaid(invoice: Invoice) -> None:
-    """An unpaid invoice given up: void, and the prepaid credit it took given back (nothing is owed on it)."""
+def void_and_refund_prepaid(invoice: Invoice, *, tell: tuple = ()) -> None:
+    """An unpaid invoice given up: void, and the prepaid credit it took given back (nothing is owed on it).
+    `tell`: hooks called with the void invoice in the same transaction."""
     if invoice.status == "paid":
         return
     if invoice.prepaid_applied_cents:
@@ -696,6 +705,8 @@ def void_and_refund_prepaid(invoice: Invoice) -> None:
                                        idempotency_key=keys.prepaid_returned(entry.id)))
         invoice.prepaid_applied_cents = 0
     invoice.status = "void"
+    for hook in tell:
+        hook(invoice)
     db.session.commit()
 
 
@@ -707,6 +718,10 @@ def deliver_credit(invoice: Invoice) -> None:
     amount = invoice.list_price_cents if kind == "prepaid" else invoice.credits
     add_credit(invoice.agency_id, kind, amount, reason=f"Bought with invoice {invoice.number}",
                key=keys.credit_bought(invoice.id), account_id=invoice.account_id, invoice_id=invoice.id)
+    if invoice.account_id is not None and invoice.agency_id is not None:
+        db.session.flush()
+        events.credits_allocated(invoice.agency_id, db.session.get(HostedAccount, invoice.account_id), kind,
+                                        amount, balance(invoice.agency_id, kind, invoice.account_id))
 
 
 def _prepaid_amount(amount_cents) -> int:
@@ -861,5 +876,5 @@ def refund(invoice: Invoice, *, reason: str) -> Invoice:
     invoice.last_error = f"Refunded: {reason}"[:300]
     invoice.status = "open"  # so the prepaid return below treats it as unpaid
     db.session.flush()
-    void_and_refund_prepaid(invoice)
+    void_and_refund_prepaid(invoice, tell=_hooks().after_refunded)
     return invoice

@@ -26,7 +26,7 @@ from ..catalog import get_catalog
 from ..extensions import db
 from ..models import (Agency, BillingProfile, CommissionEntry, HostedAccount, Invoice, Operation, Payout,
                       utcnow)
-from . import accounts, audit, billing, hosts, keys, mail, notices, operations, permissions, provisioning
+from . import accounts, audit, billing, events, hosts, keys, mail, notices, operations, permissions, provisioning
 from .dates import add_months
 from .errors import NotFound, ValidationFailed
 from .operations import RetryLater
@@ -444,8 +444,11 @@ def pay_month(agency_id: int, month: str, *, last_try: bool = False) -> Payout |
         result = payouts().send(payout.paypal_email, payout.amount_cents, agency.currency,
                                 idempotency_key=batch_key(agency_id, month, payout.attempt))
     except PayoutError as exc:
+        newly_failed = payout.status != "failed"
         payout.status, payout.error = "failed", exc.message[:300]
         payout.next_attempt_at = None if last_try else utcnow() + PAYOUT_RETRY_DELAY
+        if newly_failed:  # told once, not at each retry of the same failure
+            events.payout(payout, "payout.failed")
         db.session.commit()
         raise RetryLater(f"Payout for {month} failed: {exc.detail}", PAYOUT_RETRY_DELAY) from None
     faults.point("payout.after_adapter")  # sent, nothing committed here yet
@@ -507,6 +510,7 @@ def _record(agency: Agency, payout: Payout, result: PayoutResult) -> Payout:
             email = _tell_agency(agency, payout)
             audit.record(audit.Actor.system(), "commission_paid_out", agency_id=agency.id, month=payout.month,
                          amount_cents=payout.amount_cents, reference=result.reference)
+            events.payout(payout, "payout.paid")
     elif result.status == "pending":
         db.session.execute(_update(payout, *current).values(status="pending", error=None, **seen))
     else:  # failed or unclaimed: the money is not with the agency
@@ -518,6 +522,7 @@ def _record(agency: Agency, payout: Payout, result: PayoutResult) -> Payout:
             db.session.execute(_update(payout).values(next_attempt_at=retry_at))
             db.session.refresh(payout)
             email = _tell_agency(agency, payout, "payout_failed", reason=reason, retry_at=retry_at)
+            events.payout(payout, "payout.failed")
             log.warning("payout %s (%s) batch %s ended %s: %s", payout.id, payout.month, seen["batch_id"],
                         result.item_status or result.status, reason)
     db.session.commit()

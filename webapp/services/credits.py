@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from ..catalog import get_catalog
 from ..extensions import db
 from ..models import CreditBalance, CreditEntry, HostedAccount
-from . import audit, billing, keys, permissions
+from . import audit, billing, events, keys, permissions
 from .errors import NotFound, ValidationFailed
 
 KINDS = ("prepaid", "sms", "compatibility")
@@ -93,6 +93,10 @@ def move(agency_id: int, kind: str, amount: int, *, source: HostedAccount | None
     audit.record(actor, "credit_moved", agency_id=agency_id, account_id=(target or source).id if (target or source) else None,
                  kind=kind, amount=amount, source=_name(source), target=_name(target))
     try:
+        if target is not None:
+            db.session.flush()
+            events.credits_allocated(agency_id, target, kind, amount,
+                                            billing.balance(agency_id, kind, target.id))
         db.session.commit()
     except IntegrityError:  # the same press, committed by a concurrent request first
         db.session.rollback()

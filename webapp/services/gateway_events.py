@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from ..adapters.payments import GatewayError
 from ..extensions import db
 from ..models import GatewayEvent, Invoice, utcnow
-from . import audit, billing, hosts, mail, notices
+from . import audit, billing, events, hosts, mail, notices
 
 log = logging.getLogger("agencyhq.gateway_events")
 
@@ -73,6 +73,7 @@ def _refunded(charge: dict):
     invoice.refunded_outside_cents = min(refunded, invoice.card_charged_cents)
     audit.record(audit.Actor.system(), "invoice_refunded_outside", agency_id=invoice.agency_id,
                  account_id=invoice.account_id, invoice=invoice.number, amount_cents=invoice.refunded_outside_cents)
+    events.invoice_refunded(invoice)
     return invoice.id, f"refund of {invoice.refunded_outside_cents} cents shown on {invoice.number}", None
 
 

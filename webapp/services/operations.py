@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import Operation, utcnow
+from . import logcontext, metrics
 from .errors import ServiceError
 
 log = logging.getLogger("agencyhq.operations")
@@ -32,6 +33,11 @@ class RetryLater(Exception):
 def handlers() -> Mapping[str, Callable]:
     """Operation kind -> its handler, as webapp/jobs/registry.py wired them into this app."""
     return current_app.extensions["operation_handlers"]
+
+
+def failure_hooks() -> Mapping[str, Callable]:
+    """Operation kind -> what is told when it has failed for good (after its last attempt)."""
+    return current_app.extensions.get("operation_failure_hooks", {})
 
 
 class OperationContext:
@@ -88,14 +94,19 @@ def submit(kind: str, *, key: str, agency_id: int | None = None, subject=None, p
     if existing is not None:
         return existing
     subject_type, subject_id = subject if subject else (None, None)
+    params = dict(params or {})
+    if logcontext.current_request_id():
+        # The request that asked for it: its log lines carry the same id as the request's (issue 25).
+        params.setdefault(logcontext.PARAM, logcontext.current_request_id())
     op = Operation(kind=kind, idempotency_key=key, agency_id=agency_id, subject_type=subject_type,
-                   subject_id=subject_id, params=params or {}, total=max(total, 1), run_after=run_after)
+                   subject_id=subject_id, params=params, total=max(total, 1), run_after=run_after)
     try:
         with db.session.begin_nested():
             db.session.add(op)
     except IntegrityError:
         # Someone else created it between our look-up and insert.
         return db.session.scalar(sa.select(Operation).where(Operation.idempotency_key == key))
+    metrics.operations_created(kind)
     return op
 
 
@@ -128,9 +139,11 @@ def submit_many(kind: str, items: list[dict]) -> list[int]:
              "subject_type": item.get("subject_type"), "subject_id": item.get("subject_id"),
              "params": item.get("params") or {}, "total": 1, "progress": 0, "status": "queued", "attempts": 0,
              "created_at": now} for item in items]
+    created = 0
     for start in range(0, len(rows), 1000):
-        db.session.execute(insert(Operation).on_conflict_do_nothing(index_elements=["idempotency_key"]),
-                           rows[start:start + 1000])
+        result = db.session.execute(insert(Operation).on_conflict_do_nothing(index_elements=["idempotency_key"]),
+                                    rows[start:start + 1000])
+        created += max(getattr(result, "rowcount", -1), 0)
     keys = [item["key"] for item in items]
     ids = []
     for start in range(0, len(keys), 1000):
@@ -138,6 +151,7 @@ def submit_many(kind: str, items: list[dict]) -> list[int]:
             Operation.idempotency_key.in_(keys[start:start + 1000]), Operation.status == "queued",
             Operation.enqueued_at.is_(None))).all()
     db.session.commit()
+    metrics.operations_created(kind, created or len(ids))  # (a driver that does not say: the new queued ones)
     return ids
 
 
@@ -190,7 +204,10 @@ def claim_many(operation_ids: list[int]) -> list[Operation]:
         .values(status="running", attempts=Operation.attempts + 1, started_at=now, heartbeat_at=now)
         .returning(Operation.id)).scalars().all()
     db.session.commit()
-    return list(db.session.scalars(sa.select(Operation).where(Operation.id.in_(claimed)).order_by(Operation.id)))
+    ops = list(db.session.scalars(sa.select(Operation).where(Operation.id.in_(claimed)).order_by(Operation.id)))
+    for op in ops:
+        metrics.operation_started(op)
+    return ops
 
 
 def finish_many(results: dict[int, dict]) -> None:
@@ -201,19 +218,44 @@ def finish_many(results: dict[int, dict]) -> None:
     db.session.execute(sa.update(Operation), [
         {"id": op_id, "status": "succeeded", "progress": 1, "result": result, "finished_at": now, "error": None}
         for op_id, result in results.items()])
+    for kind, count, started in db.session.execute(
+            sa.select(Operation.kind, sa.func.count(), sa.func.min(Operation.started_at))
+            .where(Operation.id.in_(list(results)[:1000])).group_by(Operation.kind)):
+        started = started if started is None or started.tzinfo else started.replace(tzinfo=now.tzinfo)
+        metrics.operation_ended(kind, "succeeded", (now - started).total_seconds() if started else 0.0, count)
 
 
 def _finish(op_id: int, **values) -> None:
-    db.session.execute(sa.update(Operation).where(Operation.id == op_id, Operation.status == "running")
-                       .values(finished_at=utcnow(), **values))
+    """The operation's end, written once (the claim's status guards it); a failure's hook is told in the same
+    transaction, so it is told once."""
+    finished = db.session.execute(sa.update(Operation).where(Operation.id == op_id, Operation.status == "running")
+                                  .values(finished_at=utcnow(), **values)).rowcount == 1
+    if finished and values.get("status") == "failed":
+        op = db.session.get(Operation, op_id)
+        hook = failure_hooks().get(op.kind)
+        if hook is not None:
+            hook(op)
     db.session.commit()
 
 
 def run(operation_id: int) -> str:
-    """Runs one operation to its end (or to its next retry). Returns the status it ended in."""
+    """Runs one operation to its end (or to its next retry). Returns the status it ended in. Its log lines carry
+    its id and the id of the request that submitted it; its start, wait, run time and end are counted."""
+    with logcontext.operation(operation_id), metrics.Timer() as timer:
+        seen: dict = {}
+        status = _run(operation_id, seen)
+    if "kind" in seen:
+        metrics.operation_ended(seen["kind"], status, timer.seconds)
+    return status
+
+
+def _run(operation_id: int, seen: dict) -> str:
     if not claim(operation_id):
         return "skipped"
     op = db.session.get(Operation, operation_id)
+    seen["kind"] = op.kind
+    logcontext.bind_request((op.params or {}).get(logcontext.PARAM))
+    metrics.operation_started(op)
     fn = handlers().get(op.kind)
     max_attempts = current_app.config["OPERATION_MAX_ATTEMPTS"]
     if fn is None:
@@ -299,6 +341,8 @@ def requeue_lost(limit: int = 500) -> int:
         db.session.execute(sa.update(Operation).where(Operation.id == op_id).values(enqueued_at=now))
         sent += 1
     db.session.commit()
+    from . import queue_status  # the System page's "last sweeper pass": this is each pass's first step
+    queue_status.record_sweep(sent)
     return sent
 
 

@@ -13,7 +13,7 @@ from .. import faults
 from ..extensions import db
 from ..models import AccountUser, AuditEvent, Branding, CreditBalance, EmailTemplate, HostedAccount, Operation, utcnow
 from ..models.base import UTCDateTime
-from . import audit, hosts, keys, mail, notices, operations, permissions
+from . import audit, events, hosts, keys, mail, notices, operations, permissions
 from .errors import ServiceError
 from .passwords import generate_password, hash_generated_password
 from .templates import adds_templates
@@ -241,6 +241,7 @@ def provision_account(ctx: operations.OperationContext):
     # Conditional: the account object is as this job last wrote it, and an account cancelled meanwhile
     # stays cancelled. A password still kept is shown for 24 hours from the first activation (A2).
     now = utcnow()
+    first = account.provisioned_at is None
     db.session.execute(sa.update(HostedAccount).where(HostedAccount.id == account.id).values(
         status=sa.case((HostedAccount.status == "provisioning", "active"), else_=HostedAccount.status),
         provisioned_at=sa.func.coalesce(HostedAccount.provisioned_at, now),
@@ -248,6 +249,8 @@ def provision_account(ctx: operations.OperationContext):
             (sa.and_(HostedAccount.provisioned_at.is_(None), HostedAccount.credentials_until.is_not(None)),
              sa.literal(now + CREDENTIALS_SHOWN_FOR, UTCDateTime())), else_=HostedAccount.credentials_until))
         .execution_options(synchronize_session=False))
+    if first:  # told once, in the transaction that makes it ready (a rerun after a crash finds it provisioned)
+        events.account(account, "account.provisioned")
     ctx.progress(7, total, "Ready")
     mail.enqueue_pending(email)
     return op.result

@@ -17,7 +17,7 @@ from ..extensions import db
 from ..adapters.payments import OUTAGE, GatewayError
 from ..models import CreditBalance, HostedAccount, Invoice, OutboundEmail, utcnow
 from ..models.accounts import CLIENT_BILLED_KINDS, RECURRING, RENEWING_STATUSES
-from . import billing, hosts, invoice_numbers, invoice_text, keys, mail, notices, operations
+from . import billing, events, hosts, invoice_numbers, invoice_text, keys, mail, metrics, notices, operations
 from .dates import add_months
 
 
@@ -176,6 +176,7 @@ def expire_ended(today: date | None = None) -> int:
         .execution_options(synchronize_session=False)).all()
     emails = [_tell_expired(account) for account in db.session.scalars(
         sa.select(HostedAccount).where(HostedAccount.id.in_(expired)).order_by(HostedAccount.id))]
+    events.accounts(expired, "account.expired")
     db.session.commit()
     mail.enqueue_pending(*emails)
     return len(expired)
@@ -208,6 +209,7 @@ def disable_after_grace(now: datetime | None = None) -> int:
         if account is not None and account.status == "active":
             account.status, account.disabled_at, account.disabled_reason = "disabled", now, "unpaid"
             _notify(account, invoice, "disabled")
+            events.account(account, "account.disabled")
             count += 1
     db.session.commit()
     return count
@@ -242,8 +244,11 @@ def advance_period(invoice: Invoice) -> None:
     """What a paid renewal delivers: the account moves to its new period (and is enabled again after a
     decline)."""
     account = db.session.get(HostedAccount, invoice.account_id)
-    for name, value in advanced_values(account, invoice).items():
+    values = advanced_values(account, invoice)
+    for name, value in values.items():
         setattr(account, name, value)
+    if values.get("status") == "active":
+        events.account(account, "account.enabled")
     if account.kind == "standalone" and invoice.agency_id is None and invoice.receipt_at is None:
         _client_receipt(account, invoice)
 
@@ -289,6 +294,7 @@ def renew(account_id: int, period_start: date, discount_percent: int | None = No
         account.plan_tier, account.plan_term = account.pending_plan_tier, account.pending_plan_term or account.plan_term
         account.contact_limit = account.pending_contact_limit or account.contact_limit
         account.pending_plan_tier = account.pending_plan_term = account.pending_contact_limit = None
+        events.account(account, "account.plan_changed")
         db.session.commit()
     start, end = next_period(account, period_start)
     # C1, A4: a referred or detached account is billed to its client's own card, never to an agency (no
@@ -307,6 +313,7 @@ def renew(account_id: int, period_start: date, discount_percent: int | None = No
     except billing.PaymentDeclined as exc:
         _schedule_retry(invoice, outage=exc.decline_code == OUTAGE)
         return invoice
+    metrics.renewal("charged")
     faults.point("renewal.after_commit")
     _send_pending_receipt(invoice)
     return invoice
@@ -373,6 +380,7 @@ def _schedule_retry(invoice: Invoice, *, card_saved: bool = False, outage: bool 
     scheduled retry's, and of a decline right after it saved a card; the later ones are quiet.
     When the card processor could not be reached, the same attempt is tried again within the hour
     (its key unchanged, so it is never charged twice) and nobody is told: nothing was declined."""
+    metrics.renewal("unavailable" if outage else "declined")
     if outage:
         invoice.next_attempt_at = utcnow() + OUTAGE_RETRY
         db.session.commit()
@@ -436,6 +444,7 @@ def retry_renewal(ctx: operations.OperationContext):
     except billing.PaymentDeclined as exc:
         _schedule_retry(invoice, card_saved=bool(ctx.params.get("card_saved")), outage=exc.decline_code == OUTAGE)
     else:
+        metrics.renewal("charged")
         _send_pending_receipt(invoice)
     return {"invoice_id": invoice.id, "status": invoice.status}
 
@@ -547,13 +556,22 @@ def renew_batch(op_ids: list[int]) -> dict:
         issued = invoice_numbers.issued_values([inv for _op, _account, inv, _ref in paid], now)
         if issued:
             db.session.execute(sa.update(Invoice), [{"id": invoice_id, **values} for invoice_id, values in issued.items()])
+        # The webhooks' invoice.paid (and account.enabled), in this paying transaction as on the one-by-one way.
+        for (_op, account, inv, _ref), values in zip(paid, moved):
+            db.session.expire(inv)
+            events.invoice_paid(inv)
+            if values.get("status") == "active":
+                events.account(account, "account.enabled")
     db.session.commit()
+    metrics.renewal("charged", len(paid))
 
     # Declines and the accounts that need more care go the one-by-one way (same keys, same rules).
     for op, account, invoice, exc in declined:
         db.session.refresh(invoice)
         for name, value in billing.declined_values(invoice, exc.message, exc.code).items():
             setattr(invoice, name, value)
+        if exc.code != OUTAGE:
+            events.invoice_payment_failed(invoice)
         db.session.commit()
         _schedule_retry(invoice, outage=exc.code == OUTAGE)
         operations.finish_many({op.id: {"invoice_id": invoice.id, "status": "failed"}})

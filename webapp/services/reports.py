@@ -17,7 +17,7 @@ from flask_babel import lazy_gettext as _l
 from ..extensions import db
 from ..models import Agency, HostedAccount, OutboundEmail, User, utcnow
 from ..models.reports import REPORT_KINDS, REPORT_SEVERITIES, REPORT_STATUSES, AbuseReport
-from . import audit, hosts, keys, mail, notices, permissions
+from . import audit, events, hosts, keys, mail, notices, permissions
 from .errors import Conflict, Forbidden, NotFound, ValidationFailed
 from .scope import AgencyScope, parse_id
 from .validation import text_problem
@@ -146,6 +146,7 @@ def file(data: ReportInput, *, staff: User, actor: audit.Actor) -> AbuseReport:
     emails = _tell_agency("abuse_report", report, account, key=keys.notice("abuse_report", report.id))
     audit.record(actor, "report_filed", agency_id=report.agency_id, account_id=account.id, report=report.id,
                  kind=report.kind, severity=report.severity, emailed=[e.to_address for e in emails])
+    events.report_opened(report)
     db.session.commit()
     mail.enqueue_pending(*emails)
     return report
@@ -206,8 +207,9 @@ def get(scope: AgencyScope, report_id, *, actor: audit.Actor) -> AbuseReport:
     return scope.get(AbuseReport, report_id)
 
 
-def acknowledge(scope: AgencyScope, report_id, *, reply: str, user: User, actor: audit.Actor) -> AbuseReport:
-    """The agency acknowledges an open report with its reply (what it did about it)."""
+def acknowledge(scope: AgencyScope, report_id, *, reply: str, user: User | None, actor: audit.Actor) -> AbuseReport:
+    """The agency acknowledges an open report with its reply (what it did about it); `user` is who replied (the
+    person logged in, or the API token's creator)."""
     permissions.require(actor, "manage_accounts")
     report = scope.get(AbuseReport, report_id)
     text, problem = _required_text(reply, MAX_REPLY, str(_l("Say what you did about it.")),
@@ -217,7 +219,8 @@ def acknowledge(scope: AgencyScope, report_id, *, reply: str, user: User, actor:
     # Claimed with a conditional UPDATE: two people acknowledging at once (or a double click) answer once.
     claimed = db.session.execute(
         sa.update(AbuseReport).where(AbuseReport.id == report.id, AbuseReport.status == "open")
-        .values(status="acknowledged", acknowledged_at=utcnow(), acknowledged_by_id=user.id, agency_reply=text)
+        .values(status="acknowledged", acknowledged_at=utcnow(),
+                acknowledged_by_id=user.id if user is not None else None, agency_reply=text)
         .execution_options(synchronize_session=False)).rowcount
     if claimed != 1:
         db.session.rollback()
@@ -308,6 +311,7 @@ def disable_account(report_id, *, staff: User, actor: audit.Actor) -> AbuseRepor
                           key=keys.notice("account_disabled_abuse", report.id, f"{now:%Y%m%d%H%M%S%f}"))
     audit.record(actor, "account_disabled_abuse", agency_id=account.agency_id, account_id=account.id,
                  report=report.id, emailed=[e.to_address for e in emails])
+    events.account(account, "account.disabled")
     db.session.commit()
     mail.enqueue_pending(*emails)
     return report
@@ -333,6 +337,7 @@ def enable_account(report_id, *, staff: User, actor: audit.Actor) -> AbuseReport
                        .values(account_disabled_at=None).execution_options(synchronize_session=False))
     audit.record(actor, "account_enabled_abuse", agency_id=account.agency_id, account_id=account.id,
                  report=report.id)
+    events.account(account, "account.enabled")
     db.session.commit()
     db.session.refresh(report)
     db.session.refresh(account)

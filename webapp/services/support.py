@@ -14,7 +14,7 @@ from flask_babel import lazy_gettext as _l
 from ..catalog import get_catalog
 from ..extensions import db
 from ..models import AccountUser, Agency, AuditEvent, HostedAccount, OutboundEmail, SupportRequest, User, utcnow
-from . import accounts, audit, branding, hosts, keys, mail, notices, permissions, pushdown, renewals
+from . import accounts, audit, branding, events, hosts, keys, mail, notices, permissions, pushdown, renewals
 from .errors import Conflict, NotFound, ServiceError, ValidationFailed
 from .validation import email_problem
 
@@ -98,6 +98,50 @@ def request_detach(account: HostedAccount, user: User, *, client_email: str, act
     audit.record(actor, "detach_requested", agency_id=account.agency_id, account_id=account.id)
     db.session.commit()
     return request
+
+
+# ---- A3, A4: the agency's own requests and where they stand ------------------------------------------------
+
+AGENCY_REQUEST_KINDS = ("transfer", "detach")
+
+
+def _agency_requests(agency_id: int, kind: str = "", status: str = ""):
+    stmt = sa.select(SupportRequest).where(SupportRequest.agency_id == agency_id,
+                                           SupportRequest.kind.in_(AGENCY_REQUEST_KINDS))
+    if kind:
+        stmt = stmt.where(SupportRequest.kind == kind)
+    if status:
+        stmt = stmt.where(SupportRequest.status == status)
+    return stmt
+
+
+def agency_requests(agency_id: int, *, kind: str = "", status: str = "", page: int = 1,
+                    per_page: int | None = None) -> Page:
+    """The transfer-in and detach requests the agency filed, newest first, a page at a time (past the end:
+    no rows)."""
+    per_page = per_page or PER_PAGE
+    stmt = _agency_requests(agency_id, kind, status)
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery())) or 0
+    rows = list(db.session.scalars(stmt.order_by(SupportRequest.created_at.desc(), SupportRequest.id.desc())
+                                   .offset((page - 1) * per_page).limit(per_page)))
+    return Page(rows, page, page * per_page < total, total)
+
+
+def agency_request(agency_id: int, request_id) -> SupportRequest:
+    """One of the agency's transfer-in or detach requests; another agency's (or another kind) is NotFound."""
+    from .scope import parse_id
+    row = db.session.scalar(_agency_requests(agency_id).where(SupportRequest.id == parse_id(request_id)))
+    if row is None:
+        raise NotFound()
+    return row
+
+
+def request_account_id(request: SupportRequest) -> int | None:
+    """The account a request is about, as the agency may be told it: a detach's (its own account); a transfer's
+    only once approved (until then, whether the address and e-mail matched an account is not told)."""
+    if request.kind == "transfer" and request.status != "approved":
+        return None
+    return request.account_id
 
 
 # ---- S6: the console ------------------------------------------------------------------------------------------
@@ -189,6 +233,10 @@ def decide(request_id, *, approve: bool, reason: str, staff: User, actor: audit.
                  account_id=request.account_id, request=request.id, reason=reason)
     email = _tell_agency(request, account)
     billed = _tell_client_it_pays(detached) if detached is not None else None
+    if approve and request.kind == "transfer":
+        events.account(account, "account.transferred_in")
+    elif detached is not None:
+        events.account(detached, "account.detached", agency_id=request.agency_id)
     db.session.commit()
     if detached is not None:
         # A4: a renewal the agency's card declined is not owed by anyone now; the client's own starts afresh.

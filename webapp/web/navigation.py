@@ -39,6 +39,8 @@ PARENT_PAGE = {
     "contact.ticket": "contact.index", "contact.messages": "contact.index",
     "support.contact_ticket": "support.contact_tickets", "support.contact_messages": "support.contact_tickets",
     "api_tokens.documentation": "api_tokens.index", "api_tokens.create": "api_tokens.index",
+    "api_tokens.webhook_show": "api_tokens.index", "api_tokens.webhook_create": "api_tokens.index",
+    "api_tokens.webhook_update": "api_tokens.index",
     "support.agency": "support.agencies",
     "team.invite": "team.index",
     "reports.show": "reports.index", "support.report": "support.reports", "support.new_report": "support.reports",

@@ -14,7 +14,7 @@ from ...catalog import get_catalog
 from ...extensions import db
 from ...models import AccountUser, HostedAccount, Invoice, Operation, SupportRequest, utcnow
 from ...models.accounts import search_text_for
-from .. import audit, billing, invoice_text, keys, operations, permissions, provisioning, quotes
+from .. import audit, billing, events, invoice_text, keys, operations, permissions, provisioning, quotes
 from ..dates import add_months
 from ..errors import Conflict, ServiceError, ValidationFailed
 from .validation import DETAIL_FIELDS, ClientDetails, NewAccount, details_problems, price_of, validate_new, normalize_domain
@@ -218,6 +218,7 @@ def change_plan(account: HostedAccount, *, tier: str, term: str, contact_limit, 
             account.pending_plan_tier = account.pending_plan_term = account.pending_contact_limit = None
             audit.record(actor, "plan_upgraded", agency_id=account.agency_id, account_id=account.id,
                          plan=f"{tier}/{term}/{limit}", charged_cents=invoice.total_cents if invoice else 0)
+            events.account(account, "account.plan_changed")
             db.session.commit()
         return {"change": "upgrade", "invoice": invoice, "quote": fresh}
     account.pending_plan_tier, account.pending_plan_term, account.pending_contact_limit = tier, term, limit
@@ -244,6 +245,7 @@ def _start_paid(account: HostedAccount, quote: quotes.Quote, lines: list, reques
         account.pending_plan_tier = account.pending_plan_term = account.pending_contact_limit = None
         audit.record(actor, "account_renewed" if reactivation else "trial_converted", agency_id=account.agency_id,
                      account_id=account.id, plan=f"{tier}/{term}/{limit}", invoice=invoice.number)
+        events.account(account, "account.plan_changed")
         db.session.commit()
     return {"change": "renewed" if reactivation else "trial_to_paid", "invoice": invoice, "quote": quote}
 
@@ -287,6 +289,7 @@ def cancel(account: HostedAccount, actor: audit.Actor) -> HostedAccount:
     audit.record(actor, "account_cancelled", agency_id=account.agency_id, account_id=account.id,
                  usable_until=str(account.period_end))
     provisioning.forget_credentials(account, reason="cancelled")  # A2: never shown on a cancelled account
+    events.account(account, "account.cancelled")
     db.session.commit()
     return account
 
@@ -372,6 +375,7 @@ def disable(account: HostedAccount, actor: audit.Actor) -> HostedAccount:
         raise Conflict(str(_l("%(name)s changed meanwhile: look at it again.", name=account.name)))
     audit.record(actor, "account_disabled_agency", agency_id=account.agency_id, account_id=account.id,
                  was=account.status)
+    events.account(account, "account.disabled")
     db.session.commit()
     db.session.refresh(account)
     return account
@@ -396,6 +400,7 @@ def enable(account: HostedAccount, actor: audit.Actor) -> HostedAccount:
         db.session.refresh(account)
         raise Conflict(str(_l("%(name)s changed meanwhile: look at it again.", name=account.name)))
     audit.record(actor, "account_enabled_agency", agency_id=account.agency_id, account_id=account.id)
+    events.account(account, "account.enabled")
     db.session.commit()
     db.session.refresh(account)
     return account

@@ -12,7 +12,7 @@ from flask_babel import lazy_gettext as _l
 from ... import faults
 from ...extensions import db
 from ...models import Automation, AutomationVersion, HostedAccount, Pushdown, PushdownCopy, utcnow
-from .. import audit, keys, operations, permissions
+from .. import audit, events, keys, operations, permissions
 from ..errors import Conflict
 from .automations import version
 from .switching import _switch
@@ -36,7 +36,7 @@ def publish(row: Pushdown, activation: ActivationInput | None, actor: audit.Acto
     row.status, row.published_at, row.version_number = "published", utcnow(), automation.current_version
     audit.record(actor, "pushdown_published", agency_id=row.agency_id,
                  **{"pushdown_id": row.id, "version": row.version_number})
-    return _submit_publish(row)
+    return _submit_publish(row, published=True)
 
 
 def save_wizard(agency_id: int, row: Pushdown | None, automation_ids: list, sel: Selection, choice: str,
@@ -72,7 +72,7 @@ def push_update(row: Pushdown, actor: audit.Actor):
                        .values(status="pending", error=None, updated_at=utcnow()))
     audit.record(actor, "pushdown_updated", agency_id=row.agency_id,
                  **{"pushdown_id": row.id, "version": row.version_number})
-    return _submit_publish(row)
+    return _submit_publish(row, published=True)  # a new version published to the same sub-accounts
 
 
 def retry_failed(row: Pushdown, actor: audit.Actor):
@@ -89,11 +89,15 @@ def retry_failed(row: Pushdown, actor: audit.Actor):
     return _submit_publish(row)
 
 
-def _submit_publish(row: Pushdown):
+def _submit_publish(row: Pushdown, *, published: bool = False):
+    """The copying operation, committed with the pushdown's new state (and, for a publish or an update, the
+    pushdown.published webhook event: the copies are then being made)."""
     row.publish_count += 1
     op = operations.submit("publish_pushdown", key=keys.pushdown_publish(row.id, row.publish_count),
                            agency_id=row.agency_id, subject=("pushdown", row.id),
                            params={"pushdown_id": row.id}, total=max(1, selected_count(row)))
+    if published:
+        events.pushdown(row, "pushdown.published")
     db.session.commit()
     operations.enqueue(op)
     return op

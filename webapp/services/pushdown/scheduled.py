@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from ...extensions import db
 from ...models import Pushdown, utcnow
-from .. import audit
+from .. import audit, events
 from ..errors import Conflict, ValidationFailed
 from .publishing import publish
 from .switching import _switch
@@ -32,4 +32,5 @@ def run_due() -> None:
         row.activated_at = now
         audit.record(audit.Actor("system:scheduler", "scheduled activation"), "pushdown_activated",
                      agency_id=row.agency_id, **{"pushdown_id": row.id})
+        events.pushdown(row, "pushdown.switched")
         db.session.commit()

@@ -7,7 +7,7 @@ from flask_babel import lazy_gettext as _l
 
 from ...extensions import db
 from ...models import Automation, Pushdown, PushdownCopy, utcnow
-from .. import audit, permissions
+from .. import audit, events, permissions
 from ..errors import Conflict
 
 
@@ -24,6 +24,7 @@ def switch(row: Pushdown, active: bool, actor: audit.Actor) -> Pushdown:
         row.activated_at = utcnow()  # the person decided: the publish still copying does not switch it on
     audit.record(actor, "pushdown_activated" if active else "pushdown_deactivated", agency_id=row.agency_id,
                  **{"pushdown_id": row.id})
+    events.pushdown(row, "pushdown.switched")
     db.session.commit()
     return row
 

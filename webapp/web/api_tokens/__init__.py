@@ -1,4 +1,4 @@
 from .blueprint import bp
-from . import routes  # noqa: F401  (their views register on bp)
+from . import routes, webhooks  # noqa: F401  (their views register on bp)
 
 __all__ = ["bp"]

@@ -1,4 +1,4 @@
-"""The Agency API page (S2): the agency's tokens and the API's documentation."""
+"""The Agency API page (S2): the agency's tokens and the API's documentation (its webhooks: webhooks.py)."""
 from flask import current_app, flash, redirect, url_for
 from flask_babel import gettext as _
 from flask_htmx import make_response as htmx_response
@@ -12,23 +12,14 @@ from ..rendering import render, wants_fragment
 from . import docs
 from .blueprint import bp
 from .forms import TokenForm
-
-
-def _page(form, created=None, status=200):
-    response = render("api_tokens/index.html", form=form, tokens=api_tokens.tokens(current_scope()), created=created,
-                      creators=api_tokens.creators(current_scope()), scope_labels=api_tokens.SCOPE_LABELS,
-                      expired=api_tokens.expired, last_day=api_tokens.last_day,
-                      api_base=hosts.dashboard_url(current_app.extensions["openapi"]["servers"][0]["url"]))
-    response.status_code = status
-    response.headers["Cache-Control"] = "no-store"
-    return response
+from .page import page
 
 
 @bp.route("/settings/api")
 @agency_required
 @permission_required("api_tokens")
 def index():
-    return _page(TokenForm())
+    return page(TokenForm())
 
 
 @bp.route("/settings/api", methods=["POST"])
@@ -41,14 +32,14 @@ def create():
     form = TokenForm()
     if not form.validate_on_submit():
         add_untold(form, lambda: api_tokens.create_problems(form.name.data, form.scope.data, form.expires_on.data))
-        return _page(form, status=422)
+        return page(form, status=422)
     try:
         token, raw = api_tokens.create(current_user, form.name.data, current_actor(), scope=form.scope.data,
                                        expires_on=form.expires_on.data)
     except ValidationFailed as exc:
         apply_errors(form, exc)
-        return _page(form, status=422)
-    return _page(TokenForm(formdata=None), created={"token": token, "raw": raw}, status=201)
+        return page(form, status=422)
+    return page(TokenForm(formdata=None), created={"token": token, "raw": raw}, status=201)
 
 
 @bp.route("/settings/api/<token_id>/revoke", methods=["POST"])

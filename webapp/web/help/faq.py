@@ -199,15 +199,15 @@ FAQ: tuple[Question, ...] = (
         "when a renewal is declined and when an unpaid account is disabled; abuse and bounce reports; and when "
         "an account is transferred away from you or detached.\n\n"
         "About your agency, to the address of your notice settings (your owners when it is blank): failed "
-        "commission payouts and the daily digest of renewals. Support's replies to your tickets go to whoever "
-        "opened the ticket.\n\n"
+        "commission payouts, the daily digest of renewals, and a webhook endpoint turned off after three days of "
+        "failed deliveries. Support's replies to your tickets go to whoever opened the ticket.\n\n"
         "Under My account, “Notices” sets that address, the language of these e-mails, and the optional ones: "
         "receipts, one digest the next morning instead of receipts when more than five accounts renew the same "
         "day, and the annual renewal reminders. Declines, disabling, abuse reports and security notices cannot be "
         "turned off, nor can trial endings and expiries."),
         (Link(_l("Notices"), "myaccount.notices"),), ("trial_ending", "trial_ended", "account_expired", "renewal_receipt", "renewal_digest",
              "upcoming_renewal", "renewal_declined", "renewal_disabled", "abuse_report", "account_transferred_away",
-             "detach_decided", "payout_failed", "ticket_reply")),
+             "detach_decided", "payout_failed", "ticket_reply", "webhook_disabled")),
     # ---- automations, API, commission ------------------------------------------------------------------------------
     Question("pushdown", "more", _l("What are pushdown automations?"), _l(
         "A feature for franchise partners. You build an automation in your parent account, then push it from "
@@ -217,8 +217,10 @@ FAQ: tuple[Question, ...] = (
         "changes no sub-account until you push it again."),
         (Link(_l("Automations"), "pushdown.index"),)),
     Question("api", "more", _l("Can I manage my accounts through an API?"), _l(
-        "Yes. The “Agency API” page gives you tokens and the documentation of a JSON API that does what the "
-        "dashboard does for accounts, plans, credits, billing history and pushdowns, under the same rules."),
+        "Yes. The “Agency API” page gives you tokens (read only, or read and write, with an expiry if you like) and "
+        "the documentation of a JSON API that does what the dashboard does, under the same rules and your role. "
+        "On the same page, webhooks tell your own systems what happened (an account provisioned, an invoice paid, "
+        "a report opened...), signed, retried for three days, and listed for 30 days in the API's events."),
         (Link(_l("Agency API"), "api_tokens.index"),)),
     Question("commission", "more", _l("How does the commission programme work?"), _l(
         "The Commission tab gives you a referral link. Accounts that sign up through it are commission "
