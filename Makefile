@@ -67,9 +67,12 @@ run: translations migrate
 # Needs DATABASE_URL (PostgreSQL) and REDIS_URL; stop with Ctrl-C (the workers stop with it).
 WORKERS ?= 3
 prod: export WEB_CONCURRENCY ?= 4
+# Prometheus' multiprocess files of the web processes and the workers (one /metrics for all; README, "Metrics").
+prod: export PROMETHEUS_MULTIPROC_DIR ?= $(CURDIR)/instance/prometheus
 prod: translations
 	@test -n "$$DATABASE_URL" -a -n "$$REDIS_URL" -a -n "$$SECRET_KEY" || { echo "make prod needs DATABASE_URL, REDIS_URL and SECRET_KEY"; exit 2; }
 	$(BIN)/flask db upgrade
+	@mkdir -p "$$PROMETHEUS_MULTIPROC_DIR" && rm -f "$$PROMETHEUS_MULTIPROC_DIR"/*.db
 	@trap 'kill 0' INT TERM EXIT; \
 	for i in $$(seq $(WORKERS)); do WORKER_NAME=worker-$$i-$$$$ $(BIN)/python worker.py & done; \
 	$(BIN)/gunicorn -c gunicorn.conf.py

@@ -4,6 +4,8 @@ Run as many of these (on one machine or many) as you like against one DATABASE_U
 beside any number of `python worker.py`: the web processes keep no state of their own."""
 import multiprocessing
 import os
+import shutil
+import tempfile
 
 wsgi_app = "webapp:create_app()"
 bind = os.environ.get("BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
@@ -24,7 +26,16 @@ keepalive = int(os.environ.get("WEB_KEEPALIVE", "0"))
 worker_connections = threads if keepalive == 0 else 1000
 # Each worker process opens its own database pool after the fork.
 preload_app = False
+# Prometheus' multiprocess mode (issue 25): each process writes its counts to files in this directory and
+# /metrics adds them up. `make prod` sets it for the web processes and the job workers alike (and empties it
+# before they start); run alone, gunicorn makes one of its own. Set before any process imports the app.
+_OWN_METRICS_DIR = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _OWN_METRICS_DIR:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="agencyhq-metrics-")
+os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 # The app logs one structured line per request itself (agencyhq.requests); no separate access log.
+# This is the arbiter's logging; each worker's app sets its own (webapp/observability.py: one root handler,
+# every logger propagating to it at LOG_LEVEL, LOG_FORMAT=json for JSON lines).
 accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info")
@@ -35,10 +46,20 @@ logconfig_dict = {
     "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "kv", "stream": "ext://sys.stderr"}},
     "root": {"handlers": ["stderr"], "level": "WARNING"},
     "loggers": {
-        "agencyhq": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
         "gunicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
     },
 }
+
+
+def child_exit(server, worker):
+    """A web process ended: its live gauges leave the metrics files (its counters stay counted)."""
+    from prometheus_client import multiprocess
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _OWN_METRICS_DIR:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
 
 def post_worker_init(worker):

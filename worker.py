@@ -5,13 +5,14 @@ Run as many as you like against one REDIS_URL and DATABASE_URL; the sweeper's Re
 each of its passes run once across them."""
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import sys
 import threading
 import time
 
-from webapp import create_app
+from webapp import create_app, observability
 from webapp.jobs import scheduler, sweeper
 from webapp.runtime import settle_heap
 
@@ -35,7 +36,11 @@ def main() -> int:
     lower_priority()
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    app = create_app()
+    app = create_app()  # logging for every module (LOG_LEVEL, LOG_FORMAT) and /metrics' series (issue 25)
+    # Error reports of the jobs (Sentry's RQ integration), tagged as the worker's; on only with SENTRY_DSN.
+    observability.init_sentry(app.config, component="worker")
+    # Under `make prod` this process writes to the same metrics files as the web processes (PROMETHEUS_MULTIPROC_DIR).
+    atexit.register(observability.mark_process_dead, os.getpid())
     settle_heap()
     if not app.config.get("REDIS_URL"):
         print("REDIS_URL is not set: without it jobs run inside the web process (the embedded queue).",

@@ -1,7 +1,6 @@
 """AgencyHQ: a reseller console for a hosted e-mail-marketing platform."""
 from __future__ import annotations
 
-import logging
 import os
 import sqlite3
 
@@ -23,7 +22,9 @@ def create_app(config=None, **overrides) -> Flask:
     app.config.update(overrides)
     _check_secret_key(app)
     os.makedirs(app.instance_path, exist_ok=True)
-    logging.getLogger("agencyhq").setLevel(logging.INFO)
+    # Logging (every module's lines, LOG_LEVEL, LOG_FORMAT), Sentry with SENTRY_DSN, and /metrics (issue 25).
+    from . import observability
+    observability.init_app(app)
 
     from .catalog import load_catalog
     app.extensions["catalog"] = load_catalog(app.config["CATALOG_PATH"])
@@ -45,6 +46,7 @@ def create_app(config=None, **overrides) -> Flask:
     from .jobs import registry
     registry.init_app(app)
 
+    # /metrics answers before the app, inside ProxyFix (observability.MetricsEndpoint).
     if app.config.get("TRUSTED_PROXIES"):
         from werkzeug.middleware.proxy_fix import ProxyFix
         n = app.config["TRUSTED_PROXIES"]
@@ -55,6 +57,7 @@ def create_app(config=None, **overrides) -> Flask:
     register_web(app)
     from .api import register_api
     register_api(app)
+    observability.register_request_hooks(app)  # after the blueprints: the request id is set first of all
 
     from .cli import register_cli
     register_cli(app)

@@ -12,7 +12,7 @@ from flask_babel import lazy_gettext as _l
 
 from ..extensions import db
 from ..models import AccountUser, OutboundEmail, SignInFailures, User, utcnow
-from . import audit, keys, links, mail, notices, operations, sessions, throttle, two_factor
+from . import audit, keys, links, mail, metrics, notices, operations, sessions, throttle, two_factor
 from .dates import timezone_set
 from .errors import NotFound, ValidationFailed
 from .passwords import hash_password, needs_rehash, password_problem, verify_password
@@ -56,6 +56,7 @@ def sign_in(email: str, password: str, *, ip: str | None, user_agent: str = "") 
     if wait:
         audit.record(anonymous, "sign_in_throttled", email=typed[:254], user_agent=agent)
         db.session.commit()
+        metrics.login_failed("dashboard", "throttled")
         return SignInResult(None, "throttled", wait)
     user = db.session.scalar(sa.select(User).where(User.email == typed))
     key, now = _email_hash(typed), utcnow()
@@ -64,6 +65,7 @@ def sign_in(email: str, password: str, *, ip: str | None, user_agent: str = "") 
         throttle.hit(ADDRESS_FAILURES, ip or "-")
         audit.record(anonymous, "sign_in_locked_out", email=typed[:254], user_agent=agent)
         db.session.commit()
+        metrics.login_failed("dashboard", "locked")
         return SignInResult(None, "locked", max(1, math.ceil((failures.locked_until - now).total_seconds())))
     if verify_password(user.password_hash if user else None, password or ""):
         if failures is not None:
@@ -92,6 +94,9 @@ def sign_in(email: str, password: str, *, ip: str | None, user_agent: str = "") 
         outcome = "locked"
     audit.record(anonymous, "sign_in_failed", email=typed[:254], user_agent=agent)
     db.session.commit()
+    metrics.login_failed("dashboard", "wrong")
+    if outcome == "locked":
+        metrics.lockout("dashboard")
     return SignInResult(None, outcome, LOCK_MINUTES * 60 if outcome == "locked" else None)
 
 
@@ -123,6 +128,7 @@ def finish_sign_in(user_id: int, epoch: int, code: str, *, ip: str | None, user_
         throttle.hit(CODE_FAILURES, str(user.id))
         audit.record(actor, "sign_in_code_failed", user_agent=agent)
         db.session.commit()
+        metrics.login_failed("dashboard", "code")
         return SignInResult(user, "wrong")
     return _succeeded(user, actor, agent, factor=factor)
 

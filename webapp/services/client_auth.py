@@ -15,7 +15,7 @@ from flask_babel import lazy_gettext as _l
 
 from ..extensions import db
 from ..models import AccountUser, HostedAccount, OutboundEmail, PasswordResetToken, utcnow
-from . import audit, hosts, keys, mail, notices, operations, permissions, sessions, throttle
+from . import audit, hosts, keys, mail, metrics, notices, operations, permissions, sessions, throttle
 from .errors import Conflict, RateLimited, ValidationFailed
 from .passwords import hash_password, password_problem, verify_password
 
@@ -52,6 +52,7 @@ def login(account: HostedAccount, username: str, password: str, ip: str | None, 
     if throttle.retry_after(ADDRESS_FAILURES, ip or "-"):
         audit.record(actor, "client_login_throttled", account_id=account.id, user_agent=agent)
         db.session.commit()
+        metrics.login_failed("client", "throttled")
         return LoginResult(None, "throttled")
     user = db.session.scalar(sa.select(AccountUser).where(AccountUser.account_id == account.id,
                                                         AccountUser.username == (username or "").strip()))
@@ -62,6 +63,7 @@ def login(account: HostedAccount, username: str, password: str, ip: str | None, 
         throttle.hit(ADDRESS_FAILURES, ip or "-")
         audit.record(actor, "client_login_locked_out", account_id=account.id, user_agent=agent)
         db.session.commit()
+        metrics.login_failed("client", "locked")
         return LoginResult(None, "locked")
     if verify_password(user.password_hash if user else None, password or ""):
         user.failed_logins, user.locked_until, user.last_login_at = 0, None, current
@@ -80,6 +82,9 @@ def login(account: HostedAccount, username: str, password: str, ip: str | None, 
             outcome = "locked"
     audit.record(actor, "client_login_failed", account_id=account.id, user_agent=agent)
     db.session.commit()
+    metrics.login_failed("client", "wrong")
+    if outcome == "locked":
+        metrics.lockout("client")
     return LoginResult(None, outcome)
 
 

@@ -24,7 +24,7 @@ from .. import i18n
 from ..adapters import smtp
 from ..extensions import db
 from ..models import OutboundEmail, utcnow
-from . import keys, operations
+from . import keys, metrics, operations
 from .operations import RetryLater
 
 DEFAULT_COLOR = "#2454a6"
@@ -145,6 +145,7 @@ def deliver_email(ctx: operations.OperationContext):
     if not cfg.get("SMTP_HOST"):
         email.status, email.sent_at = "local", utcnow()
         db.session.commit()
+        metrics.email("local")
         return {"delivered": "local outbox"}
     display, address = parseaddr(cfg["MAIL_FROM"])
     try:
@@ -158,13 +159,16 @@ def deliver_email(ctx: operations.OperationContext):
         if refused is not None:  # the server will never take it: failed now, with its reply
             email.status, email.last_error = "failed", f"{refused[0]} {refused[1]}"[:500]
             db.session.commit()
+            metrics.email("failed")
             return {"delivered": False, "refused": email.last_error}
         email.last_error = str(exc)[:500]
         if ctx.operation.attempts >= cfg["OPERATION_MAX_ATTEMPTS"]:
             email.status = "failed"  # the last try: support sees it failed, with the last reply
         db.session.commit()
+        metrics.email("failed" if email.status == "failed" else "retry")
         raise RetryLater(f"SMTP delivery failed: {exc}", timedelta(seconds=min(600, 15 * 2 ** email.attempts)))
     email.status, email.sent_at, email.last_error = "sent", utcnow(), None
     db.session.commit()
+    metrics.email("sent")
     return {"delivered": "smtp"}
 
