@@ -137,6 +137,35 @@ PAID = sa.and_(HostedAccount.kind == "resold", HostedAccount.plan_term != "trial
                HostedAccount.status.in_(PAID_STATUSES))
 
 
+class AccountCount(Model):
+    """How many of an agency's accounts there are of each kind, status and term (issue 25): the Resold tab's
+    counts and the discount's paid accounts are sums of a few of these rows, whatever the agency's size.
+    Database triggers on hosted_accounts (migration 0028) keep them in the transaction that changes an
+    account, however it is changed (ORM, Core UPDATE, bulk statements); the app only reads them. Accounts
+    without an agency (A4, detached) are not counted; a row that falls to zero is kept."""
+
+    __tablename__ = "account_counts"
+
+    # No foreign key: a derived figure never stands in the way of its agency's row.
+    agency_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(sa.String(20), primary_key=True)
+    status: Mapped[str] = mapped_column(sa.String(20), primary_key=True)
+    plan_term: Mapped[str] = mapped_column(sa.String(20), primary_key=True)
+    n: Mapped[int] = mapped_column(default=0)
+
+
+# PAID over the counters: the sum of n over these rows is the agency's paid accounts (B5).
+PAID_COUNTED = sa.and_(AccountCount.kind == "resold", AccountCount.plan_term != "trial",
+                       AccountCount.status.in_(PAID_STATUSES))
+
+
+@sa.event.listens_for(AccountCount, "before_insert")
+@sa.event.listens_for(AccountCount, "before_update")
+@sa.event.listens_for(AccountCount, "before_delete")
+def _counted_by_the_database(_mapper, _connection, _row) -> None:
+    raise RuntimeError("account_counts is kept by the database's triggers on hosted_accounts, never by the app")
+
+
 class AccountUser(UserMixin, Model):
     """A user of a hosted account; every account has its `admin`."""
 
