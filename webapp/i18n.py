@@ -8,6 +8,21 @@ from flask_login import current_user
 
 from .sites import is_api_request
 
+# Where the messages a hosted account's people see come from: its client's pages and the e-mails sent to it,
+# and the services whose messages those pages show. Every account language has all of them
+# (tests/test_languages.py). Paths as in the .pot's references.
+CLIENT_E_MAILS = ("account_billed_to_client", "account_ready", "client_password_reset", "commission_receipt",
+                  "custom_domain_failing", "custom_domain_restored", "custom_domain_stopped", "renewal_receipt",
+                  "transfer_confirm", "trial_ending", "upcoming_renewal", "trial_ended", "account_expired",
+                  "renewal_declined", "renewal_disabled")
+CLIENT_SOURCES = (
+    "templates/client/", "templates/errors/", "templates/base.html", "templates/email/base.", "templates/email/_macros",
+    "webapp/web/client/", "webapp/services/client_auth.py", "webapp/services/account_billing.py",
+    "webapp/services/templates.py", "webapp/services/validation.py", "webapp/services/passwords.py",
+    "webapp/services/quotes.py", "webapp/services/invoice_text.py", "webapp/errors.py", "webapp/services/errors.py",
+    "webapp/services/throttle.py", "webapp/services/pushdown/automations.py",
+    *(f"templates/email/{kind}." for kind in CLIENT_E_MAILS))
+
 
 def select_locale() -> str:
     languages = current_app.config["LANGUAGES"]
@@ -15,6 +30,9 @@ def select_locale() -> str:
         return current_app.config["BABEL_DEFAULT_LOCALE"]
     if is_api_request():  # the API never reads the session: Accept-Language alone
         return request.accept_languages.best_match(list(languages)) or current_app.config["BABEL_DEFAULT_LOCALE"]
+    site = g.get("site")
+    if site is not None and site.kind == "account":
+        return account_locale(g.get("account"))
     user = current_user if current_user and getattr(current_user, "is_authenticated", False) else None
     lang = getattr(user, "language", None)
     if lang is None:
@@ -23,6 +41,24 @@ def select_locale() -> str:
     if lang in languages:
         return lang
     return request.accept_languages.best_match(list(languages)) or current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def account_locale(account) -> str:
+    """A hosted account's pages are in the account's language, whatever the browser says; when its branding lets
+    the client choose (a picker on the login page), the visitor's choice, kept in the session, comes first."""
+    from flask import session
+    languages = current_app.config["ACCOUNT_LANGUAGES"]
+    chosen = session.get("client_language")
+    if chosen in languages and account is not None and picker_allowed(account):
+        return chosen
+    lang = getattr(account, "language", None)
+    return lang if lang in languages else current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def picker_allowed(account) -> bool:
+    """Whether the account's branding offers its client the language picker (issue 26); set by g.branding_picker
+    where the account's branding is read (web/client), False otherwise."""
+    return bool(g.get("language_picker"))
 
 
 def select_timezone() -> str:
@@ -45,7 +81,7 @@ def reader(locale: str | None, tz: str | None = None):
     from flask_babel import force_locale
     import flask_babel
 
-    languages = current_app.config["LANGUAGES"]
+    languages = {**current_app.config["LANGUAGES"], **current_app.config["ACCOUNT_LANGUAGES"]}
     locale = locale if locale in languages else current_app.config["BABEL_DEFAULT_LOCALE"]
     viewer = g.pop("_viewer", None)
     context = flask_babel._get_current_context()

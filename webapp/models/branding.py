@@ -31,4 +31,6 @@ class Branding(Model):
     login_text: Mapped[str | None] = mapped_column(sa.Text)
     # W8 "Add my templates", on the agency's defaults row only: whether new accounts get its templates.
     add_templates: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    # Issue 26, on the agency's defaults row only: its accounts' login pages offer a language picker.
+    language_picker: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     updated_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -50,6 +50,18 @@ class BrandingInput:
     remove_logo: bool = False
 
 
+# The texts and colours of a branding, as a form or the API edits them (the logo apart).
+TEXT_FIELDS = ("product_name", "primary_color", "accent_color", "support_email", "support_url", "login_headline",
+               "login_text")
+
+
+def values_of(row: Branding | None) -> dict[str, str]:
+    """What an edit of a branding starts from: the row's texts and colours, the default colours where it has
+    none (and with no row at all). A field left out of an edit keeps this value."""
+    defaults = {"primary_color": DEFAULT_PRIMARY, "accent_color": DEFAULT_ACCENT}
+    return {f: (getattr(row, f) if row is not None else None) or defaults.get(f, "") for f in TEXT_FIELDS}
+
+
 # Deeper than any real logo; a file nested deeper is refused rather than walked.
 MAX_SVG_DEPTH = 64
 
@@ -216,6 +228,15 @@ def defaults_of(agency_id: int) -> Branding | None:
     return db.session.scalar(sa.select(Branding).where(Branding.agency_id == agency_id, Branding.account_id.is_(None)))
 
 
+def offers_language_picker(account: HostedAccount | None) -> bool:
+    """Issue 26: the account's login page lets its client choose the language of its pages when the agency's
+    branding allows it (an account no agency holds any more keeps its own language)."""
+    if account is None or account.agency_id is None:
+        return False
+    return bool(db.session.scalar(sa.select(Branding.language_picker).where(
+        Branding.agency_id == account.agency_id, Branding.account_id.is_(None))))
+
+
 def of_account(account: HostedAccount) -> Branding | None:
     return db.session.scalar(sa.select(Branding).where(Branding.account_id == account.id))
 
@@ -234,10 +255,11 @@ def last_run(agency_id: int):
 
 
 def save_defaults(agency_id: int, data: BrandingInput, *, update_existing: bool, actor: audit.Actor,
-                  add_templates: bool | None = None):
+                  add_templates: bool | None = None, language_picker: bool | None = None):
     """W1: the defaults for accounts created from now on; with update_existing, a background
     operation copies them (not templates) into every existing account that has no override.
-    add_templates (W8 "Add my templates"): whether new accounts get the agency's templates; None keeps it."""
+    add_templates (W8 "Add my templates"): whether new accounts get the agency's templates; language_picker
+    (issue 26): whether its accounts' login pages let the client choose the language; None keeps either."""
     permissions.require(actor, "library")
     values = validate(data)
     row = defaults_of(agency_id)
@@ -250,6 +272,9 @@ def save_defaults(agency_id: int, data: BrandingInput, *, update_existing: bool,
     if add_templates is not None:
         row.add_templates = bool(add_templates)
         detail["add_templates"] = bool(add_templates)
+    if language_picker is not None and bool(language_picker) != bool(row.language_picker):
+        row.language_picker = bool(language_picker)
+        detail["language_picker"] = bool(language_picker)
     op = None
     if update_existing:
         # Each save that asks for it is its own run: a new key per request.

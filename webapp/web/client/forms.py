@@ -1,5 +1,5 @@
 from flask_babel import lazy_gettext as _l
-from wtforms import EmailField, PasswordField, StringField, TextAreaField
+from wtforms import EmailField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from ..forms import Form
@@ -9,6 +9,11 @@ class AccountLoginForm(Form):
     username = StringField(_l("Username"), default="admin",
                            validators=[DataRequired(_l("Enter your username.")), Length(max=64)])
     password = PasswordField(_l("Password"), validators=[DataRequired(_l("Enter your password.")), Length(max=200)])
+
+
+class LanguageForm(Form):
+    """Issue 26: the login page's language picker, when the agency's branding offers it."""
+    lang = SelectField(_l("Language"), choices=[])
 
 
 class ForgotForm(Form):

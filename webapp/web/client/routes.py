@@ -1,5 +1,6 @@
 """The hosted account's own pages, on its host: its branded login and its overview."""
-from flask import flash, g, make_response, redirect, render_template, request, session, url_for
+from flask import abort, current_app, flash, g, make_response, redirect, render_template, request, session, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_user
 
@@ -12,7 +13,7 @@ from ..forms import apply_errors
 from ..signin import sign_in, sign_out
 from . import billing as billing_page
 from .blueprint import bp
-from .forms import AccountLoginForm, ChangePasswordForm, ForgotForm, NewPasswordForm
+from .forms import AccountLoginForm, ChangePasswordForm, ForgotForm, LanguageForm, NewPasswordForm
 
 
 @bp.app_context_processor
@@ -23,6 +24,13 @@ def brand_context():
     brand = branding.of_account(account)
     return {"brand": brand, "signed_in_by": session.get("signed_in_by"),
             "own_billing": account_billing.pays_its_own_way(account)}
+
+
+@bp.before_request
+def language_picker():
+    """Read first, before anything is translated: whether this account's pages may follow its client's choice
+    of language (i18n.account_locale)."""
+    g.language_picker = branding.offers_language_picker(g.get("account"))
 
 
 @bp.before_request
@@ -81,7 +89,28 @@ def login():
         status = 401
     elif request.method == "POST":
         status = 400
-    return render_template("client/login.html", form=form, by_agency=by_agency), status
+    return render_template("client/login.html", form=form, by_agency=by_agency, languages=_language_form()), status
+
+
+def _language_form() -> LanguageForm | None:
+    if not g.language_picker:
+        return None
+    form = LanguageForm(formdata=None, lang=get_locale().language)
+    form.lang.choices = list(current_app.config["ACCOUNT_LANGUAGES"].items())
+    return form
+
+
+@bp.route("/app/language", methods=["POST"])
+def choose_language():
+    """Issue 26: the client's choice of language, kept in the session for this visit; offered only when the
+    agency's branding allows it."""
+    if not g.language_picker:
+        abort(404)
+    form = LanguageForm()
+    form.lang.choices = list(current_app.config["ACCOUNT_LANGUAGES"].items())
+    if form.validate_on_submit():
+        session["client_language"] = form.lang.data
+    return redirect(url_for("client.login"), code=303)
 
 
 @bp.route("/app/login-as")

@@ -21,6 +21,7 @@ class BrandingForm(Form):
 class DefaultsForm(BrandingForm):
     update_existing = BooleanField(_l("Update all existing hosted accounts"))
     add_templates = BooleanField(_l("Add my templates"), default=True)
+    language_picker = BooleanField(_l("Let clients choose their language on the login page"), default=False)
 
 
 class TemplateForm(Form):

@@ -10,8 +10,7 @@ from ..rendering import render
 from .blueprint import bp
 from .forms import BrandingForm, DefaultsForm
 
-FIELDS = ("product_name", "primary_color", "accent_color", "support_email", "support_url", "login_headline",
-          "login_text")
+FIELDS = branding.TEXT_FIELDS
 COLOUR_DEFAULTS = {"primary_color": branding.DEFAULT_PRIMARY, "accent_color": branding.DEFAULT_ACCENT}
 
 
@@ -24,10 +23,11 @@ def _input(form) -> branding.BrandingInput:
 
 def _fill(form, row):
     if row is not None:
-        for f in FIELDS:
-            getattr(form, f).data = getattr(row, f) or COLOUR_DEFAULTS.get(f, "")
+        for f, value in branding.values_of(row).items():
+            getattr(form, f).data = value
         if hasattr(form, "add_templates"):
             form.add_templates.data = bool(row.add_templates)
+            form.language_picker.data = bool(row.language_picker)
 
 
 def logo_response(row) -> Response:
@@ -49,6 +49,7 @@ def defaults():
     sent = submit(form, lambda: branding.save_defaults(current_user.agency_id, _input(form),
                                                        update_existing=bool(form.update_existing.data),
                                                        add_templates=bool(form.add_templates.data),
+                                                       language_picker=bool(form.language_picker.data),
                                                        actor=current_actor()))
     if sent.done:
         _row, op = sent.value
