@@ -62,7 +62,11 @@ def platform(app):
                              description="Spam complaints", evidence="<b>312</b> complaints", sample_message="Hi")
         db.session.add(report)
         db.session.commit()
-        return SimpleNamespace(invite_token=invite_token,
+        from webapp.services import webhooks
+        hook, _secret = webhooks.create_endpoint(AgencyScope(agency.id), url="https://93.184.216.34/hook",
+                                                 events=["invoice.paid"], description="CRM", actor=actor)
+        webhooks.send_test(AgencyScope(agency.id), hook.id, actor=actor)
+        return SimpleNamespace(invite_token=invite_token, endpoint_id=hook.id,
             code=agency.referral_code, account_id=acme.id, pushdown_id=db.session.scalar(sa.select(Pushdown.id)),
             automation_id=db.session.scalar(sa.select(Automation.id).order_by(Automation.id)),
             agency_template_id=db.session.scalar(sa.select(EmailTemplate.id).where(EmailTemplate.account_id.is_(None))),
