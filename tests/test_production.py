@@ -99,7 +99,8 @@ def test_settle_heap_freezes_what_start_up_made_and_collects_young_objects_less_
     threshold = gc.get_threshold()
     try:
         frozen = settle_heap()
-        assert frozen == gc.get_freeze_count() > 10_000  # the app, its modules and mappers
+        # the app, its modules and mappers (a frozen object may be freed meanwhile: a log line, another thread)
+        assert frozen > 10_000 and abs(gc.get_freeze_count() - frozen) < 1_000
         assert gc.get_threshold()[0] == GC_YOUNG_THRESHOLD and gc.get_threshold()[1:] == threshold[1:]
     finally:
         gc.unfreeze()
