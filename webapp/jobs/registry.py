@@ -44,7 +44,7 @@ EVENT_TELLERS = MappingProxyType({
     "pushdown": agency_events.pushdown,
     "report_opened": agency_events.report_opened,
     "payout": agency_events.payout,
-    "invoice_paid": agency_events.invoice_paid,
+    "invoices_paid": agency_events.invoices_paid,
     "invoice_payment_failed": agency_events.invoice_payment_failed,
     "invoice_refunded": agency_events.invoice_refunded,
 })

@@ -7,6 +7,7 @@ wired in webapp/jobs/registry.py."""
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..models import Automation, HostedAccount, Invoice, Operation
@@ -52,6 +53,22 @@ def _invoice(row: Invoice, type: str) -> None:
 
 def invoice_paid(row: Invoice) -> None:
     _invoice(row, "invoice.paid")
+
+
+def invoices_paid(rows: list[Invoice]) -> None:
+    """invoice.paid for a batch of invoices paid by bulk statements (the renewal batches): read again with
+    their lines and accounts' names in three queries, not three per invoice."""
+    ids = [row.id for row in rows if row.agency_id is not None]
+    if not ids:
+        return
+    fresh = db.session.scalars(sa.select(Invoice).where(Invoice.id.in_(ids)).order_by(Invoice.id)
+                               .options(selectinload(Invoice.lines))
+                               .execution_options(populate_existing=True)).all()
+    names = dict(db.session.execute(sa.select(HostedAccount.id, HostedAccount.name).where(
+        HostedAccount.id.in_({row.account_id for row in fresh if row.account_id}))).all())
+    for row in fresh:
+        webhooks.emit(row.agency_id, "invoice.paid", serializers.invoice(row, names.get(row.account_id), lines=True),
+                      account_id=row.account_id)
 
 
 def invoice_payment_failed(row: Invoice) -> None:

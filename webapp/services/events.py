@@ -39,9 +39,9 @@ def payout(row, type: str) -> None:
     _tell("payout", row, type)
 
 
-def invoice_paid(row) -> None:
+def invoices_paid(rows) -> None:
     """For invoices paid outside billing.settle (the renewal batches); settle tells its hooks (BILLING_HOOKS)."""
-    _tell("invoice_paid", row)
+    _tell("invoices_paid", rows)
 
 
 def invoice_payment_failed(row) -> None:

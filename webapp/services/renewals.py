@@ -557,9 +557,8 @@ def renew_batch(op_ids: list[int]) -> dict:
         if issued:
             db.session.execute(sa.update(Invoice), [{"id": invoice_id, **values} for invoice_id, values in issued.items()])
         # The webhooks' invoice.paid (and account.enabled), in this paying transaction as on the one-by-one way.
-        for (_op, account, inv, _ref), values in zip(paid, moved):
-            db.session.expire(inv)
-            events.invoice_paid(inv)
+        events.invoices_paid([inv for _op, _account, inv, _ref in paid])
+        for (_op, account, _inv, _ref), values in zip(paid, moved):
             if values.get("status") == "active":
                 events.account(account, "account.enabled")
     db.session.commit()

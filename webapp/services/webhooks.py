@@ -110,13 +110,25 @@ def emit(agency_id: int | None, type: str, data: dict, *, account_id: int | None
     event = WebhookEvent(public_id=new_event_id(), agency_id=agency_id, type=type, account_id=account_id,
                          data=_json_safe(data), created_at=utcnow())
     db.session.add(event)
-    db.session.flush()
-    endpoints = db.session.scalars(sa.select(WebhookEndpoint).where(
-        WebhookEndpoint.agency_id == agency_id, WebhookEndpoint.enabled.is_(True)).order_by(WebhookEndpoint.id))
-    for endpoint in endpoints:
-        if type in (endpoint.events or []):
+    wanted = [endpoint for endpoint in _enabled_endpoints(agency_id) if type in (endpoint.events or [])]
+    if wanted:  # an event no endpoint wants is written with the rest of the transaction, in one batch
+        db.session.flush()
+        for endpoint in wanted:
             _add_delivery(endpoint, event)
     return event
+
+
+_ENDPOINTS_KEY = "webhook_enabled_endpoints"
+
+
+def _enabled_endpoints(agency_id: int) -> list:
+    """The agency's enabled endpoints, read once per transaction (a renewal batch tells thousands of events)."""
+    cache = db.session.info.setdefault(_ENDPOINTS_KEY, {})
+    if agency_id not in cache:
+        cache[agency_id] = db.session.scalars(sa.select(WebhookEndpoint).where(
+            WebhookEndpoint.agency_id == agency_id, WebhookEndpoint.enabled.is_(True))
+            .order_by(WebhookEndpoint.id)).all()
+    return cache[agency_id]
 
 
 def new_event_id() -> str:
@@ -158,6 +170,7 @@ def _enqueue_after_commit(session) -> None:
     release fires this event too: only the outermost commit counts."""
     if session.in_nested_transaction():
         return
+    session.info.pop(_ENDPOINTS_KEY, None)
     ids = session.info.pop(_PENDING_KEY, None)
     if not ids or not has_app_context():
         return
@@ -171,6 +184,7 @@ def _enqueue_after_commit(session) -> None:
 def _forget_after_rollback(session) -> None:
     if not session.in_nested_transaction():  # a savepoint rolled back leaves the rest of the transaction
         session.info.pop(_PENDING_KEY, None)
+        session.info.pop(_ENDPOINTS_KEY, None)
 
 
 def enqueue(delivery_ids: list[int]) -> bool:
