@@ -59,7 +59,7 @@ migrate: install instance/secret_key
 # The demo lets support staff in with a password alone (production requires 2FA); seed-demo says so.
 run: export SUPPORT_REQUIRE_2FA ?= 0
 run: translations migrate
-	@$(BIN)/flask seed-demo --if-empty
+	@LOG_LEVEL=WARNING $(BIN)/flask seed-demo --if-empty  # the demo logins stay readable, not buried under job lines
 	@echo "AgencyHQ is starting at http://localhost:$(PORT)/  (Ctrl-C stops it)"
 	$(BIN)/flask run --port $(PORT) --no-reload
 
