@@ -71,7 +71,8 @@ def test_transfer_in_looks_like_an_active_button(page, agency_email):
       return {colour: transfer.color, border: transfer.borderColor, cursor: transfer.cursor,
               greyed: unavailable ? style(unavailable).color : null, opacity: transfer.opacity};
     }""")
-    assert colours["colour"] == "rgb(13, 110, 253)" and colours["border"] == "rgb(13, 110, 253)", colours  # primary
+    # primary: the border Bootstrap's, the text its darker shade, which reads at 4.5:1 on the page grey (issue 26)
+    assert colours["colour"] == "rgb(10, 88, 202)" and colours["border"] == "rgb(13, 110, 253)", colours
     assert colours["opacity"] == "1" and colours["cursor"] == "pointer", colours
     assert colours["colour"] != colours["greyed"]
 
