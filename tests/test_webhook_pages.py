@@ -314,3 +314,15 @@ def test_adding_or_changing_an_endpoint_asks_for_the_password_after_ten_minutes(
                                     "events": ["invoice.paid"]})
     assert moved.status_code == 303 and "/reauth" in moved.headers["Location"]
     assert db.session.scalar(sa.select(sa.func.count(WebhookEndpoint.id))) == 1 and _endpoint(db).url == URL
+
+
+def test_a_bad_url_and_no_event_are_both_told_at_once(client, db):
+    """The form leaves the rules to the service, which names every field's problem in one answer."""
+    from .helpers import csrf_token, login, make_agency
+    _agency, owner = make_agency(email="both@agency.test")
+    login(client, owner.email)
+    page = client.get("/settings/api").get_data(as_text=True)
+    answer = client.post("/settings/api/webhooks", data={"csrf_token": csrf_token(page), "url": "http://example.com/h"})
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 422
+    assert "Choose at least one event." in html and "https" in html.split("Endpoint URL", 1)[1].split("Events", 1)[0]

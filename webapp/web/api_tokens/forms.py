@@ -1,6 +1,6 @@
 from flask_babel import lazy_gettext as _l
 from wtforms import DateField, HiddenField, SelectField, SelectMultipleField, StringField
-from wtforms.validators import AnyOf, DataRequired, Length, Optional, ValidationError
+from wtforms.validators import AnyOf, DataRequired, Length, Optional
 
 from ...services.api_tokens import NAME_MAX, SCOPE_LABELS
 from ...services.webhooks import DESCRIPTION_MAX, URL_MAX
@@ -21,22 +21,18 @@ def _stripped(value):
     return value.strip() if isinstance(value, str) else value
 
 
-def _at_least_one(form, field):
-    if not field.data:
-        raise ValidationError(_l("Choose at least one event to receive."))
-
-
 class WebhookForm(Form):
     """A webhook endpoint: where events are sent and which ones. The event checkboxes are the service's
     EVENT_LABELS, given by the view (`event_labels`), so the form names no event itself."""
 
-    url = StringField(_l("Endpoint URL"), validators=[DataRequired(_l("Give the address events are sent to.")),
-                                                      Length(max=URL_MAX)], filters=[_stripped],
+    # Required, https, public, which events: the service's rules (webhooks.url_problem, _events_problem), told
+    # for every field at once; the form only bounds what the browser sends.
+    url = StringField(_l("Endpoint URL"), validators=[Length(max=URL_MAX)], filters=[_stripped],
                       description=_l("An https address of your own system, for example "
                                      "https://crm.example.com/hooks/agencyhq."))
     description = StringField(_l("Description (optional)"), validators=[Optional(), Length(max=DESCRIPTION_MAX)],
                               filters=[_stripped])
-    events = SelectMultipleField(_l("Events to send"), validators=[_at_least_one])
+    events = SelectMultipleField(_l("Events to send"))
 
     def __init__(self, *args, event_labels: dict, **kwargs):
         super().__init__(*args, **kwargs)

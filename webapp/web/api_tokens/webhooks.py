@@ -91,7 +91,8 @@ def webhook_create():
     if not form.validate_on_submit():
         return page(webhook_form_=form, status=422)
     try:
-        endpoint, secret = webhooks.create_endpoint(current_scope(), url=form.url.data, events=list(form.events.data),
+        endpoint, secret = webhooks.create_endpoint(current_scope(), url=form.url.data,
+                                                    events=list(form.events.data or []),
                                                     description=form.description.data or "", actor=current_actor())
     except ValidationFailed as exc:
         apply_errors(form, exc)
@@ -119,7 +120,7 @@ def webhook_update(endpoint_id):
         if not form.validate_on_submit():
             return _show_page(endpoint, form=form, status=422)
         try:
-            webhooks.update_endpoint(scope, endpoint.id, url=form.url.data, events=list(form.events.data),
+            webhooks.update_endpoint(scope, endpoint.id, url=form.url.data, events=list(form.events.data or []),
                                      description=form.description.data or "", actor=current_actor())
         except ValidationFailed as exc:
             apply_errors(form, exc)
