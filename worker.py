@@ -6,8 +6,10 @@ each of its passes run once across them."""
 from __future__ import annotations
 
 import atexit
+import faulthandler
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -34,6 +36,8 @@ def lower_priority() -> int:
 
 def main() -> int:
     lower_priority()
+    # `kill -USR1 <pid>` writes every thread's stack to stderr: where a worker that seems stuck is waiting.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     app = create_app()  # logging for every module (LOG_LEVEL, LOG_FORMAT) and /metrics' series (issue 25)

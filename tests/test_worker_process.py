@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -88,6 +89,20 @@ def _start_worker(db_url, redis_url, **env):
     return proc
 
 
+def _stop(worker, timeout=20):
+    """SIGTERM, then wait for the warm shutdown. A worker still there after `timeout` has its threads'
+    stacks written to its log (worker.py's SIGUSR1 handler) and the test fails showing them."""
+    worker.terminate()
+    try:
+        worker.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        worker.send_signal(signal.SIGUSR1)
+        time.sleep(1)
+        worker.kill()
+        worker.wait(timeout=10)
+        pytest.fail(f"worker ignored SIGTERM for {timeout} s:\n" + Path(worker.log_path).read_text()[-6000:])
+
+
 def _wait(predicate, timeout=30):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -118,8 +133,7 @@ def test_an_idle_worker_keeps_waiting_for_jobs_past_the_enqueue_timeout(app, db,
         assert _wait(done, timeout=30), Path(worker.log_path).read_text()[-3000:]
         assert worker.poll() is None
     finally:
-        worker.terminate()
-        worker.wait(timeout=20)
+        _stop(worker)
     assert "timeout, quitting" not in Path(worker.log_path).read_text()
 
 
@@ -147,8 +161,7 @@ def test_worker_killed_mid_provisioning_resumes_with_one_admin(app, db, service_
     try:
         assert _wait(lambda: status().status == "succeeded", timeout=60), Path(worker.log_path).read_text()[-3000:]
     finally:
-        worker.terminate()
-        worker.wait(timeout=20)
+        _stop(worker)
     op = status()
     assert op.attempts == 2 and op.result["password"] == password
     assert db.session.get(HostedAccount, account.id).status == "active"
@@ -211,8 +224,7 @@ def test_worker_killed_during_renewals_charges_every_account_exactly_once(app, d
     try:
         assert _wait(all_paid, timeout=90), Path(worker.log_path).read_text()[-3000:]
     finally:
-        worker.terminate()
-        worker.wait(timeout=20)
+        _stop(worker)
     for account in accounts:
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Invoice)
                                  .where(Invoice.account_id == account.id)) == 1
@@ -271,8 +283,7 @@ def test_account_added_and_paid_then_worker_killed_ends_active_once_charged_once
     try:
         assert _wait(active, timeout=60), Path(worker.log_path).read_text()[-3000:]
     finally:
-        worker.terminate()
-        worker.wait(timeout=20)
+        _stop(worker)
     assert len(billing.gateway().history("charge")) == 1
     assert db.session.scalar(sa.select(sa.func.count()).select_from(AccountUser)
                              .where(AccountUser.account_id == account.id)) == 1
@@ -328,8 +339,7 @@ def test_worker_killed_twice_during_a_publish_to_2000_sub_accounts_copies_each_o
     try:
         assert _wait(lambda: status().status == "succeeded", timeout=120), Path(worker.log_path).read_text()[-3000:]
     finally:
-        worker.terminate()
-        worker.wait(timeout=20)
+        _stop(worker)
     assert status().attempts == 3
     per_account = db.session.execute(sa.select(Automation.account_id, sa.func.count()).where(
         Automation.source_pushdown_id == row.id).group_by(Automation.account_id)).all()
@@ -351,8 +361,7 @@ def test_the_worker_runs_jobs_scheduled_for_later(app, db, service_urls, process
         assert _wait(lambda: job.get_status(refresh=True) in ("finished", "failed"), timeout=30), \
             Path(worker.log_path).read_text()[-3000:]
     finally:
-        worker.terminate()
-        worker.wait(timeout=20)
+        _stop(worker)
     assert "scheduler pass failed" not in Path(worker.log_path).read_text()
     assert "Redis unreachable" not in Path(worker.log_path).read_text()
 
@@ -375,8 +384,7 @@ def test_the_worker_yields_the_cpu_to_web_processes(service_urls, process_redis_
             time.sleep(0.5)
             niceness[setting] = os.getpriority(os.PRIO_PROCESS, worker.pid) - mine
         finally:
-            worker.terminate()
-            worker.wait(timeout=20)
+            _stop(worker)
     assert niceness == {None: min(10, 19 - mine), "0": 0, "3": min(3, 19 - mine)}
 
 
