@@ -247,16 +247,20 @@ def test_the_resold_rows_offer_only_what_the_role_may_do(app, db):
     make_member(agency, "member", email="mia@agency.test")
     active = make_account(agency, "live-shop")
     make_account(agency, "old-shop", status="expired", period_end=date.today() - timedelta(days=3))
-    pages = {}
+    pages, menus = {}, {}
     for email in ("owner@agency.test", "bill@agency.test", "mia@agency.test"):
         client = app.test_client()
         login(client, email)
         pages[email] = client.get("/?status=all").get_data(as_text=True)
+        # A row's ⋯ menu, as the row fetches it when it opens (issue 25).
+        menus[email] = client.get(f"/accounts/{active.id}/menu", headers={"HX-Request": "true"}).get_data(as_text=True)
     login_button = f'formaction="/accounts/{active.id}/login-as"'
     assert login_button in pages["owner@agency.test"] and ">Renew<" in pages["owner@agency.test"]
     assert login_button not in pages["bill@agency.test"] and ">Renew<" in pages["bill@agency.test"]
     assert login_button in pages["mia@agency.test"] and ">Renew<" not in pages["mia@agency.test"]
-    assert "White-label settings" not in pages["bill@agency.test"]
+    assert "White-label settings" not in menus["bill@agency.test"] and ">Change<" in menus["bill@agency.test"]
+    assert "White-label settings" in menus["owner@agency.test"] and ">Change<" in menus["owner@agency.test"]
+    assert "White-label settings" in menus["mia@agency.test"] and ">Change<" not in menus["mia@agency.test"]
 
 
 def test_a_read_token_changes_nothing_through_any_endpoint(app, client, db, monkeypatch):

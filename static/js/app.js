@@ -23,6 +23,37 @@
     field.dispatchEvent(new Event("input", { bubbles: true }));
   });
 
+  // The Resold rows' ⋯ menus (issue 25): written once for the table (#row-menu-template), each row gets its
+  // copy here, named after the row and pointing at the account's page; the first time one opens, its items
+  // come from the account's URL + "/menu". Without JavaScript, the account's name leads to its page.
+  function rowMenus(root) {
+    var template = document.getElementById("row-menu-template");
+    if (!template || !root.querySelectorAll) return;
+    root.querySelectorAll("tr[data-account]").forEach(function (row) {
+      var account = row.querySelector("td a[href]");
+      if (!account || row.querySelector(".row-menu")) return;
+      var menu = template.content.firstElementChild.cloneNode(true);
+      var summary = menu.querySelector("summary");
+      summary.setAttribute("aria-label", summary.getAttribute("aria-label") + " " + row.getAttribute("data-account"));
+      menu.querySelector(".row-menu-items a").setAttribute("href", account.getAttribute("href"));
+      menu.setAttribute("data-menu", account.getAttribute("href") + "/menu");
+      var cell = row.lastElementChild;
+      if (cell.firstChild) cell.appendChild(document.createTextNode(" "));
+      cell.appendChild(menu);
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { rowMenus(document); });
+  document.addEventListener("htmx:load", function (event) { rowMenus(event.target.parentNode || event.target); });
+  document.addEventListener("toggle", function (event) {
+    var menu = event.target;
+    if (!window.htmx || !menu.matches || !menu.matches("details.row-menu[data-menu]") || !menu.open) return;
+    if (menu.hasAttribute("data-menu-loading") || menu.querySelector("[data-loaded]")) return;
+    menu.setAttribute("data-menu-loading", "");
+    htmx.ajax("GET", menu.getAttribute("data-menu"), { target: menu.querySelector(".row-menu-items"), swap: "outerHTML" })
+      .then(function () { menu.removeAttribute("data-menu-loading"); },
+            function () { menu.removeAttribute("data-menu-loading"); });
+  }, true);
+
   // Branding previews take their colour from data-brand (the pages' policy allows no inline style;
   // setting it from a script is allowed).
   function paintBrands(root) {

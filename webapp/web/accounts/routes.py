@@ -138,6 +138,21 @@ def show(account_id):
                             reports=reports.for_account(current_scope(), account, actor=current_actor())))
 
 
+@bp.route("/accounts/<account_id>/menu")
+@agency_required
+@permission_required("view")
+def row_menu(account_id):
+    """The Resold row's ⋯ menu, which the row fetches when it opens (htmx); a browser without JavaScript
+    follows the row's link to the account's page, where every action is."""
+    account = current_scope().account(account_id)
+    account_url = url_for("accounts.show", account_id=account.id)
+    if not wants_fragment():
+        response = redirect(account_url)
+        response.vary.add("HX-Request")
+        return response
+    return render("resold/_row_menu.html", "resold/_row_menu.html", account=account, account_url=account_url)
+
+
 def _no_store(response):
     """The account page and its progress show the generated password until it is dismissed: no cache
     (the browser's, a proxy's, Back after logging out) may keep a copy."""

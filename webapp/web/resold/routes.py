@@ -13,11 +13,13 @@ from .rows import render_rows, row_of
 def index():
     scope = current_scope()
     view = resold.View.from_args(request.args)
-    result = resold.page(scope, view)
+    # The agency's counters, read once: the view's total and the paid accounts of the discount (issue 25).
+    counts = resold.counts(scope)
+    result = resold.page(scope, view, known=counts, light=True)
     fragment = wants_fragment()
     # The summary is on the full page; a fragment needs the discount only to price its rows.
     # R10: the paid accounts are read from the counters (issue 25), so every answer prices at today's discount.
-    summary = resold.summary(scope) if not fragment or result.rows else None
+    summary = resold.summary(scope, counts.paid()) if not fragment or result.rows else None
     # One url_for for the whole table: building it per row costs more than the page query.
     account_path = url_for("accounts.show", account_id=0)[:-1]
     rows_html = render_rows([
