@@ -80,6 +80,10 @@ def from_environment(env: Mapping | None = None) -> dict:
         "EMBEDDED_WORKER": _flag(env, "EMBEDDED_WORKER", True),
         # The sweeper re-enqueues operations whose job was lost; seconds between passes.
         "SWEEP_INTERVAL": int(env.get("SWEEP_INTERVAL", "30")),
+        # The sweeper vacuums a hot table of the Resold tab (services/maintenance.py) once its dead rows pass
+        # this fraction of its live ones, and at least this many (issue 25).
+        "MAINTENANCE_DEAD_FRACTION": float(env.get("MAINTENANCE_DEAD_FRACTION", "0.05")),
+        "MAINTENANCE_DEAD_ROWS": int(env.get("MAINTENANCE_DEAD_ROWS", "5000")),
         # A running operation whose heartbeat is older than this is taken to have lost its worker.
         "OPERATION_STALE_SECONDS": int(env.get("OPERATION_STALE_SECONDS", "120")),
         # A queued operation not picked up after this long is enqueued again.

@@ -15,7 +15,7 @@ from flask import Flask
 from ..adapters.queue import JobQueue
 from ..services import (agency_events, api_tokens, auth, billing, branding, client_auth, commission, mail,
                         provisioning, pushdown, reminders, renewals, webhooks)
-from ..services import domain_checks
+from ..services import domain_checks, maintenance
 from . import sweeper, tasks
 
 # Operation kind -> handler(ctx). Each handler is made of idempotent steps (services/operations.py).
@@ -65,6 +65,7 @@ PERIODIC = (
     domain_checks.check_domains,  # A9: verified custom domains re-checked daily, stopped after the grace
     webhooks.dispatch_due,  # issue 24: webhook retries whose time has come, lost jobs, workers killed mid-send
     webhooks.purge_events,  # issue 24: webhook events (and their deliveries) past their 30 days
+    maintenance.vacuum_after_churn,  # issue 25: the Resold tab's tables vacuumed after a big sweep (PostgreSQL)
 )
 
 # The functions RQ runs, by the names the queue is asked for.
