@@ -16,6 +16,20 @@ log = logging.getLogger("agencyhq.queue")
 TRANSPORT_ERRORS = (redis.exceptions.RedisError, OSError)
 
 
+class ProcessWorker(rq.SimpleWorker):
+    """`python worker.py`'s worker: RQ's SimpleWorker, whose command channel (`rq` CLI's shutdown and
+    stop-job) is listened to by a thread that wakes every second instead of every 60. redis-py 8.2's
+    PubSubWorkerThread.stop() joins that thread without a timeout, and RQ's teardown (a stop, a restart of
+    the loop) waited for the thread's 60 s wait to end."""
+
+    def subscribe(self):
+        self.log.info("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(sleep_time=1, daemon=True,
+                                                       exception_handler=self._pubsub_exception_handler)
+
+
 class ThreadWorker(rq.SimpleWorker):
     """A SimpleWorker that can run outside the main thread: no signal handlers, and job
     time-outs by timer instead of SIGALRM."""
@@ -24,6 +38,11 @@ class ThreadWorker(rq.SimpleWorker):
 
     def _install_signal_handlers(self):
         pass
+
+    def subscribe(self):
+        """No command channel: a worker inside this process takes no `rq` commands. Its listener thread made
+        every teardown (each drain() of the tests) wait up to 60 s under redis-py 8.2, whose
+        PubSubWorkerThread.stop() joins the thread; without it a drain() also costs no connection and thread."""
 
 
 class JobQueue:
@@ -94,7 +113,7 @@ class JobQueue:
             return False
 
     def worker(self, *, in_thread: bool = False, name: str | None = None) -> rq.Worker:
-        cls = ThreadWorker if in_thread else rq.SimpleWorker
+        cls = ThreadWorker if in_thread else ProcessWorker
         if self.embedded:
             return cls([self.queue], connection=self.connection, name=name)
         # A connection of its own, without the enqueue timeout: the worker waits for jobs with a
