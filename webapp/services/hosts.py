@@ -101,5 +101,18 @@ def account_login_url(account: HostedAccount) -> str:
     return account_url(account, "/app/login")
 
 
+def login_urls():
+    """account_login_url for many accounts at once (a page of the Resold tab): the configuration is read once."""
+    cfg = current_app.config
+    domain = cfg["PLATFORM_DOMAIN"]
+    origin = _origin("{host}")
+
+    def login_url(account: HostedAccount) -> str:
+        host = (account.custom_domain if account.custom_domain and account.custom_domain_verified_at
+                else f"{account.name}.{domain}")
+        return origin.replace("{host}", host, 1) + "/app/login"
+    return login_url
+
+
 def dashboard_url(path: str = "/") -> str:
     return _origin(current_app.config["PLATFORM_DOMAIN"]) + path

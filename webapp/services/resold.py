@@ -307,10 +307,12 @@ def summary(scope: AgencyScope, paid: int | None = None) -> Summary:
                    nxt.min_paid_accounts - paid if nxt else None)
 
 
-def price_after_discount(account: HostedAccount, discount_percent: int, *, at_renewal: bool = False) -> int | None:
+def price_after_discount(account: HostedAccount, discount_percent: int, *, at_renewal: bool = False,
+                         catalog=None) -> int | None:
     """What the account's plan costs the agency today, or with `at_renewal` the plan its next renewal charges
-    (a pending downgrade, A8); None for a plan not in the catalog."""
-    catalog = get_catalog()
+    (a pending downgrade, A8); None for a plan not in the catalog. `catalog`: get_catalog(), when the caller
+    prices a whole page."""
+    catalog = catalog or get_catalog()
     plan = renewals.next_renewal_plan(account) if at_renewal else (account.plan_tier, account.plan_term,
                                                                    account.contact_limit)
     try:

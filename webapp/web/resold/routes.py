@@ -1,6 +1,7 @@
 """The Resold tab: the dashboard's home. One URL holds the whole view (R1-R4, R11)."""
 from flask import request, url_for
 
+from ...catalog import get_catalog
 from ...services import hosts, resold
 from ..decorators import agency_required, can, current_scope, permission_required
 from ..rendering import render, wants_fragment
@@ -22,10 +23,12 @@ def index():
     summary = resold.summary(scope, counts.paid()) if not fragment or result.rows else None
     # One url_for for the whole table: building it per row costs more than the page query.
     account_path = url_for("accounts.show", account_id=0)[:-1]
+    login_url, catalog = hosts.login_urls(), get_catalog()  # read once for the page's rows
     rows_html = render_rows([
-        row_of(a, price_cents=resold.price_after_discount(a, summary.discount_percent),
-               login_url=hosts.account_login_url(a), account_path=account_path,
-               then_price_cents=resold.price_after_discount(a, summary.discount_percent, at_renewal=True)
+        row_of(a, price_cents=resold.price_after_discount(a, summary.discount_percent, catalog=catalog),
+               login_url=login_url(a), account_path=account_path,
+               then_price_cents=resold.price_after_discount(a, summary.discount_percent, at_renewal=True,
+                                                            catalog=catalog)
                if a.pending_plan_tier else None)
         for a in result.rows], may_manage=can("manage_accounts"), may_charge=can("charge"))
     steps = None if fragment else resold.first_steps(scope)
