@@ -71,6 +71,7 @@ def test_build_in_the_parent_account_with_a_template_then_push_it(page, app, liv
     page.get_by_role("link", name="New automation").click()
     page.get_by_label(re.compile("Outlet welcome")).check()
     page.get_by_role("button", name="Continue").click()
+    page.wait_for_url("**continue=1**")  # step 2 loaded, and htmx listening, before the search is typed
     page.wait_for_load_state("load")
     page.get_by_label("Search sub-accounts").fill("outlet")
     expect(page.locator("#account-list li")).to_have_count(3)

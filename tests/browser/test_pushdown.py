@@ -55,6 +55,7 @@ def test_wizard_publish_activate_report_and_a_deleted_copy(page, app, live_serve
     page.get_by_role("link", name="New automation").click()
     page.get_by_label(re.compile("Store welcome")).check()
     page.get_by_role("button", name="Continue").click()
+    page.wait_for_url("**continue=1**")  # step 2 loaded, and htmx listening, before the search is typed
     page.wait_for_load_state("load")
     page.get_by_label("Search sub-accounts").fill("store")
     expect(page.locator("#account-list li")).to_have_count(3)

@@ -65,6 +65,8 @@ def test_the_wizard_saves_nothing_until_the_draft(page, app, live_server):
     page.goto("/automations/new")
     page.get_by_label(re.compile("Outlet welcome")).check()
     page.get_by_role("button", name="Continue").click()
+    page.wait_for_url("**continue=1**")  # step 2 loaded, and htmx listening, before the search is typed
+    page.wait_for_load_state("load")
     page.get_by_label("Search sub-accounts").fill("outlet-1")
     expect(page.locator("#account-list li")).to_have_count(1)
     page.get_by_role("button", name=re.compile("^Add outlet-1")).click()
