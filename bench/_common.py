@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import socket
+import subprocess
 import statistics
 import tempfile
 import time
@@ -74,3 +77,25 @@ def make_app(database_url: str, **overrides):
         from flask_migrate import upgrade
         upgrade()
     return app
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_redis(port: int, workdir: str) -> subprocess.Popen:
+    """A private redis-server on `port` (nothing kept on disk), once it answers."""
+    proc = subprocess.Popen([shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind",
+                             "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", workdir],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    import redis
+    for _ in range(100):
+        try:
+            redis.Redis(port=port).ping()
+            return proc
+        except redis.exceptions.RedisError:
+            time.sleep(0.05)
+    raise RuntimeError("redis-server did not start")
+

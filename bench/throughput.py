@@ -25,7 +25,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
-from bench._common import fresh_database, make_app  # noqa: E402
+from bench._common import free_port, fresh_database, make_app, start_redis  # noqa: E402
 from bench.resold_tab import seed  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -67,27 +66,6 @@ done = function(summary, latency, requests)
     summary.errors.status, latency:percentile(50), latency:percentile(95), latency:percentile(99)))
 end
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_redis(workdir: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    proc = subprocess.Popen([shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind",
-                             "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", workdir],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    import redis
-    for _ in range(100):
-        try:
-            redis.Redis(port=port).ping()
-            return proc, f"redis://127.0.0.1:{port}/0"
-        except redis.exceptions.RedisError:
-            time.sleep(0.05)
-    raise RuntimeError("redis-server did not start")
 
 
 def start_gunicorn(database_url: str, redis_url: str, processes: int, log_path: str) -> tuple[subprocess.Popen, int]:
@@ -212,7 +190,8 @@ def main() -> int:
             db.engine.dispose()
         script = Path(tmp) / "report.lua"
         script.write_text(WRK_REPORT)
-        redis_proc, redis_url = start_redis(tmp)
+        redis_port = free_port()
+        redis_proc, redis_url = start_redis(redis_port, tmp), f"redis://127.0.0.1:{redis_port}/0"
         server, port = start_gunicorn(url, redis_url, args.processes, str(Path(tmp) / "gunicorn.log"))
         try:
             cookie = sign_in(port, "bench@agency.test", "bench-password-1")

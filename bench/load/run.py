@@ -18,9 +18,7 @@ import os
 import random
 import re
 import secrets
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 import psutil  # noqa: E402 - locust's own dependency
 import sqlalchemy as sa  # noqa: E402
 
-from bench._common import fresh_database, make_app  # noqa: E402
+from bench._common import free_port, fresh_database, make_app, start_redis  # noqa: E402
 
 PASSWORD = "load-agency-pass-2026"
 ADMIN_PASSWORD = "load-admin-pass-2026"
@@ -45,26 +43,6 @@ SUPPORT_REQUESTS = 1000
 
 DROPPED = re.compile(r"Connection(Reset|Refused|Aborted)Error|RemoteDisconnected|BrokenPipe|ConnectionClosed|"
                      r"IncompleteRead|timed out|Connection reset", re.I)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_redis(port: int, workdir: str) -> subprocess.Popen:
-    proc = subprocess.Popen([shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind",
-                             "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", workdir],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    import redis
-    for _ in range(100):
-        try:
-            redis.Redis(port=port).ping()
-            return proc
-        except redis.exceptions.RedisError:
-            time.sleep(0.05)
-    raise RuntimeError("redis-server did not start")
 
 
 def seed(app, accounts: int) -> dict:
