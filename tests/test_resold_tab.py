@@ -469,3 +469,19 @@ def test_the_row_menu_is_written_once_and_its_items_come_when_it_opens(agency_cl
     assert plain.status_code == 302 and plain.headers["Location"].endswith(f"/accounts/{ids['alpha']}")
     # Another agency's account: 404, as for every page of an account.
     assert agency_client.get(f"/accounts/{ids['alpha-other']}/menu", headers={"HX-Request": "true"}).status_code == 404
+
+
+def test_a_pages_login_urls_are_each_accounts_own(app, db, monkeypatch):
+    """hosts.login_urls (a page's rows at once) gives what account_login_url gives, port and scheme included."""
+    from webapp.models import utcnow
+    from webapp.services import hosts
+    agency, _ = make_agency()
+    accounts = [make_account(agency, "plain-one"), make_account(agency, "own-domain", custom_domain="mail.own.test"),
+                make_account(agency, "unverified", custom_domain="mail.unverified.test")]
+    accounts[1].custom_domain_verified_at = utcnow()
+    for settings in ({}, {"PUBLIC_PORT": 5000}, {"PREFERRED_URL_SCHEME": "https", "PUBLIC_PORT": 443}):
+        for name, value in settings.items():
+            monkeypatch.setitem(app.config, name, value)
+        login_url = hosts.login_urls()
+        assert [login_url(a) for a in accounts] == [hosts.account_login_url(a) for a in accounts]
+    assert login_url(accounts[1]) == "https://mail.own.test/app/login"

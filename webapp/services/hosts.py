@@ -102,16 +102,11 @@ def account_login_url(account: HostedAccount) -> str:
 
 
 def login_urls():
-    """account_login_url for many accounts at once (a page of the Resold tab): the configuration is read once."""
-    cfg = current_app.config
-    domain = cfg["PLATFORM_DOMAIN"]
-    origin = _origin("{host}")
-
-    def login_url(account: HostedAccount) -> str:
-        host = (account.custom_domain if account.custom_domain and account.custom_domain_verified_at
-                else f"{account.name}.{domain}")
-        return origin.replace("{host}", host, 1) + "/app/login"
-    return login_url
+    """account_login_url for many accounts at once (a page of the Resold tab): the scheme and port are
+    worked out once, the host of each account as account_host has it."""
+    scheme, _, rest = _origin("").partition("://")
+    prefix, suffix = f"{scheme}://", f"{rest}/app/login"  # rest: the ":port" when it is not the default
+    return lambda account: prefix + account_host(account) + suffix
 
 
 def dashboard_url(path: str = "/") -> str:
